@@ -1,0 +1,85 @@
+"""moto in server mode on loopback, serving one request at a time.
+
+moto keeps no locks, and a failed TransactWriteItems restores a snapshot of the whole table,
+wiping writes that concurrent requests made meanwhile. DynamoDB is atomic per request, so a
+lock around the WSGI app makes moto honour the same contract; werkzeug still accepts
+connections on many threads, so slow clients do not block each other's connects.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import BaseWSGIServer, make_server
+
+
+class _QuietRequestHandler(MotoRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        """Per-request access lines would drown the test and dev output."""
+
+
+class _SerializedApp:
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        with self._lock:
+            # Drain the body inside the lock: moto may build it lazily.
+            return list(self._app(environ, start_response))
+
+
+class LockedMotoServer:
+    """A moto server on 127.0.0.1; port 0 picks a free port. Use as a context manager."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._host = host
+        self._port = port
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the moto server is not running")
+        return f"http://{self._host}:{self._server.server_port}"
+
+    def start(self) -> str:
+        app = _SerializedApp(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            self._host, self._port, app, threaded=True, request_handler=_QuietRequestHandler
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="moto-server", daemon=True
+        )
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> LockedMotoServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

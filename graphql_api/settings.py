@@ -1,0 +1,183 @@
+"""The one typed Settings object. Every environment read in the service goes through here."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeVar, cast
+
+TokenUse = Literal["id", "access", "any"]
+
+_T = TypeVar("_T")
+
+
+class SettingsError(Exception):
+    """A missing or invalid setting; `str()` is one line naming the variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+def _text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value.strip()
+
+
+def _optional_url(value: str) -> str | None:
+    value = value.strip()
+    if not value:
+        return None
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value.rstrip("/")
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"{value!r} is not a boolean (use true or false)")
+
+
+def _positive(parse: Callable[[str], _T]) -> Callable[[str], _T]:
+    def parse_positive(value: str) -> _T:
+        try:
+            number = parse(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a number") from None
+        if cast(float, number) <= 0:
+            raise ValueError(f"{value!r} must be greater than zero")
+        return number
+
+    return parse_positive
+
+
+def _token_use(value: str) -> TokenUse:
+    if value not in ("id", "access", "any"):
+        raise ValueError(f"{value!r} must be one of id, access, any")
+    return cast(TokenUse, value)
+
+
+def _env(name: str, parse: Callable[[str], Any], default: Any = dataclasses.MISSING) -> Any:
+    """A field read from the environment variable `name`; no default means required."""
+    return dataclasses.field(
+        default=default,
+        metadata={"env": name, "parse": parse, "required": default is dataclasses.MISSING},
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Settings:
+    # DynamoDB
+    table_name: str = _env("CHAT_TABLE_NAME", _text)
+    aws_region: str = _env("AWS_REGION", _text)
+    dynamodb_endpoint_url: str | None = _env("DYNAMODB_ENDPOINT_URL", _optional_url, None)
+    dynamodb_max_pool_connections: int = _env("DYNAMODB_MAX_POOL_CONNECTIONS", _positive(int), 64)
+    dynamodb_connect_timeout: float = _env("DYNAMODB_CONNECT_TIMEOUT", _positive(float), 2.0)
+    dynamodb_read_timeout: float = _env("DYNAMODB_READ_TIMEOUT", _positive(float), 5.0)
+    dynamodb_max_attempts: int = _env("DYNAMODB_MAX_ATTEMPTS", _positive(int), 4)
+    # Upper bound on one storage operation including every retry, so a client always gets an
+    # answer (SERVICE_UNAVAILABLE at worst) in bounded time.
+    dynamodb_deadline: float = _env("DYNAMODB_DEADLINE_SECONDS", _positive(float), 10.0)
+
+    # Cognito
+    cognito_user_pool_id: str = _env("COGNITO_USER_POOL_ID", _text)
+    cognito_region: str | None = _env("COGNITO_REGION", lambda v: v.strip() or None, None)
+    cognito_app_client_ids: tuple[str, ...] = _env("COGNITO_APP_CLIENT_IDS", _csv)
+    cognito_token_use: TokenUse = _env("COGNITO_TOKEN_USE", _token_use, "access")
+    cognito_jwks_url: str | None = _env("COGNITO_JWKS_URL", _optional_url, None)
+    jwt_leeway_seconds: float = _env("JWT_LEEWAY_SECONDS", float, 30.0)
+    jwks_penalty_seconds: float = _env("JWKS_PENALTY_SECONDS", float, 10.0)
+    jwks_connect_timeout: float = _env("JWKS_CONNECT_TIMEOUT", _positive(float), 2.0)
+    jwks_total_timeout: float = _env("JWKS_TOTAL_TIMEOUT", _positive(float), 5.0)
+    jwks_warm_at_startup: bool = _env("JWKS_WARM_AT_STARTUP", _bool, True)
+
+    # GraphQL
+    graphiql_enabled: bool = _env("GRAPHIQL_ENABLED", _bool, False)
+    introspection_enabled: bool = _env("INTROSPECTION_ENABLED", _bool, False)
+    default_page_size: int = _env("DEFAULT_PAGE_SIZE", _positive(int), 20)
+    max_page_size: int = _env("MAX_PAGE_SIZE", _positive(int), 100)
+    max_query_depth: int = _env("MAX_QUERY_DEPTH", _positive(int), 8)
+    max_aliases: int = _env("MAX_ALIASES", _positive(int), 15)
+    max_tokens: int = _env("MAX_QUERY_TOKENS", _positive(int), 2000)
+    max_query_bytes: int = _env("MAX_QUERY_BYTES", _positive(int), 16 * 1024)
+    max_body_bytes: int = _env("MAX_BODY_BYTES", _positive(int), 1024 * 1024)
+    cors_allow_origins: tuple[str, ...] = _env("CORS_ALLOW_ORIGINS", _csv, ())
+    # Cursors carry an HMAC so a tampered one is refused; isolation never rests on it, because
+    # every query is scoped to the caller whatever the cursor says.
+    cursor_secret: str = _env("CURSOR_SECRET", _text, "")
+
+    # Input limits
+    max_content_bytes: int = _env("MAX_CONTENT_BYTES", _positive(int), 100 * 1024)
+    max_batch_messages: int = _env("MAX_BATCH_MESSAGES", _positive(int), 25)
+
+    def __post_init__(self) -> None:
+        self._check_consistency()
+
+    @property
+    def cognito_effective_region(self) -> str:
+        return self.cognito_region or self.aws_region
+
+    @property
+    def cognito_issuer(self) -> str:
+        return (
+            f"https://cognito-idp.{self.cognito_effective_region}.amazonaws.com/"
+            f"{self.cognito_user_pool_id}"
+        )
+
+    @property
+    def jwks_url(self) -> str:
+        return self.cognito_jwks_url or f"{self.cognito_issuer}/.well-known/jwks.json"
+
+    @property
+    def effective_cursor_secret(self) -> bytes:
+        return (self.cursor_secret or f"{self.cognito_user_pool_id}/{self.table_name}").encode()
+
+    def _check_consistency(self) -> None:
+        pool_region, _, pool_suffix = self.cognito_user_pool_id.partition("_")
+        if not pool_suffix:
+            raise SettingsError(
+                "COGNITO_USER_POOL_ID", f"{self.cognito_user_pool_id!r} is not <region>_<id>"
+            )
+        if pool_region != self.cognito_effective_region:
+            raise SettingsError(
+                "COGNITO_REGION",
+                f"{self.cognito_effective_region!r} does not match the user pool's region "
+                f"{pool_region!r}",
+            )
+        if not self.cognito_app_client_ids:
+            raise SettingsError("COGNITO_APP_CLIENT_IDS", "must name at least one app client id")
+        if self.default_page_size > self.max_page_size:
+            raise SettingsError("DEFAULT_PAGE_SIZE", "must not exceed MAX_PAGE_SIZE")
+        if self.max_content_bytes > 300 * 1024:
+            raise SettingsError(
+                "MAX_CONTENT_BYTES", "must stay at most 300 KB, below DynamoDB's 400 KB item limit"
+            )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Read every field from `environ`; `overrides` (by field name) win over the environment."""
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            if field.name in overrides:
+                continue
+            name = field.metadata["env"]
+            raw = environ.get(name)
+            if raw is None or (raw.strip() == "" and field.metadata["required"]):
+                if field.metadata["required"]:
+                    raise SettingsError(name, "is required but not set")
+                continue
+            try:
+                values[field.name] = field.metadata["parse"](raw)
+            except ValueError as exc:
+                raise SettingsError(name, str(exc)) from None
+        return cls(**values, **overrides)

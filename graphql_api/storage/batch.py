@@ -1,0 +1,132 @@
+"""BatchGetItem / BatchWriteItem within DynamoDB's limits, and transaction cancellations.
+
+Both batch calls may succeed with only part of the work done (UnprocessedKeys/Items, under
+throttling or size limits); botocore does not retry those, so we do, with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .client import ChatTable, error_code
+from .errors import UnavailableError
+from .records import Item
+
+BATCH_GET_LIMIT = 100
+BATCH_WRITE_LIMIT = 25
+TRANSACTION_LIMIT = 100
+# Cancellation reasons that say "try again", not "your condition is false".
+_RETRYABLE_REASONS = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+)
+
+
+def _chunks(values: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [values[start : start + size] for start in range(0, len(values), size)]
+
+
+def key_of(item: Item) -> tuple[str, str]:
+    return item["PK"]["S"], item["SK"]["S"]
+
+
+async def batch_get(
+    table: ChatTable, keys: Sequence[tuple[str, str]], *, consistent: bool = True
+) -> dict[tuple[str, str], Item]:
+    """Items by (PK, SK); absent keys are absent from the result. Duplicates are read once."""
+    unique = list(dict.fromkeys(keys))
+    found: dict[tuple[str, str], Item] = {}
+    chunks = _chunks(unique, BATCH_GET_LIMIT)
+    for items in await asyncio.gather(*(_get_chunk(table, chunk, consistent) for chunk in chunks)):
+        for item in items:
+            found[key_of(item)] = item
+    return found
+
+
+async def _get_chunk(
+    table: ChatTable, keys: Sequence[tuple[str, str]], consistent: bool
+) -> list[Item]:
+    request: dict[str, Any] = {
+        table.name: {
+            "Keys": [{"PK": {"S": pk}, "SK": {"S": sk}} for pk, sk in keys],
+            "ConsistentRead": consistent,
+        }
+    }
+    items: list[Item] = []
+    for attempt in range(table.max_attempts):
+        if attempt:
+            await table.backoff(attempt)
+        response = await table.client.batch_get_item(RequestItems=request)
+        items.extend(response.get("Responses", {}).get(table.name, []))
+        request = dict(response.get("UnprocessedKeys") or {})
+        if not request:
+            return items
+    raise UnavailableError("DynamoDB left keys unprocessed after every retry")
+
+
+async def batch_delete(
+    table: ChatTable, keys: Sequence[tuple[str, str]], *, concurrency: int = 4
+) -> None:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def delete_chunk(chunk: Sequence[tuple[str, str]]) -> None:
+        async with gate:
+            await _write_chunk(
+                table,
+                [
+                    {"DeleteRequest": {"Key": {"PK": {"S": pk}, "SK": {"S": sk}}}}
+                    for pk, sk in chunk
+                ],
+            )
+
+    await asyncio.gather(*(delete_chunk(chunk) for chunk in _chunks(keys, BATCH_WRITE_LIMIT)))
+
+
+async def batch_put(table: ChatTable, items: Sequence[Item], *, concurrency: int = 4) -> None:
+    """Unconditional puts, for seeding and imports; not atomic across chunks."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def put_chunk(chunk: Sequence[Item]) -> None:
+        async with gate:
+            await _write_chunk(table, [{"PutRequest": {"Item": item}} for item in chunk])
+
+    await asyncio.gather(*(put_chunk(chunk) for chunk in _chunks(items, BATCH_WRITE_LIMIT)))
+
+
+async def _write_chunk(table: ChatTable, requests: list[dict[str, Any]]) -> None:
+    pending: dict[str, Any] = {table.name: requests}
+    for attempt in range(table.max_attempts):
+        if attempt:
+            await table.backoff(attempt)
+        async with table.guard():
+            response = await table.client.batch_write_item(RequestItems=pending)
+        pending = dict(response.get("UnprocessedItems") or {})
+        if not pending:
+            return
+    raise UnavailableError("DynamoDB left items unprocessed after every retry")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CancellationReason:
+    code: str  # "None" for an action whose condition held
+    item: Item | None  # the current item, when ReturnValuesOnConditionCheckFailure=ALL_OLD
+
+    @property
+    def condition_failed(self) -> bool:
+        return self.code == "ConditionalCheckFailed"
+
+    @property
+    def conflicted(self) -> bool:
+        return self.code in _RETRYABLE_REASONS
+
+
+def cancellation_reasons(exc: ClientError) -> list[CancellationReason] | None:
+    """The per-action reasons of a cancelled transaction; None for any other error."""
+    if error_code(exc) != "TransactionCanceledException":
+        return None
+    reasons: list[dict[str, Any]] = list(exc.response.get("CancellationReasons", []))  # type: ignore[arg-type]
+    return [CancellationReason(str(r.get("Code", "None")), r.get("Item")) for r in reasons]

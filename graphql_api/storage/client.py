@@ -1,0 +1,131 @@
+"""The table handle every storage function takes, the client it wraps, and error translation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import random
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import aioboto3  # type: ignore[import-untyped]
+import aiohttp
+from aiobotocore.config import AioConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .errors import StorageError, UnavailableError, ValidationError
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+else:
+    DynamoDBClient = Any
+
+__all__ = ["ChatTable", "DynamoDBClient", "open_client", "translate_errors"]
+
+# Errors DynamoDB documents as transient: the request may succeed if sent again later.
+_TRANSIENT_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "TransactionInProgressException",
+        "LimitExceededException",
+    }
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ChatTable:
+    """One DynamoDB table and the long-lived client that reaches it."""
+
+    client: DynamoDBClient
+    name: str
+    # Bound on one storage call including every retry, so a caller always hears back.
+    deadline: float = 10.0
+    clock: Callable[[], datetime] = utc_now
+    # Our own retry loops (UnprocessedKeys/Items, transaction conflicts): botocore's retries
+    # do not cover a 200 response that only did part of the work.
+    max_attempts: int = 8
+    backoff_base: float = 0.025
+    backoff_cap: float = 1.0
+
+    async def backoff(self, attempt: int) -> None:
+        """Full-jitter exponential backoff before retry number `attempt` (0-based)."""
+        ceiling = min(self.backoff_cap, self.backoff_base * 2**attempt)
+        await asyncio.sleep(random.uniform(0, ceiling))  # noqa: S311 - jitter, not crypto
+
+    @contextlib.asynccontextmanager
+    async def guard(self, *, deadline: float | None = None) -> AsyncIterator[None]:
+        """Bound the enclosed calls in time and turn botocore failures into domain errors."""
+        try:
+            async with asyncio.timeout(self.deadline if deadline is None else deadline):
+                with translate_errors():
+                    yield
+        except TimeoutError as exc:
+            raise UnavailableError("DynamoDB did not answer in time") from exc
+
+
+@contextlib.contextmanager
+def translate_errors() -> Iterator[None]:
+    try:
+        yield
+    except ClientError as exc:
+        raise error_from_client_error(exc) from exc
+    except (BotoCoreError, aiohttp.ClientError, ConnectionError) as exc:
+        raise UnavailableError("DynamoDB is unreachable") from exc
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def error_from_client_error(exc: ClientError) -> StorageError:
+    code = error_code(exc)
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    if code in _TRANSIENT_CODES or status >= 500:
+        return UnavailableError(f"DynamoDB is unavailable ({code or status})")
+    message = str(exc.response.get("Error", {}).get("Message", ""))
+    if code == "ValidationException" and "size" in message.lower():
+        return ValidationError("item", "exceeds DynamoDB's item size limit")
+    return StorageError(f"DynamoDB rejected the request ({code})")
+
+
+def client_config(
+    *, max_pool_connections: int, connect_timeout: float, read_timeout: float, max_attempts: int
+) -> AioConfig:
+    # "standard" retries throttling, 5xx and connection errors with jittered exponential
+    # backoff; our ChatTable.deadline bounds the total time those retries may take.
+    return AioConfig(
+        max_pool_connections=max_pool_connections,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
+        tcp_keepalive=True,
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_client(
+    *,
+    region: str,
+    endpoint_url: str | None,
+    config: AioConfig,
+    credentials: tuple[str, str] | None = None,
+) -> AsyncIterator[DynamoDBClient]:
+    """The app's one DynamoDB client: creating one costs ~200 ms, so open it once per process."""
+    session = aioboto3.Session(
+        aws_access_key_id=credentials[0] if credentials else None,
+        aws_secret_access_key=credentials[1] if credentials else None,
+        region_name=region,
+    )
+    async with session.client("dynamodb", endpoint_url=endpoint_url, config=config) as client:
+        yield client

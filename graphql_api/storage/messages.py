@@ -1,0 +1,281 @@
+"""Messages: CONV#<conversationId> / MSG#<timestamp>#<messageId>, in time order.
+
+Adding messages is ONE TransactWriteItems: per message the message item and a MSGID#<id>
+marker (both only if absent), plus the conversation update (only if the caller's conversation
+exists). The marker is what makes a client's retry idempotent: a retry gets a new server
+timestamp, so the message's own sort key would not collide.
+
+Timestamps only move forward within a conversation: the update requires `updatedAt < :first`,
+and a clock that lags the last write retries from just after it. So a message added later
+always sorts later, and a reader paging towards the newest message never misses one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from botocore.exceptions import ClientError
+
+from . import keys
+from .batch import TRANSACTION_LIMIT, CancellationReason, batch_get, cancellation_reasons
+from .client import ChatTable
+from .conversations import CONVERSATION_HEADROOM, checked_id, checked_user, ensure_fits
+from .errors import ConflictError, NotFoundError, UnavailableError, ValidationError
+from .paging import SortedRange, read_page
+from .records import (
+    ONE_TICK,
+    ROLES,
+    MessagePosition,
+    MessageRecord,
+    NewMessage,
+    Page,
+    format_timestamp,
+    message_attributes,
+    message_from_attributes,
+    message_item,
+    parse_timestamp,
+)
+
+# Two actions per message plus the conversation update must fit in one transaction.
+MAX_MESSAGES_PER_ADD: Final = (TRANSACTION_LIMIT - 1) // 2
+
+
+async def add_messages(
+    table: ChatTable,
+    *,
+    user_id: str,
+    conversation_id: str,
+    messages: Sequence[NewMessage],
+) -> list[MessageRecord]:
+    """Store `messages` atomically, in order; ids already stored return the stored message.
+
+    Raises NotFoundError when the conversation is missing or not the caller's, and
+    ConflictError when a message id was already used for a different message.
+    """
+    user_id = checked_user(user_id)
+    conversation_id = checked_id(conversation_id, field="conversationId")
+    ordered = _with_ids(messages)
+    pending = list(ordered)
+    stored: dict[str, MessageRecord] = {}
+    not_before: datetime | None = None
+    async with table.guard():
+        for attempt in range(table.max_attempts):
+            if not pending:
+                break
+            now = table.clock()
+            start = now if not_before is None else max(now, not_before)
+            records = _records(user_id, conversation_id, pending, start)
+            try:
+                await table.client.transact_write_items(
+                    TransactItems=_add_actions(table, user_id, conversation_id, records)
+                )
+            except ClientError as exc:
+                reasons = cancellation_reasons(exc)
+                if reasons is None:
+                    raise
+                retried, not_before = await _settle(table, records, reasons, stored)
+                pending = [new for new in pending if new.id not in retried]
+                if any(reason.conflicted for reason in reasons):
+                    await table.backoff(attempt)
+                continue
+            stored.update((record.id, record) for record in records)
+            pending = []
+        if pending:
+            raise UnavailableError("the conversation is too busy; try again")
+    return [stored[str(new.id)] for new in ordered]
+
+
+def _with_ids(messages: Sequence[NewMessage]) -> list[NewMessage]:
+    if not messages:
+        raise ValidationError("messages", "must not be empty")
+    if len(messages) > MAX_MESSAGES_PER_ADD:
+        raise ValidationError("messages", f"at most {MAX_MESSAGES_PER_ADD} in one call")
+    result = []
+    for index, new in enumerate(messages):
+        if new.role not in ROLES:
+            raise ValidationError(f"messages[{index}].role", "is not a known role")
+        given = new.id
+        message_id = str(uuid.uuid4()) if given is None else checked_id(given, field="id")
+        result.append(NewMessage(**{**_fields(new), "id": message_id}))
+    if len({new.id for new in result}) != len(result):
+        raise ValidationError("messages", "contain the same id twice")
+    return result
+
+
+def _fields(new: NewMessage) -> dict[str, Any]:
+    return {name: getattr(new, name) for name in NewMessage.__slots__}
+
+
+def _records(
+    user_id: str, conversation_id: str, pending: Sequence[NewMessage], start: datetime
+) -> list[MessageRecord]:
+    # One tick apart, so a batch keeps its order (the user's message before the answer).
+    return [
+        MessageRecord(
+            id=str(new.id),
+            conversation_id=conversation_id,
+            user_id=user_id,
+            role=new.role,
+            content=new.content,
+            created_at=start + index * ONE_TICK,
+            model_id=new.model_id,
+            is_error=new.is_error,
+            error_message=new.error_message,
+        )
+        for index, new in enumerate(pending)
+    ]
+
+
+def _add_actions(
+    table: ChatTable, user_id: str, conversation_id: str, records: Sequence[MessageRecord]
+) -> list[Any]:
+    actions: list[Any] = [
+        {
+            "Update": {
+                "TableName": table.name,
+                "Key": {
+                    "PK": {"S": keys.user_pk(user_id)},
+                    "SK": {"S": keys.conversation_sk(conversation_id)},
+                },
+                "UpdateExpression": (
+                    "SET updatedAt = :last, GSI1SK = :recency, lastMessage = :preview "
+                    "ADD messageCount :count"
+                ),
+                # Existence of the caller's own item is the ownership check; the time check
+                # keeps message order equal to commit order.
+                "ConditionExpression": "attribute_exists(PK) AND updatedAt < :first",
+                "ExpressionAttributeValues": {
+                    ":first": {"S": format_timestamp(records[0].created_at)},
+                    ":last": {"S": format_timestamp(records[-1].created_at)},
+                    ":recency": {
+                        "S": keys.recency_sk(
+                            format_timestamp(records[-1].created_at), conversation_id
+                        )
+                    },
+                    ":preview": {"M": message_attributes(records[-1])},
+                    ":count": {"N": str(len(records))},
+                },
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+    ]
+    for record in records:
+        item = message_item(record)
+        # The conversation item also carries the newest message, beside its own attributes.
+        ensure_fits(item, field="content", reserve=CONVERSATION_HEADROOM)
+        marker = {
+            "PK": item["PK"],
+            "SK": {"S": keys.message_id_sk(record.id)},
+            "type": {"S": "messageId"},
+            "messageSK": item["SK"],
+        }
+        condition = "attribute_not_exists(PK)"
+        actions.append(
+            {"Put": {"TableName": table.name, "Item": item, "ConditionExpression": condition}}
+        )
+        actions.append(
+            {
+                "Put": {
+                    "TableName": table.name,
+                    "Item": marker,
+                    "ConditionExpression": condition,
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            }
+        )
+    return actions
+
+
+async def _settle(
+    table: ChatTable,
+    records: Sequence[MessageRecord],
+    reasons: Sequence[CancellationReason],
+    stored: dict[str, MessageRecord],
+) -> tuple[set[str], datetime | None]:
+    """Learn from a cancelled add: which ids are already stored, and where time must resume.
+
+    Returns the ids found stored (recorded into `stored`) and the earliest timestamp the next
+    attempt may use, if the conversation's clock was ahead of ours.
+    """
+    conversation = reasons[0]
+    if conversation.condition_failed and conversation.item is None:
+        # Checked first: another user's conversation must look exactly like a missing one,
+        # whatever the message markers in its partition would say.
+        raise NotFoundError("conversation not found")
+    not_before = None
+    if conversation.condition_failed and conversation.item is not None:
+        not_before = parse_timestamp(conversation.item["updatedAt"]["S"]) + ONE_TICK
+    marker_reasons = reasons[2::2]
+    taken = {
+        record.id: reason.item["messageSK"]["S"]
+        for record, reason in zip(records, marker_reasons, strict=True)
+        if reason.condition_failed and reason.item is not None
+    }
+    if taken:
+        partition = keys.conversation_partition(records[0].conversation_id)
+        found = await batch_get(table, [(partition, sk) for sk in taken.values()])
+        for record in records:
+            if record.id not in taken:
+                continue
+            item = found.get((partition, taken[record.id]))
+            if item is None:
+                raise UnavailableError("a stored message is not readable yet; try again")
+            existing = message_from_attributes(item)
+            if not existing.same_payload(_as_new(record)):
+                raise ConflictError(f"message id {record.id} was already used for another message")
+            stored[record.id] = existing
+    return set(taken), not_before
+
+
+def _as_new(record: MessageRecord) -> NewMessage:
+    return NewMessage(
+        id=record.id,
+        role=record.role,
+        content=record.content,
+        model_id=record.model_id,
+        is_error=record.is_error,
+        error_message=record.error_message,
+    )
+
+
+async def list_messages(
+    table: ChatTable,
+    *,
+    user_id: str,
+    conversation_id: str,
+    limit: int,
+    cursor: MessagePosition | None = None,
+    forward: bool = False,
+) -> Page[MessageRecord]:
+    """Messages in time order. `forward=False` (the default) reads the newest `limit` first.
+
+    Only the caller's messages are ever returned: every message carries its owner, and the
+    query filters on it, so a colliding or guessed id yields an empty page.
+    """
+    user_id = checked_user(user_id)
+    conversation_id = checked_id(conversation_id, field="conversationId")
+    span = SortedRange(
+        partition_attribute="PK",
+        partition_value=keys.conversation_partition(conversation_id),
+        sort_attribute="SK",
+        low=keys.MESSAGES_LOW,
+        high=keys.MESSAGES_HIGH,
+        item_filter=("#owner = :owner", {"#owner": "userId"}, {":owner": {"S": user_id}}),
+    )
+    async with table.guard():
+        page = await read_page(
+            table,
+            span,
+            cursor=None if cursor is None else cursor.sort_key(),
+            limit=limit,
+            forward=forward,
+            display_ascending=True,
+        )
+    return Page(
+        items=[message_from_attributes(item) for item in page.items],
+        has_previous=page.has_previous,
+        has_next=page.has_next,
+    )

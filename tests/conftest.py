@@ -1,0 +1,83 @@
+"""Shared fixtures: a real DynamoDB-compatible endpoint, a uniquely named table per run.
+
+With DYNAMODB_ENDPOINT_URL set, the suite runs against that engine (any DynamoDB-compatible
+endpoint, or AWS itself); otherwise it starts moto in server mode on loopback, serialized the
+way DynamoDB is atomic per request.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import pytest_asyncio
+
+from graphql_api.local.moto_server import LockedMotoServer
+from graphql_api.storage.client import ChatTable, DynamoDBClient, client_config, open_client
+from graphql_api.storage.table import create_table, delete_table
+from tests.counting import RequestCounter
+
+REGION = os.environ.get("AWS_REGION", "us-east-1")
+LOCAL_CREDENTIALS = ("testing", "testing")
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[LockedMotoServer]:
+    """Always running: it also serves the Cognito IdP that issues the tests' real tokens."""
+    with LockedMotoServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def dynamodb_endpoint(moto_server: LockedMotoServer) -> str:
+    return os.environ.get("DYNAMODB_ENDPOINT_URL") or moto_server.url
+
+
+def credentials_for(endpoint: str) -> tuple[str, str] | None:
+    """Fake keys for a local engine; the normal AWS chain for anything else."""
+    if endpoint.startswith(("http://127.", "http://localhost")):
+        return LOCAL_CREDENTIALS
+    return None
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dynamodb_client(dynamodb_endpoint: str) -> AsyncIterator[DynamoDBClient]:
+    config = client_config(
+        max_pool_connections=64, connect_timeout=2.0, read_timeout=10.0, max_attempts=3
+    )
+    async with open_client(
+        region=REGION,
+        endpoint_url=dynamodb_endpoint,
+        config=config,
+        credentials=credentials_for(dynamodb_endpoint),
+    ) as client:
+        yield client
+
+
+@pytest_asyncio.fixture(scope="session")
+async def table_name(dynamodb_client: DynamoDBClient) -> AsyncIterator[str]:
+    name = f"chat-history-test-{uuid.uuid4().hex[:12]}"
+    await create_table(dynamodb_client, table_name=name)
+    try:
+        yield name
+    finally:
+        await delete_table(dynamodb_client, table_name=name)
+
+
+@pytest.fixture
+def chat_table(dynamodb_client: DynamoDBClient, table_name: str) -> ChatTable:
+    return ChatTable(client=dynamodb_client, name=table_name, deadline=30.0)
+
+
+@pytest.fixture
+def request_counter(dynamodb_client: DynamoDBClient) -> Iterator[RequestCounter]:
+    """Counts every DynamoDB request the shared client sends while the test runs."""
+    with RequestCounter.attached(dynamodb_client) as counter:
+        yield counter
+
+
+@pytest.fixture
+def user_id() -> str:
+    return f"user-{uuid.uuid4()}"
