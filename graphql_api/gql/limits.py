@@ -1,0 +1,136 @@
+"""Limits on the shape of a GraphQL document, checked before validation and execution.
+
+One walk over the parsed document measures depth, aliases, directives and repeated fields.
+A document over any limit gets ONE error and is neither validated nor executed: a hostile
+document (101 aliases, 500 copies of __typename, a wall of directives) then costs one pass
+over the AST and no DynamoDB read, and the answer does not echo one error per offence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Final
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+)
+from strawberry.extensions import MaxTokensLimiter, SchemaExtension
+
+LIMIT_CODE: Final = "BAD_USER_INPUT"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DocumentLimits:
+    max_depth: int = 8
+    max_aliases: int = 15
+    max_tokens: int = 2000
+    max_bytes: int = 16 * 1024
+    # No legitimate operation of this API repeats a field or stacks directives this much.
+    max_repeats_of_a_field: int = 3
+    max_directives: int = 20
+
+
+@dataclasses.dataclass
+class _Tally:
+    depth: int = 0
+    aliases: int = 0
+    directives: int = 0
+    repeats: int = 0
+
+
+def _limit_error(message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": LIMIT_CODE})
+
+
+def _measure(document: DocumentNode) -> _Tally:
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    tally = _Tally()
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            tally.directives += len(definition.directives or ())
+            _walk(definition.selection_set, fragments, tally, depth=0, seen=frozenset())
+    return tally
+
+
+def _walk(
+    selections: SelectionSetNode | None,
+    fragments: dict[str, FragmentDefinitionNode],
+    tally: _Tally,
+    *,
+    depth: int,
+    seen: frozenset[str],
+) -> None:
+    if selections is None:
+        return
+    tally.depth = max(tally.depth, depth)
+    names: Counter[str] = Counter()
+    for node in selections.selections:
+        tally.directives += len(node.directives or ())
+        if isinstance(node, FieldNode):
+            names[(node.alias or node.name).value] += 1
+            tally.aliases += node.alias is not None
+            _walk(node.selection_set, fragments, tally, depth=depth + 1, seen=seen)
+        elif isinstance(node, InlineFragmentNode):
+            _walk(node.selection_set, fragments, tally, depth=depth, seen=seen)
+        elif isinstance(node, FragmentSpreadNode):
+            name = node.name.value
+            # A fragment cycle is a validation error of its own; don't loop on it here.
+            if name in fragments and name not in seen:
+                fragment = fragments[name]
+                _walk(fragment.selection_set, fragments, tally, depth=depth, seen=seen | {name})
+    tally.repeats = max(tally.repeats, max(names.values(), default=0))
+
+
+def _violations(tally: _Tally, limits: DocumentLimits) -> Iterator[str]:
+    if tally.depth > limits.max_depth:
+        yield f"query is nested {tally.depth} levels deep; the limit is {limits.max_depth}"
+    if tally.aliases > limits.max_aliases:
+        yield f"query uses {tally.aliases} aliases; the limit is {limits.max_aliases}"
+    if tally.directives > limits.max_directives:
+        yield f"query uses {tally.directives} directives; the limit is {limits.max_directives}"
+    if tally.repeats > limits.max_repeats_of_a_field:
+        yield (
+            f"query repeats one field {tally.repeats} times; "
+            f"the limit is {limits.max_repeats_of_a_field}"
+        )
+
+
+class _DocumentLimitsExtension(SchemaExtension):
+    def __init__(self, limits: DocumentLimits) -> None:
+        self._limits = limits
+
+    def on_parse(self) -> Iterator[None]:
+        query = self.execution_context.query or ""
+        if len(query.encode()) > self._limits.max_bytes:
+            raise _limit_error(
+                f"query document is larger than the limit of {self._limits.max_bytes} bytes"
+            )
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        document = self.execution_context.graphql_document
+        if document is not None and self.execution_context.pre_execution_errors is None:
+            problem = next(_violations(_measure(document), self._limits), None)
+            if problem is not None:
+                # Setting errors before validation makes strawberry skip validation entirely.
+                self.execution_context.pre_execution_errors = [_limit_error(problem)]
+        yield
+
+
+def document_limit_extensions(limits: DocumentLimits) -> list[Callable[[], SchemaExtension]]:
+    """Extension factories (strawberry builds one per operation) enforcing `limits`."""
+    return [
+        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+        lambda: _DocumentLimitsExtension(limits),
+    ]

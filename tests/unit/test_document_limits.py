@@ -1,0 +1,97 @@
+"""Document limits reject hostile shapes with one error, before validation or any resolver."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.schema.config import StrawberryConfig
+
+from graphql_api.gql.limits import DocumentLimits, document_limit_extensions
+
+LIMITS = DocumentLimits(max_depth=4, max_aliases=3, max_tokens=1000, max_bytes=8192)
+
+
+@strawberry.type
+class Node:
+    @strawberry.field
+    def child(self) -> Node:
+        return Node()
+
+    @strawberry.field
+    def value(self) -> int:
+        return 1
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def node(self) -> Node:
+        return Node()
+
+
+def make_schema() -> strawberry.Schema:
+    return strawberry.Schema(
+        Query,
+        extensions=document_limit_extensions(LIMITS),
+        config=StrawberryConfig(disable_field_suggestions=True),
+    )
+
+
+async def single_error(query: str) -> str:
+    result = await make_schema().execute(query)
+    assert result.data is None
+    assert result.errors is not None
+    assert len(result.errors) == 1, [e.message for e in result.errors]
+    return result.errors[0].message
+
+
+async def test_a_document_within_every_limit_runs() -> None:
+    result = await make_schema().execute("{ a: node { child { value } } b: node { value } }")
+    assert result.errors is None
+    assert result.data == {"a": {"child": {"value": 1}}, "b": {"value": 1}}
+
+
+async def test_depth_beyond_the_limit_is_refused() -> None:
+    message = await single_error("{ node { child { child { child { child { value } } } } } }")
+    assert "nested 5 levels deep" in message
+
+
+async def test_depth_counts_through_fragments() -> None:
+    query = """
+      query { node { ...deep } }
+      fragment deep on Node { child { child { child { child { value } } } } }
+    """
+    assert "levels deep" in await single_error(query)
+
+
+async def test_alias_overloading_gets_one_error() -> None:
+    aliases = " ".join(f"a{i}: node {{ value }}" for i in range(101))
+    assert "101 aliases" in await single_error(f"{{ {aliases} }}")
+
+
+async def test_field_duplication_is_refused() -> None:
+    message = await single_error("{ " + "__typename " * 50 + "}")
+    assert "repeats one field 50 times" in message
+
+
+async def test_directive_overloading_gets_one_error_not_one_per_directive() -> None:
+    assert "directives" in await single_error("query { __typename" + " @aa" * 30 + " }")
+
+
+async def test_token_flood_is_refused_while_parsing() -> None:
+    message = await single_error("{ node { " + "value " * 1100 + "} }")
+    assert "tokens" in message
+
+
+async def test_oversized_document_is_refused_before_parsing() -> None:
+    message = await single_error("{ node { value } }" + " " * 9000)
+    assert "larger than the limit of 8192 bytes" in message
+
+
+async def test_a_fragment_cycle_does_not_hang_the_walk() -> None:
+    query = """
+      query { node { ...a } }
+      fragment a on Node { child { ...b } }
+      fragment b on Node { child { ...a } }
+    """
+    result = await make_schema().execute(query)
+    assert result.errors
