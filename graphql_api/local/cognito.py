@@ -58,19 +58,20 @@ class DevCognito:
     ) -> DevCognito:
         client = _client(endpoint_url=endpoint_url, region=region)
         try:
-            pool_id = client.create_user_pool(PoolName=pool_name)["UserPool"]["Id"]
-            app_client = client.create_user_pool_client(
-                UserPoolId=pool_id,
-                ClientName=client_name,
-                ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
-            )
+            pool_id: str = client.create_user_pool(PoolName=pool_name)["UserPool"]["Id"]
+            client_id = _create_app_client(client, pool_id=pool_id, client_name=client_name)
         finally:
             client.close()
-        return cls(
-            endpoint_url=endpoint_url,
-            region=region,
-            pool_id=pool_id,
-            client_id=app_client["UserPoolClient"]["ClientId"],
+        return cls(endpoint_url=endpoint_url, region=region, pool_id=pool_id, client_id=client_id)
+
+    def new_app_client(self, *, client_name: str) -> DevCognito:
+        """Another app client of this pool, e.g. someone else's app whose tokens we refuse."""
+        client_id = _create_app_client(self._client, pool_id=self.pool_id, client_name=client_name)
+        return DevCognito(
+            endpoint_url=self.endpoint_url,
+            region=self.region,
+            pool_id=self.pool_id,
+            client_id=client_id,
         )
 
     @property
@@ -145,6 +146,17 @@ def _client(*, endpoint_url: str, region: str) -> _CognitoIdp:
         aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials, not a secret
     )
     return cast(_CognitoIdp, client)
+
+
+def _create_app_client(client: _CognitoIdp, *, pool_id: str, client_name: str) -> str:
+    created = client.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName=client_name,
+        # No client secret: USER_PASSWORD_AUTH then needs no SECRET_HASH.
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )
+    client_id: str = created["UserPoolClient"]["ClientId"]
+    return client_id
 
 
 def _new_password() -> str:
