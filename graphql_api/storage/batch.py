@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Sequence
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -24,6 +24,25 @@ TRANSACTION_LIMIT = 100
 _RETRYABLE_REASONS = frozenset(
     {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 )
+
+
+T = TypeVar("T")
+
+
+async def _all_or_nothing(steps: Sequence[Awaitable[T]]) -> list[T]:
+    """Run `steps` together; on the first failure cancel the rest, then raise that failure.
+
+    A bare gather() would leave the other chunks running after the caller has been told the
+    call failed: writes landing after the error, on a client the caller may have closed.
+    """
+    tasks = [asyncio.ensure_future(step) for step in steps]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def _chunks(values: Sequence[Any], size: int) -> list[Sequence[Any]]:
@@ -41,7 +60,7 @@ async def batch_get(
     unique = list(dict.fromkeys(keys))
     found: dict[tuple[str, str], Item] = {}
     chunks = _chunks(unique, BATCH_GET_LIMIT)
-    for items in await asyncio.gather(*(_get_chunk(table, chunk, consistent) for chunk in chunks)):
+    for items in await _all_or_nothing([_get_chunk(table, chunk, consistent) for chunk in chunks]):
         for item in items:
             found[key_of(item)] = item
     return found
@@ -83,7 +102,7 @@ async def batch_delete(
                 ],
             )
 
-    await asyncio.gather(*(delete_chunk(chunk) for chunk in _chunks(keys, BATCH_WRITE_LIMIT)))
+    await _all_or_nothing([delete_chunk(chunk) for chunk in _chunks(keys, BATCH_WRITE_LIMIT)])
 
 
 async def batch_put(table: ChatTable, items: Sequence[Item], *, concurrency: int = 4) -> None:
@@ -94,7 +113,7 @@ async def batch_put(table: ChatTable, items: Sequence[Item], *, concurrency: int
         async with gate:
             await _write_chunk(table, [{"PutRequest": {"Item": item}} for item in chunk])
 
-    await asyncio.gather(*(put_chunk(chunk) for chunk in _chunks(items, BATCH_WRITE_LIMIT)))
+    await _all_or_nothing([put_chunk(chunk) for chunk in _chunks(items, BATCH_WRITE_LIMIT)])
 
 
 async def _write_chunk(table: ChatTable, requests: list[dict[str, Any]]) -> None:

@@ -1,0 +1,34 @@
+"""DateTime: ISO-8601 in UTC with microseconds and a Z suffix, the form storage sorts by."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import strawberry
+from strawberry.types.scalar import ScalarDefinition
+
+
+def serialize_datetime(value: datetime) -> str:
+    if value.tzinfo is None:
+        # Every timestamp we hold is aware; a naive one is a bug, not something to guess at.
+        raise ValueError("naive datetime")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_datetime(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("DateTime must be an ISO-8601 string")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError("DateTime must carry a UTC offset")
+    return parsed.astimezone(UTC)
+
+
+DATETIME: ScalarDefinition = strawberry.scalar(
+    name="DateTime",
+    description="ISO-8601 date and time in UTC, e.g. 2025-01-31T12:00:00.000000Z.",
+    serialize=serialize_datetime,
+    parse_value=parse_datetime,
+)
+
+SCALAR_MAP: dict[object, ScalarDefinition] = {datetime: DATETIME}

@@ -1,0 +1,105 @@
+"""The schema: root types, the extensions every request runs through, and the SDL export."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from graphql_api.settings import Settings
+
+from . import conversations as conversation_api
+from . import messages as message_api
+from .errors import PublicErrors, log_errors
+from .scalars import SCALAR_MAP
+
+SDL_PATH = Path(__file__).resolve().parents[2] / "schema" / "schema.graphql"
+
+
+@strawberry.type
+class Query:
+    conversations: conversation_api.ConversationConnection = strawberry.field(
+        resolver=conversation_api.conversations,
+        description="The caller's conversations, most recently updated first.",
+    )
+    conversation: conversation_api.Conversation | None = strawberry.field(
+        resolver=conversation_api.conversation,
+        description="The caller's conversation; null when missing or not the caller's.",
+    )
+
+
+@strawberry.type
+class Mutation:
+    create_conversation: conversation_api.CreateConversationPayload = strawberry.mutation(
+        resolver=conversation_api.create_conversation
+    )
+    rename_conversation: conversation_api.RenameConversationPayload = strawberry.mutation(
+        resolver=conversation_api.rename_conversation
+    )
+    update_conversation: conversation_api.UpdateConversationPayload = strawberry.mutation(
+        resolver=conversation_api.update_conversation
+    )
+    add_message: message_api.AddMessagePayload = strawberry.mutation(
+        resolver=message_api.add_message
+    )
+    add_messages: message_api.AddMessagesPayload = strawberry.mutation(
+        resolver=message_api.add_messages
+    )
+    delete_conversation: conversation_api.DeleteConversationPayload = strawberry.mutation(
+        resolver=conversation_api.delete_conversation
+    )
+
+
+class ChatSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Strawberry logs every error; a client's bad input is not an incident.
+        log_errors(errors)
+
+
+def build_schema(settings: Settings | None = None) -> ChatSchema:
+    """The schema with the request limits of `settings`; with None, only its shape (for SDL)."""
+    extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [PublicErrors]
+    if settings is not None:
+        extensions += _limits(settings)
+    return ChatSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+    )
+
+
+def _limits(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+    limits: list[Callable[[], SchemaExtension]] = [
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+    ]
+    if not settings.introspection_enabled:
+        limits.append(DisableIntrospection)
+    return limits
+
+
+# The schema's shape alone, for the SDL export; requests are served by build_schema(settings).
+schema = build_schema()
+
+
+def sdl() -> str:
+    return str(schema) + "\n"
+
+
+def export_sdl(path: Path = SDL_PATH) -> None:
+    path.write_text(sdl(), encoding="utf-8")

@@ -1,0 +1,268 @@
+"""The HTTP surface: authentication before GraphQL, methods, GraphiQL, health and readiness."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from graphql_api.app import graphiql_html
+from tests.api.harness import Api, api_settings, running_api
+from tests.conftest import LOCAL_CREDENTIALS, REGION, credentials_for
+from tests.tokens import FakeUserPool, SigningKey, tamper_signature, unsigned
+
+QUERY = {"query": "{ conversations { edges { cursor } } }"}
+
+
+def assert_unauthenticated(response: httpx.Response) -> str:
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    body = response.json()
+    assert list(body) == ["errors"]
+    (error,) = body["errors"]
+    assert error["extensions"] == {"code": "UNAUTHENTICATED"}
+    message: str = error["message"]
+    assert 0 < len(message) < 80
+    return message
+
+
+async def test_a_request_without_a_token_is_401(api: Api) -> None:
+    response = await api.http.post("/graphql", json=QUERY)
+    assert assert_unauthenticated(response) == "missing bearer token"
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["Basic dXNlcjpwYXNz", "Bearer", "Bearer not.a.jwt!", "Bearer a.b"],
+    ids=["basic", "empty", "malformed", "two-segments"],
+)
+async def test_a_malformed_authorization_header_is_401(api: Api, authorization: str) -> None:
+    response = await api.http.post("/graphql", json=QUERY, headers={"Authorization": authorization})
+    assert_unauthenticated(response)
+
+
+async def test_invalid_tokens_are_401_and_never_echoed(api: Api, alice: str) -> None:
+    minter = api.pool.minter
+    good = minter.access_token(sub=alice)
+    tokens = [
+        minter.access_token(sub=alice, lifetime=-3600),
+        tamper_signature(good),
+        unsigned({"sub": alice, "iss": minter.issuer, "token_use": "access"}),
+        minter.access_token(sub=alice, key=SigningKey.generate()),
+        minter.access_token(sub=alice, client_id="another-client"),
+    ]
+    for token in tokens:
+        response = await api.http.post(
+            "/graphql", json=QUERY, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert_unauthenticated(response)
+        assert token not in response.text
+        assert token.split(".")[1][:16] not in response.text
+
+
+async def test_the_user_is_the_tokens_subject_never_the_request(api: Api, alice: str) -> None:
+    await api.data(
+        'mutation { createConversation(input: {title: "mine"}) { conversation { id } } }',
+        user=alice,
+    )
+    response = await api.http.post(
+        "/graphql",
+        json={**QUERY, "variables": {"userId": alice}, "extensions": {"sub": alice}},
+        headers={**api.headers("someone-else"), "X-User-Id": alice},
+    )
+    assert response.json() == {"data": {"conversations": {"edges": []}}}
+
+
+async def test_get_serves_queries(api: Api, alice: str) -> None:
+    response = await api.http.get(
+        "/graphql",
+        params={"query": "{ conversations { edges { cursor } } }"},
+        headers=api.headers(alice),
+    )
+    assert response.status_code == 200
+    assert response.json() == {"data": {"conversations": {"edges": []}}}
+
+
+async def test_a_mutation_over_get_is_405(api: Api, alice: str) -> None:
+    mutation = 'mutation { createConversation(input: {title: "x"}) { conversation { id } } }'
+    response = await api.http.get(
+        "/graphql", params={"query": mutation}, headers=api.headers(alice)
+    )
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    data = await api.data("{ conversations { totalCount } }", user=alice)
+    assert data["conversations"]["totalCount"] == 0
+
+
+async def test_a_get_without_a_token_is_401_even_for_queries(api: Api) -> None:
+    response = await api.http.get("/graphql", params=QUERY, headers={"Accept": "application/json"})
+    assert_unauthenticated(response)
+
+
+async def test_an_oversized_body_is_413(api: Api, alice: str) -> None:
+    limit = api.services.settings.max_body_bytes
+    body = json.dumps({"query": "{ __typename }", "variables": {"pad": "x" * limit}})
+    response = await api.http.post(
+        "/graphql",
+        content=body,
+        headers={**api.headers(alice), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+
+
+async def test_an_oversized_query_is_413(api: Api, alice: str) -> None:
+    limit = api.services.settings.max_query_bytes
+    query = "{ __typename }" + " " * limit
+    response = await api.post(query, user=alice)
+    assert response.status_code == 413
+
+
+async def test_a_too_deep_query_is_bad_input(api: Api, alice: str) -> None:
+    nested = "{ conversations { edges { node { messages { edges { node { id } } } } } } }"
+    assert (await api.run(nested, user=alice)).get("errors") is None
+    shallow_settings = dataclasses.replace(api.services.settings, max_query_depth=4)
+    async with running_api(shallow_settings, api.pool, credentials=LOCAL_CREDENTIALS) as shallow:
+        body = await shallow.run(nested, user=alice)
+    assert body["data"] is None
+    (error,) = body["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT"}
+    assert "exceeds maximum operation depth" in error["message"]
+
+
+# --- GraphiQL ------------------------------------------------------------------------------
+
+
+async def test_graphiql_is_served_to_a_browser_without_a_token(api: Api) -> None:
+    response = await api.http.get("/graphql", headers={"Accept": "text/html"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "graphiql" in response.text.lower()
+
+
+async def test_graphiql_is_absent_when_disabled(
+    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
+) -> None:
+    settings = api_settings(
+        user_pool,
+        table_name=api_table,
+        endpoint=dynamodb_endpoint,
+        region=REGION,
+        graphiql_enabled=False,
+    )
+    async with running_api(
+        settings, user_pool, credentials=credentials_for(dynamodb_endpoint)
+    ) as closed:
+        response = await closed.http.get("/graphql", headers={"Accept": "text/html"})
+    assert_unauthenticated(response)
+
+
+async def test_graphiql_headers_prefill_the_headers_editor(
+    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
+) -> None:
+    settings = api_settings(
+        user_pool, table_name=api_table, endpoint=dynamodb_endpoint, region=REGION
+    )
+    headers = {"Authorization": "Bearer dev.token.</script>"}
+    async with running_api(
+        settings,
+        user_pool,
+        credentials=credentials_for(dynamodb_endpoint),
+        graphiql_headers=headers,
+    ) as dev:
+        response = await dev.http.get("/graphql", headers={"Accept": "text/html"})
+    assert response.status_code == 200
+    editor_text = json.dumps(headers, indent=2)
+    assert json.dumps(editor_text).replace("<", "\\u003c") in response.text
+    assert '</script>"' not in response.text
+    assert "parameters.headers ||" in response.text
+
+
+def test_without_headers_the_page_is_strawberrys_own() -> None:
+    assert "parameters.headers ||" not in graphiql_html(None)
+
+
+# --- health -------------------------------------------------------------------------------
+
+
+async def test_healthz_needs_no_token(api: Api) -> None:
+    response = await api.http.get("/healthz")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+async def test_readyz_is_200_when_the_table_and_keys_are_reachable(api: Api) -> None:
+    response = await api.http.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"dynamodb": "ok", "signingKeys": "ok"},
+    }
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the page's script")
+def test_the_graphiql_page_script_hands_the_headers_to_graphiql() -> None:
+    headers = {"Authorization": "Bearer a.b.c"}
+    probe = Path(__file__).with_name("graphiql_probe.js")
+    result = subprocess.run(  # noqa: S603 - fixed argv, our own probe script
+        [str(shutil.which("node")), str(probe)],
+        input=graphiql_html(headers),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    props = json.loads(result.stdout)
+    assert json.loads(props["headers"]) == headers
+
+
+async def test_other_methods_are_405(api: Api, alice: str) -> None:
+    response = await api.http.put("/graphql", json=QUERY, headers=api.headers(alice))
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+
+
+async def test_lone_surrogates_in_input_are_bad_input_not_a_crash(api: Api, alice: str) -> None:
+    body = (
+        '{"query": "mutation($t: String!) { createConversation(input: {title: $t}) '
+        '{ conversation { id } } }", "variables": {"t": "bad \\ud800 title"}}'
+    )
+    response = await api.http.post(
+        "/graphql",
+        content=body,
+        headers={**api.headers(alice), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 200
+    (error,) = response.json()["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "title"}
+
+
+async def test_cors_preflight_is_answered_for_configured_origins(
+    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
+) -> None:
+    settings = api_settings(
+        user_pool,
+        table_name=api_table,
+        endpoint=dynamodb_endpoint,
+        region=REGION,
+        cors_allow_origins=("https://chat.example",),
+    )
+    preflight = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type",
+    }
+    async with running_api(
+        settings, user_pool, credentials=credentials_for(dynamodb_endpoint)
+    ) as cors:
+        allowed = await cors.http.options(
+            "/graphql", headers={**preflight, "Origin": "https://chat.example"}
+        )
+        refused = await cors.http.options(
+            "/graphql", headers={**preflight, "Origin": "https://evil.example"}
+        )
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "https://chat.example"
+    assert "access-control-allow-origin" not in refused.headers

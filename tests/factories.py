@@ -1,0 +1,187 @@
+"""Test data builders. Big partitions are seeded with batch writes, not transactions.
+
+moto deep-copies the whole table for every action of a TransactWriteItems, so seeding
+thousands of messages through `add_messages` would take minutes. `seed_messages` writes the
+same items `add_messages` would (message, MSGID# marker, the conversation's count, preview and
+updatedAt) with BatchWriteItem; tests in test_storage_messages.py check that the two agree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from graphql_api.storage import keys
+from graphql_api.storage.batch import batch_put
+from graphql_api.storage.client import ChatTable, DynamoDBClient
+from graphql_api.storage.conversations import create_conversation
+from graphql_api.storage.records import (
+    ONE_TICK,
+    ConversationRecord,
+    Item,
+    MessageRecord,
+    NewMessage,
+    Role,
+    conversation_item,
+    format_timestamp,
+    message_item,
+)
+from graphql_api.storage.table import create_table, delete_table
+
+FIXED_INSTANT = datetime.fromisoformat("2030-01-02T03:04:05.678901+00:00")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def new_message(
+    content: str = "hello",
+    *,
+    role: Role = "user",
+    message_id: str | None = None,
+    model_id: str | None = None,
+) -> NewMessage:
+    return NewMessage(role=role, content=content, id=message_id, model_id=model_id)
+
+
+async def a_conversation(
+    table: ChatTable,
+    *,
+    user_id: str,
+    title: str = "A conversation",
+    conversation_id: str | None = None,
+) -> ConversationRecord:
+    return await create_conversation(
+        table, user_id=user_id, title=title, conversation_id=conversation_id
+    )
+
+
+def marker_item(message: MessageRecord) -> Item:
+    """The MSGID# item add_messages writes beside each message, for idempotent retries."""
+    return {
+        "PK": {"S": keys.conversation_partition(message.conversation_id)},
+        "SK": {"S": keys.message_id_sk(message.id)},
+        "type": {"S": "messageId"},
+        "messageSK": {
+            "S": keys.message_sk(format_timestamp(message.created_at), message.id),
+        },
+    }
+
+
+async def seed_messages(
+    table: ChatTable,
+    conversation: ConversationRecord,
+    count: int,
+    *,
+    step: timedelta = ONE_TICK,
+    content: str = "message {index}",
+) -> tuple[ConversationRecord, list[MessageRecord]]:
+    """Append `count` messages `step` apart (zero: all in one instant), in time order.
+
+    Returns the conversation as now stored and the messages in the order they list.
+    """
+    start = conversation.updated_at + ONE_TICK
+    messages = [
+        MessageRecord(
+            id=new_id(),
+            conversation_id=conversation.id,
+            user_id=conversation.user_id,
+            role="user" if index % 2 == 0 else "assistant",
+            content=content.format(index=index),
+            created_at=start + index * step,
+            model_id=None,
+            is_error=False,
+            error_message=None,
+        )
+        for index in range(count)
+    ]
+    messages.sort(key=lambda message: message.position.sort_key())
+    updated = dataclasses.replace(
+        conversation,
+        message_count=conversation.message_count + count,
+        updated_at=messages[-1].created_at,
+        last_message=messages[-1],
+    )
+    items = [item for message in messages for item in (message_item(message), marker_item(message))]
+    await batch_put(table, [*items, conversation_item(updated)], concurrency=8)
+    return updated, messages
+
+
+# --- reading back what is stored, below the storage API
+
+
+async def stored_item(table: ChatTable, pk: str, sk: str) -> Item | None:
+    response = await table.client.get_item(
+        TableName=table.name, Key={"PK": {"S": pk}, "SK": {"S": sk}}, ConsistentRead=True
+    )
+    return response.get("Item")
+
+
+async def conversation_items(
+    table: ChatTable, *, user_id: str, conversation_id: str, keys_only: bool = False
+) -> list[Item]:
+    """Every item of one conversation, found by Scan (not Query) so no key layout is assumed
+    beyond the documented one: the user's CONV# item and everything in the CONV# partition."""
+    request: dict[str, Any] = {
+        "TableName": table.name,
+        "FilterExpression": "PK = :partition OR (PK = :user AND SK = :conversation)",
+        "ExpressionAttributeValues": {
+            ":partition": {"S": keys.conversation_partition(conversation_id)},
+            ":user": {"S": keys.user_pk(user_id)},
+            ":conversation": {"S": keys.conversation_sk(conversation_id)},
+        },
+        "ConsistentRead": True,
+    }
+    if keys_only:
+        request["ProjectionExpression"] = "PK, SK"
+    items: list[Item] = []
+    while True:
+        response = await table.client.scan(**request)
+        items.extend(response.get("Items", []))
+        if "LastEvaluatedKey" not in response:
+            return items
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+async def partition_size(table: ChatTable, *, conversation_id: str) -> int:
+    """How many items the CONV# partition holds; a counting Query, far cheaper than a Scan."""
+    request: dict[str, Any] = {
+        "TableName": table.name,
+        "KeyConditionExpression": "PK = :partition",
+        "ExpressionAttributeValues": {
+            ":partition": {"S": keys.conversation_partition(conversation_id)}
+        },
+        "Select": "COUNT",
+        "ConsistentRead": True,
+    }
+    total = 0
+    while True:
+        response = await table.client.query(**request)
+        total += response.get("Count", 0)
+        if "LastEvaluatedKey" not in response:
+            return total
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+async def stored_messages(table: ChatTable, *, conversation_id: str) -> list[Item]:
+    """The message items of a partition (not the markers), in key order, read consistently."""
+    items = await conversation_items(table, user_id="-", conversation_id=conversation_id)
+    messages = [item for item in items if item["SK"]["S"].startswith(keys.MESSAGES_LOW)]
+    return sorted(messages, key=lambda item: str(item["SK"]["S"]))
+
+
+@contextlib.asynccontextmanager
+async def own_table(client: DynamoDBClient, *, purpose: str) -> AsyncIterator[str]:
+    """A table of one's own, dropped after. moto copies a whole table for every action of a
+    transaction, so transactions slow down as a shared table fills: keep tables small."""
+    name = f"chat-history-{purpose}-{uuid.uuid4().hex[:12]}"
+    await create_table(client, table_name=name)
+    try:
+        yield name
+    finally:
+        await delete_table(client, table_name=name)
