@@ -17,7 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
@@ -39,6 +39,7 @@ from graphql_api.gql.schema import build_schema
 from graphql_api.settings import Settings
 from graphql_api.storage.client import ChatTable, client_config, open_client
 from graphql_api.storage.errors import StorageError
+from graphql_api.transport import GraphQLTransportGuard
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def create_app(
 ) -> Starlette:
     """The service. `graphiql_headers` pre-fills GraphiQL's headers editor: dev use only."""
     view = GraphQLView(settings, graphiql_headers=graphiql_headers)
-    middleware = []
+    middleware: list[Middleware] = []
     if settings.cors_allow_origins:
         middleware.append(
             Middleware(
@@ -82,6 +83,9 @@ def create_app(
                 max_age=600,
             )
         )
+    middleware.append(
+        Middleware(GraphQLTransportGuard, path="/graphql", max_body_bytes=settings.max_body_bytes)
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -184,10 +188,6 @@ async def _keys_ready(services: Services) -> bool:
 # --- GraphQL -------------------------------------------------------------------------------
 
 
-class _BodyTooLargeError(Exception):
-    pass
-
-
 class GraphQLView(GraphQL[Context, None]):
     """Strawberry's ASGI view behind our authentication and request limits."""
 
@@ -201,12 +201,8 @@ class GraphQLView(GraphQL[Context, None]):
         self._ide_html = graphiql_html(graphiql_headers) if settings.graphiql_enabled else ""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limited = _limit_body(receive, self._settings.max_body_bytes)
-        request = Request(scope, limited)
-        try:
-            response = await self._respond(request)
-        except _BodyTooLargeError:
-            response = PlainTextResponse("Request body too large", status_code=413)
+        request = Request(scope, receive)
+        response = await self._respond(request)
         await response(scope, receive, send)
 
     async def _respond(self, request: Request) -> Response:
@@ -246,12 +242,6 @@ class GraphQLView(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        query = request_data.query
-        if (
-            query is not None
-            and len(query.encode(errors="surrogatepass")) > self._settings.max_query_bytes
-        ):
-            raise HTTPException(413, "GraphQL query too large")
         try:
             return await super().execute_single(
                 request=request,
@@ -285,21 +275,6 @@ def _refusal(exc: AuthenticationError) -> Response:
         status_code=401,
         headers={"WWW-Authenticate": "Bearer"},
     )
-
-
-def _limit_body(receive: Receive, limit: int) -> Receive:
-    received = 0
-
-    async def limited() -> Message:
-        nonlocal received
-        message = await receive()
-        if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise _BodyTooLargeError
-        return message
-
-    return limited
 
 
 # strawberry's GraphiQL page keeps the headers editor in React state seeded from the URL.

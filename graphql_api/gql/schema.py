@@ -7,13 +7,7 @@ from pathlib import Path
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    DisableIntrospection,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
+from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -22,6 +16,7 @@ from graphql_api.settings import Settings
 from . import conversations as conversation_api
 from . import messages as message_api
 from .errors import PublicErrors, log_errors
+from .limits import DocumentLimits, document_limit_extensions
 from .scalars import SCALAR_MAP
 
 SDL_PATH = Path(__file__).resolve().parents[2] / "schema" / "schema.graphql"
@@ -78,27 +73,32 @@ def build_schema(settings: Settings | None = None) -> ChatSchema:
         query=Query,
         mutation=Mutation,
         extensions=extensions,
-        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        config=StrawberryConfig(
+            scalar_map=SCALAR_MAP,
+            # "Did you mean" hints map the schema out as surely as introspection does.
+            disable_field_suggestions=settings is not None and not settings.introspection_enabled,
+        ),
     )
 
 
-def _limits(settings: Settings) -> list[Callable[[], SchemaExtension]]:
-    limits: list[Callable[[], SchemaExtension]] = [
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-    ]
+def _limits(settings: Settings) -> list[Callable[[], SchemaExtension] | type[SchemaExtension]]:
+    limits: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = []
+    limits += document_limit_extensions(
+        DocumentLimits(
+            max_depth=settings.max_query_depth,
+            max_aliases=settings.max_aliases,
+            max_tokens=settings.max_tokens,
+            max_bytes=settings.max_query_bytes,
+        )
+    )
     if not settings.introspection_enabled:
         limits.append(DisableIntrospection)
     return limits
 
 
-# The schema's shape alone, for the SDL export; requests are served by build_schema(settings).
-schema = build_schema()
-
-
 def sdl() -> str:
-    return str(schema) + "\n"
+    """The schema's shape alone, as committed in schema/schema.graphql."""
+    return str(build_schema()) + "\n"
 
 
 def export_sdl(path: Path = SDL_PATH) -> None:
