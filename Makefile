@@ -1,21 +1,29 @@
 # One command to run, one to test, on a fresh machine with Python 3.11+ and make.
+#   make run    install everything, then start the dev stack (GraphiQL on :8000)
+#   make test   install everything, then lint, type-check and run every test
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+ARGS ?=
 
 .PHONY: install run test lint typecheck unit schema bench soak clean
 
 $(INSTALLED): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+	  echo "Python 3.11 or newer is needed: make PYTHON=python3.12 $(MAKECMDGOALS)" >&2; exit 1; }
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
+	  echo "$(PYTHON) cannot create virtualenvs: install python3-venv (Debian/Ubuntu)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
 
+# The embedded dev stack; e.g. make run ARGS="--port 8080 --no-browser"
 run: $(INSTALLED)
-	$(BIN)/chat-history-api dev
+	$(BIN)/chat-history-api dev $(ARGS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
@@ -25,7 +33,13 @@ typecheck: $(INSTALLED)
 	$(BIN)/mypy
 
 test: lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest $(ARGS)
+
+unit: $(INSTALLED)
+	$(BIN)/pytest tests/unit $(ARGS)
+
+schema: $(INSTALLED)
+	$(BIN)/chat-history-api export-schema
 
 soak: $(INSTALLED)
 	$(BIN)/pytest -m slow -p no:randomly tests/soak
@@ -34,4 +48,4 @@ bench: $(INSTALLED)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts

@@ -1,0 +1,267 @@
+"""`chat-history-api`: dev, dev-token, serve, create-table, export-schema.
+
+A command that cannot start says why in one line on stderr and exits non-zero, without a
+traceback: 2 for configuration (as argparse does for bad options), 1 for anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, TypeAlias
+
+import uvicorn
+from botocore.exceptions import BotoCoreError
+
+from .settings import Settings, SettingsError
+from .storage.client import client_config, open_client
+from .storage.errors import StorageError
+from .storage.table import create_table
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+EXIT_FAILURE: Final = 1
+EXIT_CONFIGURATION: Final = 2
+DEFAULT_SCHEMA_PATH: Final = Path("schema/schema.graphql")
+_APP_FACTORY: Final = "graphql_api.cli:app_from_environment"
+# A new on-demand table is usually ACTIVE within a minute; its index can take longer.
+CREATE_TABLE_WAIT: Final = 600.0
+
+
+class CommandError(Exception):
+    """A command cannot go on; `str()` is the one line the user sees."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command: Callable[[argparse.Namespace], int] = args.command
+    try:
+        return command(args)
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    except (CommandError, StorageError) as exc:
+        print(f"{args.command_name}: {_reason(exc)}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _reason(exc: Exception) -> str:
+    # "DynamoDB is unreachable" alone does not say whether the endpoint or the credentials are
+    # missing; botocore's own one-line message does.
+    if isinstance(exc.__cause__, BotoCoreError):
+        return f"{exc} ({exc.__cause__})"
+    return str(exc)
+
+
+def app_from_environment() -> Starlette:
+    """The uvicorn factory each `serve --workers N` worker calls to build its own app."""
+    # The app is imported where it is served, so that create-table, dev-token and --help do
+    # not load the whole GraphQL layer.
+    from .app import create_app
+
+    return create_app(Settings.from_env(os.environ))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chat-history-api",
+        description="GraphQL API for AI chat apps' conversation history (DynamoDB + Cognito).",
+    )
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    _add_dev(commands)
+    _add_dev_token(commands)
+    _add_serve(commands)
+    _add_create_table(commands)
+    _add_export_schema(commands)
+    return parser
+
+
+_Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _command(
+    commands: _Commands, name: str, handler: Callable[[argparse.Namespace], int], help_text: str
+) -> argparse.ArgumentParser:
+    parser = commands.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(command=handler, command_name=name)
+    return parser
+
+
+def _add_dev(commands: _Commands) -> None:
+    parser = _command(
+        commands,
+        "dev",
+        _dev,
+        "Run the API with an embedded DynamoDB and Cognito (moto) and open GraphiQL.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    parser.add_argument("--no-browser", action="store_true", help="do not open GraphiQL")
+    parser.add_argument("--state-dir", type=Path, help=argparse.SUPPRESS)
+
+
+def _add_dev_token(commands: _Commands) -> None:
+    parser = _command(
+        commands, "dev-token", _dev_token, "Print a bearer token from the running dev stack."
+    )
+    parser.add_argument("--user", default="dev", help="dev user, created if new")
+    parser.add_argument("--port", type=int, default=8000, help="port of the dev server")
+    parser.add_argument("--state-dir", type=Path, help=argparse.SUPPRESS)
+
+
+def _add_serve(commands: _Commands) -> None:
+    parser = _command(
+        commands, "serve", _serve, "Serve the API in production; settings from the environment."
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=_positive_int, default=1, help="worker processes")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+
+
+def _add_create_table(commands: _Commands) -> None:
+    _command(
+        commands,
+        "create-table",
+        _create_table,
+        "Create the DynamoDB table unless it exists, and wait until it is ACTIVE.",
+    )
+
+
+def _add_export_schema(commands: _Commands) -> None:
+    parser = _command(commands, "export-schema", _export_schema, "Write the GraphQL SDL.")
+    parser.add_argument("--output", type=Path, default=DEFAULT_SCHEMA_PATH)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _dev(args: argparse.Namespace) -> int:
+    with _local_extra():
+        from .local import devstack
+    options = devstack.DevOptions(
+        host=args.host, port=args.port, open_browser=not args.no_browser, state_dir=args.state_dir
+    )
+    try:
+        devstack.run(options, os.environ)
+    except devstack.DevStackError as exc:
+        raise CommandError(str(exc)) from None
+    except KeyboardInterrupt:
+        pass  # Ctrl-C or SIGTERM: the stack has shut down cleanly.
+    return 0
+
+
+def _dev_token(args: argparse.Namespace) -> int:
+    with _local_extra():
+        from .local import devstack
+    state_dir = args.state_dir or devstack.default_state_dir(os.environ)
+    try:
+        state = devstack.DevState.read(devstack.state_path(state_dir, args.port))
+        print(devstack.mint_token(state, args.user))
+    except devstack.DevStackError as exc:
+        raise CommandError(str(exc)) from None
+    return 0
+
+
+@contextmanager
+def _local_extra() -> Iterator[None]:
+    """The dev stack needs moto, which production installs (the Docker image) leave out."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        raise CommandError(
+            f"the dev stack needs {exc.name!r}: pip install 'chat-history-api[local]'"
+        ) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(os.environ)
+    if args.workers == 1:
+        from .app import create_app
+
+        target: str | Starlette = create_app(settings)
+    else:
+        # Each worker process imports the factory and reads the same (already checked)
+        # environment; uvicorn cannot hand an app object to other processes.
+        target = _APP_FACTORY
+    uvicorn.run(
+        target,
+        factory=args.workers > 1,
+        workers=args.workers,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        # Let in-flight requests finish on SIGTERM, within a container's usual 30 s stop.
+        timeout_graceful_shutdown=20,
+    )
+    return 0
+
+
+def _create_table(args: argparse.Namespace) -> int:
+    settings = storage_settings(os.environ)
+    try:
+        created = asyncio.run(_create(settings))
+    except TimeoutError:
+        raise CommandError(
+            f"table {settings.table_name!r} is not ACTIVE after {CREATE_TABLE_WAIT:.0f} s"
+        ) from None
+    state = "created" if created else "already exists"
+    print(f"table {settings.table_name!r} {state}; it is ACTIVE")
+    return 0
+
+
+def storage_settings(environ: Mapping[str, str]) -> Settings:
+    """Settings for commands that only touch DynamoDB.
+
+    Inert Cognito values let create-table run from a CI job or a shell that has no COGNITO_*
+    variables; every DynamoDB variable is read and checked as `serve` would.
+    """
+    return Settings.from_env(
+        environ,
+        cognito_user_pool_id="unused_unused",
+        cognito_region="unused",
+        cognito_app_client_ids=("unused",),
+    )
+
+
+async def _create(settings: Settings) -> bool:
+    config = client_config(
+        max_pool_connections=2,
+        connect_timeout=settings.dynamodb_connect_timeout,
+        read_timeout=settings.dynamodb_read_timeout,
+        max_attempts=settings.dynamodb_max_attempts,
+    )
+    async with open_client(
+        region=settings.aws_region, endpoint_url=settings.dynamodb_endpoint_url, config=config
+    ) as client:
+        return await create_table(
+            client, table_name=settings.table_name, wait_seconds=CREATE_TABLE_WAIT
+        )
+
+
+def _export_schema(args: argparse.Namespace) -> int:
+    output: Path = args.output
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(schema_sdl(), encoding="utf-8")
+    print(f"wrote {output}")
+    return 0
+
+
+def schema_sdl() -> str:
+    from .gql.schema import sdl
+
+    return sdl()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

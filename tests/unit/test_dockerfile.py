@@ -1,0 +1,164 @@
+"""The production image, checked without a Docker engine.
+
+The Dockerfile is parsed for what matters in production (multi-stage, slim base, non-root,
+the right entry point, a health check), and its install step is replayed into a clean
+virtualenv: the same files, the same `pip install .`, so the image gets a working
+`chat-history-api` and none of the development tools.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from dockerfile_parse import DockerfileParser
+
+import graphql_api.cli
+
+ROOT = Path(__file__).resolve().parents[2]
+Instruction = dict[str, Any]
+
+
+def instructions() -> list[Instruction]:
+    parser = DockerfileParser(fileobj=io.BytesIO((ROOT / "Dockerfile").read_bytes()))
+    return [item for item in parser.structure if item["instruction"] != "COMMENT"]
+
+
+def stages() -> list[list[Instruction]]:
+    result: list[list[Instruction]] = []
+    for item in instructions():
+        if item["instruction"] == "FROM":
+            result.append([])
+        result[-1].append(item)
+    return result
+
+
+def values(stage: list[Instruction], instruction: str) -> list[str]:
+    return [str(item["value"]) for item in stage if item["instruction"] == instruction]
+
+
+def exec_form(value: str) -> list[str]:
+    parsed = json.loads(value)
+    assert isinstance(parsed, list), f"{value!r} is not exec form (a JSON array)"
+    return [str(part) for part in parsed]
+
+
+def test_the_image_is_built_in_stages_on_slim_python() -> None:
+    froms = [value.split()[0] for stage in stages() for value in values(stage, "FROM")]
+
+    assert len(froms) >= 2
+    assert all(image == "python:3.11-slim" for image in froms), froms
+
+
+def test_the_final_stage_takes_only_the_virtualenv_from_the_builder() -> None:
+    final = stages()[-1]
+
+    copies = values(final, "COPY")
+    assert copies, "the final stage copies nothing"
+    assert all(copy.startswith("--from=builder ") for copy in copies), copies
+    assert not [run for run in values(final, "RUN") if "pip" in run], "pip runs in the final stage"
+
+
+def test_the_builder_installs_no_extras() -> None:
+    builder = stages()[0]
+
+    installs = [run for run in values(builder, "RUN") if "pip install ." in run]
+    assert installs, "the builder does not pip install the project"
+    assert not [run for run in installs if "[" in run], "extras would bring moto and test tools"
+
+
+def test_the_service_runs_as_a_non_root_user() -> None:
+    users = values(stages()[-1], "USER")
+
+    assert users, "the final stage has no USER, so it runs as root"
+    assert users[-1].split(":")[0] not in {"root", "0"}
+
+
+def test_the_entry_point_is_the_serve_command_listening_on_all_interfaces() -> None:
+    final = stages()[-1]
+
+    (entrypoint,) = values(final, "ENTRYPOINT")
+    (command,) = values(final, "CMD")
+    assert exec_form(entrypoint) == ["chat-history-api", "serve"]
+    arguments = exec_form(command)
+    assert arguments[arguments.index("--host") + 1] == "0.0.0.0"  # noqa: S104 - in a container
+    assert arguments[arguments.index("--port") + 1] == "8000"
+    assert values(final, "EXPOSE") == ["8000"]
+
+
+def test_the_health_check_probes_healthz_without_curl() -> None:
+    (healthcheck,) = values(stages()[-1], "HEALTHCHECK")
+
+    assert "CMD" in healthcheck
+    probe = healthcheck.split("CMD", 1)[1]
+    assert "http://127.0.0.1:8000/healthz" in probe
+    assert exec_form(probe.strip())[0] == "python"
+
+
+def test_the_entry_point_is_a_console_script_of_the_project() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+    target = pyproject["project"]["scripts"]["chat-history-api"]
+    module, _, function = target.partition(":")
+    assert module == "graphql_api.cli"
+    assert callable(getattr(graphql_api.cli, function))
+
+
+def test_the_build_context_leaves_out_local_state() -> None:
+    ignored = (ROOT / ".dockerignore").read_text().split()
+
+    # Everything is excluded, then only what the build COPYs is let back in.
+    assert ignored[ignored.index("**") + 1 :].count("!graphql_api/") == 1
+    assert not [line for line in ignored if line.startswith("!") and "test" in line]
+
+
+def build_context(destination: Path) -> Path:
+    """The files the builder stage COPYs, laid out as it lays them out."""
+    for copy in values(stages()[0], "COPY"):
+        *sources, target = shlex.split(copy)
+        assert not target.startswith("/"), "replaying assumes COPY targets under WORKDIR"
+        for source in sources:
+            origin, place = ROOT / source, destination / target
+            if origin.is_dir():
+                shutil.copytree(origin, place, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                place.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(origin, place / origin.name)
+    return destination
+
+
+def run(command: list[str], **options: Any) -> subprocess.CompletedProcess[str]:
+    """Commands built here from fixed parts, never from input."""
+    return subprocess.run(command, text=True, **options)  # noqa: S603
+
+
+def test_the_image_install_gives_a_working_command_without_dev_tools(tmp_path: Path) -> None:
+    source = build_context(tmp_path / "src")
+    venv = tmp_path / "venv"
+    run([sys.executable, "-m", "venv", str(venv)], check=True)
+    # Keep pip's cache (unlike the image): the test then costs seconds, not a minute.
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
+    environment["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    run([*pip, str(source)], check=True, env=environment, cwd=tmp_path, timeout=600)
+
+    command = venv / "bin" / "chat-history-api"
+    shown = run([str(command), "--help"], capture_output=True, check=True)
+    assert "serve" in shown.stdout
+    for absent in ("moto", "pytest", "mypy"):
+        probe = [str(venv / "bin" / "python"), "-c", f"import {absent}"]
+        assert run(probe, capture_output=True, cwd=tmp_path).returncode != 0, absent
+    # Without moto, the dev commands name the missing extra instead of printing a traceback.
+    dev = run([str(command), "dev-token", "--state-dir", str(tmp_path)], capture_output=True)
+    assert dev.returncode == 1
+    assert dev.stderr.splitlines() == [
+        "dev-token: the dev stack needs 'moto': pip install 'chat-history-api[local]'"
+    ]
