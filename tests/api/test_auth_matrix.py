@@ -1,0 +1,206 @@
+"""Every forged, stale or misdirected token is refused over HTTP, and the key cache holds up.
+
+Each app here gets its own user pool (own key, own JWKS server), so fetch counts and faults of
+one test cannot leak into another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from tests.api.harness import Api, api_settings, new_user, running_api
+from tests.conftest import REGION, credentials_for
+from tests.tokens import (
+    FakeUserPool,
+    SigningKey,
+    TokenMinter,
+    hs256,
+    tamper_payload,
+    tamper_signature,
+    unsigned,
+)
+
+QUERY = {"query": "{ conversations { totalCount } }"}
+SKEW = 3600
+
+
+@pytest.fixture
+def pool() -> Iterator[FakeUserPool]:
+    with FakeUserPool() as fresh:
+        yield fresh
+
+
+@pytest_asyncio.fixture
+async def guarded(pool: FakeUserPool, dynamodb_endpoint: str, api_table: str) -> AsyncIterator[Api]:
+    settings = api_settings(
+        pool,
+        table_name=api_table,
+        endpoint=dynamodb_endpoint,
+        region=REGION,
+        jwks_connect_timeout=0.3,
+        jwks_total_timeout=0.5,
+    )
+    async with running_api(settings, pool, credentials=credentials_for(dynamodb_endpoint)) as api:
+        yield api
+
+
+async def call(api: Api, headers: list[tuple[str, str]]) -> httpx.Response:
+    return await api.http.post("/graphql", json=QUERY, headers=httpx.Headers(headers))
+
+
+def assert_refused(response: httpx.Response, token: str | None = None) -> str:
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"] == "Bearer"
+    (error,) = response.json()["errors"]
+    assert error["extensions"] == {"code": "UNAUTHENTICATED"}
+    if token:
+        assert token not in response.text
+        for segment in token.split("."):
+            assert len(segment) < 12 or segment[:12] not in response.text
+    message: str = error["message"]
+    return message
+
+
+def bearer(token: str) -> list[tuple[str, str]]:
+    return [("Authorization", f"Bearer {token}")]
+
+
+Forgery = Callable[[TokenMinter, SigningKey], str]
+USER = "user-isolated"
+
+FORGERIES: dict[str, tuple[Forgery, str]] = {
+    "expired": (lambda m, k: m.access_token(sub=USER, lifetime=-SKEW), "token expired"),
+    "issued in the future": (
+        lambda m, k: m.access_token(sub=USER, issued_at=time.time() + SKEW),
+        "token not yet valid",
+    ),
+    "not valid before the future": (
+        lambda m, k: m.access_token(sub=USER, extra={"nbf": time.time() + SKEW}),
+        "token not yet valid",
+    ),
+    "wrong issuer": (
+        lambda m, k: m.access_token(
+            sub=USER, extra={"iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other"}
+        ),
+        "wrong issuer",
+    ),
+    "id token for another app client": (
+        lambda m, k: m.id_token(sub=USER, audience="another-app-client"),
+        "wrong token use",
+    ),
+    "access token for another app client": (
+        lambda m, k: m.access_token(sub=USER, client_id="another-app-client"),
+        "wrong client",
+    ),
+    "unknown token use": (
+        lambda m, k: m.access_token(sub=USER, extra={"token_use": "refresh"}),
+        "wrong token use",
+    ),
+    "alg none": (
+        lambda m, k: unsigned({"sub": USER, "iss": m.issuer, "token_use": "access"}),
+        "unsupported algorithm",
+    ),
+    "HS256 keyed with the RSA public key": (
+        lambda m, k: hs256(
+            {
+                "sub": USER,
+                "iss": m.issuer,
+                "token_use": "access",
+                "client_id": m.client_id,
+                "exp": time.time() + SKEW,
+            },
+            secret=k.public_pem(),
+            header={"kid": k.kid},
+        ),
+        "unsupported algorithm",
+    ),
+    "tampered payload": (
+        lambda m, k: tamper_payload(m.access_token(sub=USER), {"sub": "someone-else"}),
+        "invalid token signature",
+    ),
+    "tampered signature": (
+        lambda m, k: tamper_signature(m.access_token(sub=USER)),
+        "invalid token signature",
+    ),
+    "signed by a key the pool never published": (
+        lambda m, k: m.access_token(sub=USER, key=SigningKey.generate()),
+        "unknown signing key",
+    ),
+    "malformed": (lambda m, k: "abc.def.ghi", "malformed token"),
+    "oversized": (
+        lambda m, k: m.access_token(sub=USER, extra={"pad": "x" * 17_000}),
+        "token too large",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(FORGERIES))
+async def test_each_bad_token_is_refused_with_a_short_reason(guarded: Api, name: str) -> None:
+    forge, reason = FORGERIES[name]
+    token = forge(guarded.pool.minter, guarded.pool.key)
+    message = assert_refused(await call(guarded, bearer(token)), token)
+    assert message == reason
+
+
+async def test_id_tokens_are_refused_when_the_service_takes_access_tokens(guarded: Api) -> None:
+    token = guarded.pool.minter.id_token(sub=USER)
+    assert assert_refused(await call(guarded, bearer(token)), token) == "wrong token use"
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ([], "missing bearer token"),
+        ([("Authorization", "Basic dXNlcjpwYXNz")], "unsupported authorization scheme"),
+        (
+            [("Authorization", "Bearer a.b.c"), ("Authorization", "Bearer a.b.c")],
+            "multiple Authorization headers",
+        ),
+    ],
+    ids=["missing", "not bearer", "two headers"],
+)
+async def test_a_missing_or_ambiguous_header_is_refused(
+    guarded: Api, headers: list[tuple[str, str]], reason: str
+) -> None:
+    assert assert_refused(await call(guarded, headers)) == reason
+
+
+async def test_a_valid_token_still_works_beside_the_refusals(guarded: Api) -> None:
+    response = await call(guarded, bearer(guarded.pool.minter.access_token(sub=new_user())))
+    assert response.status_code == 200
+    assert response.json() == {"data": {"conversations": {"totalCount": 0}}}
+
+
+async def test_twenty_concurrent_requests_with_a_new_kid_fetch_the_keys_once(
+    guarded: Api,
+) -> None:
+    rotated = SigningKey.generate()
+    guarded.pool.server.publish(rotated)
+    before = guarded.pool.server.fetch_count
+    tokens = [guarded.pool.minter.access_token(sub=new_user(), key=rotated) for _ in range(20)]
+    responses = await asyncio.gather(*(call(guarded, bearer(token)) for token in tokens))
+    assert [r.status_code for r in responses] == [200] * 20
+    assert guarded.pool.server.fetch_count - before == 1
+
+
+async def test_a_hanging_key_endpoint_fails_fast_while_cached_keys_keep_working(
+    guarded: Api,
+) -> None:
+    guarded.pool.server.hang()
+    try:
+        newcomer = guarded.pool.minter.access_token(sub=USER, key=SigningKey.generate())
+        started = time.monotonic()
+        response = await call(guarded, bearer(newcomer))
+        elapsed = time.monotonic() - started
+        cached = await call(guarded, bearer(guarded.pool.minter.access_token(sub=new_user())))
+    finally:
+        guarded.pool.server.recover()
+    assert response.status_code in (401, 503)
+    assert elapsed < 3.0, f"a hanging JWKS endpoint held the request for {elapsed:.1f}s"
+    assert cached.status_code == 200
