@@ -26,6 +26,7 @@ from graphql import (
 from strawberry.extensions import MaxTokensLimiter, SchemaExtension
 
 LIMIT_CODE: Final = "BAD_USER_INPUT"
+_INTROSPECTION_FIELDS: Final = frozenset({"__schema", "__type"})
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -37,6 +38,7 @@ class DocumentLimits:
     # No legitimate operation of this API repeats a field or stacks directives this much.
     max_repeats_of_a_field: int = 3
     max_directives: int = 20
+    allow_introspection: bool = False
 
 
 @dataclasses.dataclass
@@ -45,6 +47,7 @@ class _Tally:
     aliases: int = 0
     directives: int = 0
     repeats: int = 0
+    introspects: bool = False
 
 
 def _limit_error(message: str) -> GraphQLError:
@@ -79,6 +82,7 @@ def _walk(
         tally.directives += len(node.directives or ())
         if isinstance(node, FieldNode):
             names[(node.alias or node.name).value] += 1
+            tally.introspects |= node.name.value in _INTROSPECTION_FIELDS
             tally.aliases += node.alias is not None
             _walk(node.selection_set, fragments, tally, depth=depth + 1, seen=seen)
         elif isinstance(node, InlineFragmentNode):
@@ -93,6 +97,8 @@ def _walk(
 
 
 def _violations(tally: _Tally, limits: DocumentLimits) -> Iterator[str]:
+    if tally.introspects and not limits.allow_introspection:
+        yield "introspection is disabled"
     if tally.depth > limits.max_depth:
         yield f"query is nested {tally.depth} levels deep; the limit is {limits.max_depth}"
     if tally.aliases > limits.max_aliases:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import DisableIntrospection, SchemaExtension
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -81,19 +81,16 @@ def build_schema(settings: Settings | None = None) -> ChatSchema:
     )
 
 
-def _limits(settings: Settings) -> list[Callable[[], SchemaExtension] | type[SchemaExtension]]:
-    limits: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = []
-    limits += document_limit_extensions(
+def _limits(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+    return document_limit_extensions(
         DocumentLimits(
             max_depth=settings.max_query_depth,
             max_aliases=settings.max_aliases,
             max_tokens=settings.max_tokens,
             max_bytes=settings.max_query_bytes,
+            allow_introspection=settings.introspection_enabled,
         )
     )
-    if not settings.introspection_enabled:
-        limits.append(DisableIntrospection)
-    return limits
 
 
 def sdl() -> str:

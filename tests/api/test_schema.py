@@ -77,4 +77,4 @@ async def test_introspection_is_refused_when_disabled(
     assert body["errors"]
     for error in body["errors"]:
         assert error["extensions"]["code"] == "BAD_USER_INPUT"
-        assert "introspection has been disabled" in error["message"]
+        assert "introspection is disabled" in error["message"]

@@ -95,3 +95,13 @@ async def test_a_fragment_cycle_does_not_hang_the_walk() -> None:
     """
     result = await make_schema().execute(query)
     assert result.errors
+
+
+async def test_introspection_is_one_error_when_disabled() -> None:
+    message = await single_error('{ __schema { types { name } } a: __type(name: "Node") { name } }')
+    assert message == "introspection is disabled"
+
+
+async def test_typename_is_not_introspection() -> None:
+    result = await make_schema().execute("{ __typename node { __typename } }")
+    assert result.errors is None
