@@ -1,0 +1,217 @@
+"""DynamoDB misbehaving under the API: throttling, 5xx, stalls, resets, unprocessed batch work.
+
+The app talks to the real engine through tests/faults.FaultProxy. Each fault is checked for
+what the client sees (a retryable SERVICE_UNAVAILABLE within bounded time, or success when a
+retry absorbs it), for what is stored (nothing half-written), and for recovery without restart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from graphql_api.storage import keys
+from graphql_api.storage.client import ChatTable
+from graphql_api.storage.conversations import get_conversation
+from tests.api.harness import (
+    Api,
+    api_settings,
+    create_conversation,
+    new_id,
+    running_api,
+)
+from tests.conftest import REGION, credentials_for
+from tests.factories import seed_messages
+from tests.faults import FaultProxy
+from tests.tokens import FakeUserPool
+
+DEADLINE = 3.0
+ADD = """
+mutation($i: AddMessageInput!) { addMessage(input: $i) { message { id content } } }
+"""
+DELETE = """
+mutation($i: DeleteConversationInput!) { deleteConversation(input: $i) { deletedConversationId } }
+"""
+READ = """
+query($id: ID!) {
+  conversation(id: $id) { messageCount messages(last: 50) { edges { node { id } } } }
+}
+"""
+LIST = "{ conversations(first: 5) { edges { node { id } } } }"
+
+
+@pytest_asyncio.fixture(scope="module")
+async def proxy(dynamodb_endpoint: str) -> AsyncIterator[FaultProxy]:
+    async with FaultProxy(dynamodb_endpoint) as running:
+        yield running
+
+
+@pytest_asyncio.fixture(scope="module")
+async def faulty(
+    proxy: FaultProxy, user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
+) -> AsyncIterator[Api]:
+    settings = api_settings(
+        user_pool,
+        table_name=api_table,
+        endpoint=proxy.url,
+        region=REGION,
+        dynamodb_read_timeout=0.5,
+        dynamodb_max_attempts=3,
+        dynamodb_deadline=DEADLINE,
+    )
+    async with running_api(
+        settings, user_pool, credentials=credentials_for(dynamodb_endpoint)
+    ) as api:
+        yield api
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_faults(proxy: FaultProxy) -> None:
+    proxy.reset()
+
+
+async def timed(
+    api: Api, query: str, variables: dict[str, Any], user: str
+) -> tuple[dict[str, Any], float]:
+    started = time.monotonic()
+    body = await api.run(query, variables, user=user)
+    return body, time.monotonic() - started
+
+
+def assert_unavailable(body: dict[str, Any]) -> None:
+    (error,) = body["errors"]
+    assert error["extensions"] == {"code": "SERVICE_UNAVAILABLE", "retryable": True}
+    assert "Exception" not in error["message"]
+
+
+async def stored_count(api: Api, conversation_id: str) -> int:
+    table = api.services.table
+    response = await table.client.query(
+        TableName=table.name,
+        KeyConditionExpression="PK = :p AND begins_with(SK, :m)",
+        ExpressionAttributeValues={
+            ":p": {"S": keys.conversation_partition(conversation_id)},
+            ":m": {"S": keys.MESSAGES_LOW},
+        },
+        Select="COUNT",
+        ConsistentRead=True,
+    )
+    return int(response["Count"])
+
+
+@pytest.mark.parametrize(
+    "error_type", ["ProvisionedThroughputExceededException", "ThrottlingException"]
+)
+async def test_a_brief_throttle_is_absorbed_by_retries(
+    faulty: Api, proxy: FaultProxy, alice: str, error_type: str
+) -> None:
+    await create_conversation(faulty, alice)
+    proxy.fail("Query", error_type=error_type, times=1)
+    data = await faulty.data(LIST, user=alice)
+    assert len(data["conversations"]["edges"]) == 1
+    assert proxy.requests["Query"] == 2
+
+
+@pytest.mark.parametrize("status", [500, 503])
+async def test_persistent_5xx_on_add_is_unavailable_and_writes_nothing(
+    faulty: Api, proxy: FaultProxy, alice: str, status: int
+) -> None:
+    conversation = await create_conversation(faulty, alice)
+    proxy.server_error("TransactWriteItems", status=status, times=None)
+    message = {"conversationId": conversation["id"], "role": "USER", "content": "hello"}
+    body, elapsed = await timed(faulty, ADD, {"i": message}, alice)
+    assert_unavailable(body)
+    assert elapsed < DEADLINE + 1.0
+    proxy.clear()
+    assert await stored_count(faulty, conversation["id"]) == 0
+    read = await faulty.data(READ, {"id": conversation["id"]}, user=alice)
+    assert read["conversation"]["messageCount"] == 0
+    # Recovery: the very next request succeeds on the same process.
+    assert (await faulty.run(ADD, {"i": message}, user=alice)).get("errors") is None
+
+
+async def test_persistent_throttling_is_unavailable_within_the_deadline_then_recovers(
+    faulty: Api, proxy: FaultProxy, alice: str
+) -> None:
+    await create_conversation(faulty, alice)
+    proxy.throttle("Query", times=None)
+    body, elapsed = await timed(faulty, LIST, {}, alice)
+    assert_unavailable(body)
+    assert elapsed < DEADLINE + 1.0
+    assert (await faulty.http.get("/healthz")).status_code == 200
+    proxy.clear()
+    assert len((await faulty.data(LIST, user=alice))["conversations"]["edges"]) == 1
+
+
+async def test_a_stalled_write_then_a_client_retry_stores_the_message_once(
+    faulty: Api, proxy: FaultProxy, alice: str
+) -> None:
+    conversation = await create_conversation(faulty, alice)
+    message = {"conversationId": conversation["id"], "id": new_id(), "role": "USER", "content": "x"}
+    # The engine applies the write, but every answer arrives after the read timeout: the
+    # client never learns the outcome, exactly like a mobile response lost in transit.
+    proxy.delay("TransactWriteItems", seconds=2.0, times=None, forward_first=True)
+    body, elapsed = await timed(faulty, ADD, {"i": message}, alice)
+    assert_unavailable(body)
+    assert elapsed < DEADLINE + 2.5
+    proxy.clear()
+    retried = await faulty.data(ADD, {"i": message}, user=alice)
+    assert retried["addMessage"]["message"]["id"] == message["id"]
+    read = await faulty.data(READ, {"id": conversation["id"]}, user=alice)
+    assert read["conversation"]["messageCount"] == 1
+    assert await stored_count(faulty, conversation["id"]) == 1
+
+
+async def test_a_connection_reset_is_retried(faulty: Api, proxy: FaultProxy, alice: str) -> None:
+    conversation = await create_conversation(faulty, alice)
+    proxy.reset_connection("BatchGetItem", times=1)
+    read = await faulty.data(READ, {"id": conversation["id"]}, user=alice)
+    assert read["conversation"]["messageCount"] == 0
+    assert proxy.requests["BatchGetItem"] == 2
+
+
+async def test_resets_on_every_attempt_are_unavailable(
+    faulty: Api, proxy: FaultProxy, alice: str
+) -> None:
+    conversation = await create_conversation(faulty, alice)
+    proxy.reset_connection("BatchGetItem", times=None)
+    body, _ = await timed(faulty, READ, {"id": conversation["id"]}, alice)
+    assert_unavailable(body)
+
+
+async def test_unprocessed_keys_are_fetched_again(
+    faulty: Api, proxy: FaultProxy, alice: str
+) -> None:
+    ids = [(await create_conversation(faulty, alice, f"c{n}"))["id"] for n in range(3)]
+    proxy.leave_unprocessed("BatchGetItem", keep=1, times=2)
+    query = " ".join(f'c{n}: conversation(id: "{cid}") {{ id }}' for n, cid in enumerate(ids))
+    data = await faulty.data(f"{{ {query} }}", user=alice)
+    assert [data[f"c{n}"]["id"] for n in range(3)] == ids
+    assert proxy.requests["BatchGetItem"] == 3
+
+
+async def test_a_delete_that_fails_part_way_hides_everything_and_a_retry_finishes(
+    faulty: Api, proxy: FaultProxy, chat_table: ChatTable, alice: str
+) -> None:
+    conversation = await create_conversation(faulty, alice)
+    # Seeded straight into the engine: the point is the delete, not 60 adds through the proxy.
+    direct = dataclasses.replace(chat_table, name=faulty.services.table.name)
+    record = await get_conversation(direct, user_id=alice, conversation_id=conversation["id"])
+    assert record is not None
+    await seed_messages(direct, record, 60)
+    proxy.leave_unprocessed("BatchWriteItem", keep=10, times=2)
+    proxy.server_error("BatchWriteItem", status=500, times=None, after=2)
+    body = await faulty.run(DELETE, {"i": {"id": conversation["id"]}}, user=alice)
+    assert_unavailable(body)
+    proxy.clear()
+    assert (await faulty.data(READ, {"id": conversation["id"]}, user=alice))["conversation"] is None
+    assert (await faulty.data(LIST, user=alice))["conversations"]["edges"] == []
+    assert await stored_count(faulty, conversation["id"]) > 0, "the fault struck part-way"
+    finished = await faulty.data(DELETE, {"i": {"id": conversation["id"]}}, user=alice)
+    assert finished["deleteConversation"]["deletedConversationId"] == conversation["id"]
+    assert await stored_count(faulty, conversation["id"]) == 0
