@@ -1,0 +1,285 @@
+"""Key layout, timestamp encoding, item mapping and sizes: the parts that need no endpoint."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from graphql_api.storage import keys
+from graphql_api.storage.conversations import checked_id, checked_user
+from graphql_api.storage.errors import ValidationError
+from graphql_api.storage.records import (
+    ConversationPosition,
+    ConversationRecord,
+    MessagePosition,
+    MessageRecord,
+    NewMessage,
+    conversation_from_item,
+    conversation_item,
+    format_timestamp,
+    item_size,
+    message_from_attributes,
+    message_item,
+    parse_timestamp,
+)
+from graphql_api.storage.table import GSI_RECENCY, table_definition, table_definition_json
+
+SCHEMA_TABLE_JSON = Path(__file__).resolve().parents[2] / "schema" / "table.json"
+MOMENT = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+UTC_MOMENTS = st.datetimes(
+    min_value=datetime(1970, 1, 1), max_value=datetime(9999, 12, 31), timezones=st.just(UTC)
+)
+
+
+def a_message(**changes: object) -> MessageRecord:
+    fields: dict[str, object] = {
+        "id": "5f0c7d56-2b1a-4c59-9a57-0d6a1c8b2f10",
+        "conversation_id": "9b2e3a44-7c1d-4e0f-8a6b-3d5c2e1f0a99",
+        "user_id": "user-1",
+        "role": "assistant",
+        "content": "Hello, ünïcode ✓",
+        "created_at": MOMENT,
+        "model_id": "model-x",
+        "is_error": False,
+        "error_message": None,
+    }
+    fields.update(changes)
+    return MessageRecord(**fields)  # type: ignore[arg-type]
+
+
+def a_conversation(*, last_message: MessageRecord | None) -> ConversationRecord:
+    return ConversationRecord(
+        id="9b2e3a44-7c1d-4e0f-8a6b-3d5c2e1f0a99",
+        user_id="user-1",
+        title="Trip planning",
+        model_id=None,
+        created_at=MOMENT,
+        updated_at=MOMENT + timedelta(seconds=3),
+        message_count=4,
+        version=2,
+        last_message=last_message,
+    )
+
+
+# --- the table definition
+
+
+def test_schema_table_json_is_the_table_definition_written_out() -> None:
+    assert SCHEMA_TABLE_JSON.read_text() == table_definition_json()
+
+
+def test_the_table_is_keyed_pk_sk_with_a_gsi1_recency_index() -> None:
+    definition = table_definition("t")
+
+    assert definition["KeySchema"] == [
+        {"AttributeName": "PK", "KeyType": "HASH"},
+        {"AttributeName": "SK", "KeyType": "RANGE"},
+    ]
+    (index,) = definition["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == GSI_RECENCY == "GSI1"
+    assert index["KeySchema"] == [
+        {"AttributeName": "GSI1PK", "KeyType": "HASH"},
+        {"AttributeName": "GSI1SK", "KeyType": "RANGE"},
+    ]
+    assert json.loads(table_definition_json("t")) == definition
+
+
+# --- keys
+
+
+def test_keys_follow_the_documented_layout() -> None:
+    assert keys.user_pk("u1") == "USER#u1"
+    assert keys.conversation_sk("c1") == "CONV#c1"
+    assert keys.conversation_partition("c1") == "CONV#c1"
+    assert keys.message_sk("2024-01-01T00:00:00.000000Z", "m1") == (
+        "MSG#2024-01-01T00:00:00.000000Z#m1"
+    )
+    assert keys.message_id_sk("m1") == "MSGID#m1"
+    assert keys.recency_sk("2024-01-01T00:00:00.000000Z", "c1") == (
+        "2024-01-01T00:00:00.000000Z#c1"
+    )
+
+
+def test_a_message_key_parses_back_to_its_timestamp_and_id() -> None:
+    sk = keys.message_sk("2024-01-01T00:00:00.000000Z", "m-1")
+
+    assert keys.parse_message_sk(sk) == ("2024-01-01T00:00:00.000000Z", "m-1")
+
+
+@pytest.mark.parametrize(
+    "sk",
+    ["MSGID#m1", "OWNER", "OWNER#x#y", "MSG##m1", "MSG#2024-01-01T00:00:00.000000Z#", "CONV#a#b"],
+)
+def test_parse_message_sk_rejects_keys_that_are_not_messages(sk: str) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - the contract is only "ValueError"
+        keys.parse_message_sk(sk)
+
+
+@given(UTC_MOMENTS, st.uuids())
+def test_the_message_range_holds_every_message_and_no_other_item(
+    moment: datetime, message_id: uuid.UUID
+) -> None:
+    message_sk = keys.message_sk(format_timestamp(moment), str(message_id))
+
+    assert keys.MESSAGES_LOW <= message_sk <= keys.MESSAGES_HIGH
+    for other in (keys.message_id_sk(str(message_id)), keys.OWNER_SK):
+        assert not keys.MESSAGES_LOW <= other <= keys.MESSAGES_HIGH
+
+
+# --- timestamps
+
+
+@given(UTC_MOMENTS)
+def test_timestamps_are_fixed_width_utc_with_z_and_round_trip(moment: datetime) -> None:
+    text = format_timestamp(moment)
+
+    assert len(text) == len("2024-01-01T00:00:00.000000Z")
+    assert text.endswith("Z")
+    assert parse_timestamp(text) == moment
+
+
+@given(UTC_MOMENTS, UTC_MOMENTS)
+def test_timestamp_string_order_is_time_order(first: datetime, second: datetime) -> None:
+    a, b = format_timestamp(first), format_timestamp(second)
+
+    assert (a < b) == (first < second)
+    assert (a == b) == (first == second)
+
+
+def test_a_timestamp_in_another_zone_is_written_in_utc() -> None:
+    local = datetime(2024, 5, 6, 9, 8, 9, 123456, tzinfo=timezone(timedelta(hours=2)))
+
+    assert format_timestamp(local) == "2024-05-06T07:08:09.123456Z"
+
+
+def test_messages_in_the_same_instant_are_ordered_by_id() -> None:
+    low = MessagePosition(created_at=MOMENT, message_id="00000000-0000-4000-8000-000000000000")
+    high = MessagePosition(created_at=MOMENT, message_id="ffffffff-ffff-4fff-bfff-ffffffffffff")
+    later = MessagePosition(
+        created_at=MOMENT + timedelta(microseconds=1), message_id=low.message_id
+    )
+
+    assert low.sort_key() < high.sort_key() < later.sort_key()
+
+
+def test_positions_are_the_sort_keys_the_items_are_stored_under() -> None:
+    message = a_message()
+    conversation = a_conversation(last_message=None)
+
+    assert message.position.sort_key() == message_item(message)["SK"]["S"]
+    assert conversation.position.sort_key() == conversation_item(conversation)["GSI1SK"]["S"]
+    assert conversation.position == ConversationPosition(
+        updated_at=conversation.updated_at, conversation_id=conversation.id
+    )
+
+
+# --- item mapping
+
+
+def test_a_message_item_is_keyed_under_its_conversation_and_maps_back() -> None:
+    message = a_message(error_message="boom", is_error=True, model_id=None)
+    item = message_item(message)
+
+    assert item["PK"] == {"S": "CONV#9b2e3a44-7c1d-4e0f-8a6b-3d5c2e1f0a99"}
+    assert item["SK"] == {
+        "S": "MSG#2024-05-06T07:08:09.123456Z#5f0c7d56-2b1a-4c59-9a57-0d6a1c8b2f10"
+    }
+    assert message_from_attributes(item) == message
+
+
+@pytest.mark.parametrize("last", [None, a_message()], ids=["empty", "with preview"])
+def test_a_conversation_item_is_keyed_under_its_user_and_maps_back(
+    last: MessageRecord | None,
+) -> None:
+    conversation = a_conversation(last_message=last)
+    item = conversation_item(conversation)
+
+    assert (item["PK"], item["SK"]) == ({"S": "USER#user-1"}, {"S": f"CONV#{conversation.id}"})
+    assert item["GSI1PK"] == {"S": "USER#user-1"}
+    assert item["GSI1SK"] == {"S": f"2024-05-06T07:08:12.123456Z#{conversation.id}"}
+    assert conversation_from_item(item) == conversation
+
+
+def test_a_stored_message_with_an_unknown_role_is_refused() -> None:
+    item = message_item(a_message())
+    item["role"] = {"S": "wizard"}
+
+    with pytest.raises(ValueError, match="unknown role"):
+        message_from_attributes(item)
+
+
+def test_same_payload_compares_everything_a_client_sends_but_the_id() -> None:
+    message = a_message()
+    same = NewMessage(role="assistant", content=message.content, id="other", model_id="model-x")
+
+    assert message.same_payload(same)
+    assert not message.same_payload(
+        NewMessage(role="assistant", content="else", model_id="model-x")
+    )
+    assert not message.same_payload(NewMessage(role="user", content=message.content))
+
+
+# --- item size
+
+
+@pytest.mark.parametrize(
+    ("item", "size"),
+    [
+        ({"a": {"S": "xyz"}}, 1 + 3),
+        ({"é": {"S": "✓"}}, 2 + 3),  # UTF-8 bytes, names included
+        ({"flag": {"BOOL": True}, "none": {"NULL": True}}, 4 + 1 + 4 + 1),
+        ({"n": {"N": "12345"}}, 1 + 2 + 2),
+        ({"m": {"M": {"k": {"S": "v"}}}}, 1 + 3 + 1 + 1 + 1),
+        ({"l": {"L": [{"S": "ab"}, {"S": "c"}]}}, 1 + 3 + (1 + 2) + (1 + 1)),
+    ],
+)
+def test_item_size_counts_names_and_values_in_utf8_bytes(
+    item: dict[str, object], size: int
+) -> None:
+    assert item_size(item) == size
+
+
+def test_item_size_grows_with_content_byte_for_byte() -> None:
+    small = message_item(a_message(content="x"))
+    large = message_item(a_message(content="x" * 1001))
+
+    assert item_size(large) - item_size(small) == 1000
+
+
+# --- identifiers
+
+
+def test_ids_must_be_canonical_uuids_and_come_back_lowercase() -> None:
+    value = "5F0C7D56-2B1A-4C59-9A57-0D6A1C8B2F10"
+
+    assert checked_id(value, field="id") == value.lower()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "not-a-uuid",
+        "5f0c7d562b1a4c599a570d6a1c8b2f10",
+        "{5f0c7d56-2b1a-4c59-9a57-0d6a1c8b2f10}",
+    ],
+)
+def test_ids_that_are_not_canonical_uuids_are_refused_naming_the_field(value: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        checked_id(value, field="conversationId")
+
+    assert raised.value.field == "conversationId"
+
+
+@pytest.mark.parametrize("user_id", ["", "a#b", "#"])
+def test_user_ids_that_could_forge_a_key_are_refused(user_id: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        checked_user(user_id)
+
+    assert raised.value.field == "userId"
