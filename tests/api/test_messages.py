@@ -218,6 +218,18 @@ async def test_content_is_limited_in_utf8_bytes(api: Api, alice: str) -> None:
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "content"}
 
 
+async def test_a_batch_filling_the_request_body_limit_is_stored_whole(api: Api, alice: str) -> None:
+    conversation = await create_conversation(api, alice)
+    limit = api.services.settings.max_content_bytes
+    # As many maximum-size messages as one request body carries: the write to DynamoDB is
+    # then over 1 MB, with the newest also copied into the conversation as its preview.
+    count = (api.services.settings.max_body_bytes - 4096) // limit
+    contents = [str(n) * limit for n in range(count)]
+    stored = await add_messages(api, alice, conversation["id"], contents)
+    assert [m["content"] for m in stored] == contents
+    assert (await page(api, alice, conversation["id"]))["totalCount"] == count
+
+
 async def test_an_unknown_role_is_bad_input(api: Api, alice: str) -> None:
     conversation = await create_conversation(api, alice)
     error = await api.error(
