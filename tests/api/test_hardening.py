@@ -172,34 +172,6 @@ async def test_cors_allows_no_origin_by_default(production: Api) -> None:
     assert "access-control-allow-origin" not in response.headers
 
 
-async def test_cors_allows_a_listed_origin(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
-) -> None:
-    settings = api_settings(
-        user_pool,
-        table_name=api_table,
-        endpoint=dynamodb_endpoint,
-        region=REGION,
-        cors_allow_origins=("https://app.example",),
-    )
-    async with running_api(
-        settings, user_pool, credentials=credentials_for(dynamodb_endpoint)
-    ) as api:
-        allowed, refused = [
-            await api.http.options(
-                "/graphql",
-                headers={
-                    "Origin": origin,
-                    "Access-Control-Request-Method": "POST",
-                    "Access-Control-Request-Headers": "authorization,content-type",
-                },
-            )
-            for origin in ("https://app.example", "https://evil.example")
-        ]
-    assert allowed.headers["access-control-allow-origin"] == "https://app.example"
-    assert "access-control-allow-origin" not in refused.headers
-
-
 async def test_a_huge_body_is_413_before_authentication(production: Api) -> None:
     limit = production.services.settings.max_body_bytes
     response = await production.http.post(
