@@ -26,10 +26,32 @@ class _QuietRequestHandler(MotoRequestHandler):
         """Per-request access lines would drown the test and dev output."""
 
 
+class _TicketLock:
+    """A first-come, first-served lock. threading.Lock wakes waiters in no particular order,
+    so under load moto would apply requests far out of arrival order, which DynamoDB does not.
+    """
+
+    def __init__(self) -> None:
+        self._turn = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
+
+    def __enter__(self) -> None:
+        with self._turn:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            self._turn.wait_for(lambda: self._serving == ticket)
+
+    def __exit__(self, *_: object) -> None:
+        with self._turn:
+            self._serving += 1
+            self._turn.notify_all()
+
+
 class _SerializedApp:
     def __init__(self, app: Any) -> None:
         self._app = app
-        self._lock = threading.Lock()
+        self._lock = _TicketLock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         with self._lock:

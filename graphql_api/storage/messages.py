@@ -41,6 +41,7 @@ from .records import (
 
 # Two actions per message plus the conversation update must fit in one transaction.
 MAX_MESSAGES_PER_ADD: Final = (TRANSACTION_LIMIT - 1) // 2
+MAX_ROUNDS: Final = 64
 
 
 async def add_messages(
@@ -61,8 +62,12 @@ async def add_messages(
     pending = list(ordered)
     stored: dict[str, MessageRecord] = {}
     not_before: datetime | None = None
+    conflicts = 0
     async with table.guard():
-        for attempt in range(table.max_attempts):
+        # A round that loses the clock race learns the conversation's time and goes again at
+        # once; concurrent adds to one conversation then settle in a few rounds, bounded by
+        # the guard's deadline. Transaction conflicts back off, as throttling does.
+        for _ in range(MAX_ROUNDS):
             if not pending:
                 break
             now = table.clock()
@@ -79,7 +84,10 @@ async def add_messages(
                 retried, not_before = await _settle(table, records, reasons, stored)
                 pending = [new for new in pending if new.id not in retried]
                 if any(reason.conflicted for reason in reasons):
-                    await table.backoff(attempt)
+                    if conflicts == table.max_attempts:
+                        break
+                    await table.backoff(conflicts)
+                    conflicts += 1
                 continue
             stored.update((record.id, record) for record in records)
             pending = []
