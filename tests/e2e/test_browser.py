@@ -92,7 +92,9 @@ def npm_packages(pytestconfig: pytest.Config) -> NpmPackages:
     npm = shutil.which("npm")
     require(npm, "npm (to fetch GraphiQL's assets offline)")
     assert npm is not None
-    cache = pytestconfig.cache.mkdir("cdn-assets") if pytestconfig.cache else ARTIFACTS / "cdn"
+    # The cache plugin may be off (-p no:cacheprovider); fall back to the artifacts folder.
+    pytest_cache = getattr(pytestconfig, "cache", None)
+    cache = pytest_cache.mkdir("cdn-assets") if pytest_cache else ARTIFACTS / "cdn"
     return NpmPackages(Path(cache), npm)
 
 
