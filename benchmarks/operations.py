@@ -1,0 +1,106 @@
+"""The DynamoDB work behind each screen, as plain storage calls: the direct floor runs these,
+and the REST baseline wraps each in one endpoint.
+
+They make the calls the GraphQL resolvers make (see graphql_api/gql/): the home screen is one
+GSI Query plus the PROFILE GetItem for the total; opening a conversation is its BatchGetItem
+plus the messages Query; an add is one TransactWriteItems followed by a re-read of the
+conversation (for its new messageCount). Independent reads go out together, as a team writing
+this by hand would send them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Sequence
+
+from graphql_api.storage import conversations, messages
+from graphql_api.storage.client import ChatTable
+from graphql_api.storage.records import (
+    ConversationPosition,
+    ConversationRecord,
+    MessagePosition,
+    MessageRecord,
+    NewMessage,
+    Page,
+)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HomeScreen:
+    page: Page[ConversationRecord]
+    total_count: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OpenedConversation:
+    conversation: ConversationRecord | None
+    page: Page[MessageRecord]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AddedMessages:
+    messages: list[MessageRecord]
+    conversation: ConversationRecord | None
+
+
+async def home_screen(
+    table: ChatTable, *, user_id: str, first: int, after: ConversationPosition | None = None
+) -> HomeScreen:
+    page, total = await asyncio.gather(
+        conversations.list_conversations(table, user_id=user_id, limit=first, cursor=after),
+        conversations.count_conversations(table, user_id=user_id),
+    )
+    return HomeScreen(page=page, total_count=total)
+
+
+async def open_conversation(
+    table: ChatTable,
+    *,
+    user_id: str,
+    conversation_id: str,
+    last: int,
+    before: MessagePosition | None = None,
+) -> OpenedConversation:
+    # Storage filters messages on their owner, so reading both at once leaks nothing when the
+    # conversation turns out not to be the caller's.
+    conversation, page = await asyncio.gather(
+        conversations.get_conversation(table, user_id=user_id, conversation_id=conversation_id),
+        messages.list_messages(
+            table, user_id=user_id, conversation_id=conversation_id, limit=last, cursor=before
+        ),
+    )
+    return OpenedConversation(conversation=conversation, page=page)
+
+
+async def add_messages(
+    table: ChatTable, *, user_id: str, conversation_id: str, new: Sequence[NewMessage]
+) -> AddedMessages:
+    records = await messages.add_messages(
+        table, user_id=user_id, conversation_id=conversation_id, messages=new
+    )
+    conversation = await conversations.get_conversation(
+        table, user_id=user_id, conversation_id=conversation_id
+    )
+    return AddedMessages(messages=records, conversation=conversation)
+
+
+async def rename_conversation(
+    table: ChatTable,
+    *,
+    user_id: str,
+    conversation_id: str,
+    title: str,
+    expected_version: int | None = None,
+) -> ConversationRecord:
+    return await conversations.update_conversation(
+        table,
+        user_id=user_id,
+        conversation_id=conversation_id,
+        title=title,
+        expected_version=expected_version,
+    )
+
+
+async def delete_conversation(table: ChatTable, *, user_id: str, conversation_id: str) -> None:
+    await conversations.delete_conversation(table, user_id=user_id, conversation_id=conversation_id)

@@ -1,0 +1,271 @@
+"""The benchmark harness's pieces, fast: recording and replay, wave counting, the action plan,
+the statistics and the report. The harness itself runs with `make bench`."""
+
+from __future__ import annotations
+
+import collections
+import gc
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest_asyncio
+from aiohttp import web
+
+from benchmarks.canned_engine import Answer, Engine, Recording, WaveCounter, build_app
+from benchmarks.children import loopback_listener
+from benchmarks.driver import latency_summary, percentile
+from benchmarks.gcstats import GcWatch
+from benchmarks.procstat import cpu_seconds
+from benchmarks.report import write_report
+from benchmarks.scenarios import MIX, plan
+from benchmarks.seed import Dataset, DatasetSpec
+from graphql_api.storage.client import client_config, open_client
+
+TARGET = "DynamoDB_20120810."
+
+
+def _answer(body: dict[str, Any]) -> Answer:
+    return Answer(200, json.dumps(body).encode(), (("Content-Type", "application/x-amz-json-1.0"),))
+
+
+def _get_item_body(sk: str, consistent: bool = True) -> bytes:
+    request = {
+        "TableName": "t",
+        "Key": {"PK": {"S": "p"}, "SK": {"S": sk}},
+        "ConsistentRead": consistent,
+    }
+    return json.dumps(request).encode()
+
+
+def test_a_recorded_request_is_answered_exactly() -> None:
+    recording = Recording()
+    answer = _answer({"Item": {"PK": {"S": "p"}}})
+    recording.record(TARGET + "GetItem", _get_item_body("a"), answer)
+
+    assert recording.answer(TARGET + "GetItem", _get_item_body("a")) == (answer, "exact")
+
+
+def test_an_unseen_item_request_falls_back_to_the_same_items_last_success() -> None:
+    recording = Recording()
+    answer = _answer({"Item": {"PK": {"S": "p"}}})
+    recording.record(TARGET + "GetItem", _get_item_body("a"), answer)
+
+    found, outcome = recording.answer(TARGET + "GetItem", _get_item_body("a", consistent=False))
+
+    assert (found, outcome) == (answer, "fallback")
+
+
+def test_an_unseen_write_falls_back_to_the_operations_last_success_and_errors_never_do() -> None:
+    recording = Recording()
+    success = _answer({})
+    failure = Answer(400, b'{"__type": "TransactionCanceledException"}', ())
+    recording.record(TARGET + "TransactWriteItems", b'{"a": 1}', success)
+    recording.record(TARGET + "TransactWriteItems", b'{"a": 2}', failure)
+
+    assert recording.answer(TARGET + "TransactWriteItems", b'{"a": 3}') == (success, "fallback")
+    assert recording.answer(TARGET + "TransactWriteItems", b'{"a": 2}') == (failure, "exact")
+    assert recording.answer(TARGET + "Query", b"{}") == (None, "miss")
+
+
+def test_a_recording_survives_a_round_trip_through_json() -> None:
+    recording = Recording()
+    recording.record(TARGET + "GetItem", _get_item_body("a"), _answer({"Item": {}}))
+
+    restored = Recording.from_json(json.loads(json.dumps(recording.to_json())))
+
+    assert restored == recording
+
+
+def test_requests_in_flight_together_form_one_wave_and_sequential_ones_separate_waves() -> None:
+    counter = WaveCounter()
+    counter.started("Query")
+    counter.started("BatchGetItem")
+    counter.finished()
+    counter.finished()
+    counter.started("TransactWriteItems")
+    counter.finished()
+
+    assert counter.to_json()["waves"] == 2
+    assert counter.to_json()["wave_detail"] == [["Query", "BatchGetItem"], ["TransactWriteItems"]]
+    assert counter.to_json()["requests"] == 3
+
+
+@pytest_asyncio.fixture
+async def replaying_engine() -> AsyncIterator[tuple[str, Engine]]:
+    engine = Engine(upstream=None, recording=Recording())
+    runner = web.AppRunner(build_app(engine), access_log=None)
+    await runner.setup()
+    listener = loopback_listener()
+    site = web.SockSite(runner, listener)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", engine
+    finally:
+        await runner.cleanup()
+
+
+async def test_the_canned_engine_answers_a_real_dynamodb_client_and_counts_it(
+    replaying_engine: tuple[str, Engine],
+) -> None:
+    url, engine = replaying_engine
+    item = {"PK": {"S": "USER#u"}, "SK": {"S": "PROFILE"}, "conversationCount": {"N": "3"}}
+    engine.recording.by_operation[TARGET + "GetItem"] = _answer({"Item": item})
+    config = client_config(
+        max_pool_connections=2, connect_timeout=2.0, read_timeout=5.0, max_attempts=1
+    )
+    async with open_client(
+        region="us-east-1", endpoint_url=url, config=config, credentials=("testing", "testing")
+    ) as client:
+        response = await client.get_item(
+            TableName="t", Key={"PK": {"S": "USER#u"}, "SK": {"S": "PROFILE"}}
+        )
+
+    assert response["Item"] == item
+    assert engine.counter.to_json()["operations"] == {"GetItem": 1}
+    assert engine.counter.outcomes == collections.Counter({"fallback": 1})
+
+
+def _dataset() -> Dataset:
+    return Dataset(
+        name="d",
+        table="t",
+        username="u",
+        user_id="u",
+        token="x.y.z",
+        focus_id="11111111-1111-4111-8111-111111111111",
+        focus_history=10,
+        conversations=3,
+        items=50,
+        writable_ids=["22222222-2222-4222-8222-222222222222"],
+        victim_ids=[],
+    )
+
+
+def test_the_mixed_scenario_is_eighty_percent_reads_and_the_same_for_every_variant() -> None:
+    kinds = [plan("mixed", index, _dataset(), []).kind for index in range(2000)]
+
+    reads = sum(kind in ("home", "open", "older") for kind in kinds) / len(kinds)
+
+    assert 0.77 < reads < 0.83
+    assert kinds == [plan("mixed", index, _dataset(), []).kind for index in range(2000)]
+    assert abs(sum(weight for _, weight in MIX) - 1.0) < 1e-9
+
+
+def test_writes_go_round_robin_to_the_writable_conversations() -> None:
+    dataset = _dataset()
+
+    targets = {plan("send", index, dataset, []).conversation_id for index in range(4)}
+
+    assert targets == set(dataset.writable_ids)
+
+
+def test_percentiles_use_the_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+
+    assert percentile(values, 0.5) == 50.0
+    assert percentile(values, 0.99) == 99.0
+    assert latency_summary([3.0, 1.0, 2.0])["p50"] == 2.0
+
+
+def test_a_dataset_counts_every_item_storage_would_hold() -> None:
+    spec = DatasetSpec(
+        name="s", focus_history=10, others=2, other_history=3, victims=1, victim_history=5
+    )
+
+    # Two items per message (message + MSGID marker), two per conversation, one profile.
+    assert spec.item_count == 2 * (10 + 2 * 3 + 5) + 2 * 4 + 1
+
+
+def test_full_collections_are_counted_and_timed() -> None:
+    watch = GcWatch().install()
+    try:
+        gc.collect()
+    finally:
+        gc.callbacks.remove(watch._callback)
+
+    snapshot = watch.snapshot()
+    assert snapshot["collections"][2] == 1
+    assert snapshot["seconds"][2] > 0
+
+
+def test_cpu_time_is_read_from_proc() -> None:
+    sum(range(200_000))
+
+    assert cpu_seconds(os.getpid()) > 0
+
+
+def _load(scenario: str, variant: str, engine: str, concurrency: int) -> dict[str, Any]:
+    return {
+        "dataset": "main",
+        "scenario": scenario,
+        "variant": variant,
+        "engine": engine,
+        "concurrency": concurrency,
+        "headline": True,
+        "sweep": [],
+        "ops": 100,
+        "failures": 0,
+        "first_failure": "",
+        "seconds": 1.0,
+        "throughput": 100.0,
+        "latency_ms": {"n": 100, "p50": 5.0, "p90": 7.0, "p99": 9.0, "mean": 5.5, "max": 10.0},
+        "server_cpu_s": 0.4,
+        "engine_cpu_s": 0.05,
+        "driver_cpu_s": 0.1,
+        "engine_counts": {"requests": 200, "waves": 100, "replay": {"exact": 200}},
+        "gc": {"full_collections": 1, "full_seconds": 0.05, "longest_full": 0.05},
+        "items": [20],
+        "loadavg": 0.5,
+    }
+
+
+def test_the_report_is_written_with_its_tables_and_plots(tmp_path: Path) -> None:
+    results: dict[str, Any] = {
+        "machine": {
+            "nproc": 2,
+            "cpu_model": "test cpu",
+            "python": "3.11",
+            "platform": "linux",
+            "loadavg_start": [0.1, 0.1, 0.1],
+            "loadavg_end": [0.2, 0.2, 0.2],
+            "versions": {},
+            "uvicorn": "H11Protocol asyncio",
+        },
+        "config": {"quick": True},
+        "seconds": 1.0,
+        "datasets": [{"name": "main", "conversations": 30, "focus_history": 200, "items": 10}],
+        "counts": [
+            {
+                "dataset": "main",
+                "scenario": "home",
+                "variant": variant,
+                "sweep": [],
+                "requests": 2,
+                "waves": 1,
+                "operations": {"Query": 1, "GetItem": 1},
+                "wave_detail": [["Query", "GetItem"]],
+                "steady": True,
+                "items": [20],
+                "latency_ms": [5.0],
+            }
+            for variant in ("direct", "rest", "graphql")
+        ],
+        "loads": [
+            _load("home", variant, engine, concurrency)
+            for variant in ("direct", "rest", "graphql")
+            for engine in ("moto", "canned")
+            for concurrency in (1, 16)
+        ],
+        "notes": [],
+    }
+
+    write_report(results, tmp_path)
+
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "| home screen: conversations(first: 20) with lastMessage | 2 / 1 |" in text
+    assert "1.00x" in text
+    assert "| home | GraphQL | 10.0 | 0.50 | 50 |" in text
+    assert (tmp_path / "latency_p50_c1.png").stat().st_size > 0
