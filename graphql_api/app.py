@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -91,6 +92,8 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with _services(settings, aws_credentials) as services:
             app.state.services = services
+            if settings.gc_freeze_after_startup:
+                gc.freeze()
             try:
                 yield
             finally:

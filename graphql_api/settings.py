@@ -61,6 +61,16 @@ def _positive(parse: Callable[[str], _T]) -> Callable[[str], _T]:
     return parse_positive
 
 
+def _non_negative_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a whole number") from None
+    if number < 0:
+        raise ValueError(f"{value!r} must not be negative")
+    return number
+
+
 def _token_use(value: str) -> TokenUse:
     if value not in ("id", "access", "any"):
         raise ValueError(f"{value!r} must be one of id, access, any")
@@ -112,9 +122,14 @@ class Settings:
     max_query_bytes: int = _env("MAX_QUERY_BYTES", _positive(int), 16 * 1024)
     max_body_bytes: int = _env("MAX_BODY_BYTES", _positive(int), 1024 * 1024)
     cors_allow_origins: tuple[str, ...] = _env("CORS_ALLOW_ORIGINS", _csv, ())
+    graphql_document_cache_size: int = _env("GRAPHQL_DOCUMENT_CACHE_SIZE", _non_negative_int, 512)
     # Cursors carry an HMAC so a tampered one is refused; isolation never rests on it, because
     # every query is scoped to the caller whatever the cursor says.
     cursor_secret: str = _env("CURSOR_SECRET", _text, "")
+
+    # Full garbage collections walk every live object; freezing the startup objects (modules,
+    # the schema) keeps those pauses short under load.
+    gc_freeze_after_startup: bool = _env("GC_FREEZE_AFTER_STARTUP", _bool, True)
 
     # Input limits
     max_content_bytes: int = _env("MAX_CONTENT_BYTES", _positive(int), 100 * 1024)

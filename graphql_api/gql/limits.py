@@ -4,14 +4,20 @@ One walk over the parsed document measures depth, aliases, directives and repeat
 A document over any limit gets ONE error and is neither validated nor executed: a hostile
 document (101 aliases, 500 copies of __typename, a wall of directives) then costs one pass
 over the AST and no DynamoDB read, and the answer does not echo one error per offence.
+
+Documents that pass are parsed and validated through LRU caches owned by one schema: clients
+send the same few operations over and over, and parsing plus validation were a third of a
+request's CPU. The limits are checked before the validation cache is consulted, so a cached
+verdict can never let an over-limit document through.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import Final
+from typing import Any, Final
 
 from graphql import (
     DocumentNode,
@@ -23,6 +29,7 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
 )
+from graphql.language.parser import parse
 from strawberry.extensions import MaxTokensLimiter, SchemaExtension
 
 LIMIT_CODE: Final = "BAD_USER_INPUT"
@@ -39,6 +46,8 @@ class DocumentLimits:
     max_repeats_of_a_field: int = 3
     max_directives: int = 20
     allow_introspection: bool = False
+    # Distinct documents whose parse and validation results are kept; 0 keeps none.
+    cache_size: int = 512
 
 
 @dataclasses.dataclass
@@ -113,30 +122,61 @@ def _violations(tally: _Tally, limits: DocumentLimits) -> Iterator[str]:
 
 
 class _DocumentLimitsExtension(SchemaExtension):
-    def __init__(self, limits: DocumentLimits) -> None:
+    def __init__(
+        self,
+        limits: DocumentLimits,
+        parse_document: Callable[..., DocumentNode] | None,
+        validate_document: Callable[..., list[GraphQLError]] | None,
+    ) -> None:
         self._limits = limits
+        self._parse = parse_document
+        self._validate = validate_document
 
     def on_parse(self) -> Iterator[None]:
-        query = self.execution_context.query or ""
+        context = self.execution_context
+        query = context.query or ""
         if len(query.encode()) > self._limits.max_bytes:
             raise _limit_error(
                 f"query document is larger than the limit of {self._limits.max_bytes} bytes"
             )
+        if self._parse is not None and context.graphql_document is None and query:
+            # Parse errors are raised, not returned, so lru_cache never keeps a bad document.
+            context.graphql_document = self._parse(query, **context.parse_options)
         yield
 
     def on_validate(self) -> Iterator[None]:
-        document = self.execution_context.graphql_document
-        if document is not None and self.execution_context.pre_execution_errors is None:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None and context.pre_execution_errors is None:
             problem = next(_violations(_measure(document), self._limits), None)
             if problem is not None:
                 # Setting errors before validation makes strawberry skip validation entirely.
-                self.execution_context.pre_execution_errors = [_limit_error(problem)]
+                context.pre_execution_errors = [_limit_error(problem)]
+            elif self._validate is not None:
+                context.pre_execution_errors = self._validate(
+                    context.schema._schema, document, context.validation_rules
+                )
         yield
 
 
 def document_limit_extensions(limits: DocumentLimits) -> list[Callable[[], SchemaExtension]]:
-    """Extension factories (strawberry builds one per operation) enforcing `limits`."""
+    """Extension factories (strawberry builds one per operation) enforcing `limits`.
+
+    The parse and validation caches live in this call's closure: one pair per schema, never
+    shared between schemas or kept at module level.
+    """
+    parse_document: Callable[..., DocumentNode] | None = None
+    validate_document: Callable[..., list[GraphQLError]] | None = None
+    if limits.cache_size > 0:
+        from strawberry.schema.schema import validate_document as strawberry_validate
+
+        parse_document = functools.lru_cache(maxsize=limits.cache_size)(_parse)
+        validate_document = functools.lru_cache(maxsize=limits.cache_size)(strawberry_validate)
     return [
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        lambda: _DocumentLimitsExtension(limits),
+        lambda: _DocumentLimitsExtension(limits, parse_document, validate_document),
     ]
+
+
+def _parse(query: str, **options: Any) -> DocumentNode:
+    return parse(query, **options)

@@ -89,6 +89,7 @@ def _limits(settings: Settings) -> list[Callable[[], SchemaExtension]]:
             max_tokens=settings.max_tokens,
             max_bytes=settings.max_query_bytes,
             allow_introspection=settings.introspection_enabled,
+            cache_size=settings.graphql_document_cache_size,
         )
     )
 

@@ -24,7 +24,12 @@ def format_timestamp(moment: datetime) -> str:
 
 
 def parse_timestamp(text: str) -> datetime:
-    return datetime.strptime(text, _TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+    # fromisoformat reads our fixed-width "...Z" form exactly, at a fraction of strptime's cost
+    # (which showed in profiles: every record carries two or three timestamps).
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None or moment.utcoffset():
+        raise ValueError(f"not a UTC timestamp: {text!r}")
+    return moment
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -94,6 +94,9 @@ def api_settings(
         "cursor_secret": "api-test-cursor-secret",
         "introspection_enabled": True,
         "graphiql_enabled": True,
+        # Frozen objects are never collected, which would hide the unclosed-resource warnings
+        # the suite turns into errors; test_http checks the freeze itself.
+        "gc_freeze_after_startup": False,
     }
     return Settings(**{**values, **overrides})
 

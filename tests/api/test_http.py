@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import shutil
 import subprocess
@@ -267,3 +268,20 @@ async def test_cors_preflight_is_answered_for_configured_origins(
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == "https://chat.example"
     assert "access-control-allow-origin" not in refused.headers
+
+
+async def test_startup_objects_are_frozen_out_of_garbage_collection(
+    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
+) -> None:
+    settings = api_settings(
+        user_pool,
+        table_name=api_table,
+        endpoint=dynamodb_endpoint,
+        region=REGION,
+        gc_freeze_after_startup=True,
+    )
+    try:
+        async with running_api(settings, user_pool, credentials=credentials_for(dynamodb_endpoint)):
+            assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

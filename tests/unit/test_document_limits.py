@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
@@ -105,3 +107,36 @@ async def test_introspection_is_one_error_when_disabled() -> None:
 async def test_typename_is_not_introspection() -> None:
     result = await make_schema().execute("{ __typename node { __typename } }")
     assert result.errors is None
+
+
+def cached_schema(limits: DocumentLimits) -> strawberry.Schema:
+    return strawberry.Schema(Query, extensions=document_limit_extensions(limits))
+
+
+async def test_a_cached_document_still_meets_the_limits_of_its_schema() -> None:
+    query = "{ a: node { value } b: node { value } c: node { value } d: node { value } }"
+    lenient = cached_schema(dataclasses.replace(LIMITS, max_aliases=10))
+    strict = cached_schema(LIMITS)
+    for _ in range(2):
+        assert (await lenient.execute(query)).errors is None
+        result = await strict.execute(query)
+        assert result.errors is not None
+        assert "4 aliases" in result.errors[0].message
+
+
+async def test_validation_errors_are_served_from_the_cache_unchanged() -> None:
+    schema = cached_schema(LIMITS)
+    first = await schema.execute("{ node { missing } }")
+    again = await schema.execute("{ node { missing } }")
+    assert first.errors is not None
+    assert again.errors is not None
+    assert [e.message for e in first.errors] == [e.message for e in again.errors]
+
+
+async def test_without_a_cache_the_limits_still_apply() -> None:
+    schema = cached_schema(dataclasses.replace(LIMITS, cache_size=0))
+    result = await schema.execute(
+        "{ " + " ".join(f"a{i}: node {{ value }}" for i in range(5)) + " }"
+    )
+    assert result.errors is not None
+    assert (await schema.execute("{ node { value } }")).data == {"node": {"value": 1}}
