@@ -1,28 +1,37 @@
 # One command to run, one to test, on a fresh machine with Python 3.11+ and make.
-#   make run    install everything, then start the dev stack (GraphiQL on :8000)
+#   make run    install the service and its dev stack, then start it (GraphiQL on :8000)
 #   make test   install everything, then lint, type-check and run every test
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Two install levels: `make run` needs the service and the embedded dev stack only (a quicker
+# first start); everything else needs the dev tools too. [dev] includes [local].
+LOCAL := $(VENV)/.installed-local
 INSTALLED := $(VENV)/.installed
 ARGS ?=
 
 .PHONY: install run test lint typecheck unit schema bench soak clean
 
-$(INSTALLED): pyproject.toml
+$(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
 	  echo "Python 3.11 or newer is needed: make PYTHON=python3.12 $(MAKECMDGOALS)" >&2; exit 1; }
 	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
 	  echo "$(PYTHON) cannot create virtualenvs: install python3-venv (Debian/Ubuntu)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(LOCAL): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[local]'
+	touch $(LOCAL)
+
+$(INSTALLED): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(INSTALLED)
+	touch $(INSTALLED) $(LOCAL)
 
 install: $(INSTALLED)
 
 # The embedded dev stack; e.g. make run ARGS="--port 8080 --no-browser"
-run: $(INSTALLED)
+run: $(LOCAL)
 	$(BIN)/chat-history-api dev $(ARGS)
 
 lint: $(INSTALLED)
