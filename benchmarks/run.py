@@ -5,7 +5,9 @@ Processes (all on 127.0.0.1, each started and stopped here by its own pid):
   and always the Cognito IdP whose real tokens every request carries;
 - the counting engine (benchmarks.canned_engine), in front of the DynamoDB engine: it counts
   requests and waves, records answers, and replays them as the fast engine;
-- per dataset, one uvicorn server (1 worker) per HTTP variant (benchmarks.serve);
+- per dataset, one uvicorn server (1 worker) per HTTP variant (benchmarks.serve); on the
+  headline dataset also the GraphQL service as it was before (its optimisations switched off
+  by its settings, scenarios.BEFORE_ENV), measured on the canned engine only;
 - the load generator (benchmarks.driver), which also runs the direct variant.
 """
 
@@ -24,8 +26,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import timeit
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +40,18 @@ from benchmarks.config import REPO_ROOT, BenchConfig, Budget, config_from_enviro
 from benchmarks.procstat import rss_megabytes
 from benchmarks.profiling import render, render_text, summarize
 from benchmarks.report import write_report
-from benchmarks.scenarios import SCENARIOS, VARIANTS, Variant
+from benchmarks.scenarios import (
+    BEFORE,
+    BEFORE_ENV,
+    BEFORE_SCENARIOS,
+    SCENARIOS,
+    VARIANTS,
+    Variant,
+)
 from benchmarks.seed import Dataset, DatasetSpec, seed
 from graphql_api.local.cognito import DevCognito
 from graphql_api.storage.client import ChatTable, DynamoDBClient, client_config, open_client
+from graphql_api.storage.records import format_timestamp
 from graphql_api.storage.table import create_table, delete_table
 
 LOCAL_CREDENTIALS = ("testing", "testing")
@@ -152,6 +164,7 @@ class Bench:
     async def start_server(
         self, variant: Variant, table: str, *, profile: Path | None = None
     ) -> Child:
+        kind = "rest" if variant == "rest" else "graphql"
         env = {
             "CHAT_TABLE_NAME": table,
             "AWS_REGION": self.config.region,
@@ -163,11 +176,12 @@ class Bench:
             "COGNITO_APP_CLIENT_IDS": self.cognito.client_id,
             "COGNITO_JWKS_URL": self.cognito.jwks_url,
             "BENCH_LOCAL_CREDENTIALS": "1" if self.local_engine else "0",
+            **(BEFORE_ENV if variant == BEFORE else {}),
         }
         child = await start_child(
             f"server-{variant}-{table}" + ("-profiled" if profile else ""),
             "benchmarks.serve",
-            [variant] if profile is None else [variant, "--profile", str(profile)],
+            [kind] if profile is None else [kind, "--profile", str(profile)],
             log_dir=self.log_dir,
             env=env,
             stdin=profile is not None,
@@ -235,12 +249,14 @@ class Bench:
     # --- measuring -------------------------------------------------------------------------
 
     async def measure(self, plan: Plan, dataset: Dataset) -> None:
-        servers = dict(
+        http: list[Variant] = ["rest", "graphql"]
+        if _before_scenarios(plan):
+            http.append(BEFORE)
+        servers: dict[str, Child] = dict(
             zip(
-                ("rest", "graphql"),
+                http,
                 await asyncio.gather(
-                    self.start_server("rest", dataset.table),
-                    self.start_server("graphql", dataset.table),
+                    *(self.start_server(variant, dataset.table) for variant in http)
                 ),
                 strict=True,
             )
@@ -306,9 +322,11 @@ class Bench:
                     )
                     index[variant] = result["next_index"]
         await self.engine_mode("replay")
+        before = _before_scenarios(plan)
         for scenario in plan.scenarios:
-            for variant in VARIANTS:
-                own = victims[variant]
+            # The before-variant right after "graphql", so both see the same machine.
+            for variant in (*VARIANTS, BEFORE) if scenario in before else VARIANTS:
+                own = victims.get(variant, [])
                 for concurrency, budget in (
                     (1, config.budget_canned_c1),
                     (16, config.budget_canned_c16),
@@ -448,22 +466,24 @@ class Bench:
         return answer
 
     async def profile(self, plan: Plan, dataset: Dataset) -> None:
-        """Profile the GraphQL and REST servers on the hottest read and on send, canned engine."""
+        """Profile GraphQL (after, before) and REST on the hottest read and on send, canned."""
         reads = [s for s in ("home", "open", "older") if s in plan.scenarios]
+        # Hottest as the issue found it: by the before-variant's CPU where it was measured.
+        measured_before = [s for s in reads if s in _before_scenarios(plan)]
+        which: Variant = BEFORE if measured_before else "graphql"
 
         def graphql_cpu(scenario: str) -> float:
-            load = _find_load(
-                self.results["loads"], dataset.name, scenario, "graphql", "canned", 16
-            )
+            load = _find_load(self.results["loads"], dataset.name, scenario, which, "canned", 16)
             return 0.0 if load is None or not load["ops"] else load["server_cpu_s"] / load["ops"]
 
-        hottest = max(reads, key=graphql_cpu)
+        hottest = max(measured_before or reads, key=graphql_cpu)
         lines: list[str] = []
         for stale in self.config.output_dir.glob("profile_*.txt"):
             stale.unlink()
         await self.engine_mode("replay")
+        variants: tuple[Variant, ...] = ("graphql", BEFORE, "rest")
         for scenario in (hottest, "send"):
-            for variant in ("graphql", "rest"):
+            for variant in variants:
                 session_path = self.log_dir / f"profile-{scenario}-{variant}.pyisession"
                 server = await self.start_server(variant, dataset.table, profile=session_path)
                 try:
@@ -485,7 +505,8 @@ class Bench:
                     )
                 finally:
                     await server.finish()
-                label = f"{SCENARIOS[scenario]}, {variant} (canned engine, concurrency 16)"
+                name = "graphql, before" if variant == BEFORE else variant
+                label = f"{SCENARIOS[scenario]}, {name} (canned engine, concurrency 16)"
                 summary = summarize(label, session_path)
                 lines += render(summary, answer["ops"])
                 text = render_text(session_path)
@@ -515,6 +536,36 @@ class Bench:
                     timings.append((time.perf_counter() - started) * 1000)
                 result[name] = sorted(timings)[len(timings) // 2]
         return result
+
+
+def _before_scenarios(plan: Plan) -> tuple[str, ...]:
+    """What the before-variant is measured on: headline reads and send, canned engine."""
+    if not plan.headline:
+        return ()
+    return tuple(scenario for scenario in plan.scenarios if scenario in BEFORE_SCENARIOS)
+
+
+def timestamp_parse_us(number: int = 20_000) -> dict[str, float]:
+    """Microseconds per stored timestamp parsed: the old strptime against fromisoformat.
+
+    The switch has no setting, so the before-variant parses with fromisoformat too (and so do
+    REST and direct, which share the storage code): this is its effect, measured apart.
+    """
+    text = format_timestamp(datetime.now(UTC))
+    old_format = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+    def with_strptime() -> datetime:
+        return datetime.strptime(text, old_format).replace(tzinfo=UTC)
+
+    def with_fromisoformat() -> datetime:
+        return datetime.fromisoformat(text)
+
+    if with_strptime() != with_fromisoformat():
+        raise AssertionError(f"the two parsers disagree on {text!r}")
+    result = {}
+    for name, parse in (("strptime", with_strptime), ("fromisoformat", with_fromisoformat)):
+        result[name] = min(timeit.repeat(parse, number=number, repeat=3)) * 1e6 / number
+    return result
 
 
 def _find_load(
@@ -593,6 +644,7 @@ async def run(config: BenchConfig) -> dict[str, Any]:
     bench = Bench(config, log_dir)
     bench.results["machine"] = machine()
     bench.results["config"] = {"quick": config.quick}
+    bench.results["timestamp_parse_us"] = timestamp_parse_us()
     started = time.perf_counter()
     async with contextlib.AsyncExitStack() as stack:
         bench.moto = await stack.enter_async_context(

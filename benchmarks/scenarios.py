@@ -2,7 +2,8 @@
 
 An action is what a chat app does on one screen; `plan(...)` turns a scenario and an index into
 the action, so every variant performs the same sequence. A client performs actions one way:
-GraphQL over HTTP, the REST baseline over HTTP, or the storage calls directly (the floor).
+GraphQL over HTTP (the service as it is, or as it was before: BEFORE_ENV), the REST baseline
+over HTTP, or the storage calls directly (the floor).
 """
 
 from __future__ import annotations
@@ -21,8 +22,17 @@ from graphql_api.storage.client import ChatTable
 from graphql_api.storage.records import MessagePosition, NewMessage
 
 ActionKind = Literal["home", "open", "older", "send", "save", "rename", "delete"]
-Variant = Literal["direct", "rest", "graphql"]
+Variant = Literal["direct", "rest", "graphql", "graphql_before"]
+# Measured in every scenario, on every engine and dataset.
 VARIANTS: Final[tuple[Variant, ...]] = ("direct", "rest", "graphql")
+# The same service with this round's optimisations switched off by its own settings, measured
+# in the same run next to "graphql" (after): only where the optimisations show, canned engine.
+BEFORE: Final = "graphql_before"
+BEFORE_ENV: Final[dict[str, str]] = {
+    "GRAPHQL_DOCUMENT_CACHE_SIZE": "0",
+    "GC_FREEZE_AFTER_STARTUP": "false",
+}
+BEFORE_SCENARIOS: Final[tuple[str, ...]] = ("home", "open", "send", "mixed")
 
 HOME_PAGE = 20
 MESSAGE_PAGE = 50

@@ -258,8 +258,10 @@ def test_the_report_is_written_with_its_tables_and_plots(tmp_path: Path) -> None
             for variant in ("direct", "rest", "graphql")
             for engine in ("moto", "canned")
             for concurrency in (1, 16)
-        ],
+        ]
+        + [_load("home", "graphql_before", "canned", concurrency) for concurrency in (1, 16)],
         "notes": [],
+        "timestamp_parse_us": {"strptime": 9.0, "fromisoformat": 0.25},
     }
 
     write_report(results, tmp_path)
@@ -268,4 +270,8 @@ def test_the_report_is_written_with_its_tables_and_plots(tmp_path: Path) -> None
     assert "| home screen: conversations(first: 20) with lastMessage | 2 / 1 |" in text
     assert "1.00x" in text
     assert "| home | GraphQL | 10.0 | 0.50 | 50 |" in text
+    assert "| home | GraphQL (before) | 10.0 | 0.50 | 50 |" in text
+    assert "| home | ops/s c16 | 100 | 100 | 100 | 100 | 1.00x | 1.00x → 1.00x |" in text
+    assert "home 1.00x (before 1.00x): **met**; open - (before -): **not measured**" in text
+    assert "Met on 1 of 1 scenarios: home 1.00x (before 1.00x): **met**." in text
     assert (tmp_path / "latency_p50_c1.png").stat().st_size > 0
