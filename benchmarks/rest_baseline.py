@@ -31,9 +31,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from benchmarks import operations
+from graphql_api.app import open_dynamodb
 from graphql_api.auth import AuthenticationError, JwksCache, TokenVerifier, bearer_token
 from graphql_api.settings import Settings
-from graphql_api.storage.client import ChatTable, client_config, open_client
+from graphql_api.storage.client import ChatTable
 from graphql_api.storage.errors import (
     ConflictError,
     NotFoundError,
@@ -294,19 +295,8 @@ def create_rest_app(
 ) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        config = client_config(
-            max_pool_connections=settings.dynamodb_max_pool_connections,
-            connect_timeout=settings.dynamodb_connect_timeout,
-            read_timeout=settings.dynamodb_read_timeout,
-            max_attempts=settings.dynamodb_max_attempts,
-        )
         async with (
-            open_client(
-                region=settings.aws_region,
-                endpoint_url=settings.dynamodb_endpoint_url,
-                config=config,
-                credentials=aws_credentials,
-            ) as client,
+            open_dynamodb(settings, aws_credentials) as client,
             aiohttp.ClientSession() as session,
         ):
             jwks = JwksCache.from_settings(settings, session=session)

@@ -38,7 +38,7 @@ from graphql_api.context import Context, build_context
 from graphql_api.gql.errors import Code, auth_error_body
 from graphql_api.gql.schema import build_schema
 from graphql_api.settings import Settings
-from graphql_api.storage.client import ChatTable, client_config, open_client
+from graphql_api.storage.client import ChatTable, DynamoDBClient, client_config, open_client
 from graphql_api.storage.errors import StorageError
 from graphql_api.transport import GraphQLTransportGuard
 
@@ -111,22 +111,31 @@ def create_app(
 
 
 @contextlib.asynccontextmanager
-async def _services(
+async def open_dynamodb(
     settings: Settings, aws_credentials: tuple[str, str] | None
-) -> AsyncIterator[Services]:
+) -> AsyncIterator[DynamoDBClient]:
+    """The process's one DynamoDB client, configured from `settings`."""
     config = client_config(
         max_pool_connections=settings.dynamodb_max_pool_connections,
         connect_timeout=settings.dynamodb_connect_timeout,
         read_timeout=settings.dynamodb_read_timeout,
         max_attempts=settings.dynamodb_max_attempts,
     )
+    async with open_client(
+        region=settings.aws_region,
+        endpoint_url=settings.dynamodb_endpoint_url,
+        config=config,
+        credentials=aws_credentials,
+    ) as client:
+        yield client
+
+
+@contextlib.asynccontextmanager
+async def _services(
+    settings: Settings, aws_credentials: tuple[str, str] | None
+) -> AsyncIterator[Services]:
     async with (
-        open_client(
-            region=settings.aws_region,
-            endpoint_url=settings.dynamodb_endpoint_url,
-            config=config,
-            credentials=aws_credentials,
-        ) as client,
+        open_dynamodb(settings, aws_credentials) as client,
         aiohttp.ClientSession() as session,
     ):
         jwks = JwksCache.from_settings(settings, session=session)
