@@ -34,6 +34,28 @@ def _find(rows: Iterable[dict[str, Any]], **wanted: Any) -> dict[str, Any] | Non
     return None
 
 
+Row = dict[str, Any] | None
+
+
+def _scale_point(
+    results: dict[str, Any], *, dataset: str, scenario: str, variant: str
+) -> tuple[Row, Row, Row]:
+    """One point of a scale curve: its exact count, and its canned and moto loads at c1."""
+    count = _find(results["counts"], dataset=dataset, scenario=scenario, variant=variant)
+    canned, moto = (
+        _find(
+            results["loads"],
+            dataset=dataset,
+            scenario=scenario,
+            variant=variant,
+            engine=engine,
+            concurrency=1,
+        )
+        for engine in ("canned", "moto")
+    )
+    return count, canned, moto
+
+
 def _ms(value: float | None, digits: int = 1) -> str:
     if value is None or math.isnan(value):
         return "-"
@@ -360,24 +382,8 @@ def sweep_table(results: dict[str, Any]) -> list[str]:
         for size, dataset in sweep_points(results, axis):
             for scenario in ("home", "open"):
                 for variant in VARIANTS:
-                    count = _find(
-                        results["counts"], dataset=dataset, scenario=scenario, variant=variant
-                    )
-                    canned = _find(
-                        results["loads"],
-                        dataset=dataset,
-                        scenario=scenario,
-                        variant=variant,
-                        engine="canned",
-                        concurrency=1,
-                    )
-                    moto = _find(
-                        results["loads"],
-                        dataset=dataset,
-                        scenario=scenario,
-                        variant=variant,
-                        engine="moto",
-                        concurrency=1,
+                    count, canned, moto = _scale_point(
+                        results, dataset=dataset, scenario=scenario, variant=variant
                     )
                     moto_cell = "-"
                     if moto is not None:
@@ -694,24 +700,8 @@ def sweep_plots(results: dict[str, Any], output_dir: Path, plt: Any) -> list[str
             for variant in VARIANTS:
                 requests, canned, moto = [], [], []
                 for _, dataset in points:
-                    count = _find(
-                        results["counts"], dataset=dataset, scenario=scenario, variant=variant
-                    )
-                    load = _find(
-                        results["loads"],
-                        dataset=dataset,
-                        scenario=scenario,
-                        variant=variant,
-                        engine="canned",
-                        concurrency=1,
-                    )
-                    moto_load = _find(
-                        results["loads"],
-                        dataset=dataset,
-                        scenario=scenario,
-                        variant=variant,
-                        engine="moto",
-                        concurrency=1,
+                    count, load, moto_load = _scale_point(
+                        results, dataset=dataset, scenario=scenario, variant=variant
                     )
                     requests.append(math.nan if count is None else count["requests"])
                     canned.append(math.nan if load is None else load["latency_ms"]["p50"])
