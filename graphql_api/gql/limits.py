@@ -125,10 +125,12 @@ class _DocumentLimitsExtension(SchemaExtension):
     def __init__(
         self,
         limits: DocumentLimits,
+        first_violation: Callable[[DocumentNode], str | None],
         parse_document: Callable[..., DocumentNode] | None,
         validate_document: Callable[..., list[GraphQLError]] | None,
     ) -> None:
         self._limits = limits
+        self._first_violation = first_violation
         self._parse = parse_document
         self._validate = validate_document
 
@@ -148,7 +150,7 @@ class _DocumentLimitsExtension(SchemaExtension):
         context = self.execution_context
         document = context.graphql_document
         if document is not None and context.pre_execution_errors is None:
-            problem = next(_violations(_measure(document), self._limits), None)
+            problem = self._first_violation(document)
             if problem is not None:
                 # Setting errors before validation makes strawberry skip validation entirely.
                 context.pre_execution_errors = [_limit_error(problem)]
@@ -165,16 +167,24 @@ def document_limit_extensions(limits: DocumentLimits) -> list[Callable[[], Schem
     The parse and validation caches live in this call's closure: one pair per schema, never
     shared between schemas or kept at module level.
     """
+
+    def first_violation(document: DocumentNode) -> str | None:
+        return next(_violations(_measure(document), limits), None)
+
     parse_document: Callable[..., DocumentNode] | None = None
     validate_document: Callable[..., list[GraphQLError]] | None = None
     if limits.cache_size > 0:
         from strawberry.schema.schema import validate_document as strawberry_validate
 
+        # A cached document is the same object every time, so its measurement is kept too.
+        first_violation = functools.lru_cache(maxsize=limits.cache_size)(first_violation)
         parse_document = functools.lru_cache(maxsize=limits.cache_size)(_parse)
         validate_document = functools.lru_cache(maxsize=limits.cache_size)(strawberry_validate)
     return [
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        lambda: _DocumentLimitsExtension(limits, parse_document, validate_document),
+        lambda: _DocumentLimitsExtension(
+            limits, first_violation, parse_document, validate_document
+        ),
     ]
 
 
