@@ -59,8 +59,13 @@ class _Tally:
     introspects: bool = False
 
 
-def _limit_error(message: str) -> GraphQLError:
+def limit_error(message: str) -> GraphQLError:
     return GraphQLError(message, extensions={"code": LIMIT_CODE})
+
+
+def first_violation(document: DocumentNode, limits: DocumentLimits) -> str | None:
+    """The first limit `document` breaks, as one sentence for the client; None if none."""
+    return next(_violations(_measure(document), limits), None)
 
 
 def _measure(document: DocumentNode) -> _Tally:
@@ -138,7 +143,7 @@ class _DocumentLimitsExtension(SchemaExtension):
         context = self.execution_context
         query = context.query or ""
         if len(query.encode()) > self._limits.max_bytes:
-            raise _limit_error(
+            raise limit_error(
                 f"query document is larger than the limit of {self._limits.max_bytes} bytes"
             )
         if self._parse is not None and context.graphql_document is None and query:
@@ -153,7 +158,7 @@ class _DocumentLimitsExtension(SchemaExtension):
             problem = self._first_violation(document)
             if problem is not None:
                 # Setting errors before validation makes strawberry skip validation entirely.
-                context.pre_execution_errors = [_limit_error(problem)]
+                context.pre_execution_errors = [limit_error(problem)]
             elif self._validate is not None:
                 context.pre_execution_errors = self._validate(
                     context.schema._schema, document, context.validation_rules
@@ -168,8 +173,8 @@ def document_limit_extensions(limits: DocumentLimits) -> list[Callable[[], Schem
     shared between schemas or kept at module level.
     """
 
-    def first_violation(document: DocumentNode) -> str | None:
-        return next(_violations(_measure(document), limits), None)
+    def violation(document: DocumentNode) -> str | None:
+        return first_violation(document, limits)
 
     parse_document: Callable[..., DocumentNode] | None = None
     validate_document: Callable[..., list[GraphQLError]] | None = None
@@ -177,14 +182,12 @@ def document_limit_extensions(limits: DocumentLimits) -> list[Callable[[], Schem
         from strawberry.schema.schema import validate_document as strawberry_validate
 
         # A cached document is the same object every time, so its measurement is kept too.
-        first_violation = functools.lru_cache(maxsize=limits.cache_size)(first_violation)
+        violation = functools.lru_cache(maxsize=limits.cache_size)(violation)
         parse_document = functools.lru_cache(maxsize=limits.cache_size)(_parse)
         validate_document = functools.lru_cache(maxsize=limits.cache_size)(strawberry_validate)
     return [
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        lambda: _DocumentLimitsExtension(
-            limits, first_violation, parse_document, validate_document
-        ),
+        lambda: _DocumentLimitsExtension(limits, violation, parse_document, validate_document),
     ]
 
 
