@@ -55,6 +55,7 @@ def assert_well_formed(conversation: ImportedConversation) -> None:
     order = [(message.created_at, message.id) for message in conversation.messages]
     assert order == sorted(order)
     if conversation.messages:
+        assert conversation.created_at <= conversation.messages[0].created_at
         assert conversation.active_leaf_id in times
         assert conversation.updated_at >= conversation.messages[-1].created_at
     else:

@@ -44,6 +44,7 @@ class ExportReader:
 
     def __iter__(self) -> Iterator[ReadResult]:
         read = _READERS[self.format]
+        self._counter.done = 0
         for source in self.sources:
             with source.open(counter=self._counter) as stream:
                 yield from read(stream, source.name)

@@ -95,7 +95,7 @@ def build(
     by_id = _index(nodes)
     kept_parent = _kept_parents(by_id, notes)
     order = _parents_first(nodes, kept_parent)
-    created_at = _conversation_start(header, order)
+    created_at = _conversation_start(header, order, notes)
     times = _times(order, kept_parent, created_at, notes)
     ids = _ids(order, namespace=namespace, scope=conversation_id)
     messages = [
@@ -181,10 +181,14 @@ def _parents_first(nodes: Sequence[Node], kept_parent: dict[str, str | None]) ->
     return order
 
 
-def _conversation_start(header: Header, order: list[Kept]) -> datetime:
-    if header.created_at is not None:
-        return header.created_at
+def _conversation_start(header: Header, order: list[Kept], notes: Notes) -> datetime:
     known = [node.message.created_at for node in order if node.message.created_at]
+    if header.created_at is not None:
+        # A conversation cannot begin after its first message (clock skew between servers).
+        if known and min(known) < header.created_at:
+            notes.repaired["conversation start moved back to its first message"] += 1
+            return min(known)
+        return header.created_at
     if known:
         return min(known)
     if header.updated_at is not None:

@@ -208,3 +208,13 @@ def test_text_the_api_would_refuse_is_repaired_not_refused() -> None:
 def test_without_any_time_the_conversation_is_refused() -> None:
     with pytest.raises(MalformedConversation, match="no timestamp anywhere"):
         built([Node(source_id="a", parent_source_id=None, message=say("a", None))], created_at=None)
+
+
+def test_a_conversation_does_not_begin_after_its_first_message() -> None:
+    conversation = built(
+        [Node(source_id="a", parent_source_id=None, message=say("a", T0 - timedelta(seconds=3)))]
+    )
+    assert conversation.created_at == T0 - timedelta(seconds=3)
+    assert dict(conversation.notes.repaired) == {
+        "conversation start moved back to its first message": 1
+    }
