@@ -27,9 +27,9 @@ _KEYS: Final[dict[str, SourceFormat]] = {
 }
 
 
-def detect_format(paths: Sequence[Path]) -> SourceFormat:
+def detect_format(paths: Sequence[str | Path]) -> SourceFormat:
     """The format of every file under `paths`; they must agree."""
-    return detect_sources(expand(paths))
+    return detect_sources(expand([Path(path) for path in paths]))
 
 
 def detect_sources(sources: Sequence[Source]) -> SourceFormat:
