@@ -20,16 +20,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# compat mode puts the project folder on sys.path (a plain .pth file), which is all a flat
-# layout needs; the default strategy prints a boxed warning about exactly that layout.
-EDITABLE := --config-settings editable_mode=compat
-
 $(LOCAL): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet $(EDITABLE) -e '.[local]'
+	$(BIN)/python -m pip install --quiet -e '.[local]'
 	touch $(LOCAL)
 
 $(INSTALLED): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet $(EDITABLE) -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(INSTALLED) $(LOCAL)
 
 install: $(INSTALLED)
