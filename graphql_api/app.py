@@ -6,9 +6,8 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
-import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 
 import aiohttp
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
@@ -16,13 +15,12 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
@@ -37,6 +35,7 @@ from graphql_api.auth import (
 from graphql_api.context import Context, build_context
 from graphql_api.gql.errors import Code, auth_error_body
 from graphql_api.gql.schema import build_schema
+from graphql_api.graphiql import GraphiQL
 from graphql_api.settings import Settings
 from graphql_api.storage.client import ChatTable, DynamoDBClient, client_config, open_client
 from graphql_api.storage.errors import StorageError
@@ -72,7 +71,12 @@ def create_app(
     graphiql_headers: dict[str, str] | None = None,
 ) -> Starlette:
     """The service. `graphiql_headers` pre-fills GraphiQL's headers editor: dev use only."""
-    view = GraphQLView(settings, graphiql_headers=graphiql_headers)
+    graphiql = (
+        GraphiQL.load(endpoint="/graphql", headers=graphiql_headers)
+        if settings.graphiql_enabled
+        else None
+    )
+    view = GraphQLView(settings, graphiql=graphiql)
     middleware: list[Middleware] = []
     if settings.cors_allow_origins:
         middleware.append(
@@ -104,6 +108,7 @@ def create_app(
             Route("/graphql", view),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            *(graphiql.routes() if graphiql else []),
         ],
         middleware=middleware,
         lifespan=lifespan,
@@ -203,14 +208,14 @@ async def _keys_ready(services: Services) -> bool:
 class GraphQLView(GraphQL[Context, None]):
     """Strawberry's ASGI view behind our authentication and request limits."""
 
-    def __init__(self, settings: Settings, *, graphiql_headers: dict[str, str] | None) -> None:
+    def __init__(self, settings: Settings, *, graphiql: GraphiQL | None) -> None:
         super().__init__(
             build_schema(settings),
-            graphql_ide="graphiql" if settings.graphiql_enabled else None,
+            graphql_ide="graphiql" if graphiql else None,
             allow_queries_via_get=True,
         )
         self._settings = settings
-        self._ide_html = graphiql_html(graphiql_headers) if settings.graphiql_enabled else ""
+        self._graphiql = graphiql
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -243,7 +248,9 @@ class GraphQLView(GraphQL[Context, None]):
         return build_context(identity=identity, table=services.table, settings=services.settings)
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        return HTMLResponse(self._ide_html)
+        if self._graphiql is None:
+            raise RuntimeError("GraphiQL is disabled")
+        return self._graphiql.response(request)
 
     async def execute_single(
         self,
@@ -287,20 +294,3 @@ def _refusal(exc: AuthenticationError) -> Response:
         status_code=401,
         headers={"WWW-Authenticate": "Bearer"},
     )
-
-
-# strawberry's GraphiQL page keeps the headers editor in React state seeded from the URL.
-_HEADERS_STATE = "React.useState(parameters.headers)"
-
-
-def graphiql_html(headers: Mapping[str, str] | None = None) -> str:
-    """strawberry's GraphiQL page, its headers editor pre-filled with `headers` if given."""
-    html = get_graphql_ide_html("graphiql")
-    if not headers:
-        return html
-    if _HEADERS_STATE not in html:
-        raise RuntimeError("strawberry's GraphiQL page changed; cannot pre-fill its headers")
-    # A JS string literal holding the editor's JSON text; "<" escaped so that no value can
-    # close the <script> element.
-    literal = json.dumps(json.dumps(dict(headers), indent=2)).replace("<", "\\u003c")
-    return html.replace(_HEADERS_STATE, f"React.useState(parameters.headers || {literal})", 1)
