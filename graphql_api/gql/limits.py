@@ -76,7 +76,14 @@ def _measure(document: DocumentNode) -> _Tally:
     for definition in document.definitions:
         if isinstance(definition, OperationDefinitionNode):
             tally.directives += len(definition.directives or ())
-            _walk(definition.selection_set, fragments, tally, depth=0, seen=frozenset())
+            _walk(
+                definition.selection_set,
+                fragments,
+                tally,
+                depth=0,
+                seen=frozenset(),
+                in_introspection=False,
+            )
     return tally
 
 
@@ -87,26 +94,53 @@ def _walk(
     *,
     depth: int,
     seen: frozenset[str],
+    in_introspection: bool,
 ) -> None:
     if selections is None:
         return
-    tally.depth = max(tally.depth, depth)
+    # Introspection resolves in memory from a finite schema, and GraphiQL's standard query
+    # nests its type references 14 deep: depth is not what makes it costly. Where it is
+    # allowed, its size is capped by the token and byte limits alone.
+    if not in_introspection:
+        tally.depth = max(tally.depth, depth)
     names: Counter[str] = Counter()
     for node in selections.selections:
         tally.directives += len(node.directives or ())
         if isinstance(node, FieldNode):
             names[(node.alias or node.name).value] += 1
-            tally.introspects |= node.name.value in _INTROSPECTION_FIELDS
+            introspection = node.name.value in _INTROSPECTION_FIELDS
+            tally.introspects |= introspection
             tally.aliases += node.alias is not None
-            _walk(node.selection_set, fragments, tally, depth=depth + 1, seen=seen)
+            _walk(
+                node.selection_set,
+                fragments,
+                tally,
+                depth=depth + 1,
+                seen=seen,
+                in_introspection=in_introspection or introspection,
+            )
         elif isinstance(node, InlineFragmentNode):
-            _walk(node.selection_set, fragments, tally, depth=depth, seen=seen)
+            _walk(
+                node.selection_set,
+                fragments,
+                tally,
+                depth=depth,
+                seen=seen,
+                in_introspection=in_introspection,
+            )
         elif isinstance(node, FragmentSpreadNode):
             name = node.name.value
             # A fragment cycle is a validation error of its own; don't loop on it here.
             if name in fragments and name not in seen:
                 fragment = fragments[name]
-                _walk(fragment.selection_set, fragments, tally, depth=depth, seen=seen | {name})
+                _walk(
+                    fragment.selection_set,
+                    fragments,
+                    tally,
+                    depth=depth,
+                    seen=seen | {name},
+                    in_introspection=in_introspection,
+                )
     tally.repeats = max(tally.repeats, max(names.values(), default=0))
 
 
