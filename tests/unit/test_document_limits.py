@@ -132,6 +132,18 @@ async def test_depth_outside_introspection_still_counts_beside_it() -> None:
     assert "nested 5 levels deep" in result.errors[0].message
 
 
+async def test_introspection_lists_nested_four_deep_are_refused_where_it_is_allowed() -> None:
+    # Each nested list multiplies: every type's fields' types' fields' ... is the classic
+    # introspection DoS, and it is shallow enough to pass any depth limit meant for GraphiQL.
+    schema = cached_schema(dataclasses.replace(LIMITS, allow_introspection=True))
+    three = "{ __schema { types { fields { args { name } } } } }"
+    four = "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }"
+    assert (await schema.execute(three)).errors is None
+    result = await schema.execute(four)
+    assert result.errors is not None
+    assert result.errors[0].message == "introspection nests 4 lists; the limit is 3"
+
+
 async def test_a_cached_document_still_meets_the_limits_of_its_schema() -> None:
     query = "{ a: node { value } b: node { value } c: node { value } d: node { value } }"
     lenient = cached_schema(dataclasses.replace(LIMITS, max_aliases=10))
