@@ -3,8 +3,9 @@ and the REST baseline wraps each in one endpoint.
 
 They make the calls the GraphQL resolvers make (see graphql_api/gql/): the home screen is one
 GSI Query plus the PROFILE GetItem for the total; opening a conversation is its BatchGetItem
-plus the messages Query; an add is one TransactWriteItems followed by a re-read of the
-conversation (for its new messageCount). Independent reads go out together, as a team writing
+(the conversation and its branch tree) and the messages Query at once; an add reads the
+profile and the conversation, commits one TransactWriteItems, then re-reads the conversation
+(for its new messageCount). Independent reads go out together, as a team writing
 this by hand would send them.
 """
 
@@ -14,7 +15,7 @@ import asyncio
 import dataclasses
 from collections.abc import Sequence
 
-from graphql_api.storage import conversations, messages
+from graphql_api.storage import conversations, messages, threads
 from graphql_api.storage.client import ChatTable
 from graphql_api.storage.records import (
     ConversationPosition,
@@ -64,13 +65,24 @@ async def open_conversation(
 ) -> OpenedConversation:
     # Storage filters messages on their owner, so reading both at once leaks nothing when the
     # conversation turns out not to be the caller's.
-    conversation, page = await asyncio.gather(
-        conversations.get_conversation(table, user_id=user_id, conversation_id=conversation_id),
-        messages.list_messages(
-            table, user_id=user_id, conversation_id=conversation_id, limit=last, cursor=before
-        ),
+    window = threads.PathWindow(limit=last, forward=False, cursor=before)
+    (thread,), guessed = await asyncio.gather(
+        conversations.get_threads(table, user_id=user_id, conversation_ids=[conversation_id]),
+        threads.first_guess(table, user_id=user_id, conversation_id=conversation_id, window=window),
     )
-    return OpenedConversation(conversation=conversation, page=page)
+    if thread is None:
+        return OpenedConversation(
+            conversation=None, page=Page(items=[], has_previous=False, has_next=False)
+        )
+    page = await threads.read_page(
+        table,
+        user_id=user_id,
+        conversation=thread.conversation,
+        tree=thread.tree,
+        window=window,
+        guessed=guessed,
+    )
+    return OpenedConversation(conversation=thread.conversation, page=page)
 
 
 async def add_messages(

@@ -66,24 +66,23 @@ class RestServices:
 
 @dataclasses.dataclass(frozen=True)
 class Cursors:
-    """base64url("<timestamp>|<id>|<hmac>"), the HMAC bound to the caller and the list."""
+    """base64url("<part>|<part>|...|<hmac>"), the HMAC bound to the caller and the list."""
 
     secret: bytes
     user_id: str
 
-    def encode(self, scope: str, timestamp: datetime, item_id: str) -> str:
-        body = f"{format_timestamp(timestamp)}|{item_id}"
+    def encode(self, scope: str, *parts: str) -> str:
+        body = "|".join(parts)
         return base64.urlsafe_b64encode(f"{body}|{self._tag(scope, body)}".encode()).decode()
 
-    def decode(self, scope: str, cursor: str) -> tuple[datetime, str]:
+    def decode(self, scope: str, cursor: str, *, parts: int) -> list[str]:
         try:
-            stamp, item_id, tag = base64.urlsafe_b64decode(cursor).decode().split("|")
-            moment = parse_timestamp(stamp)
+            *values, tag = base64.urlsafe_b64decode(cursor).decode().split("|")
         except (binascii.Error, UnicodeDecodeError, ValueError):
             raise BadRequest("malformed cursor") from None
-        if not hmac.compare_digest(tag, self._tag(scope, f"{stamp}|{item_id}")):
+        if len(values) != parts or not hmac.compare_digest(tag, self._tag(scope, "|".join(values))):
             raise BadRequest("cursor does not belong to this list")
-        return moment, item_id
+        return values
 
     def _tag(self, scope: str, body: str) -> str:
         message = f"{self.user_id}|{scope}|{body}".encode()
@@ -117,6 +116,20 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return _error(500, "internal error")
 
     return run
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        return parse_timestamp(text)
+    except ValueError:
+        raise BadRequest("malformed cursor") from None
+
+
+def _number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise BadRequest("malformed cursor") from None
 
 
 def _error(status: int, message: str) -> Response:
@@ -163,8 +176,10 @@ async def list_conversations(request: Request, services: RestServices, user_id: 
     after = request.query_params.get("after")
     position = None
     if after is not None:
-        moment, conversation_id = cursors.decode("conversations", after)
-        position = ConversationPosition(updated_at=moment, conversation_id=conversation_id)
+        pinned, stamp, conversation_id = cursors.decode("conversations", after, parts=3)
+        position = ConversationPosition(
+            pinned=pinned == "1", updated_at=_timestamp(stamp), conversation_id=conversation_id
+        )
     screen = await operations.home_screen(
         services.table,
         user_id=user_id,
@@ -176,7 +191,12 @@ async def list_conversations(request: Request, services: RestServices, user_id: 
         {
             "conversations": [_conversation_json(record) for record in items],
             "endCursor": (
-                cursors.encode("conversations", items[-1].updated_at, items[-1].id)
+                cursors.encode(
+                    "conversations",
+                    "1" if items[-1].pinned else "0",
+                    format_timestamp(items[-1].updated_at),
+                    items[-1].id,
+                )
                 if items
                 else None
             ),
@@ -193,8 +213,10 @@ async def list_messages(request: Request, services: RestServices, user_id: str) 
     before = request.query_params.get("before")
     position = None
     if before is not None:
-        moment, message_id = cursors.decode(scope, before)
-        position = MessagePosition(created_at=moment, message_id=message_id)
+        segment, depth, message_id = cursors.decode(scope, before, parts=3)
+        position = MessagePosition(
+            segment=_number(segment), depth=_number(depth), message_id=message_id
+        )
     opened = await operations.open_conversation(
         services.table,
         user_id=user_id,
@@ -210,7 +232,9 @@ async def list_messages(request: Request, services: RestServices, user_id: str) 
             "title": opened.conversation.title,
             "messages": [_message_json(record) for record in items],
             "startCursor": (
-                cursors.encode(scope, items[0].created_at, items[0].id) if items else None
+                cursors.encode(scope, str(items[0].segment), str(items[0].depth), items[0].id)
+                if items
+                else None
             ),
             "hasPreviousPage": opened.page.has_previous,
         }

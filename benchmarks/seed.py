@@ -114,6 +114,9 @@ def conversation_items(
     for index in range(history):
         role: Role = "user" if index % 2 == 0 else "assistant"
         last = MessageRecord(
+            parent_id=None if last is None else last.id,
+            segment=0,
+            depth=index + 1,
             id=new_id(rng),
             conversation_id=conversation_id,
             user_id=user_id,
@@ -138,6 +141,7 @@ def conversation_items(
             message_count=history,
             version=1,
             last_message=last,
+            active_leaf=None if last is None else last.position,
         )
     )
 

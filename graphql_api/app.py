@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -32,6 +33,7 @@ from graphql_api.gql.schema import build_schema
 from graphql_api.graphiql import GraphiQL
 from graphql_api.services import AppState, Services, open_services
 from graphql_api.settings import Settings
+from graphql_api.storage.client import utc_now
 from graphql_api.transport import GraphQLTransportGuard
 
 # Probes must answer well within a load balancer's timeout, whatever DynamoDB is doing.
@@ -43,12 +45,16 @@ def create_app(
     *,
     aws_credentials: tuple[str, str] | None = None,
     graphiql_headers: dict[str, str] | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> Starlette:
-    """The service. `graphiql_headers` pre-fills GraphiQL's headers editor: dev use only."""
+    """The service. `graphiql_headers` pre-fills GraphiQL's headers editor: dev use only;
+    `clock` is what the service takes for now (tests move it to see time pass)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
-        async with open_services(settings, aws_credentials=aws_credentials) as services:
+        async with open_services(
+            settings, aws_credentials=aws_credentials, clock=clock
+        ) as services:
             if settings.gc_freeze_after_startup:
                 gc.freeze()
             yield {"services": services}

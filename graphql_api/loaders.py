@@ -9,11 +9,20 @@ from collections.abc import Sequence
 from strawberry.dataloader import DataLoader
 
 from graphql_api.domain.chat import UserChat
-from graphql_api.domain.paging import Window
-from graphql_api.storage.records import ConversationRecord, MessagePosition, MessageRecord, Page
+from graphql_api.storage.conversations import Thread
+from graphql_api.storage.records import (
+    ConversationRecord,
+    Item,
+    MessagePosition,
+    MessageRecord,
+    Page,
+)
+from graphql_api.storage.threads import PathWindow
 
 # BatchGetItem's limit: one request per batch, however many conversations a query names.
 CONVERSATION_BATCH_SIZE = 100
+# A thread is two items (the conversation and its tree).
+THREAD_BATCH_SIZE = CONVERSATION_BATCH_SIZE // 2
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -21,35 +30,98 @@ class MessagePageKey:
     """One page of one conversation's messages."""
 
     conversation_id: str
-    window: Window[MessagePosition]
+    window: PathWindow
+
+
+MessageKey = tuple[str, MessagePosition]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Loaders:
     conversation: DataLoader[str, ConversationRecord | None]
+    thread: DataLoader[str, Thread | None]
     message_page: DataLoader[MessagePageKey, Page[MessageRecord]]
+    # Messages named by (conversation id, position), as changes name them.
+    message: DataLoader[MessageKey, MessageRecord | None]
 
     def forget_conversation(self, conversation_id: str) -> None:
         """Make the next load read the conversation afresh (DataLoader.clear needs a hit)."""
-        if self.conversation.cache_map.get(conversation_id) is not None:
-            self.conversation.clear(conversation_id)
+        for loader in (self.conversation, self.thread):
+            if loader.cache_map.get(conversation_id) is not None:
+                loader.clear(conversation_id)
+
+    def remember(self, record: ConversationRecord) -> None:
+        """A conversation this request wrote or listed: later reads of it need no request."""
+        self.conversation.prime(record.id, record, force=True)
 
 
 def build_loaders(chat: UserChat) -> Loaders:
     async def load_conversations(ids: list[str]) -> list[ConversationRecord | None]:
         return await chat.get_conversations(ids)
 
+    conversation = DataLoader(load_conversations, max_batch_size=CONVERSATION_BATCH_SIZE)
+
+    async def load_threads(ids: list[str]) -> list[Thread | None]:
+        threads = await chat.get_threads(ids, known=_loaded(conversation, ids))
+        for found in threads:
+            if found is not None:
+                conversation.prime(found.conversation.id, found.conversation)
+        return threads
+
+    thread = DataLoader(load_threads, max_batch_size=THREAD_BATCH_SIZE)
+
+    async def load_page(key: MessagePageKey) -> Page[MessageRecord]:
+        # The page's likely messages and the conversation go out together: opening a
+        # conversation is one wave of requests, not two.
+        guess = asyncio.ensure_future(chat.guess_message_page(key.conversation_id, key.window))
+        try:
+            found = await thread.load(key.conversation_id)
+        except BaseException:
+            _discard(guess)
+            raise
+        if found is None:
+            _discard(guess)
+            return Page(items=[], has_previous=False, has_next=False)
+        guessed: Sequence[Item] = await guess
+        return await chat.read_message_page(found, key.window, guessed)
+
     async def load_message_pages(
         keys: list[MessagePageKey],
     ) -> Sequence[Page[MessageRecord] | BaseException]:
-        # Pages of different conversations are independent queries: all in flight at once,
-        # and one failing fails only its own field.
-        return await asyncio.gather(
-            *(chat.list_messages(key.conversation_id, key.window) for key in keys),
-            return_exceptions=True,
-        )
+        # Pages of different conversations are independent: all in flight at once, and one
+        # failing fails only its own field.
+        return await asyncio.gather(*(load_page(key) for key in keys), return_exceptions=True)
+
+    async def load_messages(keys: list[MessageKey]) -> list[MessageRecord | None]:
+        found = await chat.messages_of(keys)
+        return [
+            found.get((conversation_id, position.message_id)) for conversation_id, position in keys
+        ]
 
     return Loaders(
-        conversation=DataLoader(load_conversations, max_batch_size=CONVERSATION_BATCH_SIZE),
+        conversation=conversation,
+        thread=thread,
         message_page=DataLoader(load_message_pages),
+        message=DataLoader(load_messages, max_batch_size=CONVERSATION_BATCH_SIZE),
     )
+
+
+def _loaded(
+    loader: DataLoader[str, ConversationRecord | None], ids: list[str]
+) -> dict[str, ConversationRecord]:
+    """The conversations of `ids` this request has already read (listed or written)."""
+    known = {}
+    for conversation_id in ids:
+        future = loader.cache_map.get(conversation_id)
+        if future is None or not future.done() or future.cancelled() or future.exception():
+            continue
+        record = future.result()
+        if record is not None:
+            known[conversation_id] = record
+    return known
+
+
+def _discard(pending: asyncio.Future[list[Item]]) -> None:
+    """Drop a read nobody will use, without an unretrieved-exception warning."""
+    pending.cancel()
+    pending.add_done_callback(lambda done: done.cancelled() or done.exception())

@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import TypedDict
 
 import aiohttp
@@ -18,7 +19,7 @@ import aiohttp
 from graphql_api.auth import JwksCache, SigningKeysUnavailableError, TokenVerifier
 from graphql_api.domain.chat import Chat
 from graphql_api.settings import Settings
-from graphql_api.storage.client import ChatTable, open_table
+from graphql_api.storage.client import ChatTable, open_table, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +41,18 @@ class AppState(TypedDict):
 
 @contextlib.asynccontextmanager
 async def open_services(
-    settings: Settings, *, aws_credentials: tuple[str, str] | None = None
+    settings: Settings,
+    *,
+    aws_credentials: tuple[str, str] | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> AsyncIterator[Services]:
     async with (
-        open_table(settings.dynamodb, credentials=aws_credentials) as table,
+        open_table(
+            settings.dynamodb,
+            credentials=aws_credentials,
+            change_retention=settings.retention.change_retention,
+            clock=clock,
+        ) as table,
         aiohttp.ClientSession() as session,
     ):
         jwks = JwksCache.from_settings(settings.cognito, session=session)
@@ -62,5 +71,6 @@ async def open_services(
                 table=table,
                 limits=settings.limits,
                 cursor_secret=settings.effective_cursor_secret,
+                temporary_retention=settings.retention.temporary_retention,
             ),
         )

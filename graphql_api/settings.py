@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Iterator, Mapping
+from datetime import timedelta
 from typing import Any, Literal, Self, TypeVar, cast
 
 TokenUse = Literal["id", "access", "any"]
@@ -102,8 +103,11 @@ def _env(
     )
 
 
-def _section(kind: type[_Section]) -> Any:
-    """A field holding a whole section, read from the same environment."""
+def _section(kind: type[_Section], *, defaults: bool = False) -> Any:
+    """A field holding a whole section, read from the same environment. With `defaults`, a
+    Settings built by hand may leave it out (every field of it has a default)."""
+    if defaults:
+        return dataclasses.field(default_factory=kind, metadata={"section": kind})
     return dataclasses.field(metadata={"section": kind})
 
 
@@ -220,10 +224,53 @@ class InputLimits(_Section):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class RetentionSettings(_Section):
+    """How long what the service keeps for a while is kept, in days (fractions allowed, so
+    tests can shorten them)."""
+
+    change_retention_days: float = _env("CHANGE_RETENTION_DAYS", _positive(float), 30.0)
+    temporary_retention_days: float = _env("TEMPORARY_RETENTION_DAYS", _positive(float), 30.0)
+
+    @property
+    def change_retention(self) -> timedelta:
+        return timedelta(days=self.change_retention_days)
+
+    @property
+    def temporary_retention(self) -> timedelta:
+        return timedelta(days=self.temporary_retention_days)
+
+
+def _redis_url(value: str) -> str | None:
+    value = value.strip()
+    if not value:
+        return None
+    if not re.match(r"^rediss?://[^\s/]+", value):
+        raise ValueError(f"{value!r} is not a redis:// or rediss:// URL")
+    return value
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SubscriptionSettings(_Section):
+    """Live changes over WebSocket, and how they reach every instance."""
+
+    # Unset: one instance, changes fan out in-process. redis://...: through Redis pub/sub.
+    broadcast_url: str | None = _env("BROADCAST_URL", _redis_url, None)
+    per_connection: int = _env("SUBSCRIPTIONS_PER_CONNECTION", _positive(int), 10)
+    connections_per_user: int = _env("SUBSCRIPTION_CONNECTIONS_PER_USER", _positive(int), 10)
+    init_timeout_seconds: float = _env("SUBSCRIPTION_INIT_TIMEOUT_SECONDS", _positive(float), 10.0)
+    max_message_bytes: int = _env("SUBSCRIPTION_MAX_MESSAGE_BYTES", _positive(int), 64 * 1024)
+    # A publish lost between commit and fan-out still reaches subscribers within this bound:
+    # each subscription also reads the log this often.
+    poll_seconds: float = _env("SUBSCRIPTION_POLL_SECONDS", _positive(float), 15.0)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Settings(_Section):
     dynamodb: DynamoDBSettings = _section(DynamoDBSettings)
     cognito: CognitoSettings = _section(CognitoSettings)
-    limits: InputLimits = _section(InputLimits)
+    limits: InputLimits = _section(InputLimits, defaults=True)
+    retention: RetentionSettings = _section(RetentionSettings, defaults=True)
+    subscriptions: SubscriptionSettings = _section(SubscriptionSettings, defaults=True)
 
     # GraphQL
     graphiql_enabled: bool = _env("GRAPHIQL_ENABLED", _bool, False)

@@ -2,8 +2,10 @@
 
 moto deep-copies the whole table for every action of a TransactWriteItems, so seeding
 thousands of messages through `add_messages` would take minutes. `seed_messages` writes the
-same items `add_messages` would (message, MSGID# marker, the conversation's count, preview and
-updatedAt) with BatchWriteItem; tests in test_storage_messages.py check that the two agree.
+same items `add_messages` would (message, MSGID# marker, the conversation's count, preview,
+active leaf and updatedAt) with BatchWriteItem, built by storage's own items module; tests in
+test_storage_messages.py check that the two agree. Seeding logs no change: it is not a write
+of the user's.
 """
 
 from __future__ import annotations
@@ -74,13 +76,18 @@ async def seed_messages(
     step: timedelta = ONE_TICK,
     content: str = "message {index}",
 ) -> tuple[ConversationRecord, list[MessageRecord]]:
-    """Append `count` messages `step` apart (zero: all in one instant), in time order.
+    """Append `count` messages after the active leaf, `step` apart (zero: all in one instant).
 
     Returns the conversation as now stored and the messages in the order they list.
     """
     start = conversation.updated_at + ONE_TICK
-    messages = [
-        MessageRecord(
+    leaf = conversation.active_leaf
+    segment = 0 if leaf is None else leaf.segment
+    depth = 0 if leaf is None else leaf.depth
+    parent_id = None if leaf is None else leaf.message_id
+    messages = []
+    for index in range(count):
+        message = MessageRecord(
             id=new_id(),
             conversation_id=conversation.id,
             user_id=conversation.user_id,
@@ -90,15 +97,18 @@ async def seed_messages(
             model_id=None,
             is_error=False,
             error_message=None,
+            parent_id=parent_id,
+            segment=segment,
+            depth=depth + 1 + index,
         )
-        for index in range(count)
-    ]
-    messages.sort(key=lambda message: message.position.sort_key())
+        messages.append(message)
+        parent_id = message.id
     updated = dataclasses.replace(
         conversation,
         message_count=conversation.message_count + count,
         updated_at=messages[-1].created_at,
         last_message=messages[-1],
+        active_leaf=messages[-1].position,
     )
     items = [item for message in messages for item in (message_item(message), marker_item(message))]
     for group in _under_a_megabyte([*items, conversation_item(updated)]):

@@ -4,22 +4,32 @@
 A UserChat is bound to the authenticated caller, so no operation can be pointed at another
 user's data by what a request says. Transports (GraphQL, REST, the CLI) turn their own input
 into these calls and the records back into their own output; none of them repeats a rule.
+Every write is logged as one change and told to the caller's live subscribers.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 
 from graphql_api.errors import ValidationError
 from graphql_api.settings import InputLimits
+from graphql_api.storage import changes as change_store
 from graphql_api.storage import conversations as conversation_store
 from graphql_api.storage import messages as message_store
+from graphql_api.storage import threads
 from graphql_api.storage.client import ChatTable
+from graphql_api.storage.conversations import ConversationFilter, Thread
+from graphql_api.storage.messages import Added
 from graphql_api.storage.records import (
     UNSET,
+    ChangeRecord,
     ConversationPosition,
     ConversationRecord,
+    Item,
     MessagePosition,
     MessageRecord,
     NewMessage,
@@ -28,8 +38,12 @@ from graphql_api.storage.records import (
 )
 
 from . import rules
-from .cursors import CursorCodec
+from .cursors import CursorCodec, CursorError, SyncPosition
 from .paging import PageArgs, Window, window
+from .sync import ChangeFeed
+
+# A feed page's messages are read in one BatchGetItem.
+FEED_MESSAGES_PER_PAGE = 100
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -42,6 +56,17 @@ class MessageDraft:
     model_id: str | None = None
     is_error: bool = False
     error_message: str | None = None
+    parent_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ListFilter:
+    """A conversation list's filter as a client sends it."""
+
+    archived: bool = False
+    pinned: bool | None = None
+    tag: str | None = None
+    title_contains: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -49,11 +74,11 @@ class Chat:
     table: ChatTable
     limits: InputLimits
     cursor_secret: bytes
+    temporary_retention: timedelta = timedelta(days=30)
 
     def for_user(self, user_id: str) -> UserChat:
         return UserChat(
-            table=self.table,
-            limits=self.limits,
+            chat=self,
             user_id=user_id,
             cursors=CursorCodec(secret=self.cursor_secret, user_id=user_id),
         )
@@ -61,25 +86,45 @@ class Chat:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class UserChat:
-    table: ChatTable
-    limits: InputLimits
+    chat: Chat
     # The token's subject, and nothing a request body says: it scopes every read and write.
     user_id: str
     cursors: CursorCodec
 
+    @property
+    def table(self) -> ChatTable:
+        return self.chat.table
+
+    @property
+    def limits(self) -> InputLimits:
+        return self.chat.limits
+
     # --- conversations ----------------------------------------------------------------------
 
-    def conversation_window(self, args: PageArgs) -> Window[ConversationPosition]:
-        """The home list's window; most recently updated first unless `args` say otherwise."""
+    def conversation_filter(self, given: ListFilter) -> ConversationFilter:
+        return ConversationFilter(
+            archived=given.archived,
+            pinned=given.pinned,
+            tag=None if given.tag is None else rules.tag(given.tag),
+            title_contains=(
+                None if given.title_contains is None else rules.title_search(given.title_contains)
+            ),
+        )
+
+    def conversation_window(
+        self, args: PageArgs, *, archived: bool = False
+    ) -> Window[ConversationPosition]:
+        """The list's window; pinned, then most recently updated, first unless `args` say
+        otherwise."""
         return window(
             args,
             limits=self.limits,
             default_forward=True,
-            decode=self.cursors.decode_conversation,
+            decode=lambda cursor: self.cursors.decode_conversation(cursor, archived=archived),
         )
 
     async def list_conversations(
-        self, page: Window[ConversationPosition]
+        self, page: Window[ConversationPosition], where: ConversationFilter | None = None
     ) -> Page[ConversationRecord]:
         return await conversation_store.list_conversations(
             self.table,
@@ -87,10 +132,17 @@ class UserChat:
             limit=page.limit,
             cursor=page.cursor,
             forward=page.forward,
+            where=where or ConversationFilter(),
         )
 
-    async def count_conversations(self) -> int:
-        return await conversation_store.count_conversations(self.table, user_id=self.user_id)
+    async def count_conversations(self, where: ConversationFilter | None = None) -> int:
+        return await conversation_store.count_conversations(
+            self.table, user_id=self.user_id, where=where or ConversationFilter()
+        )
+
+    async def tags(self) -> list[tuple[str, int]]:
+        counts = await conversation_store.read_counts(self.table, user_id=self.user_id)
+        return counts.tags()
 
     async def get_conversations(self, ids: Sequence[str]) -> list[ConversationRecord | None]:
         """In the order asked; None where missing, malformed or not the caller's."""
@@ -98,18 +150,38 @@ class UserChat:
             self.table, user_id=self.user_id, conversation_ids=ids
         )
 
+    async def get_threads(
+        self, ids: Sequence[str], *, known: Mapping[str, ConversationRecord] | None = None
+    ) -> list[Thread | None]:
+        """Conversations with their branch trees; `known` ones are not read again."""
+        return await conversation_store.get_threads(
+            self.table, user_id=self.user_id, conversation_ids=ids, known=known
+        )
+
     async def create_conversation(
-        self, *, title: str, model_id: str | None = None, conversation_id: str | None = None
+        self,
+        *,
+        title: str,
+        model_id: str | None = None,
+        conversation_id: str | None = None,
+        tags: Sequence[str] = (),
+        temporary: bool = False,
     ) -> ConversationRecord:
         """A new conversation; the caller's existing one when `conversation_id` is a retry."""
+        checked_id = None if conversation_id is None else rules.uuid_id(conversation_id, field="id")
+        expires_at = None
+        if temporary:
+            # Whole seconds, as DynamoDB's TTL counts them: every read path agrees to the tick.
+            moment = self.table.clock() + self.chat.temporary_retention
+            expires_at = datetime.fromtimestamp(math.ceil(moment.timestamp()), UTC)
         return await conversation_store.create_conversation(
             self.table,
             user_id=self.user_id,
             title=rules.title(title),
             model_id=rules.model_id(model_id),
-            conversation_id=None
-            if conversation_id is None
-            else rules.uuid_id(conversation_id, field="id"),
+            conversation_id=checked_id,
+            tags=rules.tags(tags),
+            expires_at=expires_at,
         )
 
     async def update_conversation(
@@ -119,72 +191,110 @@ class UserChat:
         title: str | Unset | None = UNSET,
         model_id: str | Unset | None = UNSET,
         expected_version: int | None = None,
+        pinned: bool | Unset | None = UNSET,
+        archived: bool | Unset | None = UNSET,
+        tags: Sequence[str] | Unset | None = UNSET,
     ) -> ConversationRecord:
-        """Rename and/or change the model; UNSET leaves a field, None clears the model."""
+        """Change what is given; UNSET leaves a field, None clears the model."""
         checked_id = rules.uuid_id(conversation_id, field="id")
-        if isinstance(title, Unset) and isinstance(model_id, Unset):
-            raise ValidationError("input", "give title or modelId (or both)")
-        if title is None:
-            raise ValidationError("title", "cannot be null; omit it to keep the title")
+        given = [title, model_id, pinned, archived, tags]
+        if all(isinstance(value, Unset) for value in given):
+            raise ValidationError(
+                "input", "give at least one of title, modelId, pinned, archived, tags"
+            )
+        required = {"title": title, "pinned": pinned, "archived": archived, "tags": tags}
+        for name, value in required.items():
+            if value is None:
+                raise ValidationError(name, f"cannot be null; omit it to keep the {name}")
         return await conversation_store.update_conversation(
             self.table,
             user_id=self.user_id,
             conversation_id=checked_id,
-            title=None if isinstance(title, Unset) else rules.title(title),
+            title=None if isinstance(title, Unset) or title is None else rules.title(title),
             model_id=model_id if isinstance(model_id, Unset) else rules.model_id(model_id),
             expected_version=rules.expected_version(expected_version),
+            pinned=None if isinstance(pinned, Unset) else pinned,
+            archived=None if isinstance(archived, Unset) else archived,
+            tags=None if isinstance(tags, Unset) or tags is None else rules.tags(tags),
         )
 
     async def delete_conversation(self, *, conversation_id: str) -> str:
         """Delete it and everything in it; the id deleted."""
         checked_id = rules.uuid_id(conversation_id, field="id")
-        await conversation_store.delete_conversation(
+        return await conversation_store.delete_conversation(
             self.table, user_id=self.user_id, conversation_id=checked_id
         )
-        return checked_id
 
     # --- messages ---------------------------------------------------------------------------
 
-    def message_window(self, conversation_id: str, args: PageArgs) -> Window[MessagePosition]:
-        """A conversation's window; the newest messages unless `args` say otherwise."""
-        return window(
+    def message_window(
+        self, conversation_id: str, args: PageArgs, *, leaf: MessagePosition | None = None
+    ) -> threads.PathWindow:
+        """A page along a path: the newest messages of the active branch unless `args` (and
+        `leaf`) say otherwise."""
+        chosen = window(
             args,
             limits=self.limits,
             default_forward=False,
             decode=lambda cursor: self.cursors.decode_message(conversation_id, cursor),
         )
-
-    async def list_messages(
-        self, conversation_id: str, page: Window[MessagePosition]
-    ) -> Page[MessageRecord]:
-        return await message_store.list_messages(
-            self.table,
-            user_id=self.user_id,
-            conversation_id=conversation_id,
-            limit=page.limit,
-            cursor=page.cursor,
-            forward=page.forward,
+        return threads.PathWindow(
+            limit=chosen.limit, forward=chosen.forward, cursor=chosen.cursor, leaf=leaf
         )
 
-    async def add_message(self, *, conversation_id: str, message: MessageDraft) -> MessageRecord:
+    async def find_message(self, conversation_id: str, message_id: str) -> MessageRecord | None:
+        """A message of the caller's conversation by id; None when there is none."""
+        return await message_store.find_message(
+            self.table,
+            user_id=self.user_id,
+            conversation_id=rules.uuid_id(conversation_id, field="conversationId"),
+            message_id=rules.uuid_id(message_id, field="leafId"),
+        )
+
+    async def guess_message_page(
+        self, conversation_id: str, page: threads.PathWindow
+    ) -> list[Item]:
+        """Read, before the conversation is known, what `page` most likely holds."""
+        return await threads.first_guess(
+            self.table, user_id=self.user_id, conversation_id=conversation_id, window=page
+        )
+
+    async def read_message_page(
+        self, thread: Thread, page: threads.PathWindow, guessed: Sequence[Item] = ()
+    ) -> Page[MessageRecord]:
+        return await threads.read_page(
+            self.table,
+            user_id=self.user_id,
+            conversation=thread.conversation,
+            tree=thread.tree,
+            window=page,
+            guessed=guessed,
+        )
+
+    async def add_message(self, *, conversation_id: str, message: MessageDraft) -> Added:
         checked_id = rules.uuid_id(conversation_id, field="conversationId")
-        (added,) = await self._add(checked_id, [self._new_message(message, prefix="")])
-        return added
+        return await self._add(checked_id, [self._new_message(message, prefix="")])
 
     async def add_messages(
         self, *, conversation_id: str, messages: Sequence[MessageDraft]
-    ) -> list[MessageRecord]:
-        """Store `messages` together, in order, or none of them."""
+    ) -> Added:
+        """Store `messages` together, in order, or none of them. A `parentId` on the first
+        puts them on a new branch there; on the others it must name the message before."""
         checked_id = rules.uuid_id(conversation_id, field="conversationId")
         rules.batch_size(len(messages), limits=self.limits)
         new = [
             self._new_message(message, prefix=f"messages[{index}].")
             for index, message in enumerate(messages)
         ]
+        for index, (before, after) in enumerate(itertools.pairwise(new), start=1):
+            if after.parent_id is not None and after.parent_id != before.id:
+                raise ValidationError(
+                    f"messages[{index}].parentId", "must be the id of the message before it"
+                )
         return await self._add(checked_id, new)
 
-    async def _add(self, conversation_id: str, new: list[NewMessage]) -> list[MessageRecord]:
-        return await message_store.add_messages(
+    async def _add(self, conversation_id: str, new: list[NewMessage]) -> Added:
+        return await message_store.add_to_conversation(
             self.table, user_id=self.user_id, conversation_id=conversation_id, messages=new
         )
 
@@ -198,4 +308,89 @@ class UserChat:
             model_id=rules.model_id(draft.model_id, field=f"{prefix}modelId"),
             is_error=draft.is_error,
             error_message=rules.error_message(draft.error_message, field=f"{prefix}errorMessage"),
+            parent_id=(
+                None
+                if draft.parent_id is None
+                else rules.uuid_id(draft.parent_id, field=f"{prefix}parentId")
+            ),
+        )
+
+    async def set_active_branch(self, *, conversation_id: str, leaf_id: str) -> ConversationRecord:
+        return await message_store.set_active_branch(
+            self.table,
+            user_id=self.user_id,
+            conversation_id=rules.uuid_id(conversation_id, field="conversationId"),
+            message_id=rules.uuid_id(leaf_id, field="leafId"),
+        )
+
+    async def set_message_feedback(
+        self,
+        *,
+        conversation_id: str,
+        message_id: str,
+        rating: str | None,
+        comment: str | None,
+    ) -> MessageRecord:
+        """Set or change a message's rating and comment; both None clears them."""
+        return await message_store.set_feedback(
+            self.table,
+            user_id=self.user_id,
+            conversation_id=rules.uuid_id(conversation_id, field="conversationId"),
+            message_id=rules.uuid_id(message_id, field="messageId"),
+            rating=rules.rating(rating),
+            comment=rules.feedback_comment(comment),
+        )
+
+    # --- sync ---------------------------------------------------------------------------
+
+    def sync_token(self, version: int) -> str:
+        return self.cursors.sync_token(SyncPosition(version=version, issued_at=self.table.clock()))
+
+    def sync_position(self, token: str, *, field: str = "since") -> SyncPosition:
+        try:
+            return self.cursors.decode_sync_token(token)
+        except CursorError:
+            raise ValidationError(field, "is not a valid sync token for this user") from None
+
+    async def changes(self, *, since: str | None, first: int) -> ChangeFeed:
+        """The caller's changes after `since`, oldest first; without it, only where now is."""
+        if first < 0 or first > self.limits.max_page_size:
+            raise ValidationError("first", f"must be between 0 and {self.limits.max_page_size}")
+        if since is None:
+            version = await change_store.current_version(self.table, user_id=self.user_id)
+            return ChangeFeed(
+                changes=[],
+                sync_token=self.sync_token(version),
+                has_more=False,
+                resync_required=False,
+            )
+        position = self.sync_position(since)
+        page = await change_store.read_changes(
+            self.table,
+            user_id=self.user_id,
+            after=position.version,
+            limit=first,
+            issued_at=position.issued_at,
+            max_messages=FEED_MESSAGES_PER_PAGE,
+        )
+        return ChangeFeed(
+            changes=page.changes,
+            sync_token=self.sync_token(page.version),
+            has_more=page.has_more,
+            resync_required=page.resync_required,
+        )
+
+    async def changes_after(self, version: int, *, limit: int) -> list[ChangeRecord]:
+        """Changes after `version` (a subscription catching up); [] if none are kept."""
+        page = await change_store.read_changes(
+            self.table, user_id=self.user_id, after=version, limit=limit
+        )
+        return page.changes
+
+    async def messages_of(
+        self, wanted: Sequence[tuple[str, MessagePosition]]
+    ) -> dict[tuple[str, str], MessageRecord]:
+        """The caller's messages by (conversation id, position), as changes name them."""
+        return await change_store.read_messages(
+            self.table, user_id=self.user_id, wanted=list(wanted)
         )

@@ -1,9 +1,9 @@
-"""Opaque, signed cursors for the caller's lists.
+"""Opaque, signed positions in the caller's lists: page cursors and sync tokens.
 
-A cursor is base64url(version | position | tag). The position is a timestamp in
-microseconds and an item id; the tag is a truncated HMAC-SHA256 over the kind of list, the
-scope it was issued for (a hash of the caller's user id, and for messages the conversation
-id) and the position. The scope is never written into the cursor: a cursor used by another
+A cursor is base64url(body | tag). The body is a fixed layout per kind of list with a
+version byte first; the tag is a truncated HMAC-SHA256 over the kind, the scope it was issued
+for (a hash of the caller's user id, and for messages the conversation id, for conversations
+which list) and the body. The scope is never written into the cursor: one used by another
 user, in another conversation or on another kind of list simply fails its tag.
 """
 
@@ -19,13 +19,12 @@ import re
 import struct
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from graphql_api.storage.records import ConversationPosition, MessagePosition
 
-_VERSION = 1
-_BODY = struct.Struct(">Bq16s")  # version, microseconds since the epoch, id as UUID bytes
+_VERSION = 2
 _TAG_BYTES = 16
-_CURSOR_BYTES = _BODY.size + _TAG_BYTES
 # Well above any cursor we issue; refuses hostile input before any decoding work.
 _MAX_CURSOR_CHARS = 96
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
@@ -38,8 +37,28 @@ class CursorError(Exception):
 
 
 class Kind(enum.Enum):
-    CONVERSATIONS = b"conversations"
-    MESSAGES = b"messages"
+    # version, pinned, microseconds since the epoch of the last update, the id as UUID bytes
+    CONVERSATIONS = (b"conversations", struct.Struct(">B?q16s"))
+    # version, segment, depth, the id as UUID bytes
+    MESSAGES = (b"messages", struct.Struct(">Bii16s"))
+    # version, the change-log version, microseconds since the epoch it was issued at
+    CHANGES = (b"changes", struct.Struct(">Bqq"))
+
+    @property
+    def label(self) -> bytes:
+        return self.value[0]
+
+    @property
+    def body(self) -> struct.Struct:
+        return self.value[1]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SyncPosition:
+    """How far a device has synced: the last change version it has, and when it was told."""
+
+    version: int
+    issued_at: datetime
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,48 +68,82 @@ class CursorCodec:
     secret: bytes
     user_id: str
 
-    def conversation(self, position: ConversationPosition) -> str:
-        return self._encode(Kind.CONVERSATIONS, b"", position.updated_at, position.conversation_id)
+    def conversation(self, position: ConversationPosition, *, archived: bool = False) -> str:
+        body = Kind.CONVERSATIONS.body.pack(
+            _VERSION,
+            position.pinned,
+            _micros(position.updated_at),
+            _uuid_bytes(position.conversation_id),
+        )
+        return self._sign(Kind.CONVERSATIONS, _list_scope(archived), body)
 
-    def message(self, conversation_id: str, position: MessagePosition) -> str:
-        return self._encode(
-            Kind.MESSAGES, _uuid_bytes(conversation_id), position.created_at, position.message_id
+    def decode_conversation(self, cursor: str, *, archived: bool = False) -> ConversationPosition:
+        _, pinned, micros, item_id = self._open(Kind.CONVERSATIONS, _list_scope(archived), cursor)
+        return ConversationPosition(
+            pinned=pinned, updated_at=_moment(micros), conversation_id=_uuid(item_id)
         )
 
-    def decode_conversation(self, cursor: str) -> ConversationPosition:
-        moment, item_id = self._decode(Kind.CONVERSATIONS, b"", cursor)
-        return ConversationPosition(updated_at=moment, conversation_id=item_id)
+    def message(self, conversation_id: str, position: MessagePosition) -> str:
+        body = Kind.MESSAGES.body.pack(
+            _VERSION, position.segment, position.depth, _uuid_bytes(position.message_id)
+        )
+        return self._sign(Kind.MESSAGES, _uuid_bytes(conversation_id), body)
 
     def decode_message(self, conversation_id: str, cursor: str) -> MessagePosition:
-        moment, item_id = self._decode(Kind.MESSAGES, _uuid_bytes(conversation_id), cursor)
-        return MessagePosition(created_at=moment, message_id=item_id)
+        _, segment, depth, item_id = self._open(Kind.MESSAGES, _uuid_bytes(conversation_id), cursor)
+        if segment < 0 or depth < 1:
+            raise CursorError("cursor position out of range")
+        return MessagePosition(segment=segment, depth=depth, message_id=_uuid(item_id))
+
+    def sync_token(self, position: SyncPosition) -> str:
+        body = Kind.CHANGES.body.pack(_VERSION, position.version, _micros(position.issued_at))
+        return self._sign(Kind.CHANGES, b"", body)
+
+    def decode_sync_token(self, token: str) -> SyncPosition:
+        _, version, micros = self._open(Kind.CHANGES, b"", token)
+        if version < 0:
+            raise CursorError("sync token out of range")
+        return SyncPosition(version=version, issued_at=_moment(micros))
 
     def _tag(self, kind: Kind, scope: bytes, body: bytes) -> bytes:
         user = hashlib.sha256(self.user_id.encode()).digest()
         # Every part but the body has a fixed length or comes first, so no two different
         # (kind, scope, body) triples can produce the same MAC input.
-        message = b"|".join((b"cursor", kind.value, user, scope, body))
+        message = b"|".join((b"cursor", kind.label, user, scope, body))
         return hmac.new(self.secret, message, hashlib.sha256).digest()[:_TAG_BYTES]
 
-    def _encode(self, kind: Kind, scope: bytes, moment: datetime, item_id: str) -> str:
-        micros = (moment - _EPOCH) // _ONE_MICROSECOND
-        body = _BODY.pack(_VERSION, micros, _uuid_bytes(item_id))
+    def _sign(self, kind: Kind, scope: bytes, body: bytes) -> str:
         raw = body + self._tag(kind, scope, body)
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
-    def _decode(self, kind: Kind, scope: bytes, cursor: str) -> tuple[datetime, str]:
-        raw = _unbase64(cursor)
-        body, tag = raw[: _BODY.size], raw[_BODY.size :]
+    def _open(self, kind: Kind, scope: bytes, cursor: str) -> tuple[Any, ...]:
+        raw = _unbase64(cursor, kind.body.size + _TAG_BYTES)
+        body, tag = raw[: kind.body.size], raw[kind.body.size :]
         if not hmac.compare_digest(tag, self._tag(kind, scope, body)):
             raise CursorError("cursor does not belong to this list")
-        version, micros, item_id = _BODY.unpack(body)
-        if version != _VERSION:
+        fields = kind.body.unpack(body)
+        if fields[0] != _VERSION:
             raise CursorError("unsupported cursor version")
-        try:
-            moment = _EPOCH + micros * _ONE_MICROSECOND
-        except OverflowError:
-            raise CursorError("cursor position out of range") from None
-        return moment, str(uuid.UUID(bytes=item_id))
+        return fields
+
+
+def _list_scope(archived: bool) -> bytes:
+    return b"archived" if archived else b"active"
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // _ONE_MICROSECOND
+
+
+def _moment(micros: int) -> datetime:
+    try:
+        return _EPOCH + micros * _ONE_MICROSECOND
+    except OverflowError:
+        raise CursorError("cursor position out of range") from None
+
+
+def _uuid(raw: bytes) -> str:
+    return str(uuid.UUID(bytes=raw))
 
 
 def _uuid_bytes(value: str) -> bytes:
@@ -98,7 +151,7 @@ def _uuid_bytes(value: str) -> bytes:
     return uuid.UUID(value).bytes
 
 
-def _unbase64(cursor: str) -> bytes:
+def _unbase64(cursor: str, size: int) -> bytes:
     # Unpadded base64url only, so each cursor has exactly one spelling.
     if len(cursor) > _MAX_CURSOR_CHARS or not _BASE64URL.fullmatch(cursor):
         raise CursorError("malformed cursor")
@@ -108,6 +161,6 @@ def _unbase64(cursor: str) -> bytes:
     except (binascii.Error, ValueError):
         raise CursorError("malformed cursor") from None
     # Trailing bits the decoder ignores would give one cursor several spellings.
-    if len(raw) != _CURSOR_BYTES or base64.urlsafe_b64encode(raw).rstrip(b"=") != cursor.encode():
+    if len(raw) != size or base64.urlsafe_b64encode(raw).rstrip(b"=") != cursor.encode():
         raise CursorError("malformed cursor")
     return raw

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
+from typing import cast
 
 from graphql_api.errors import ValidationError
 from graphql_api.settings import InputLimits
-from graphql_api.storage.records import ROLES, Role
+from graphql_api.storage.records import ROLES, Rating, Role
+from graphql_api.storage.text import fold
 
 TITLE_MAX_CHARS = 200
 MODEL_ID_MAX_CHARS = 128
@@ -95,4 +98,58 @@ def batch_size(count: int, *, limits: InputLimits, field: str = "messages") -> i
 def expected_version(value: int | None, *, field: str = "expectedVersion") -> int | None:
     if value is not None and value < 1:
         raise ValidationError(field, "must be a positive version")
+    return value
+
+
+TAG_MAX_CHARS = 40
+MAX_TAGS = 20
+TITLE_SEARCH_MAX_CHARS = 200
+FEEDBACK_COMMENT_MAX_BYTES = 4 * 1024
+
+
+def tag(value: str, *, field: str = "tag") -> str:
+    trimmed = value.strip()
+    _utf8_size(trimmed, field)
+    if not trimmed:
+        raise ValidationError(field, "must not be empty")
+    if len(trimmed) > TAG_MAX_CHARS:
+        raise ValidationError(field, f"must be at most {TAG_MAX_CHARS} characters")
+    if _has_control(trimmed):
+        raise ValidationError(field, "must not contain control characters")
+    return trimmed
+
+
+def tags(values: Sequence[str], *, field: str = "tags") -> tuple[str, ...]:
+    """Each trimmed; the same tag in another case (or accent) given twice is kept once."""
+    kept: dict[str, str] = {}
+    for index, value in enumerate(values):
+        checked = tag(value, field=f"{field}[{index}]")
+        kept.setdefault(fold(checked), checked)
+    if len(kept) > MAX_TAGS:
+        raise ValidationError(field, f"must be at most {MAX_TAGS} tags")
+    return tuple(kept.values())
+
+
+def title_search(value: str, *, field: str = "titleContains") -> str:
+    _utf8_size(value, field)
+    if not value.strip():
+        raise ValidationError(field, "must not be empty")
+    if len(value) > TITLE_SEARCH_MAX_CHARS:
+        raise ValidationError(field, f"must be at most {TITLE_SEARCH_MAX_CHARS} characters")
+    return value.strip()
+
+
+def rating(value: str | None, *, field: str = "rating") -> Rating | None:
+    if value is None:
+        return None
+    if value not in ("up", "down"):
+        raise ValidationError(field, "must be UP or DOWN")
+    return cast(Rating, value)
+
+
+def feedback_comment(value: str | None, *, field: str = "comment") -> str | None:
+    if value is None:
+        return None
+    if _utf8_size(value, field) > FEEDBACK_COMMENT_MAX_BYTES:
+        raise ValidationError(field, f"must be at most {FEEDBACK_COMMENT_MAX_BYTES} bytes of UTF-8")
     return value

@@ -13,12 +13,15 @@ from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from graphql_api.context import Context
 from graphql_api.domain import rules
+from graphql_api.domain.chat import ListFilter
 from graphql_api.domain.paging import PageArgs
-from graphql_api.errors import ValidationError
+from graphql_api.errors import NotFoundError, ValidationError
 from graphql_api.loaders import MessagePageKey
-from graphql_api.storage.records import UNSET, ConversationRecord, MessageRecord, Page
+from graphql_api.storage.conversations import ConversationFilter as StoredFilter
+from graphql_api.storage.items import PREVIEW_CHARS
+from graphql_api.storage.records import UNSET, ConversationRecord, MessageRecord, Page, Tree
 
-from .messages import Message, MessageConnection, message_connection, message_page_key
+from .messages import Message, MessageConnection, message_connection
 from .pagination import PageInfo
 
 
@@ -29,13 +32,25 @@ async def _messages(
     after: str | None = None,
     last: int | None = None,
     before: str | None = None,
+    leaf_id: strawberry.ID | None = None,
 ) -> MessageConnection:
     context = info.context
     args = PageArgs(first=first, after=after, last=last, before=before)
-    key = message_page_key(context, root.id, args)
+    leaf = None
+    if leaf_id is not None:
+        found = await context.chat.find_message(str(root.id), leaf_id)
+        if found is None:
+            raise NotFoundError("message not found")
+        leaf = found.position
+    key = MessagePageKey(
+        conversation_id=str(root.id),
+        window=context.chat.message_window(str(root.id), args, leaf=leaf),
+    )
     # The conversation resolver may have started this very page already (same key).
     page = await context.loaders.message_page.load(key)
-    return message_connection(context, root.id, page, root.message_count)
+    thread = await context.loaders.thread.load(str(root.id))
+    tree = Tree() if thread is None else thread.tree
+    return message_connection(context, str(root.id), page, root.message_count, tree)
 
 
 @strawberry.type
@@ -45,16 +60,33 @@ class Conversation:
     model_id: str | None
     created_at: datetime
     updated_at: datetime
-    message_count: int
+    message_count: int = strawberry.field(
+        description="Every message of the conversation, on every branch."
+    )
     version: int = strawberry.field(
         description="Increases with every change; pass it as expectedVersion to detect races."
     )
-    last_message: Message | None
+    last_message: Message | None = strawberry.field(
+        description=(
+            "The newest message of the active branch; its content is cut to its first "
+            f"{PREVIEW_CHARS} characters (read the message itself for all of it)."
+        )
+    )
+    active_leaf_id: strawberry.ID | None = strawberry.field(
+        description="The newest message of the branch the user is on."
+    )
+    pinned: bool
+    archived: bool
+    tags: list[str]
+    expires_at: datetime | None = strawberry.field(
+        description="Set for temporary conversations: when it and all its messages disappear."
+    )
     messages: MessageConnection = strawberry.field(
         resolver=_messages,
         description=(
-            "Always in chronological order. `last: N` gives the newest N and `before` pages "
-            "back to older ones; `first`/`after` page forward. No arguments: the newest page."
+            "One branch, in order: the path from the first message to `leafId` (default: "
+            "activeLeafId). `last: N` gives the newest N and `before` pages back to older "
+            "ones; `first`/`after` page forward. No arguments: the newest page."
         ),
     )
 
@@ -71,13 +103,20 @@ class Conversation:
             last_message=(
                 None if record.last_message is None else Message.from_record(record.last_message)
             ),
+            active_leaf_id=(
+                None if record.active_leaf is None else strawberry.ID(record.active_leaf.message_id)
+            ),
+            pinned=record.pinned,
+            archived=record.archived,
+            tags=list(record.tags),
+            expires_at=record.expires_at,
         )
 
 
 async def _total_count(root: ConversationConnection, info: strawberry.Info[Context]) -> int:
     if root.counted is not None:
         return root.counted
-    return await info.context.chat.count_conversations()
+    return await info.context.chat.count_conversations(root.where)
 
 
 @strawberry.type
@@ -90,12 +129,36 @@ class ConversationEdge:
 class ConversationConnection:
     edges: list[ConversationEdge]
     page_info: PageInfo
+    where: strawberry.Private[StoredFilter]
     # Counted together with the page when the query asked for it up front.
     counted: strawberry.Private[int | None] = None
 
     total_count: int = strawberry.field(
-        resolver=_total_count, description="All the caller's conversations, not only this page."
+        resolver=_total_count,
+        description=(
+            "All the conversations of the list the filter selects (archived or not, pinned or "
+            "not, a tag), not only this page. A title search is not counted: with "
+            "titleContains, this is the count of the list it searches."
+        ),
     )
+
+
+@strawberry.input
+class ConversationFilter:
+    archived: bool | None = strawberry.field(
+        default=False, description="The archived conversations instead of the home list."
+    )
+    pinned: bool | None = None
+    tag: str | None = strawberry.field(default=None, description="Compared case-insensitively.")
+    title_contains: str | None = strawberry.field(
+        default=None, description="Case-insensitive, accent-insensitive substring of the title."
+    )
+
+
+@strawberry.type
+class TagCount:
+    tag: str
+    count: int
 
 
 # --- queries -----------------------------------------------------------------------------
@@ -107,11 +170,24 @@ async def conversations(
     after: str | None = None,
     last: int | None = None,
     before: str | None = None,
+    filter: ConversationFilter | None = None,
 ) -> ConversationConnection:
     context = info.context
     chat = context.chat
+    given = filter or ConversationFilter()
+    where = chat.conversation_filter(
+        ListFilter(
+            archived=bool(given.archived),
+            pinned=given.pinned,
+            tag=given.tag,
+            title_contains=given.title_contains,
+        )
+    )
     listing = chat.list_conversations(
-        chat.conversation_window(PageArgs(first=first, after=after, last=last, before=before))
+        chat.conversation_window(
+            PageArgs(first=first, after=after, last=last, before=before), archived=where.archived
+        ),
+        where,
     )
     total: int | None = None
     if any(
@@ -120,21 +196,30 @@ async def conversations(
         for child in _fields(field.selections)
     ):
         # Counted alongside the page rather than after it: one round trip, not two.
-        page, total = await asyncio.gather(listing, chat.count_conversations())
+        page, total = await asyncio.gather(listing, chat.count_conversations(where))
     else:
         page = await listing
-    return _conversation_connection(context, page, total)
+    return _conversation_connection(context, page, total, where)
+
+
+async def tags(info: strawberry.Info[Context]) -> list[TagCount]:
+    """The caller's tags with how many conversations carry each, most used first."""
+    return [TagCount(tag=tag, count=count) for tag, count in await info.context.chat.tags()]
 
 
 def _conversation_connection(
-    context: Context, page: Page[ConversationRecord], total: int | None
+    context: Context,
+    page: Page[ConversationRecord],
+    total: int | None,
+    where: StoredFilter,
 ) -> ConversationConnection:
     for record in page.items:
         # A conversation named again in the same request is then served from memory.
         context.loaders.conversation.prime(record.id, record)
+    cursors = context.chat.cursors
     edges = [
         ConversationEdge(
-            cursor=context.chat.cursors.conversation(record.position),
+            cursor=cursors.conversation(record.position, archived=where.archived),
             node=Conversation.from_record(record),
         )
         for record in page.items
@@ -147,6 +232,7 @@ def _conversation_connection(
             has_next=page.has_next,
         ),
         counted=total,
+        where=where,
     )
 
 
@@ -160,7 +246,12 @@ async def conversation(info: strawberry.Info[Context], id: strawberry.ID) -> Con
         context.loaders.message_page.load(key)
         for key in _requested_message_pages(info, conversation_id)
     ]
-    record = await context.loaders.conversation.load(conversation_id)
+    if prefetched:
+        # The pages read the conversation with its tree: read it once, that way.
+        thread = await context.loaders.thread.load(conversation_id)
+        record = None if thread is None else thread.conversation
+    else:
+        record = await context.loaders.conversation.load(conversation_id)
     if record is None:
         for pending in prefetched:
             _discard(pending)
@@ -173,11 +264,15 @@ def _requested_message_pages(
 ) -> Iterator[MessagePageKey]:
     for child in _selected(info, "messages"):
         args = _page_args(child.arguments)
-        if args is None:
+        if args is None or child.arguments.get("leafId") is not None:
+            # A page along another branch needs its leaf found first.
             continue
         with contextlib.suppress(ValidationError):
             # Invalid arguments are reported by the messages field itself.
-            yield message_page_key(info.context, conversation_id, args)
+            yield MessagePageKey(
+                conversation_id=conversation_id,
+                window=info.context.chat.message_window(conversation_id, args),
+            )
 
 
 def _selected(info: strawberry.Info[Context], name: str) -> list[SelectedField]:
@@ -236,6 +331,14 @@ class CreateConversationInput:
     )
     title: str
     model_id: str | None = None
+    tags: list[str] | None = strawberry.field(
+        default=None,
+        description="At most 20, each 1 to 40 characters; compared case-insensitively.",
+    )
+    temporary: bool | None = strawberry.field(
+        default=False,
+        description="Deleted with all its messages TEMPORARY_RETENTION_DAYS after creation.",
+    )
 
 
 @strawberry.type
@@ -267,6 +370,16 @@ class UpdateConversationInput:
     expected_version: int | None = strawberry.field(
         default=None, description="Refuse with CONFLICT unless the conversation is at this version."
     )
+    pinned: bool | None = strawberry.field(
+        default=strawberry.UNSET, description="Pinned conversations head the list."
+    )
+    archived: bool | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Archived conversations leave the home list for `filter: {archived: true}`.",
+    )
+    tags: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description="Replaces the tags; [] removes them all."
+    )
 
 
 @strawberry.type
@@ -285,7 +398,8 @@ class DeleteConversationPayload:
 
 
 def _remember(context: Context, record: ConversationRecord) -> Conversation:
-    context.loaders.conversation.prime(record.id, record, force=True)
+    context.loaders.forget_conversation(record.id)
+    context.loaders.remember(record)
     return Conversation.from_record(record)
 
 
@@ -294,7 +408,11 @@ async def create_conversation(
 ) -> CreateConversationPayload:
     context = info.context
     record = await context.chat.create_conversation(
-        title=input.title, model_id=input.model_id, conversation_id=input.id
+        title=input.title,
+        model_id=input.model_id,
+        conversation_id=input.id,
+        tags=input.tags or (),
+        temporary=bool(input.temporary),
     )
     return CreateConversationPayload(conversation=_remember(context, record))
 
@@ -318,6 +436,9 @@ async def update_conversation(
         title=UNSET if input.title is strawberry.UNSET else input.title,
         model_id=UNSET if input.model_id is strawberry.UNSET else input.model_id,
         expected_version=input.expected_version,
+        pinned=UNSET if input.pinned is strawberry.UNSET else input.pinned,
+        archived=UNSET if input.archived is strawberry.UNSET else input.archived,
+        tags=UNSET if input.tags is strawberry.UNSET else input.tags,
     )
     return UpdateConversationPayload(conversation=_remember(context, record))
 
@@ -327,5 +448,6 @@ async def delete_conversation(
 ) -> DeleteConversationPayload:
     context = info.context
     conversation_id = await context.chat.delete_conversation(conversation_id=input.id)
+    context.loaders.forget_conversation(conversation_id)
     context.loaders.conversation.prime(conversation_id, None, force=True)
     return DeleteConversationPayload(deleted_conversation_id=strawberry.ID(conversation_id))

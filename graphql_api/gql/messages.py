@@ -9,9 +9,8 @@ import strawberry
 
 from graphql_api.context import Context
 from graphql_api.domain.chat import MessageDraft
-from graphql_api.domain.paging import PageArgs
-from graphql_api.loaders import MessagePageKey
-from graphql_api.storage.records import MessageRecord, Page
+from graphql_api.storage.records import Feedback as FeedbackRecord
+from graphql_api.storage.records import MessageRecord, Page, Tree
 
 from .pagination import PageInfo
 
@@ -21,6 +20,36 @@ class MessageRole(enum.Enum):
     USER = "user"
     ASSISTANT = "assistant"
     SYSTEM = "system"
+
+
+@strawberry.enum
+class Rating(enum.Enum):
+    UP = "up"
+    DOWN = "down"
+
+
+@strawberry.type
+class Feedback:
+    rating: Rating | None
+    comment: str | None
+    updated_at: datetime
+
+    @classmethod
+    def from_record(cls, record: FeedbackRecord) -> Feedback:
+        return cls(
+            rating=None if record.rating is None else Rating(record.rating),
+            comment=record.comment,
+            updated_at=record.updated_at,
+        )
+
+
+async def _sibling_ids(root: Message, info: strawberry.Info[Context]) -> list[strawberry.ID]:
+    siblings = root.siblings
+    if siblings is None:
+        thread = await info.context.loaders.thread.load(str(root.conversation_id))
+        tree = Tree() if thread is None else thread.tree
+        siblings = tree.siblings(root.record)
+    return [strawberry.ID(sibling) for sibling in siblings]
 
 
 @strawberry.type
@@ -33,9 +62,23 @@ class Message:
     model_id: str | None
     is_error: bool
     error_message: str | None
+    parent_id: strawberry.ID | None = strawberry.field(
+        description="The message this one answers or follows; null for the first."
+    )
+    feedback: Feedback | None
+    record: strawberry.Private[MessageRecord]
+    # Known when the message was read with its conversation's tree.
+    siblings: strawberry.Private[tuple[str, ...] | None] = None
+    sibling_ids: list[strawberry.ID] = strawberry.field(
+        resolver=_sibling_ids,
+        description=(
+            "This message and its alternatives (same parent), oldest first; [id] when there "
+            "are none."
+        ),
+    )
 
     @classmethod
-    def from_record(cls, record: MessageRecord) -> Message:
+    def from_record(cls, record: MessageRecord, *, tree: Tree | None = None) -> Message:
         return cls(
             id=strawberry.ID(record.id),
             conversation_id=strawberry.ID(record.conversation_id),
@@ -45,6 +88,10 @@ class Message:
             model_id=record.model_id,
             is_error=record.is_error,
             error_message=record.error_message,
+            parent_id=None if record.parent_id is None else strawberry.ID(record.parent_id),
+            feedback=None if record.feedback is None else Feedback.from_record(record.feedback),
+            record=record,
+            siblings=None if tree is None else tree.siblings(record),
         )
 
 
@@ -59,26 +106,22 @@ class MessageConnection:
     edges: list[MessageEdge]
     page_info: PageInfo
     total_count: int = strawberry.field(
-        description="Messages in the whole conversation, not only on this page."
-    )
-
-
-def message_page_key(context: Context, conversation_id: str, args: PageArgs) -> MessagePageKey:
-    """The loader key for a page; ValidationError when the arguments are invalid."""
-    return MessagePageKey(
-        conversation_id=conversation_id,
-        window=context.chat.message_window(conversation_id, args),
+        description="Messages in the whole conversation, every branch, not only on this page."
     )
 
 
 def message_connection(
-    context: Context, conversation_id: str, page: Page[MessageRecord], total_count: int
+    context: Context,
+    conversation_id: str,
+    page: Page[MessageRecord],
+    total_count: int,
+    tree: Tree,
 ) -> MessageConnection:
     cursors = context.chat.cursors
     edges = [
         MessageEdge(
             cursor=cursors.message(conversation_id, record.position),
-            node=Message.from_record(record),
+            node=Message.from_record(record, tree=tree),
         )
         for record in page.items
     ]
@@ -95,17 +138,25 @@ def message_connection(
 
 # --- inputs --------------------------------------------------------------------------------
 
+_MESSAGE_ID = "A client-chosen UUID; retrying with it adds the message once."
+_PARENT_ID = (
+    "The message this one follows. Omitted: the newest message of the active branch. An "
+    "earlier message: a new branch there (an edit or a regenerate), which becomes active."
+)
+
 
 @strawberry.input
 class MessageInput:
-    id: strawberry.ID | None = strawberry.field(
-        default=None, description="A client-chosen UUID; retrying with it adds the message once."
-    )
+    id: strawberry.ID | None = strawberry.field(default=None, description=_MESSAGE_ID)
     role: MessageRole
     content: str
     model_id: str | None = None
     is_error: bool = False
     error_message: str | None = None
+    parent_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description=_PARENT_ID + " Only the first message's counts; the others follow it.",
+    )
 
     def draft(self) -> MessageDraft:
         return MessageDraft(
@@ -115,20 +166,20 @@ class MessageInput:
             model_id=self.model_id,
             is_error=self.is_error,
             error_message=self.error_message,
+            parent_id=self.parent_id,
         )
 
 
 @strawberry.input
 class AddMessageInput:
     conversation_id: strawberry.ID
-    id: strawberry.ID | None = strawberry.field(
-        default=None, description="A client-chosen UUID; retrying with it adds the message once."
-    )
+    id: strawberry.ID | None = strawberry.field(default=None, description=_MESSAGE_ID)
     role: MessageRole
     content: str
     model_id: str | None = None
     is_error: bool = False
     error_message: str | None = None
+    parent_id: strawberry.ID | None = strawberry.field(default=None, description=_PARENT_ID)
 
     def draft(self) -> MessageDraft:
         return MessageDraft(
@@ -138,6 +189,7 @@ class AddMessageInput:
             model_id=self.model_id,
             is_error=self.is_error,
             error_message=self.error_message,
+            parent_id=self.parent_id,
         )
 
 

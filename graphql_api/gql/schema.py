@@ -13,6 +13,7 @@ from strawberry.types import ExecutionContext
 
 from graphql_api.settings import Settings
 
+from . import changes as change_api
 from . import conversations as conversation_api
 from . import message_mutations
 from .errors import PublicErrors, log_errors
@@ -26,11 +27,25 @@ SDL_PATH = Path(__file__).resolve().parents[2] / "schema" / "schema.graphql"
 class Query:
     conversations: conversation_api.ConversationConnection = strawberry.field(
         resolver=conversation_api.conversations,
-        description="The caller's conversations, most recently updated first.",
+        description=(
+            "The caller's conversations: pinned ones first, then the most recently updated. "
+            "Without a filter, the unarchived ones."
+        ),
     )
     conversation: conversation_api.Conversation | None = strawberry.field(
         resolver=conversation_api.conversation,
         description="The caller's conversation; null when missing or not the caller's.",
+    )
+    changes: change_api.ChangeFeed = strawberry.field(
+        resolver=change_api.changes,
+        description=(
+            "Changes to the caller's data after `since`, oldest first. Without `since`: no "
+            "changes, only the current syncToken."
+        ),
+    )
+    tags: list[conversation_api.TagCount] = strawberry.field(
+        resolver=conversation_api.tags,
+        description="The caller's tags with how many conversations carry each, most used first.",
     )
 
 
@@ -53,6 +68,12 @@ class Mutation:
     )
     delete_conversation: conversation_api.DeleteConversationPayload = strawberry.mutation(
         resolver=conversation_api.delete_conversation
+    )
+    set_active_branch: message_mutations.SetActiveBranchPayload = strawberry.mutation(
+        resolver=message_mutations.set_active_branch
+    )
+    set_message_feedback: message_mutations.SetMessageFeedbackPayload = strawberry.mutation(
+        resolver=message_mutations.set_message_feedback
     )
 
 

@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import dataclasses
 import random
-from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import aioboto3  # type: ignore[import-untyped]
@@ -20,6 +20,8 @@ from graphql_api.settings import DynamoDBSettings
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
+
+    from .records import ChangeRecord
 else:
     DynamoDBClient = Any
 
@@ -40,6 +42,35 @@ _TRANSIENT_CODES = frozenset(
 )
 
 
+ChangeListener = Callable[[str, "ChangeRecord"], Awaitable[None]]
+
+
+class KeyedLocks:
+    """One asyncio lock per key, kept only while someone holds or waits for it.
+
+    A user's writes must commit one after another (each moves the user's change version), so
+    concurrent ones in one process would only race and retry: queueing them here makes them
+    take turns instead. Across processes, the version condition still decides.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, holders = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, holders + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, holders = self._locks[key]
+            if holders == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, holders - 1)
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -58,6 +89,13 @@ class ChatTable:
     max_attempts: int = 8
     backoff_base: float = 0.025
     backoff_cap: float = 1.0
+    # How long the change log keeps each change; older ones are gone for every reader, swept
+    # or not.
+    change_retention: timedelta = timedelta(days=30)
+    # Told of every committed change (to reach live subscribers); best effort, the change log
+    # is what readers rely on.
+    listener: ChangeListener | None = None
+    writers: KeyedLocks = dataclasses.field(default_factory=KeyedLocks, compare=False)
 
     async def backoff(self, attempt: int) -> None:
         """Full-jitter exponential backoff before retry number `attempt` (0-based)."""
@@ -121,6 +159,9 @@ async def open_table(
     credentials: tuple[str, str] | None = None,
     max_pool_connections: int | None = None,
     deadline: float | None = None,
+    change_retention: timedelta = timedelta(days=30),
+    listener: ChangeListener | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> AsyncIterator[ChatTable]:
     """The table of `settings`, on a client configured from them: the one place that does this.
 
@@ -143,6 +184,9 @@ async def open_table(
             client=client,
             name=settings.table_name,
             deadline=settings.deadline if deadline is None else deadline,
+            change_retention=change_retention,
+            listener=listener,
+            clock=clock,
         )
 
 

@@ -5,27 +5,42 @@ TypeSerializer costs more than the rest of a request on the hot paths. Key strin
 keys.py; this module puts them, and the attributes beside them, into items.
 
 Item kinds (see keys.py for the key layout):
-  conversation   USER#<user> / CONV#<id>, listed through GSI1, with a copy of its last message
-  profile        USER#<user> / PROFILE, per-user counters
-  message        CONV#<id> / MSG#<timestamp>#<messageId>
+  conversation   USER#<user> / CONV#<id>, listed through GSI1, with a preview of its last message
+  profile        USER#<user> / PROFILE, per-user counters and the change-log version
+  change         USER#<user> / CHG#<version>, what one committed write changed
+  message        CONV#<id> / MSG#<segment>#<depth>
   message marker CONV#<id> / MSGID#<messageId>, makes a retried add idempotent
   owner guard    CONV#<id> / OWNER, makes the first user to take a conversation id its owner
+  tree           CONV#<id> / TREE, where the branches fork
+
+Every item of a temporary conversation carries `ttl` (epoch seconds) from the start, so
+DynamoDB's TTL sweep removes them all eventually; reads never wait for it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, Final, TypeAlias
 
 from . import keys
+from .profile import list_counter
 from .records import (
     ROLES,
+    ChangeKind,
+    ChangeRecord,
     ConversationRecord,
+    Feedback,
     Item,
+    MessagePosition,
     MessageRecord,
+    Segment,
+    Tree,
     format_timestamp,
     parse_timestamp,
 )
+from .text import fold
 
 Key: TypeAlias = dict[str, Any]
 
@@ -34,6 +49,18 @@ CONVERSATION: Final = "conversation"
 MESSAGE: Final = "message"
 MESSAGE_MARKER: Final = "messageId"
 OWNER: Final = "owner"
+TREE: Final = "tree"
+CHANGE: Final = "change"
+
+TTL_ATTRIBUTE: Final = "ttl"
+# The home list shows the start of the last message, never a large one whole.
+PREVIEW_CHARS: Final = 1000
+CHANGE_KINDS: Final[tuple[ChangeKind, ...]] = (
+    "CONVERSATION_CREATED",
+    "CONVERSATION_UPDATED",
+    "CONVERSATION_DELETED",
+    "MESSAGES_ADDED",
+)
 
 
 def key(pk: str, sk: str) -> Key:
@@ -53,6 +80,21 @@ def _s_or_null(value: str | None) -> dict[str, Any]:
     return {"NULL": True} if value is None else {"S": value}
 
 
+def _n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def ttl_value(expires_at: datetime) -> dict[str, str]:
+    """The TTL attribute for an item that may go at `expires_at` (whole seconds, rounded up)."""
+    return _n(math.ceil(expires_at.timestamp()))
+
+
+def _with_ttl(item: Item, expires_at: datetime | None) -> Item:
+    if expires_at is not None:
+        item[TTL_ATTRIBUTE] = ttl_value(expires_at)
+    return item
+
+
 # --- conversations -------------------------------------------------------------------------
 
 
@@ -60,29 +102,57 @@ def conversation_key(user_id: str, conversation_id: str) -> Key:
     return key(keys.user_pk(user_id), keys.conversation_sk(conversation_id))
 
 
+def listing(
+    user_id: str, conversation_id: str, *, updated_at: str, pinned: bool, archived: bool
+) -> dict[str, dict[str, str]]:
+    """The GSI1 keys of a conversation: which list it is in, and where."""
+    return {
+        "GSI1PK": {"S": keys.listing_pk(user_id, archived=archived)},
+        "GSI1SK": {"S": keys.recency_sk(updated_at, conversation_id, pinned=pinned)},
+    }
+
+
 def conversation_item(conversation: ConversationRecord) -> Item:
     updated_at = format_timestamp(conversation.updated_at)
     item: Item = {
         **conversation_key(conversation.user_id, conversation.id),
-        "GSI1PK": {"S": keys.user_pk(conversation.user_id)},
-        "GSI1SK": {"S": keys.recency_sk(updated_at, conversation.id)},
+        **listing(
+            conversation.user_id,
+            conversation.id,
+            updated_at=updated_at,
+            pinned=conversation.pinned,
+            archived=conversation.archived,
+        ),
         "type": {"S": CONVERSATION},
         "conversationId": {"S": conversation.id},
         "userId": {"S": conversation.user_id},
         "title": {"S": conversation.title},
+        # Folded copies that the title search and the tag filter compare against.
+        "titleKey": {"S": fold(conversation.title)},
+        "tagKeys": {"L": [{"S": fold(tag)} for tag in conversation.tags]},
         "modelId": _s_or_null(conversation.model_id),
         "createdAt": {"S": format_timestamp(conversation.created_at)},
         "updatedAt": {"S": updated_at},
-        "messageCount": {"N": str(conversation.message_count)},
-        "version": {"N": str(conversation.version)},
+        "messageCount": _n(conversation.message_count),
+        "version": _n(conversation.version),
+        "segmentCount": _n(conversation.segment_count),
+        "pinned": {"BOOL": conversation.pinned},
+        "archived": {"BOOL": conversation.archived},
+        "tags": {"L": [{"S": tag} for tag in conversation.tags]},
     }
     if conversation.last_message is not None:
-        item["lastMessage"] = {"M": message_attributes(conversation.last_message)}
-    return item
+        item["lastMessage"] = {"M": preview_attributes(conversation.last_message)}
+    if conversation.active_leaf is not None:
+        item["activeLeaf"] = {"M": position_attributes(conversation.active_leaf)}
+    if conversation.expires_at is not None:
+        item["expiresAt"] = {"S": format_timestamp(conversation.expires_at)}
+    return _with_ttl(item, conversation.expires_at)
 
 
 def conversation_from_item(item: Mapping[str, Any]) -> ConversationRecord:
     last = item.get("lastMessage")
+    leaf = item.get("activeLeaf")
+    expires = item.get("expiresAt")
     return ConversationRecord(
         id=item["conversationId"]["S"],
         user_id=item["userId"]["S"],
@@ -93,12 +163,13 @@ def conversation_from_item(item: Mapping[str, Any]) -> ConversationRecord:
         message_count=int(item["messageCount"]["N"]),
         version=int(item["version"]["N"]),
         last_message=None if last is None else message_from_attributes(last["M"]),
+        active_leaf=None if leaf is None else position_from_attributes(leaf["M"]),
+        segment_count=int(item.get("segmentCount", {"N": "1"})["N"]),
+        pinned=bool(item.get("pinned", {}).get("BOOL", False)),
+        archived=bool(item.get("archived", {}).get("BOOL", False)),
+        tags=tuple(value["S"] for value in item.get("tags", {}).get("L", [])),
+        expires_at=None if expires is None else parse_timestamp(expires["S"]),
     )
-
-
-def recency(updated_at: str, conversation_id: str) -> dict[str, str]:
-    """The GSI1SK value of a conversation last updated at `updated_at`."""
-    return {"S": keys.recency_sk(updated_at, conversation_id)}
 
 
 # --- the per-user profile ----------------------------------------------------------------
@@ -109,21 +180,72 @@ def profile_key(user_id: str) -> Key:
 
 
 def profile_item(user_id: str, *, conversation_count: int) -> Item:
-    """A whole profile, for tools that write a user's data in bulk (seeding, benchmarks)."""
-    return {**profile_key(user_id), "conversationCount": {"N": str(conversation_count)}}
+    """A whole profile of a user whose conversations are all unpinned, unarchived and
+    untagged, for tools that write a user's data in bulk (seeding, benchmarks)."""
+    counter = list_counter(archived=False, pinned=False)
+    return {**profile_key(user_id), counter: _n(conversation_count)}
 
 
-def conversation_count_of(profile: Mapping[str, Any] | None) -> int:
-    return int((profile or {}).get("conversationCount", {}).get("N", "0"))
+def change_version_of(profile: Mapping[str, Any] | None) -> int:
+    """How many changes the user's log holds, counting from 1; 0 before the first write."""
+    return int((profile or {}).get("changeVersion", {}).get("N", "0"))
+
+
+# --- the change log ------------------------------------------------------------------------
+
+
+def change_item(user_id: str, change: ChangeRecord, *, expires_at: datetime) -> Item:
+    item: Item = {
+        **key(keys.user_pk(user_id), keys.change_sk(change.version)),
+        "type": {"S": CHANGE},
+        "version": _n(change.version),
+        "kind": {"S": change.kind},
+        "conversationId": {"S": change.conversation_id},
+        "createdAt": {"S": format_timestamp(change.created_at)},
+    }
+    if change.messages:
+        item["messages"] = {"L": [{"M": position_attributes(p)} for p in change.messages]}
+    return _with_ttl(item, expires_at)
+
+
+def change_from_item(item: Mapping[str, Any]) -> ChangeRecord:
+    kind = item["kind"]["S"]
+    if kind not in CHANGE_KINDS:
+        raise ValueError(f"stored change has unknown kind {kind!r}")
+    return ChangeRecord(
+        version=int(item["version"]["N"]),
+        kind=kind,
+        conversation_id=item["conversationId"]["S"],
+        created_at=parse_timestamp(item["createdAt"]["S"]),
+        messages=tuple(
+            position_from_attributes(value["M"]) for value in item.get("messages", {}).get("L", [])
+        ),
+    )
 
 
 # --- messages ------------------------------------------------------------------------------
 
 
-def message_attributes(message: MessageRecord) -> Item:
-    """The attributes of a message, shared by the message item and the conversation preview."""
+def position_attributes(position: MessagePosition) -> Item:
     return {
-        "messageId": {"S": message.id},
+        "messageId": {"S": position.message_id},
+        "segment": _n(position.segment),
+        "depth": _n(position.depth),
+    }
+
+
+def position_from_attributes(item: Mapping[str, Any]) -> MessagePosition:
+    return MessagePosition(
+        segment=int(item["segment"]["N"]),
+        depth=int(item["depth"]["N"]),
+        message_id=item["messageId"]["S"],
+    )
+
+
+def message_attributes(message: MessageRecord) -> Item:
+    """The attributes of a message, as its own item holds them."""
+    attributes: Item = {
+        **position_attributes(message.position),
         "conversationId": {"S": message.conversation_id},
         "userId": {"S": message.user_id},
         "role": {"S": message.role},
@@ -132,25 +254,38 @@ def message_attributes(message: MessageRecord) -> Item:
         "modelId": _s_or_null(message.model_id),
         "isError": {"BOOL": message.is_error},
         "errorMessage": _s_or_null(message.error_message),
+        "parentId": _s_or_null(message.parent_id),
     }
+    if message.feedback is not None:
+        attributes["feedback"] = {"M": feedback_attributes(message.feedback)}
+    return attributes
 
 
-def message_sort_key(message: MessageRecord) -> str:
-    return keys.message_sk(format_timestamp(message.created_at), message.id)
+def preview_attributes(message: MessageRecord) -> Item:
+    """A message as the conversation's lastMessage: its content cut to a bounded prefix."""
+    attributes = message_attributes(message)
+    attributes["content"] = {"S": message.content[:PREVIEW_CHARS]}
+    attributes.pop("feedback", None)
+    return attributes
 
 
-def message_item(message: MessageRecord) -> Item:
-    return {
-        **key(keys.conversation_partition(message.conversation_id), message_sort_key(message)),
+def message_item(message: MessageRecord, *, expires_at: datetime | None = None) -> Item:
+    item: Item = {
+        **key(
+            keys.conversation_partition(message.conversation_id),
+            keys.message_sk(message.segment, message.depth),
+        ),
         "type": {"S": MESSAGE},
         **message_attributes(message),
     }
+    return _with_ttl(item, expires_at)
 
 
 def message_from_attributes(item: Mapping[str, Any]) -> MessageRecord:
     role = item["role"]["S"]
     if role not in ROLES:
         raise ValueError(f"stored message has unknown role {role!r}")
+    feedback = item.get("feedback")
     return MessageRecord(
         id=item["messageId"]["S"],
         conversation_id=item["conversationId"]["S"],
@@ -161,21 +296,54 @@ def message_from_attributes(item: Mapping[str, Any]) -> MessageRecord:
         model_id=_optional_s(item, "modelId"),
         is_error=bool(item["isError"]["BOOL"]),
         error_message=_optional_s(item, "errorMessage"),
+        parent_id=_optional_s(item, "parentId"),
+        segment=int(item["segment"]["N"]),
+        depth=int(item["depth"]["N"]),
+        feedback=None if feedback is None else feedback_from_attributes(feedback["M"]),
     )
 
 
-def marker_item(message: MessageRecord) -> Item:
-    """The MSGID# item beside each message: a retry with the same id finds it and stops."""
+def message_key(conversation_id: str, position: MessagePosition) -> Key:
+    return key(keys.conversation_partition(conversation_id), position.sort_key())
+
+
+def feedback_attributes(feedback: Feedback) -> Item:
     return {
-        **key(keys.conversation_partition(message.conversation_id), keys.message_id_sk(message.id)),
-        "type": {"S": MESSAGE_MARKER},
-        "messageSK": {"S": message_sort_key(message)},
+        "rating": _s_or_null(feedback.rating),
+        "comment": _s_or_null(feedback.comment),
+        "updatedAt": {"S": format_timestamp(feedback.updated_at)},
     }
 
 
-def marked_message_sk(marker: Mapping[str, Any]) -> str:
-    """The sort key of the message a marker item stands for."""
-    return str(marker["messageSK"]["S"])
+def feedback_from_attributes(item: Mapping[str, Any]) -> Feedback:
+    rating = _optional_s(item, "rating")
+    if rating not in (None, "up", "down"):
+        raise ValueError(f"stored feedback has unknown rating {rating!r}")
+    return Feedback(
+        rating=rating,  # type: ignore[arg-type]
+        comment=_optional_s(item, "comment"),
+        updated_at=parse_timestamp(item["updatedAt"]["S"]),
+    )
+
+
+def marker_key(conversation_id: str, message_id: str) -> Key:
+    return key(keys.conversation_partition(conversation_id), keys.message_id_sk(message_id))
+
+
+def marker_item(message: MessageRecord, *, expires_at: datetime | None = None) -> Item:
+    """The MSGID# item beside each message: a retry with the same id finds it and stops, and a
+    message named by id (a parent, a leaf) is found in one read."""
+    item: Item = {
+        **marker_key(message.conversation_id, message.id),
+        "type": {"S": MESSAGE_MARKER},
+        **position_attributes(message.position),
+    }
+    return _with_ttl(item, expires_at)
+
+
+def marked_position(marker: Mapping[str, Any]) -> MessagePosition:
+    """The position of the message a marker item stands for."""
+    return position_from_attributes(marker)
 
 
 # --- the owner guard -----------------------------------------------------------------------
@@ -185,8 +353,9 @@ def owner_key(conversation_id: str) -> Key:
     return key(keys.conversation_partition(conversation_id), keys.OWNER_SK)
 
 
-def owner_item(conversation_id: str, user_id: str) -> Item:
-    return {**owner_key(conversation_id), "userId": {"S": user_id}, "type": {"S": OWNER}}
+def owner_item(conversation_id: str, user_id: str, *, expires_at: datetime | None = None) -> Item:
+    item = {**owner_key(conversation_id), "userId": {"S": user_id}, "type": {"S": OWNER}}
+    return _with_ttl(item, expires_at)
 
 
 def owned_by(owner: Mapping[str, Any] | None, user_id: str) -> bool:
@@ -196,6 +365,69 @@ def owned_by(owner: Mapping[str, Any] | None, user_id: str) -> bool:
 def marked_deleting(owner: Mapping[str, Any] | None) -> bool:
     """Whether the owner item says the conversation's partition is being purged."""
     return "deleting" in (owner or {})
+
+
+# --- the branch tree -----------------------------------------------------------------------
+
+
+def tree_key(conversation_id: str) -> Key:
+    return key(keys.conversation_partition(conversation_id), keys.TREE_SK)
+
+
+def _fork_name(segment: int, depth: int) -> str:
+    return f"{segment}:{depth}"
+
+
+def tree_item(conversation_id: str, tree: Tree, *, expires_at: datetime | None = None) -> Item:
+    item: Item = {
+        **tree_key(conversation_id),
+        "type": {"S": TREE},
+        "revision": _n(tree.revision),
+        "segments": {
+            "M": {
+                str(number): {"M": {"parent": _n(s.parent), "forkDepth": _n(s.fork_depth)}}
+                for number, s in tree.segments.items()
+            }
+        },
+        "children": {
+            "M": {
+                _fork_name(*at): {"L": [{"S": child} for child in ids]}
+                for at, ids in tree.children.items()
+            }
+        },
+    }
+    return _with_ttl(item, expires_at)
+
+
+def tree_from_item(item: Mapping[str, Any] | None) -> Tree:
+    if item is None:
+        return Tree()
+    segments = {
+        int(number): Segment(
+            number=int(number),
+            parent=int(value["M"]["parent"]["N"]),
+            fork_depth=int(value["M"]["forkDepth"]["N"]),
+        )
+        for number, value in item["segments"]["M"].items()
+    }
+    children: dict[tuple[int, int], tuple[str, ...]] = {}
+    for name, value in item["children"]["M"].items():
+        segment, depth = name.split(":")
+        children[(int(segment), int(depth))] = tuple(child["S"] for child in value["L"])
+    return Tree(segments=segments, children=children, revision=int(item["revision"]["N"]))
+
+
+# --- expiry --------------------------------------------------------------------------------
+
+
+def expired(item: Mapping[str, Any], now: datetime) -> bool:
+    """Whether a temporary conversation's item is past its time, swept or not."""
+    value = item.get(TTL_ATTRIBUTE)
+    return value is not None and int(value["N"]) <= now.timestamp()
+
+
+def now_epoch(now: datetime) -> dict[str, str]:
+    return _n(int(now.astimezone(UTC).timestamp()))
 
 
 # --- sizes ---------------------------------------------------------------------------------

@@ -1,44 +1,49 @@
-"""Messages: CONV#<conversationId> / MSG#<timestamp>#<messageId>, in time order.
+"""Messages: a tree per conversation, stored as segments (see keys.py), written through
+writes.commit and read along one path at a time.
 
-Adding messages is ONE TransactWriteItems: per message the message item and a MSGID#<id>
-marker (both only if absent), plus the conversation update (only if the caller's conversation
-exists). The marker is what makes a client's retry idempotent: a retry gets a new server
-timestamp, so the message's own sort key would not collide.
+An add is ONE TransactWriteItems: per message the message item and a MSGID#<id> marker (both
+only if absent), the conversation (its count, last message, active leaf), the tree when the
+add starts a branch, and the change-log entry. The marker makes a client's retry idempotent,
+and lets a message named by id (a parent, a leaf) be found in one read.
 
-Timestamps only move forward within a conversation: the update requires `updatedAt < :first`,
-and a clock that lags the last write retries from just after it. So a message added later
-always sorts later, and a reader paging towards the newest message never misses one.
+Without a parent, messages continue the active branch; with one, they start a new branch
+there unless the parent has no child yet. Either way the new messages' branch becomes active.
+Nothing is ever overwritten: every earlier branch stays readable.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
-from graphql_api.errors import ConflictError, NotFoundError, UnavailableError, ValidationError
+from graphql_api.errors import ConflictError, NotFoundError, ValidationError
 
 from . import items, keys
 from .batch import batch_get
-from .checks import CONVERSATION_HEADROOM, checked_id, checked_user, ensure_fits
+from .checks import checked_id, checked_user, ensure_fits
 from .client import ChatTable
-from .paging import SortedRange, read_page
 from .records import (
     ONE_TICK,
     ROLES,
+    ConversationRecord,
+    Feedback,
     MessagePosition,
     MessageRecord,
     NewMessage,
-    Page,
+    Rating,
+    Segment,
+    Tree,
     format_timestamp,
-    parse_timestamp,
 )
 from .transaction import TRANSACTION_LIMIT, Transaction, TransactionCancelled
+from .writes import ChangeDraft, Plan, Snapshot, commit
 
-# Two actions per message plus the conversation update must fit in one transaction.
-MAX_MESSAGES_PER_ADD: Final = (TRANSACTION_LIMIT - 1) // 2
-_CONVERSATION: Final = "conversation"
+# Two actions per message, plus the conversation, the tree, the profile and the change.
+MAX_MESSAGES_PER_ADD: Final = (TRANSACTION_LIMIT - 4) // 2
+FEEDBACK_COMMENT_MAX_BYTES: Final = 4 * 1024
 
 
 def _message_action(message_id: str) -> tuple[str, str]:
@@ -49,7 +54,39 @@ def _marker_action(message_id: str) -> tuple[str, str]:
     return ("marker", message_id)
 
 
-MAX_ROUNDS: Final = 64
+@dataclasses.dataclass(frozen=True)
+class _Placement:
+    """Where the first new message goes: its segment and depth, and its parent's id. When it
+    starts a branch, `fork` is the parent's place and the children it had."""
+
+    segment: int
+    depth: int
+    parent_id: str | None
+    segment_count: int
+    fork: tuple[tuple[int, int], tuple[str, ...]] | None = None
+
+    def tree_after(self, tree: Tree, first_id: str) -> Tree:
+        """The tree once the new branch exists (the same tree when there is none)."""
+        if self.fork is None:
+            return tree
+        (parent_segment, parent_depth), children = self.fork
+        return Tree(
+            segments={
+                **tree.segments,
+                self.segment: Segment(
+                    number=self.segment, parent=parent_segment, fork_depth=parent_depth
+                ),
+            },
+            children={**tree.children, (parent_segment, parent_depth): (*children, first_id)},
+            revision=tree.revision + 1,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Added:
+    messages: list[MessageRecord]
+    # The conversation as the add left it; None when the add wrote nothing (a retry).
+    conversation: ConversationRecord | None
 
 
 async def add_messages(
@@ -59,44 +96,120 @@ async def add_messages(
     conversation_id: str,
     messages: Sequence[NewMessage],
 ) -> list[MessageRecord]:
-    """Store `messages` atomically, in order; ids already stored return the stored message.
+    """As `add_to_conversation`, the messages alone."""
+    added = await add_to_conversation(
+        table, user_id=user_id, conversation_id=conversation_id, messages=messages
+    )
+    return added.messages
 
-    Raises NotFoundError when the conversation is missing or not the caller's, and
+
+async def add_to_conversation(
+    table: ChatTable,
+    *,
+    user_id: str,
+    conversation_id: str,
+    messages: Sequence[NewMessage],
+) -> Added:
+    """Store `messages` atomically, in order, each the child of the one before; ids already
+    stored return the stored message.
+
+    The first message's `parent_id` says where they go; the others' is ignored. Raises
+    NotFoundError when the conversation (or the parent) is missing or not the caller's, and
     ConflictError when a message id was already used for a different message.
     """
     user_id = checked_user(user_id)
     conversation_id = checked_id(conversation_id, field="conversationId")
     ordered = _with_ids(messages)
-    pending = list(ordered)
-    stored: dict[str, MessageRecord] = {}
-    not_before: datetime | None = None
-    conflicts = 0
-    async with table.guard():
-        # A round that loses the clock race learns the conversation's time and goes again at
-        # once; concurrent adds to one conversation then settle in a few rounds, bounded by
-        # the guard's deadline. Transaction conflicts back off, as throttling does.
-        for _ in range(MAX_ROUNDS):
-            if not pending:
-                break
-            now = table.clock()
-            start = now if not_before is None else max(now, not_before)
-            records = _records(user_id, conversation_id, pending, start)
-            try:
-                await _add_transaction(table, user_id, conversation_id, records).commit()
-            except TransactionCancelled as cancelled:
-                retried, not_before = await _settle(table, records, cancelled, stored)
-                pending = [new for new in pending if new.id not in retried]
-                if cancelled.conflicted:
-                    if conflicts == table.max_attempts:
-                        break
-                    await table.backoff(conflicts)
-                    conflicts += 1
-                continue
-            stored.update((record.id, record) for record in records)
-            pending = []
-        if pending:
-            raise UnavailableError("the conversation is too busy; try again")
-    return [stored[str(new.id)] for new in ordered]
+    _ensure_each_fits(user_id, conversation_id, ordered)
+    parent_id = ordered[0].parent_id
+    reads = [
+        items.conversation_key(user_id, conversation_id),
+        items.tree_key(conversation_id),
+        *(items.marker_key(conversation_id, str(new.id)) for new in ordered),
+    ]
+    if parent_id is not None:
+        reads.append(items.marker_key(conversation_id, parent_id))
+
+    async def plan(snapshot: Snapshot) -> Plan[Added]:
+        conversation = _conversation_of(snapshot, user_id, conversation_id)
+        stored = await _already_stored(table, snapshot, conversation_id, ordered)
+        if len(stored) == len(ordered):
+            return Plan(result=Added(messages=stored, conversation=None), change=None)
+        pending = ordered[len(stored) :]
+        tree = items.tree_from_item(snapshot.get(items.tree_key(conversation_id)))
+        if stored:
+            placement = await _place(table, conversation, tree, stored[-1].position, user_id)
+        elif parent_id is None:
+            placement = _continue_active(conversation)
+        else:
+            parent = _marked(snapshot, conversation_id, parent_id, "parent message not found")
+            placement = await _place(table, conversation, tree, parent, user_id)
+        start = max(snapshot.now, conversation.updated_at + ONE_TICK)
+        records = _records(user_id, conversation_id, pending, placement, start)
+        grown = placement.tree_after(tree, records[0].id)
+        updated = dataclasses.replace(
+            conversation,
+            message_count=conversation.message_count + len(records),
+            updated_at=records[-1].created_at,
+            last_message=records[-1],
+            active_leaf=records[-1].position,
+            segment_count=placement.segment_count,
+        )
+
+        def actions(transaction: Transaction) -> None:
+            for record in records:
+                item = items.message_item(record, expires_at=conversation.expires_at)
+                ensure_fits(item, field="content")
+                absent = "attribute_not_exists(PK)"
+                transaction.put(_message_action(record.id), item, condition=absent)
+                transaction.put(
+                    _marker_action(record.id),
+                    items.marker_item(record, expires_at=conversation.expires_at),
+                    condition=absent,
+                )
+            _put_conversation(transaction, conversation, updated)
+            if grown is not tree:
+                _put_tree(transaction, conversation_id, grown, conversation.expires_at)
+
+        return Plan(
+            result=Added(messages=[*stored, *records], conversation=updated),
+            change=ChangeDraft(
+                kind="MESSAGES_ADDED",
+                conversation_id=conversation_id,
+                messages=tuple(record.position for record in records),
+            ),
+            actions=actions,
+            settle=_retry_on_taken_positions,
+        )
+
+    return await commit(table, user_id=user_id, reads=reads, plan=plan)
+
+
+async def _retry_on_taken_positions(cancelled: TransactionCancelled) -> None:
+    """A message position or id was taken after our snapshot: the next round sees it."""
+    if not any(reason.condition_failed for reason in cancelled.reasons.values()):
+        raise ConflictError("the conversation changed while adding; try again")
+
+
+def _ensure_each_fits(user_id: str, conversation_id: str, ordered: list[NewMessage]) -> None:
+    """Refuse a message too large for an item before reading anything: where it will go
+    changes its item's size by a few bytes only, which the limit's margin covers."""
+    for new in ordered:
+        widest = MessageRecord(
+            id=str(new.id),
+            conversation_id=conversation_id,
+            user_id=user_id,
+            role=new.role,
+            content=new.content,
+            created_at=datetime.now(UTC),
+            model_id=new.model_id,
+            is_error=new.is_error,
+            error_message=new.error_message,
+            parent_id=new.parent_id or str(new.id),
+            segment=keys.MAX_SEGMENT,
+            depth=keys.MAX_DEPTH,
+        )
+        ensure_fits(items.message_item(widest, expires_at=datetime.now(UTC)), field="content")
 
 
 def _with_ids(messages: Sequence[NewMessage]) -> list[NewMessage]:
@@ -108,163 +221,330 @@ def _with_ids(messages: Sequence[NewMessage]) -> list[NewMessage]:
     for index, new in enumerate(messages):
         if new.role not in ROLES:
             raise ValidationError(f"messages[{index}].role", "is not a known role")
-        given = new.id
-        message_id = str(uuid.uuid4()) if given is None else checked_id(given, field="id")
-        result.append(NewMessage(**{**_fields(new), "id": message_id}))
+        message_id = str(uuid.uuid4()) if new.id is None else checked_id(new.id, field="id")
+        parent_id = None if new.parent_id is None else checked_id(new.parent_id, field="parentId")
+        result.append(dataclasses.replace(new, id=message_id, parent_id=parent_id))
     if len({new.id for new in result}) != len(result):
         raise ValidationError("messages", "contain the same id twice")
+    if result[0].parent_id is not None and result[0].parent_id in {new.id for new in result}:
+        raise ValidationError("parentId", "cannot be one of the messages being added")
     return result
 
 
-def _fields(new: NewMessage) -> dict[str, Any]:
-    return {name: getattr(new, name) for name in NewMessage.__slots__}
+def _conversation_of(snapshot: Snapshot, user_id: str, conversation_id: str) -> ConversationRecord:
+    item = snapshot.get(items.conversation_key(user_id, conversation_id))
+    if item is None or items.expired(item, snapshot.now):
+        # Checked first: another user's conversation must look exactly like a missing one,
+        # whatever the message markers in its partition would say.
+        raise NotFoundError("conversation not found")
+    return items.conversation_from_item(item)
+
+
+async def _already_stored(
+    table: ChatTable, snapshot: Snapshot, conversation_id: str, ordered: list[NewMessage]
+) -> list[MessageRecord]:
+    """The leading messages of `ordered` that a retried call stored already.
+
+    A retry repeats a whole call, so what is stored is a prefix of it; an id stored for a
+    different message, or stored out of that order, is a conflict.
+    """
+    positions = {
+        str(new.id): items.marked_position(marker)
+        for new in ordered
+        if (marker := snapshot.get(items.marker_key(conversation_id, str(new.id)))) is not None
+    }
+    if not positions:
+        return []
+    found = await _read_positions(table, conversation_id, list(positions.values()))
+    stored: list[MessageRecord] = []
+    for index, new in enumerate(ordered):
+        position = positions.get(str(new.id))
+        if position is None:
+            break
+        existing = found.get((position.segment, position.depth))
+        if existing is None:
+            raise ConflictError("a stored message is not readable; try again")
+        if not existing.same_payload(new):
+            raise ConflictError(f"message id {new.id} was already used for another message")
+        if index and existing.parent_id != stored[-1].id:
+            raise ConflictError(f"message id {new.id} was stored in another place")
+        stored.append(existing)
+    if len(stored) != len(positions):
+        raise ConflictError("some of these message ids were already used for other messages")
+    return stored
+
+
+def _marked(
+    snapshot: Snapshot, conversation_id: str, message_id: str, missing: str
+) -> MessagePosition:
+    marker = snapshot.get(items.marker_key(conversation_id, message_id))
+    if marker is None:
+        raise NotFoundError(missing)
+    return items.marked_position(marker)
+
+
+def _continue_active(conversation: ConversationRecord) -> _Placement:
+    """After the active leaf, which never has a child: an add gives it one and makes that the
+    leaf, and switching branches always lands on a segment's tip."""
+    leaf = conversation.active_leaf
+    if leaf is None:
+        return _Placement(segment=0, depth=1, parent_id=None, segment_count=1)
+    return _Placement(
+        segment=leaf.segment,
+        depth=leaf.depth + 1,
+        parent_id=leaf.message_id,
+        segment_count=conversation.segment_count,
+    )
+
+
+async def _place(
+    table: ChatTable,
+    conversation: ConversationRecord,
+    tree: Tree,
+    parent: MessagePosition,
+    user_id: str,
+) -> _Placement:
+    """After `parent`: in its segment if it has no child yet, else in a new branch."""
+    next_in_segment = MessagePosition(segment=parent.segment, depth=parent.depth + 1, message_id="")
+    found = await _read_positions(table, conversation.id, [parent, next_in_segment])
+    parent_record = found.get((parent.segment, parent.depth))
+    if parent_record is None or parent_record.user_id != user_id:
+        raise NotFoundError("parent message not found")
+    continuation = found.get((next_in_segment.segment, next_in_segment.depth))
+    if continuation is None:
+        return _Placement(
+            segment=parent.segment,
+            depth=parent.depth + 1,
+            parent_id=parent_record.id,
+            segment_count=conversation.segment_count,
+        )
+    number = conversation.segment_count
+    if number > keys.MAX_SEGMENT:
+        raise ValidationError("parentId", "this conversation has too many branches")
+    at = (parent.segment, parent.depth)
+    return _Placement(
+        segment=number,
+        depth=parent.depth + 1,
+        parent_id=parent_record.id,
+        segment_count=number + 1,
+        fork=(at, tree.children.get(at) or (continuation.id,)),
+    )
 
 
 def _records(
-    user_id: str, conversation_id: str, pending: Sequence[NewMessage], start: datetime
+    user_id: str,
+    conversation_id: str,
+    pending: Sequence[NewMessage],
+    placement: _Placement,
+    start: datetime,
 ) -> list[MessageRecord]:
-    # One tick apart, so a batch keeps its order (the user's message before the answer).
-    return [
-        MessageRecord(
+    records: list[MessageRecord] = []
+    parent_id = placement.parent_id
+    for index, new in enumerate(pending):
+        record = MessageRecord(
             id=str(new.id),
             conversation_id=conversation_id,
             user_id=user_id,
             role=new.role,
             content=new.content,
+            # One tick apart, so a batch keeps its order (the user's message before the answer).
             created_at=start + index * ONE_TICK,
             model_id=new.model_id,
             is_error=new.is_error,
             error_message=new.error_message,
+            parent_id=parent_id,
+            segment=placement.segment,
+            depth=placement.depth + index,
         )
-        for index, new in enumerate(pending)
-    ]
+        records.append(record)
+        parent_id = record.id
+    return records
 
 
-def _add_transaction(
-    table: ChatTable, user_id: str, conversation_id: str, records: Sequence[MessageRecord]
-) -> Transaction:
-    transaction = Transaction(table)
-    first, last = format_timestamp(records[0].created_at), format_timestamp(records[-1].created_at)
-    transaction.update(
-        _CONVERSATION,
+async def _read_positions(
+    table: ChatTable, conversation_id: str, positions: Sequence[MessagePosition]
+) -> dict[tuple[int, int], MessageRecord]:
+    partition = keys.conversation_partition(conversation_id)
+    found = await batch_get(table, [(partition, p.sort_key()) for p in positions])
+    records = {}
+    for item in found.values():
+        record = items.message_from_attributes(item)
+        records[(record.segment, record.depth)] = record
+    return records
+
+
+def _put_conversation(
+    transaction: Transaction, stored: ConversationRecord, updated: ConversationRecord
+) -> None:
+    transaction.put(
+        "conversation",
+        items.conversation_item(updated),
+        condition="attribute_exists(PK) AND updatedAt = :seen",
+        values={":seen": {"S": format_timestamp(stored.updated_at)}},
+    )
+
+
+def _put_tree(
+    transaction: Transaction, conversation_id: str, tree: Tree, expires_at: datetime | None
+) -> None:
+    condition = "attribute_not_exists(PK)" if tree.revision == 1 else "revision = :seen"
+    values = None if tree.revision == 1 else {":seen": {"N": str(tree.revision - 1)}}
+    transaction.put(
+        "tree",
+        items.tree_item(conversation_id, tree, expires_at=expires_at),
+        condition=condition,
+        values=values,
+    )
+
+
+# --- switching branches and rating messages --------------------------------------------------
+
+
+async def set_active_branch(
+    table: ChatTable, *, user_id: str, conversation_id: str, message_id: str
+) -> ConversationRecord:
+    """Make the branch through `message_id` the active one, following the newest child at
+    every fork below it to a leaf."""
+    user_id = checked_user(user_id)
+    conversation_id = checked_id(conversation_id, field="conversationId")
+    message_id = checked_id(message_id, field="leafId")
+
+    async def plan(snapshot: Snapshot) -> Plan[ConversationRecord]:
+        conversation = _conversation_of(snapshot, user_id, conversation_id)
+        start = _marked(snapshot, conversation_id, message_id, "message not found")
+        tree = items.tree_from_item(snapshot.get(items.tree_key(conversation_id)))
+        segment, depth = newest_descendant_run(tree, start)
+        leaf = await _segment_tip(table, user_id, conversation_id, segment, depth)
+        updated = dataclasses.replace(
+            conversation,
+            active_leaf=leaf.position,
+            last_message=leaf,
+            version=conversation.version + 1,
+            updated_at=max(snapshot.now, conversation.updated_at + ONE_TICK),
+        )
+        return Plan(
+            result=updated,
+            change=ChangeDraft(kind="CONVERSATION_UPDATED", conversation_id=conversation_id),
+            actions=lambda transaction: _put_conversation(transaction, conversation, updated),
+        )
+
+    reads = [
         items.conversation_key(user_id, conversation_id),
-        update=(
-            "SET updatedAt = :last, GSI1SK = :recency, lastMessage = :preview "
-            "ADD messageCount :count"
-        ),
-        # Existence of the caller's own item is the ownership check; the time check keeps
-        # message order equal to commit order.
-        condition="attribute_exists(PK) AND updatedAt < :first",
-        values={
-            ":first": {"S": first},
-            ":last": {"S": last},
-            ":recency": items.recency(last, conversation_id),
-            ":preview": {"M": items.message_attributes(records[-1])},
-            ":count": {"N": str(len(records))},
+        items.tree_key(conversation_id),
+        items.marker_key(conversation_id, message_id),
+    ]
+    return await commit(table, user_id=user_id, reads=reads, plan=plan)
+
+
+def newest_descendant_run(tree: Tree, start: MessagePosition) -> tuple[int, int]:
+    """From `start`, the newest child at every fork, until a segment forks no more: that
+    segment, and the depth in it from which its tip is the leaf."""
+    segment, depth = start.segment, start.depth
+    while True:
+        ahead = tree.forks_after(segment, depth)
+        if not ahead:
+            return segment, depth
+        fork_depth = min(s.fork_depth for s in ahead)
+        # Every branch at a fork is newer than the message the fork's segment goes on with,
+        # and a higher number is a newer branch.
+        newest = max(s.number for s in ahead if s.fork_depth == fork_depth)
+        segment, depth = newest, fork_depth + 1
+
+
+async def _segment_tip(
+    table: ChatTable, user_id: str, conversation_id: str, segment: int, depth: int
+) -> MessageRecord:
+    response = await table.client.query(
+        TableName=table.name,
+        KeyConditionExpression="PK = :p AND SK BETWEEN :low AND :high",
+        FilterExpression="userId = :user",
+        ExpressionAttributeValues={
+            ":p": {"S": keys.conversation_partition(conversation_id)},
+            ":low": {"S": keys.message_sk(segment, depth)},
+            ":high": {"S": keys.message_sk(segment, keys.MAX_DEPTH)},
+            ":user": {"S": user_id},
         },
-        return_old=True,
+        ScanIndexForward=False,
+        Limit=1,
+        ConsistentRead=True,
     )
-    for record in records:
-        item = items.message_item(record)
-        # The conversation item also carries the newest message, beside its own attributes.
-        ensure_fits(item, field="content", reserve=CONVERSATION_HEADROOM)
-        condition = "attribute_not_exists(PK)"
-        transaction.put(_message_action(record.id), item, condition=condition)
-        transaction.put(
-            _marker_action(record.id),
-            items.marker_item(record),
-            condition=condition,
-            return_old=True,
-        )
-    return transaction
+    found = response.get("Items", [])
+    if not found:
+        raise NotFoundError("message not found")
+    return items.message_from_attributes(found[0])
 
 
-async def _settle(
-    table: ChatTable,
-    records: Sequence[MessageRecord],
-    cancelled: TransactionCancelled,
-    stored: dict[str, MessageRecord],
-) -> tuple[set[str], datetime | None]:
-    """Learn from a cancelled add: which ids are already stored, and where time must resume.
-
-    Returns the ids found stored (recorded into `stored`) and the earliest timestamp the next
-    attempt may use, if the conversation's clock was ahead of ours.
-    """
-    conversation = cancelled.current(_CONVERSATION)
-    if cancelled.failed(_CONVERSATION) and conversation is None:
-        # Checked first: another user's conversation must look exactly like a missing one,
-        # whatever the message markers in its partition would say.
-        raise NotFoundError("conversation not found")
-    not_before = None
-    if conversation is not None:
-        not_before = parse_timestamp(conversation["updatedAt"]["S"]) + ONE_TICK
-    taken = {
-        record.id: items.marked_message_sk(marker)
-        for record in records
-        if (marker := cancelled.current(_marker_action(record.id))) is not None
-    }
-    if taken:
-        partition = keys.conversation_partition(records[0].conversation_id)
-        found = await batch_get(table, [(partition, sk) for sk in taken.values()])
-        for record in records:
-            if record.id not in taken:
-                continue
-            item = found.get((partition, taken[record.id]))
-            if item is None:
-                raise UnavailableError("a stored message is not readable yet; try again")
-            existing = items.message_from_attributes(item)
-            if not existing.same_payload(_as_new(record)):
-                raise ConflictError(f"message id {record.id} was already used for another message")
-            stored[record.id] = existing
-    return set(taken), not_before
-
-
-def _as_new(record: MessageRecord) -> NewMessage:
-    return NewMessage(
-        id=record.id,
-        role=record.role,
-        content=record.content,
-        model_id=record.model_id,
-        is_error=record.is_error,
-        error_message=record.error_message,
-    )
-
-
-async def list_messages(
+async def set_feedback(
     table: ChatTable,
     *,
     user_id: str,
     conversation_id: str,
-    limit: int,
-    cursor: MessagePosition | None = None,
-    forward: bool = False,
-) -> Page[MessageRecord]:
-    """Messages in time order. `forward=False` (the default) reads the newest `limit` first.
-
-    Only the caller's messages are ever returned: every message carries its owner, and the
-    query filters on it, so a colliding or guessed id yields an empty page.
-    """
+    message_id: str,
+    rating: Rating | None,
+    comment: str | None,
+) -> MessageRecord:
+    """Set, change or (rating and comment both None) clear one message's feedback."""
     user_id = checked_user(user_id)
     conversation_id = checked_id(conversation_id, field="conversationId")
-    span = SortedRange(
-        partition_attribute="PK",
-        partition_value=keys.conversation_partition(conversation_id),
-        sort_attribute="SK",
-        low=keys.MESSAGES_LOW,
-        high=keys.MESSAGES_HIGH,
-        item_filter=("#owner = :owner", {"#owner": "userId"}, {":owner": {"S": user_id}}),
-    )
-    async with table.guard():
-        page = await read_page(
-            table,
-            span,
-            cursor=None if cursor is None else cursor.sort_key(),
-            limit=limit,
-            forward=forward,
-            display_ascending=True,
+    message_id = checked_id(message_id, field="messageId")
+
+    async def plan(snapshot: Snapshot) -> Plan[MessageRecord]:
+        conversation = _conversation_of(snapshot, user_id, conversation_id)
+        position = _marked(snapshot, conversation_id, message_id, "message not found")
+        found = await _read_positions(table, conversation_id, [position])
+        message = found.get((position.segment, position.depth))
+        if message is None or message.user_id != user_id:
+            raise NotFoundError("message not found")
+        feedback = (
+            None
+            if rating is None and comment is None
+            else Feedback(rating=rating, comment=comment, updated_at=snapshot.now)
         )
-    return Page(
-        items=[items.message_from_attributes(item) for item in page.items],
-        has_previous=page.has_previous,
-        has_next=page.has_next,
-    )
+        updated_message = dataclasses.replace(message, feedback=feedback)
+        # A rating changes the conversation (its version) but not its place in the list.
+        updated = dataclasses.replace(conversation, version=conversation.version + 1)
+        key = items.message_key(conversation_id, position)
+
+        def actions(transaction: Transaction) -> None:
+            owned = "attribute_exists(PK) AND userId = :user"
+            values: dict[str, Any] = {":user": {"S": user_id}}
+            if feedback is None:
+                update = "REMOVE feedback"
+            else:
+                update = "SET feedback = :feedback"
+                values[":feedback"] = {"M": items.feedback_attributes(feedback)}
+            transaction.update("message", key, update=update, condition=owned, values=values)
+            _put_conversation(transaction, conversation, updated)
+
+        return Plan(
+            result=updated_message,
+            change=ChangeDraft(
+                kind="CONVERSATION_UPDATED", conversation_id=conversation_id, messages=(position,)
+            ),
+            actions=actions,
+        )
+
+    reads = [
+        items.conversation_key(user_id, conversation_id),
+        items.marker_key(conversation_id, message_id),
+    ]
+    return await commit(table, user_id=user_id, reads=reads, plan=plan)
+
+
+async def find_message(
+    table: ChatTable, *, user_id: str, conversation_id: str, message_id: str
+) -> MessageRecord | None:
+    """One message by id, or None when it is not in this conversation of the caller's."""
+    conversation_id = checked_id(conversation_id, field="conversationId")
+    async with table.guard():
+        found = await batch_get(
+            table,
+            [(keys.conversation_partition(conversation_id), keys.message_id_sk(message_id))],
+        )
+        marker = next(iter(found.values()), None)
+        if marker is None:
+            return None
+        position = items.marked_position(marker)
+        records = await _read_positions(table, conversation_id, [position])
+    record = records.get((position.segment, position.depth))
+    return record if record is not None and record.user_id == user_id else None

@@ -29,6 +29,9 @@ class SortedRange:
     index_name: str | None = None
     # An extra guard evaluated on every item: (expression, names, values).
     item_filter: tuple[str, dict[str, str], dict[str, Any]] | None = None
+    # With a filter that discards many items, read at least this many per request, so a page
+    # of rare matches costs a few requests rather than one per item read.
+    read_ahead: int = 0
 
 
 def _key_condition(
@@ -78,7 +81,9 @@ async def _collect(
     request["ExpressionAttributeValues"] = values
     items: list[Item] = []
     while len(items) < want:
-        response = await table.client.query(**request, Limit=max(want - len(items), 1))
+        response = await table.client.query(
+            **request, Limit=max(want - len(items), span.read_ahead, 1)
+        )
         items.extend(response.get("Items", []))
         if "LastEvaluatedKey" not in response:
             break

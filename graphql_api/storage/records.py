@@ -41,9 +41,19 @@ def parse_timestamp(text: str) -> datetime:
     return moment
 
 
+Rating: TypeAlias = Literal["up", "down"]
+ChangeKind: TypeAlias = Literal[
+    "CONVERSATION_CREATED", "CONVERSATION_UPDATED", "CONVERSATION_DELETED", "MESSAGES_ADDED"
+]
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class NewMessage:
-    """A message as a client sends it; `id` is the client's idempotency key when given."""
+    """A message as a client sends it; `id` is the client's idempotency key when given.
+
+    `parent_id` names the message it answers or follows; None continues the active branch (or
+    starts the conversation).
+    """
 
     role: Role
     content: str
@@ -51,6 +61,26 @@ class NewMessage:
     model_id: str | None = None
     is_error: bool = False
     error_message: str | None = None
+    parent_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Feedback:
+    rating: Rating | None
+    comment: str | None
+    updated_at: datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class MessagePosition:
+    """Where a message sits in its conversation's tree: its segment and its depth."""
+
+    segment: int
+    depth: int
+    message_id: str
+
+    def sort_key(self) -> str:
+        return keys.message_sk(self.segment, self.depth)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,10 +94,14 @@ class MessageRecord:
     model_id: str | None
     is_error: bool
     error_message: str | None
+    parent_id: str | None
+    segment: int
+    depth: int
+    feedback: Feedback | None = None
 
     @property
     def position(self) -> MessagePosition:
-        return MessagePosition(created_at=self.created_at, message_id=self.id)
+        return MessagePosition(segment=self.segment, depth=self.depth, message_id=self.id)
 
     def same_payload(self, new: NewMessage) -> bool:
         """Whether a retried add carries what was stored, so replaying it is safe."""
@@ -81,6 +115,18 @@ class MessageRecord:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ConversationPosition:
+    pinned: bool
+    updated_at: datetime
+    conversation_id: str
+
+    def sort_key(self) -> str:
+        return keys.recency_sk(
+            format_timestamp(self.updated_at), self.conversation_id, pinned=self.pinned
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ConversationRecord:
     id: str
     user_id: str
@@ -90,29 +136,96 @@ class ConversationRecord:
     updated_at: datetime
     message_count: int
     version: int
+    # The newest message of the active branch, as a preview (its content may be cut short).
     last_message: MessageRecord | None
+    active_leaf: MessagePosition | None = None
+    # Segments ever started; the next new branch gets this number.
+    segment_count: int = 1
+    pinned: bool = False
+    archived: bool = False
+    tags: tuple[str, ...] = ()
+    # Temporary conversations vanish at this moment, whatever DynamoDB's TTL sweep does.
+    expires_at: datetime | None = None
 
     @property
     def position(self) -> ConversationPosition:
-        return ConversationPosition(updated_at=self.updated_at, conversation_id=self.id)
+        return ConversationPosition(
+            pinned=self.pinned, updated_at=self.updated_at, conversation_id=self.id
+        )
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class MessagePosition:
-    created_at: datetime
-    message_id: str
+class Segment:
+    """A branch that starts where its parent segment's message at `fork_depth` forks."""
 
-    def sort_key(self) -> str:
-        return keys.message_sk(format_timestamp(self.created_at), self.message_id)
+    number: int
+    parent: int
+    fork_depth: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Tree:
+    """Where a conversation's branches fork; empty for a conversation that never forked.
+
+    `children` lists, for each message with more than one child, its children's ids oldest
+    first: the "< 2/3 >" of a chat client.
+    """
+
+    segments: dict[int, Segment] = dataclasses.field(default_factory=dict)
+    children: dict[tuple[int, int], tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    revision: int = 0
+
+    def parent_segment(self, segment: int) -> Segment | None:
+        return self.segments.get(segment)
+
+    def path(self, segment: int, depth: int) -> list[tuple[int, int, int]]:
+        """The path from the first message to (segment, depth), newest part first, as
+        (segment, lowest depth, highest depth) runs: one key range each."""
+        runs: list[tuple[int, int, int]] = []
+        while True:
+            start = self.segments[segment].fork_depth + 1 if segment in self.segments else 1
+            if depth >= start:
+                runs.append((segment, start, depth))
+            if segment not in self.segments:
+                return runs
+            branch = self.segments[segment]
+            segment, depth = branch.parent, branch.fork_depth
+
+    def forks_after(self, segment: int, depth: int) -> list[Segment]:
+        """The branches that start from `segment` at `depth` or deeper."""
+        return [
+            branch
+            for branch in self.segments.values()
+            if branch.parent == segment and branch.fork_depth >= depth
+        ]
+
+    def siblings(self, message: MessageRecord) -> tuple[str, ...]:
+        """`message` and its alternatives (the children of its parent), oldest first."""
+        if message.depth == 1:
+            parent = (0, 0)
+        elif message.segment in self.segments and (
+            message.depth == self.segments[message.segment].fork_depth + 1
+        ):
+            branch = self.segments[message.segment]
+            parent = (branch.parent, branch.fork_depth)
+        else:
+            parent = (message.segment, message.depth - 1)
+        return self.children.get(parent) or (message.id,)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class ConversationPosition:
-    updated_at: datetime
+class ChangeRecord:
+    """One committed write, as the change log keeps it."""
+
+    version: int
+    kind: ChangeKind
     conversation_id: str
-
-    def sort_key(self) -> str:
-        return keys.recency_sk(format_timestamp(self.updated_at), self.conversation_id)
+    created_at: datetime
+    # What a MESSAGES_ADDED change added, in order; empty for the other kinds.
+    messages: tuple[MessagePosition, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,4 +1,5 @@
-"""The table's definition (a CreateTable input), written out as schema/table.json too."""
+"""The table's definition, written out as schema/table.json too: a CreateTable input and the
+TTL attribute (set with UpdateTimeToLive once the table exists, as CreateTable cannot)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .client import DynamoDBClient, error_code, translate_errors
+
+# Temporary conversations and old change-log entries carry it; DynamoDB deletes them some
+# time (up to days) after it passes, and every read path treats them as gone at once.
+from .items import TTL_ATTRIBUTE
 
 GSI_RECENCY = "GSI1"
 
@@ -40,8 +45,13 @@ def table_definition(table_name: str) -> dict[str, Any]:
     }
 
 
+def time_to_live() -> dict[str, Any]:
+    return {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
+
+
 def table_definition_json(table_name: str = "chat-history") -> str:
-    return json.dumps(table_definition(table_name), indent=2) + "\n"
+    definition = {**table_definition(table_name), "TimeToLiveSpecification": time_to_live()}
+    return json.dumps(definition, indent=2) + "\n"
 
 
 async def create_table(
@@ -63,8 +73,23 @@ async def create_table(
                 if description.get("TableStatus") == "ACTIVE" and all(
                     index.get("IndexStatus") == "ACTIVE" for index in indexes
                 ):
-                    return created
+                    break
                 await asyncio.sleep(1.0)
+        await _enable_time_to_live(client, table_name)
+    return created
+
+
+async def _enable_time_to_live(client: DynamoDBClient, table_name: str) -> None:
+    described = await client.describe_time_to_live(TableName=table_name)
+    if described.get("TimeToLiveDescription", {}).get("TimeToLiveStatus") in (
+        "ENABLED",
+        "ENABLING",
+    ):
+        return
+    await client.update_time_to_live(
+        TableName=table_name,
+        TimeToLiveSpecification=time_to_live(),  # type: ignore[arg-type]
+    )
 
 
 async def delete_table(client: DynamoDBClient, *, table_name: str) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from datetime import datetime
 from typing import Any, cast
 
 import httpx
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from graphql_api.app import create_app
 from graphql_api.services import AppState, Services
 from graphql_api.settings import CognitoSettings, DynamoDBSettings, InputLimits, Settings
+from graphql_api.storage.client import utc_now
 from tests.counting import RequestCounter
 from tests.tokens import FakeUserPool
 
@@ -125,8 +127,11 @@ async def running_api(
     *,
     credentials: tuple[str, str] | None,
     graphiql_headers: dict[str, str] | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> AsyncIterator[Api]:
-    app = create_app(settings, aws_credentials=credentials, graphiql_headers=graphiql_headers)
+    app = create_app(
+        settings, aws_credentials=credentials, graphiql_headers=graphiql_headers, clock=clock
+    )
     async with served(app) as (http, state):
         yield Api(app=app, http=http, pool=pool, state=state, asgi=http_app(http))
 

@@ -167,10 +167,11 @@ async def test_a_stalled_write_then_a_client_retry_stores_the_message_once(
 
 async def test_a_connection_reset_is_retried(faulty: Api, proxy: FaultProxy, alice: str) -> None:
     conversation = await create_conversation(faulty, alice)
+    before = proxy.requests["BatchGetItem"]
     proxy.reset_connection("BatchGetItem", times=1)
     read = await faulty.data(READ, {"id": conversation["id"]}, user=alice)
     assert read["conversation"]["messageCount"] == 0
-    assert proxy.requests["BatchGetItem"] == 2
+    assert proxy.requests["BatchGetItem"] - before == 2
 
 
 async def test_resets_on_every_attempt_are_unavailable(
@@ -186,11 +187,12 @@ async def test_unprocessed_keys_are_fetched_again(
     faulty: Api, proxy: FaultProxy, alice: str
 ) -> None:
     ids = [(await create_conversation(faulty, alice, f"c{n}"))["id"] for n in range(3)]
+    before = proxy.requests["BatchGetItem"]
     proxy.leave_unprocessed("BatchGetItem", keep=1, times=2)
     query = " ".join(f'c{n}: conversation(id: "{cid}") {{ id }}' for n, cid in enumerate(ids))
     data = await faulty.data(f"{{ {query} }}", user=alice)
     assert [data[f"c{n}"]["id"] for n in range(3)] == ids
-    assert proxy.requests["BatchGetItem"] == 3
+    assert proxy.requests["BatchGetItem"] - before == 3
 
 
 async def test_a_delete_that_fails_part_way_hides_everything_and_a_retry_finishes(

@@ -25,12 +25,13 @@ from graphql_api.storage.conversations import (
 from graphql_api.storage.items import (
     conversation_from_item,
 )
-from graphql_api.storage.messages import add_messages, list_messages
+from graphql_api.storage.messages import add_messages
 from graphql_api.storage.records import (
     ONE_TICK,
     ConversationRecord,
     Page,
 )
+from graphql_api.storage.threads import list_messages
 from tests.counting import RequestCounter
 from tests.factories import (
     FIXED_INSTANT,
@@ -69,7 +70,7 @@ async def test_a_created_conversation_is_stored_under_the_users_keys(
     item = await stored_item(chat_table, f"USER#{user_id}", f"CONV#{created.id}")
     assert item is not None
     assert item["GSI1PK"] == {"S": f"USER#{user_id}"}
-    assert item["GSI1SK"]["S"] == f"{item['updatedAt']['S']}#{created.id}"
+    assert item["GSI1SK"]["S"] == f"0#{item['updatedAt']['S']}#{created.id}"
     assert conversation_from_item(item) == created
     assert (created.title, created.model_id, created.message_count, created.version) == (
         "Trip",

@@ -18,8 +18,9 @@ from graphql_api.storage.conversations import (
     get_conversation,
     list_conversations,
 )
-from graphql_api.storage.messages import add_messages, list_messages
+from graphql_api.storage.messages import add_messages
 from graphql_api.storage.records import ConversationRecord
+from graphql_api.storage.threads import list_messages
 from tests.conftest import LOCAL_CREDENTIALS
 from tests.counting import RequestCounter
 from tests.factories import (

@@ -17,7 +17,7 @@ from graphql_api.storage.conversations import get_conversation
 from graphql_api.storage.items import (
     message_from_attributes,
 )
-from graphql_api.storage.messages import MAX_MESSAGES_PER_ADD, add_messages, list_messages
+from graphql_api.storage.messages import MAX_MESSAGES_PER_ADD, add_messages
 from graphql_api.storage.records import (
     ONE_TICK,
     ConversationRecord,
@@ -26,6 +26,7 @@ from graphql_api.storage.records import (
     Page,
     format_timestamp,
 )
+from graphql_api.storage.threads import list_messages
 from tests.counting import RequestCounter
 from tests.factories import (
     FIXED_INSTANT,
@@ -67,7 +68,7 @@ async def count_and_stored(table: ChatTable, conversation: ConversationRecord) -
 # --- adding one
 
 
-async def test_adding_a_message_is_one_transaction_that_stores_it_in_time_order_keys(
+async def test_adding_a_message_is_one_read_and_one_transaction_keyed_by_its_place(
     chat_table: ChatTable, user_id: str, request_counter: RequestCounter
 ) -> None:
     conversation = await a_conversation(chat_table, user_id=user_id)
@@ -80,10 +81,10 @@ async def test_adding_a_message_is_one_transaction_that_stores_it_in_time_order_
         new_message("Hi there", role="assistant", message_id=message_id, model_id="m"),
     )
 
-    assert request_counter.operations == ["TransactWriteItems"]
-    timestamp = format_timestamp(stored.created_at)
-    assert timestamp.endswith("Z")
-    item = await stored_item(chat_table, f"CONV#{conversation.id}", f"MSG#{timestamp}#{message_id}")
+    assert request_counter.operations == ["BatchGetItem", "TransactWriteItems"]
+    assert format_timestamp(stored.created_at).endswith("Z")
+    # The first message: segment 0, depth 1.
+    item = await stored_item(chat_table, f"CONV#{conversation.id}", "MSG#000000#0000001")
     assert item is not None
     assert message_from_attributes(item) == stored
     assert (stored.id, stored.role, stored.content, stored.model_id, stored.user_id) == (
@@ -204,7 +205,7 @@ async def test_several_messages_are_added_atomically_in_the_order_given(
         chat_table, user_id=user_id, conversation_id=conversation.id, messages=batch
     )
 
-    assert request_counter.operations == ["TransactWriteItems"]
+    assert request_counter.operations == ["BatchGetItem", "TransactWriteItems"]
     assert [m.content for m in stored] == ["question", "answer", "more"]
     assert stored[0].created_at < stored[1].created_at < stored[2].created_at
     listed = await list_messages(
@@ -285,7 +286,7 @@ async def test_exactly_the_maximum_per_add_fits_in_one_transaction(
         messages=[new_message(f"m{n}") for n in range(MAX_MESSAGES_PER_ADD)],
     )
 
-    assert request_counter.operations == ["TransactWriteItems"]
+    assert request_counter.operations == ["BatchGetItem", "TransactWriteItems"]
     assert await count_and_stored(chat_table, conversation) == (
         MAX_MESSAGES_PER_ADD,
         MAX_MESSAGES_PER_ADD,

@@ -25,16 +25,20 @@ def test_a_conversation_cursor_round_trips_for_its_owner(
     user: str, moment: datetime, item: str
 ) -> None:
     codec = CursorCodec(secret=SECRET, user_id=user)
-    position = ConversationPosition(updated_at=moment, conversation_id=item)
+    position = ConversationPosition(pinned=False, updated_at=moment, conversation_id=item)
     assert codec.decode_conversation(codec.conversation(position)) == position
 
 
-@given(user=users, moment=moments, item=ids, conversation=ids)
+segments = st.integers(0, 10**6 - 1)
+depths = st.integers(1, 10**7 - 1)
+
+
+@given(user=users, segment=segments, depth=depths, item=ids, conversation=ids)
 def test_a_message_cursor_round_trips_in_its_conversation(
-    user: str, moment: datetime, item: str, conversation: str
+    user: str, segment: int, depth: int, item: str, conversation: str
 ) -> None:
     codec = CursorCodec(secret=SECRET, user_id=user)
-    position = MessagePosition(created_at=moment, message_id=item)
+    position = MessagePosition(segment=segment, depth=depth, message_id=item)
     assert codec.decode_message(conversation, codec.message(conversation, position)) == position
 
 
@@ -45,7 +49,7 @@ def test_another_users_cursor_is_refused(
     if owner == other:
         return
     cursor = CursorCodec(secret=SECRET, user_id=owner).conversation(
-        ConversationPosition(updated_at=moment, conversation_id=item)
+        ConversationPosition(pinned=False, updated_at=moment, conversation_id=item)
     )
     try:
         CursorCodec(secret=SECRET, user_id=other).decode_conversation(cursor)
@@ -54,12 +58,14 @@ def test_another_users_cursor_is_refused(
     raise AssertionError("a cursor issued to one user was accepted for another")
 
 
-@given(moment=moments, item=ids, conversation=ids, other=ids)
+@given(segment=segments, depth=depths, item=ids, conversation=ids, other=ids)
 def test_a_cursor_from_another_conversation_or_list_is_refused(
-    moment: datetime, item: str, conversation: str, other: str
+    segment: int, depth: int, item: str, conversation: str, other: str
 ) -> None:
     codec = CursorCodec(secret=SECRET, user_id="u")
-    cursor = codec.message(conversation, MessagePosition(created_at=moment, message_id=item))
+    cursor = codec.message(
+        conversation, MessagePosition(segment=segment, depth=depth, message_id=item)
+    )
     refused = 0
     for decode in (
         lambda: codec.decode_message(other, cursor) if other != conversation else None,
@@ -75,7 +81,9 @@ def test_a_cursor_from_another_conversation_or_list_is_refused(
 @given(moment=moments, item=ids, flip=st.integers(min_value=0), bit=st.integers(0, 7))
 def test_any_flipped_bit_is_detected(moment: datetime, item: str, flip: int, bit: int) -> None:
     codec = CursorCodec(secret=SECRET, user_id="u")
-    cursor = codec.conversation(ConversationPosition(updated_at=moment, conversation_id=item))
+    cursor = codec.conversation(
+        ConversationPosition(pinned=False, updated_at=moment, conversation_id=item)
+    )
     raw = bytearray(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     raw[flip % len(raw)] ^= 1 << bit
     tampered = base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from graphql_api.domain.cursors import CursorCodec, CursorError
+from graphql_api.domain.cursors import CursorCodec, CursorError, SyncPosition
 from graphql_api.domain.paging import PageArgs, window
 from graphql_api.errors import ValidationError
 from graphql_api.settings import InputLimits
@@ -24,18 +24,42 @@ def codec(user: str = "user-1", secret: bytes = SECRET) -> CursorCodec:
     return CursorCodec(secret=secret, user_id=user)
 
 
+POSITION = MessagePosition(segment=3, depth=41, message_id=MESSAGE)
+
+
 def message_cursor(user: str = "user-1") -> str:
-    return codec(user).message(CONVERSATION, MessagePosition(created_at=MOMENT, message_id=MESSAGE))
+    return codec(user).message(CONVERSATION, POSITION)
 
 
-def test_a_message_cursor_round_trips_to_the_microsecond() -> None:
-    position = codec().decode_message(CONVERSATION, message_cursor())
-    assert position == MessagePosition(created_at=MOMENT, message_id=MESSAGE)
+def test_a_message_cursor_round_trips_its_place_in_the_tree() -> None:
+    assert codec().decode_message(CONVERSATION, message_cursor()) == POSITION
 
 
-def test_a_conversation_cursor_round_trips() -> None:
-    position = ConversationPosition(updated_at=MOMENT, conversation_id=CONVERSATION)
+@pytest.mark.parametrize("pinned", [False, True])
+def test_a_conversation_cursor_round_trips_to_the_microsecond(pinned: bool) -> None:
+    position = ConversationPosition(pinned=pinned, updated_at=MOMENT, conversation_id=CONVERSATION)
     assert codec().decode_conversation(codec().conversation(position)) == position
+
+
+def test_a_cursor_of_one_list_is_refused_on_the_other() -> None:
+    position = ConversationPosition(pinned=False, updated_at=MOMENT, conversation_id=CONVERSATION)
+    archived = codec().conversation(position, archived=True)
+
+    assert codec().decode_conversation(archived, archived=True) == position
+    with pytest.raises(CursorError):
+        codec().decode_conversation(archived)
+
+
+def test_a_sync_token_round_trips_and_is_bound_to_its_user() -> None:
+    position = SyncPosition(version=123_456, issued_at=MOMENT)
+    token = codec().sync_token(position)
+
+    assert codec().decode_sync_token(token) == position
+    for other in (codec("user-2"), codec(secret=b"another-secret")):
+        with pytest.raises(CursorError):
+            other.decode_sync_token(token)
+    with pytest.raises(CursorError):
+        codec().decode_message(CONVERSATION, token)
 
 
 def test_a_cursor_is_compact_url_safe_and_does_not_contain_the_user() -> None:
@@ -88,7 +112,7 @@ def decode(cursor: str) -> ConversationPosition:
 
 def conversation_cursor() -> str:
     return codec().conversation(
-        ConversationPosition(updated_at=MOMENT, conversation_id=CONVERSATION)
+        ConversationPosition(pinned=False, updated_at=MOMENT, conversation_id=CONVERSATION)
     )
 
 

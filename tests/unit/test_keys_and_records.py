@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -15,22 +17,31 @@ from graphql_api.errors import ValidationError
 from graphql_api.storage import keys
 from graphql_api.storage.checks import checked_id, checked_user
 from graphql_api.storage.items import (
+    PREVIEW_CHARS,
     conversation_from_item,
     conversation_item,
+    expired,
     item_size,
+    marked_position,
+    marker_item,
     message_from_attributes,
     message_item,
 )
 from graphql_api.storage.records import (
     ConversationPosition,
     ConversationRecord,
-    MessagePosition,
+    Feedback,
     MessageRecord,
     NewMessage,
     format_timestamp,
     parse_timestamp,
 )
-from graphql_api.storage.table import GSI_RECENCY, table_definition, table_definition_json
+from graphql_api.storage.table import (
+    GSI_RECENCY,
+    table_definition,
+    table_definition_json,
+    time_to_live,
+)
 
 SCHEMA_TABLE_JSON = Path(__file__).resolve().parents[2] / "schema" / "table.json"
 MOMENT = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
@@ -50,6 +61,9 @@ def a_message(**changes: object) -> MessageRecord:
         "model_id": "model-x",
         "is_error": False,
         "error_message": None,
+        "parent_id": "0e6f5c1a-7d55-4a47-9d61-6f0b3a7c9e21",
+        "segment": 2,
+        "depth": 7,
     }
     fields.update(changes)
     return MessageRecord(**fields)  # type: ignore[arg-type]
@@ -76,6 +90,13 @@ def test_schema_table_json_is_the_table_definition_written_out() -> None:
     assert SCHEMA_TABLE_JSON.read_text() == table_definition_json()
 
 
+def test_the_table_expires_items_by_their_ttl_attribute() -> None:
+    written = json.loads(table_definition_json("t"))
+
+    assert written["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert {**table_definition("t"), "TimeToLiveSpecification": time_to_live()} == written
+
+
 def test_the_table_is_keyed_pk_sk_with_a_gsi1_recency_index() -> None:
     definition = table_definition("t")
 
@@ -89,7 +110,9 @@ def test_the_table_is_keyed_pk_sk_with_a_gsi1_recency_index() -> None:
         {"AttributeName": "GSI1PK", "KeyType": "HASH"},
         {"AttributeName": "GSI1SK", "KeyType": "RANGE"},
     ]
-    assert json.loads(table_definition_json("t")) == definition
+    written = json.loads(table_definition_json("t"))
+    del written["TimeToLiveSpecification"]
+    assert written == definition
 
 
 # --- keys
@@ -99,39 +122,68 @@ def test_keys_follow_the_documented_layout() -> None:
     assert keys.user_pk("u1") == "USER#u1"
     assert keys.conversation_sk("c1") == "CONV#c1"
     assert keys.conversation_partition("c1") == "CONV#c1"
-    assert keys.message_sk("2024-01-01T00:00:00.000000Z", "m1") == (
-        "MSG#2024-01-01T00:00:00.000000Z#m1"
-    )
+    assert keys.message_sk(3, 42) == "MSG#000003#0000042"
     assert keys.message_id_sk("m1") == "MSGID#m1"
-    assert keys.recency_sk("2024-01-01T00:00:00.000000Z", "c1") == (
-        "2024-01-01T00:00:00.000000Z#c1"
+    assert keys.recency_sk("2024-01-01T00:00:00.000000Z", "c1", pinned=False) == (
+        "0#2024-01-01T00:00:00.000000Z#c1"
     )
+    assert keys.recency_sk("2024-01-01T00:00:00.000000Z", "c1", pinned=True) == (
+        "1#2024-01-01T00:00:00.000000Z#c1"
+    )
+    assert keys.listing_pk("u1", archived=False) == "USER#u1"
+    assert keys.listing_pk("u1", archived=True) == "ARCHIVED#u1"
+    assert keys.change_sk(7) == "CHG#000000000007"
 
 
-def test_a_message_key_parses_back_to_its_timestamp_and_id() -> None:
-    sk = keys.message_sk("2024-01-01T00:00:00.000000Z", "m-1")
-
-    assert keys.parse_message_sk(sk) == ("2024-01-01T00:00:00.000000Z", "m-1")
+def test_a_message_key_parses_back_to_its_segment_and_depth() -> None:
+    assert keys.parse_message_sk(keys.message_sk(12, 3456)) == (12, 3456)
 
 
 @pytest.mark.parametrize(
-    "sk",
-    ["MSGID#m1", "OWNER", "OWNER#x#y", "MSG##m1", "MSG#2024-01-01T00:00:00.000000Z#", "CONV#a#b"],
+    "sk", ["MSGID#m1", "OWNER", "TREE", "MSG##1", "MSG#000001#", "MSG#1#1", "CONV#a#b"]
 )
 def test_parse_message_sk_rejects_keys_that_are_not_messages(sk: str) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - the contract is only "ValueError"
         keys.parse_message_sk(sk)
 
 
-@given(UTC_MOMENTS, st.uuids())
-def test_the_message_range_holds_every_message_and_no_other_item(
-    moment: datetime, message_id: uuid.UUID
+@pytest.mark.parametrize(("segment", "depth"), [(-1, 1), (0, 0), (keys.MAX_SEGMENT + 1, 1)])
+def test_positions_outside_the_key_widths_are_refused(segment: int, depth: int) -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        keys.message_sk(segment, depth)
+
+
+@given(
+    st.integers(0, keys.MAX_SEGMENT),
+    st.integers(1, keys.MAX_DEPTH),
+    st.integers(0, keys.MAX_SEGMENT),
+    st.integers(1, keys.MAX_DEPTH),
+)
+def test_message_keys_sort_by_segment_then_depth(
+    segment: int, depth: int, other_segment: int, other_depth: int
 ) -> None:
-    message_sk = keys.message_sk(format_timestamp(moment), str(message_id))
+    a, b = keys.message_sk(segment, depth), keys.message_sk(other_segment, other_depth)
+
+    assert (a < b) == ((segment, depth) < (other_segment, other_depth))
+
+
+@given(st.integers(0, keys.MAX_SEGMENT), st.integers(1, keys.MAX_DEPTH), st.uuids())
+def test_the_message_range_holds_every_message_and_no_other_item(
+    segment: int, depth: int, message_id: uuid.UUID
+) -> None:
+    message_sk = keys.message_sk(segment, depth)
 
     assert keys.MESSAGES_LOW <= message_sk <= keys.MESSAGES_HIGH
-    for other in (keys.message_id_sk(str(message_id)), keys.OWNER_SK):
+    for other in (keys.message_id_sk(str(message_id)), keys.OWNER_SK, keys.TREE_SK):
         assert not keys.MESSAGES_LOW <= other <= keys.MESSAGES_HIGH
+
+
+def test_pinned_conversations_sort_above_every_unpinned_one() -> None:
+    newest_unpinned = keys.recency_sk("9999-12-31T23:59:59.999999Z", "c", pinned=False)
+    oldest_pinned = keys.recency_sk("1970-01-01T00:00:00.000000Z", "c", pinned=True)
+
+    assert oldest_pinned > newest_unpinned
+    assert keys.pinned_prefix(True) == "1#"
 
 
 # --- timestamps
@@ -160,16 +212,6 @@ def test_a_timestamp_in_another_zone_is_written_in_utc() -> None:
     assert format_timestamp(local) == "2024-05-06T07:08:09.123456Z"
 
 
-def test_messages_in_the_same_instant_are_ordered_by_id() -> None:
-    low = MessagePosition(created_at=MOMENT, message_id="00000000-0000-4000-8000-000000000000")
-    high = MessagePosition(created_at=MOMENT, message_id="ffffffff-ffff-4fff-bfff-ffffffffffff")
-    later = MessagePosition(
-        created_at=MOMENT + timedelta(microseconds=1), message_id=low.message_id
-    )
-
-    assert low.sort_key() < high.sort_key() < later.sort_key()
-
-
 def test_positions_are_the_sort_keys_the_items_are_stored_under() -> None:
     message = a_message()
     conversation = a_conversation(last_message=None)
@@ -177,7 +219,7 @@ def test_positions_are_the_sort_keys_the_items_are_stored_under() -> None:
     assert message.position.sort_key() == message_item(message)["SK"]["S"]
     assert conversation.position.sort_key() == conversation_item(conversation)["GSI1SK"]["S"]
     assert conversation.position == ConversationPosition(
-        updated_at=conversation.updated_at, conversation_id=conversation.id
+        pinned=False, updated_at=conversation.updated_at, conversation_id=conversation.id
     )
 
 
@@ -189,10 +231,32 @@ def test_a_message_item_is_keyed_under_its_conversation_and_maps_back() -> None:
     item = message_item(message)
 
     assert item["PK"] == {"S": "CONV#9b2e3a44-7c1d-4e0f-8a6b-3d5c2e1f0a99"}
-    assert item["SK"] == {
-        "S": "MSG#2024-05-06T07:08:09.123456Z#5f0c7d56-2b1a-4c59-9a57-0d6a1c8b2f10"
-    }
+    assert item["SK"] == {"S": "MSG#000002#0000007"}
     assert message_from_attributes(item) == message
+
+
+def test_a_marker_names_its_message_by_position() -> None:
+    message = a_message()
+    marker = marker_item(message)
+
+    assert marker["SK"] == {"S": f"MSGID#{message.id}"}
+    assert marked_position(marker) == message.position
+
+
+def test_feedback_round_trips_with_the_message() -> None:
+    rated = a_message(feedback=Feedback(rating="down", comment="wrong", updated_at=MOMENT))
+
+    assert message_from_attributes(message_item(rated)) == rated
+
+
+def test_a_temporary_conversations_items_carry_the_ttl_rounded_up() -> None:
+    expires = MOMENT + timedelta(days=30)
+    item = message_item(a_message(), expires_at=expires)
+
+    assert int(item["ttl"]["N"]) == math.ceil(expires.timestamp())
+    whole_second = datetime.fromtimestamp(math.ceil(expires.timestamp()), UTC)
+    assert expired(item, whole_second)
+    assert not expired(item, whole_second - timedelta(microseconds=1))
 
 
 @pytest.mark.parametrize("last", [None, a_message()], ids=["empty", "with preview"])
@@ -204,8 +268,31 @@ def test_a_conversation_item_is_keyed_under_its_user_and_maps_back(
 
     assert (item["PK"], item["SK"]) == ({"S": "USER#user-1"}, {"S": f"CONV#{conversation.id}"})
     assert item["GSI1PK"] == {"S": "USER#user-1"}
-    assert item["GSI1SK"] == {"S": f"2024-05-06T07:08:12.123456Z#{conversation.id}"}
+    assert item["GSI1SK"] == {"S": f"0#2024-05-06T07:08:12.123456Z#{conversation.id}"}
     assert conversation_from_item(item) == conversation
+
+
+def test_an_archived_pinned_tagged_conversation_is_listed_where_it_belongs() -> None:
+    conversation = dataclasses.replace(
+        a_conversation(last_message=None), pinned=True, archived=True, tags=("Café", "work")
+    )
+    item = conversation_item(conversation)
+
+    assert item["GSI1PK"] == {"S": "ARCHIVED#user-1"}
+    assert item["GSI1SK"]["S"].startswith("1#")
+    assert item["tagKeys"] == {"L": [{"S": "cafe"}, {"S": "work"}]}
+    assert item["titleKey"] == {"S": "trip planning"}
+    assert conversation_from_item(item) == conversation
+
+
+def test_the_last_message_preview_is_cut_to_a_bounded_prefix() -> None:
+    long = a_message(content="x" * (PREVIEW_CHARS * 3))
+    item = conversation_item(a_conversation(last_message=long))
+
+    preview = conversation_from_item(item).last_message
+    assert preview is not None
+    assert preview.content == "x" * PREVIEW_CHARS
+    assert preview.id == long.id
 
 
 def test_a_stored_message_with_an_unknown_role_is_refused() -> None:
