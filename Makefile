@@ -10,7 +10,7 @@ LOCAL := $(VENV)/.installed-local
 INSTALLED := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install run test lint typecheck unit schema bench soak clean
+.PHONY: install run test lint typecheck unit schema bench soak clean graphiql-assets
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
@@ -57,6 +57,11 @@ soak: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(BIN)/python -m benchmarks
+
+# GraphiQL's assets from the pinned npm packages in tools/graphiql (needs node and npm); the
+# output in graphql_api/graphiql/static/ is committed, so nothing else needs npm.
+graphiql-assets:
+	cd tools/graphiql && npm ci --no-audit --no-fund && node build.mjs
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts

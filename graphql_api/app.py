@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -15,7 +14,6 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from strawberry.http.ides import get_graphql_ide_html
 
 from graphql_api.auth import SigningKeysUnavailableError
 from graphql_api.auth.backend import (
@@ -31,6 +29,7 @@ from graphql_api.gql.executor import GraphQLRunner
 from graphql_api.gql.http import GraphQLEndpoint
 from graphql_api.gql.limits import DocumentLimits
 from graphql_api.gql.schema import build_schema
+from graphql_api.graphiql import GraphiQL
 from graphql_api.rest.routes import REST_PATHS, rest_routes
 from graphql_api.services import AppState, Services, open_services
 from graphql_api.settings import Settings
@@ -55,11 +54,17 @@ def create_app(
                 gc.freeze()
             yield {"services": services}
 
+    graphiql = (
+        GraphiQL.load(endpoint="/graphql", headers=graphiql_headers)
+        if settings.graphiql_enabled
+        else None
+    )
     return Starlette(
         routes=[
-            Route("/graphql", graphql_endpoint(settings, graphiql_headers=graphiql_headers)),
+            Route("/graphql", graphql_endpoint(settings, graphiql=graphiql)),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            *(graphiql.routes() if graphiql else []),
             *rest_routes(settings),
         ],
         middleware=_middleware(settings),
@@ -96,9 +101,7 @@ def _middleware(settings: Settings) -> list[Middleware]:
     return middleware
 
 
-def graphql_endpoint(
-    settings: Settings, *, graphiql_headers: dict[str, str] | None
-) -> GraphQLEndpoint:
+def graphql_endpoint(settings: Settings, *, graphiql: GraphiQL | None) -> GraphQLEndpoint:
     schema = build_schema(settings)
     runner = GraphQLRunner(
         schema,
@@ -114,7 +117,7 @@ def graphql_endpoint(
     return GraphQLEndpoint(
         runner,
         context_for=graphql_context,
-        ide_page=graphiql_html(graphiql_headers) if settings.graphiql_enabled else None,
+        ide=None if graphiql is None else graphiql.response,
     )
 
 
@@ -166,22 +169,3 @@ async def _keys_ready(services: Services) -> bool:
     except (SigningKeysUnavailableError, TimeoutError):
         return False
     return True
-
-
-# --- GraphiQL ------------------------------------------------------------------------------
-
-# strawberry's GraphiQL page keeps the headers editor in React state seeded from the URL.
-_HEADERS_STATE = "React.useState(parameters.headers)"
-
-
-def graphiql_html(headers: Mapping[str, str] | None = None) -> str:
-    """strawberry's GraphiQL page, its headers editor pre-filled with `headers` if given."""
-    html = get_graphql_ide_html("graphiql")
-    if not headers:
-        return html
-    if _HEADERS_STATE not in html:
-        raise RuntimeError("strawberry's GraphiQL page changed; cannot pre-fill its headers")
-    # A JS string literal holding the editor's JSON text; "<" escaped so that no value can
-    # close the <script> element.
-    literal = json.dumps(json.dumps(dict(headers), indent=2)).replace("<", "\\u003c")
-    return html.replace(_HEADERS_STATE, f"React.useState(parameters.headers || {literal})", 1)

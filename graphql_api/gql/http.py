@@ -30,7 +30,7 @@ from typing import Any, Final
 
 from graphql import GraphQLError, OperationType
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
 from graphql_api.context import Context
 from graphql_api.services import AppState
@@ -125,15 +125,19 @@ class GraphQLEndpoint:
     """The ASGI endpoint for GraphQL over HTTP.
 
     `context_for` authenticates the request and builds its Context, or returns the response
-    refusing it; `ide_page` is GraphiQL's HTML when it is enabled.
+    refusing it; `ide` answers a browser with GraphiQL when it is enabled.
     """
 
     def __init__(
-        self, runner: GraphQLRunner, *, context_for: ContextFactory, ide_page: str | None
+        self,
+        runner: GraphQLRunner,
+        *,
+        context_for: ContextFactory,
+        ide: Callable[[Request[Any]], Response] | None,
     ) -> None:
         self._runner = runner
         self._context_for = context_for
-        self._ide_page = ide_page
+        self._ide = ide
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         response = await self.respond(Request(scope, receive))
@@ -144,8 +148,8 @@ class GraphQLEndpoint:
             return _plain_error(
                 "GraphQL only supports GET and POST requests.", 405, JSON, allow="GET, POST"
             )
-        if self._ide_page is not None and wants_ide(request):
-            return HTMLResponse(self._ide_page)
+        if self._ide is not None and wants_ide(request):
+            return self._ide(request)
         # Before anything about the request is looked at, as for every protected route.
         context = await self._context_for(request)
         if isinstance(context, Response):

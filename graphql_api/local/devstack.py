@@ -259,8 +259,8 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 def graphiql_url(graphql_url: str) -> str:
-    """GraphiQL with the sample query in the editor (Strawberry's page reads `?q=`)."""
-    # %20, not "+": the page decodes with decodeURIComponent, which leaves "+" alone.
+    """GraphiQL with the sample query in the editor (the page reads `?q=`)."""
+    # %20 for spaces and %2B for "+", which any decoder reads back the same.
     return f"{graphql_url}?q={urllib.parse.quote(SAMPLE_QUERY, safe='')}"
 
 

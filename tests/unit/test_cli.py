@@ -239,7 +239,7 @@ def test_graphiql_opens_on_the_sample_query() -> None:
 
     query = urllib.parse.urlsplit(url).query
     assert query.startswith("q=")
-    assert "+" not in query  # the page decodes with decodeURIComponent, which keeps "+"
+    assert "+" not in query  # read as a space by URLSearchParams, kept by decodeURIComponent
     assert urllib.parse.unquote(query.removeprefix("q=")) == devstack.SAMPLE_QUERY
 
 
