@@ -50,6 +50,7 @@ unit: $(INSTALLED)
 
 schema: $(INSTALLED)
 	$(BIN)/chat-history-api export-schema
+	$(BIN)/chat-history-api export-openapi
 
 soak: $(INSTALLED)
 	$(BIN)/pytest -m slow -p no:randomly tests/soak

@@ -20,8 +20,8 @@ from graphql_api.auth import SigningKeysUnavailableError
 from graphql_api.auth.backend import (
     MISSING_TOKEN,
     CognitoBackend,
+    authentication_error_handler,
     identity_of,
-    on_authentication_error,
     refusal,
 )
 from graphql_api.context import Context, build_context
@@ -31,10 +31,11 @@ from graphql_api.gql.http import GraphQLEndpoint
 from graphql_api.gql.limits import DocumentLimits
 from graphql_api.gql.schema import build_schema
 from graphql_api.graphiql import GraphiQL
+from graphql_api.rest.routes import REST_PATHS, rest_routes
 from graphql_api.services import AppState, Services, open_services
 from graphql_api.settings import Settings
 from graphql_api.storage.client import utc_now
-from graphql_api.transport import GraphQLTransportGuard
+from graphql_api.transport import GraphQLTransportGuard, TransportGuard
 
 # Probes must answer well within a load balancer's timeout, whatever DynamoDB is doing.
 READINESS_DEADLINE_SECONDS = 2.0
@@ -70,6 +71,7 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *(graphiql.routes() if graphiql else []),
+            *rest_routes(settings),
         ],
         middleware=_middleware(settings),
         lifespan=lifespan,
@@ -83,7 +85,7 @@ def _middleware(settings: Settings) -> list[Middleware]:
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(settings.cors_allow_origins),
-                allow_methods=["GET", "POST"],
+                allow_methods=["GET", "POST", "PUT", "DELETE"],
                 allow_headers=["Authorization", "Content-Type"],
                 max_age=600,
             )
@@ -93,10 +95,13 @@ def _middleware(settings: Settings) -> list[Middleware]:
         Middleware(GraphQLTransportGuard, path="/graphql", max_body_bytes=settings.max_body_bytes)
     )
     middleware.append(
+        Middleware(TransportGuard, paths=REST_PATHS, max_body_bytes=settings.max_body_bytes)
+    )
+    middleware.append(
         Middleware(
             AuthenticationMiddleware,
             backend=CognitoBackend(),
-            on_error=on_authentication_error,
+            on_error=authentication_error_handler([REST_PATHS]),
         )
     )
     return middleware

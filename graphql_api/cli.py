@@ -1,4 +1,4 @@
-"""`chat-history-api`: dev, dev-token, serve, create-table, export-schema.
+"""`chat-history-api`: dev, dev-token, serve, create-table, export-schema, export-openapi.
 
 A command that cannot start says why in one line on stderr and exits non-zero, without a
 traceback: 2 for configuration (as argparse does for bad options), 1 for anything else.
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 EXIT_FAILURE: Final = 1
 EXIT_CONFIGURATION: Final = 2
 DEFAULT_SCHEMA_PATH: Final = Path("schema/schema.graphql")
+DEFAULT_OPENAPI_PATH: Final = Path("schema/openapi.json")
 _APP_FACTORY: Final = "graphql_api.cli:app_from_environment"
 # A new on-demand table is usually ACTIVE within a minute; its index can take longer.
 CREATE_TABLE_WAIT: Final = 600.0
@@ -79,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_serve(commands)
     _add_create_table(commands)
     _add_export_schema(commands)
+    _add_export_openapi(commands)
     return parser
 
 
@@ -137,6 +139,16 @@ def _add_create_table(commands: _Commands) -> None:
 def _add_export_schema(commands: _Commands) -> None:
     parser = _command(commands, "export-schema", _export_schema, "Write the GraphQL SDL.")
     parser.add_argument("--output", type=Path, default=DEFAULT_SCHEMA_PATH)
+
+
+def _add_export_openapi(commands: _Commands) -> None:
+    parser = _command(
+        commands,
+        "export-openapi",
+        _export_openapi,
+        "Write the REST routes' OpenAPI 3.1 document (default page sizes).",
+    )
+    parser.add_argument("--output", type=Path, default=DEFAULT_OPENAPI_PATH)
 
 
 def _positive_int(text: str) -> int:
@@ -240,6 +252,16 @@ def schema_sdl() -> str:
     from .gql.schema import sdl
 
     return sdl()
+
+
+def _export_openapi(args: argparse.Namespace) -> int:
+    from .rest.openapi import export_openapi
+
+    output: Path = args.output
+    output.parent.mkdir(parents=True, exist_ok=True)
+    export_openapi(output)
+    print(f"wrote {output}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,15 +1,19 @@
-"""HTTP guards in front of the GraphQL endpoint, as plain ASGI middleware.
+"""HTTP guards in front of the transports' endpoints, as plain ASGI middleware.
 
-- A POST must be JSON. Form and multipart bodies are "simple" requests a browser sends
+- A request body must be JSON. Form and multipart bodies are "simple" requests a browser sends
   cross-origin without a CORS preflight, so accepting them would open the door to CSRF.
 - A body over the limit gets 413 before it is buffered: by Content-Length when declared,
   and by counting as it streams when not.
+
+Each transport says which paths it serves and how its errors look (`TransportPaths`), so a
+refusal here reads like any other error of that transport.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 Scope = MutableMapping[str, Any]
@@ -17,12 +21,24 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# (message, code) -> the JSON body of an error, in one transport's shape.
+ErrorBody = Callable[[str, str], Mapping[str, Any]]
 
 _JSON_TYPES = frozenset({"application/json", "application/graphql-response+json"})
 
 
-def error_body(message: str, code: str) -> bytes:
-    return json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}).encode()
+def graphql_error_body(message: str, code: str) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TransportPaths:
+    """The paths one transport serves, and the shape of the errors it answers with."""
+
+    covers: Callable[[str], bool]
+    error_body: ErrorBody
+    # The methods whose request body must be JSON.
+    body_methods: frozenset[str] = frozenset({"POST"})
 
 
 async def send_error(
@@ -31,8 +47,10 @@ async def send_error(
     message: str,
     code: str,
     headers: tuple[tuple[bytes, bytes], ...] = (),
+    *,
+    error_body: ErrorBody = graphql_error_body,
 ) -> None:
-    body = error_body(message, code)
+    body = json.dumps(error_body(message, code)).encode()
     await send(
         {
             "type": "http.response.start",
@@ -54,24 +72,23 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-class GraphQLTransportGuard:
-    def __init__(self, app: ASGIApp, *, path: str, max_body_bytes: int) -> None:
+class TransportGuard:
+    """JSON-only bodies and a body size limit on the paths `paths` covers."""
+
+    def __init__(self, app: ASGIApp, *, paths: TransportPaths, max_body_bytes: int) -> None:
         self._app = app
-        self._path = path
+        self._paths = paths
         self._max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].rstrip("/") != self._path:
+        if scope["type"] != "http" or not self._paths.covers(scope["path"]):
             await self._app(scope, receive, send)
             return
-        if scope["method"] == "POST":
+        if scope["method"] in self._paths.body_methods:
             media_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
             if media_type not in _JSON_TYPES:
-                await send_error(
-                    send,
-                    415,
-                    "requests must be JSON (Content-Type: application/json)",
-                    "BAD_REQUEST",
+                await self._refuse(
+                    send, 415, "requests must be JSON (Content-Type: application/json)"
                 )
                 return
         declared = _header(scope, b"content-length")
@@ -112,9 +129,23 @@ class GraphQLTransportGuard:
                 raise
 
     async def _too_large(self, send: Send) -> None:
-        await send_error(
-            send,
-            413,
-            f"request body is larger than the limit of {self._max_body_bytes} bytes",
-            "BAD_REQUEST",
+        await self._refuse(
+            send, 413, f"request body is larger than the limit of {self._max_body_bytes} bytes"
+        )
+
+    async def _refuse(self, send: Send, status: int, message: str) -> None:
+        await send_error(send, status, message, "BAD_REQUEST", error_body=self._paths.error_body)
+
+
+class GraphQLTransportGuard(TransportGuard):
+    """The guard for the GraphQL endpoint at `path`, refusing in GraphQL's error shape."""
+
+    def __init__(self, app: ASGIApp, *, path: str, max_body_bytes: int) -> None:
+        super().__init__(
+            app,
+            paths=TransportPaths(
+                covers=lambda requested: requested.rstrip("/") == path,
+                error_body=graphql_error_body,
+            ),
+            max_body_bytes=max_body_bytes,
         )

@@ -8,6 +8,7 @@ through here unauthenticated and are verified by the subscription transport.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from starlette.authentication import (
@@ -20,6 +21,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 
 from graphql_api.errors import Code
+from graphql_api.transport import ErrorBody, TransportPaths, graphql_error_body
 
 from .bearer import bearer_token
 from .errors import AuthenticationError, SigningKeysUnavailableError
@@ -67,28 +69,49 @@ def identity_of(conn: HTTPConnection[Any]) -> Identity | None:
     return user.verified if isinstance(user, CognitoUser) else None
 
 
-def refusal(error: AuthenticationError) -> Response:
-    """The answer to a request whose token could not be accepted."""
+def refusal(error: AuthenticationError, *, error_body: ErrorBody = graphql_error_body) -> Response:
+    """The answer to a request whose token could not be accepted, in `error_body`'s shape."""
     if isinstance(error, SigningKeysUnavailableError):
         return JSONResponse(
-            _body("Cannot verify tokens right now; try again.", Code.SERVICE_UNAVAILABLE),
+            error_body(
+                "Cannot verify tokens right now; try again.", Code.SERVICE_UNAVAILABLE.value
+            ),
             status_code=503,
             headers={"Retry-After": "5"},
         )
     return JSONResponse(
-        _body(error.message, Code.UNAUTHENTICATED),
+        error_body(error.message, Code.UNAUTHENTICATED.value),
         status_code=401,
         headers={"WWW-Authenticate": "Bearer"},
     )
 
 
-def on_authentication_error(conn: HTTPConnection, exc: StarletteAuthenticationError) -> Response:
+def on_authentication_error(
+    conn: HTTPConnection,
+    exc: StarletteAuthenticationError,
+    *,
+    error_body: ErrorBody = graphql_error_body,
+) -> Response:
     cause = exc.__cause__
     if not isinstance(cause, AuthenticationError):
         cause = AuthenticationError(str(exc))
-    return refusal(cause)
+    return refusal(cause, error_body=error_body)
 
 
-def _body(message: str, code: Code) -> dict[str, list[dict[str, object]]]:
-    """The GraphQL-shaped body of a request refused before GraphQL runs."""
-    return {"errors": [{"message": message, "extensions": {"code": code.value}}]}
+AuthenticationErrorHandler = Callable[[HTTPConnection, StarletteAuthenticationError], Response]
+
+
+def authentication_error_handler(
+    transports: Sequence[TransportPaths],
+) -> AuthenticationErrorHandler:
+    """on_authentication_error in the error shape of the transport serving the path; a path
+    none of `transports` covers is answered in GraphQL's."""
+
+    def handle(conn: HTTPConnection, exc: StarletteAuthenticationError) -> Response:
+        path = conn.scope["path"]
+        for transport in transports:
+            if transport.covers(path):
+                return on_authentication_error(conn, exc, error_body=transport.error_body)
+        return on_authentication_error(conn, exc)
+
+    return handle

@@ -9,6 +9,7 @@ Every write is logged as one change and told to the caller's live subscribers.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
 import math
@@ -270,6 +271,18 @@ class UserChat:
             window=page,
             guessed=guessed,
         )
+
+    async def open_conversation(
+        self, conversation_id: str, page: threads.PathWindow
+    ) -> tuple[ConversationRecord | None, Page[MessageRecord]]:
+        """A conversation and a page of its messages, read together (for transports without
+        GraphQL's loaders)."""
+        (thread,), guessed = await asyncio.gather(
+            self.get_threads([conversation_id]), self.guess_message_page(conversation_id, page)
+        )
+        if thread is None:
+            return None, Page(items=[], has_previous=False, has_next=False)
+        return thread.conversation, await self.read_message_page(thread, page, guessed)
 
     async def add_message(self, *, conversation_id: str, message: MessageDraft) -> Added:
         checked_id = rules.uuid_id(conversation_id, field="conversationId")

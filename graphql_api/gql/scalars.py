@@ -1,4 +1,5 @@
-"""DateTime: ISO-8601 in UTC with microseconds and a Z suffix, the form storage sorts by."""
+"""DateTime: ISO-8601 in UTC with microseconds and a Z suffix, the form storage sorts by
+(storage.records.format_timestamp, which the REST routes write too)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,7 @@ from datetime import UTC, datetime
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
-
-def serialize_datetime(value: datetime) -> str:
-    if value.tzinfo is None:
-        # Every timestamp we hold is aware; a naive one is a bug, not something to guess at.
-        raise ValueError("naive datetime")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+from graphql_api.storage.records import format_timestamp
 
 
 def parse_datetime(value: object) -> datetime:
@@ -27,7 +23,7 @@ def parse_datetime(value: object) -> datetime:
 DATETIME: ScalarDefinition = strawberry.scalar(
     name="DateTime",
     description="ISO-8601 date and time in UTC, e.g. 2025-01-31T12:00:00.000000Z.",
-    serialize=serialize_datetime,
+    serialize=format_timestamp,
     parse_value=parse_datetime,
 )
 

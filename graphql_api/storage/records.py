@@ -29,6 +29,10 @@ UNSET: Final = Unset()
 
 
 def format_timestamp(moment: datetime) -> str:
+    """The one text form of a moment, in storage keys and in every transport's output."""
+    if moment.tzinfo is None:
+        # Every timestamp we hold is aware; a naive one is a bug, not something to guess at.
+        raise ValueError("naive datetime")
     return moment.astimezone(UTC).strftime(_TIMESTAMP_FORMAT)
 
 

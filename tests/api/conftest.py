@@ -11,6 +11,7 @@ import pytest_asyncio
 from graphql_api.storage.client import DynamoDBClient
 from graphql_api.storage.table import create_table, delete_table
 from tests.api.harness import Api, api_settings, new_user, running_api
+from tests.api.rest_harness import Rest
 from tests.conftest import REGION, credentials_for
 from tests.tokens import FakeUserPool
 
@@ -54,3 +55,9 @@ def alice() -> str:
 @pytest.fixture
 def bob() -> str:
     return new_user()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def rest(api: Api) -> Rest:
+    """The REST routes of the module's app, every answer checked against its OpenAPI document."""
+    return await Rest.on(api)

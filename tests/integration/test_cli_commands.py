@@ -175,3 +175,16 @@ def test_dev_token_from_a_stopped_dev_server_says_it_is_gone(tmp_path: Path) -> 
         "is `chat-history-api dev` still running?",
         code=1,
     )
+
+
+def test_export_openapi_writes_the_committed_document(tmp_path: Path) -> None:
+    output = tmp_path / "openapi.json"
+
+    result = run_cli("export-openapi", "--output", str(output))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"wrote {output}\n"
+    committed = ROOT / "schema" / "openapi.json"
+    assert output.read_text() == committed.read_text(), (
+        "schema/openapi.json is stale: run `chat-history-api export-openapi` and commit it"
+    )

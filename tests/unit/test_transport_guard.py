@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from graphql_api.transport import GraphQLTransportGuard
+from graphql_api.transport import GraphQLTransportGuard, TransportGuard, TransportPaths
 
 LIMIT = 1000
 
@@ -77,4 +77,41 @@ async def test_other_paths_are_not_guarded() -> None:
     app = GraphQLTransportGuard(inner, path="/graphql", max_body_bytes=LIMIT)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as h:
         response = await h.post("/other", content=b"a=b" * 1000)
+    assert response.status_code == 200
+
+
+def rest_like(inner: Starlette) -> TransportGuard:
+    paths = TransportPaths(
+        covers=lambda path: path.startswith("/items"),
+        error_body=lambda message, code: {"error": {"code": code, "message": message}},
+        body_methods=frozenset({"POST", "PUT"}),
+    )
+    return TransportGuard(inner, paths=paths, max_body_bytes=LIMIT)
+
+
+async def test_a_transport_refuses_in_its_own_error_shape() -> None:
+    inner = Starlette(routes=[Route("/items/{id}", echo_size, methods=["PUT"])])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(rest_like(inner)), base_url="http://t"
+    ) as http:
+        unsupported = await http.put("/items/1", content=b"a=b")
+        too_large = await http.put("/items/1", json={"x": "y" * LIMIT})
+        fine = await http.put("/items/1", json={"x": "y"})
+    assert unsupported.status_code == 415
+    assert unsupported.json() == {
+        "error": {
+            "code": "BAD_REQUEST",
+            "message": "requests must be JSON (Content-Type: application/json)",
+        }
+    }
+    assert too_large.status_code == 413
+    assert too_large.json()["error"]["code"] == "BAD_REQUEST"
+    assert fine.status_code == 200
+
+
+async def test_the_graphql_guard_checks_only_post_bodies() -> None:
+    inner = Starlette(routes=[Route("/graphql", echo_size, methods=["PUT"])])
+    app = GraphQLTransportGuard(inner, path="/graphql", max_body_bytes=LIMIT)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as h:
+        response = await h.put("/graphql", content=b"a=b")
     assert response.status_code == 200

@@ -1,0 +1,195 @@
+"""The shape of every REST body: field names as the GraphQL schema spells them (camelCase),
+timestamps as GraphQL's DateTime, roles as the Swift client spells them."""
+
+from __future__ import annotations
+
+from graphql_api.domain.rules import ERROR_MESSAGE_MAX_BYTES, MODEL_ID_MAX_CHARS, TITLE_MAX_CHARS
+from graphql_api.errors import Code
+from graphql_api.settings import InputLimits
+from graphql_api.storage.records import ROLES
+
+from .schema import ArrayOf, Prop, Ref, Shape
+
+_DATE_TIME = "ISO-8601 in UTC with microseconds, e.g. 2025-01-31T12:00:00.000000Z."
+_CLIENT_ID = "A client-chosen UUID; retrying with it {}."
+_MODEL_ID = f"At most {MODEL_ID_MAX_CHARS} characters; no control characters."
+_EXPECTED_VERSION = "Refuse with CONFLICT (409) unless the conversation is at this version."
+
+
+def _uuid(description: str | None = None, *, optional: bool = False) -> Prop:
+    return Prop(
+        type="string",
+        format="uuid",
+        description=description,
+        required=not optional,
+        nullable=optional,
+    )
+
+
+def _moment() -> Prop:
+    return Prop(type="string", format="date-time", description=_DATE_TIME)
+
+
+MESSAGE = Shape(
+    name="Message",
+    description="A message as stored.",
+    props={
+        "id": _uuid(),
+        "conversationId": _uuid(),
+        "role": Prop(type="string", enum=ROLES),
+        "content": Prop(type="string"),
+        "createdAt": _moment(),
+        "modelId": Prop(type="string", nullable=True),
+        "isError": Prop(type="boolean"),
+        "errorMessage": Prop(type="string", nullable=True),
+    },
+)
+
+_CONVERSATION_PROPS = {
+    "id": _uuid(),
+    "title": Prop(type="string"),
+    "modelId": Prop(type="string", nullable=True),
+    "createdAt": _moment(),
+    "updatedAt": _moment(),
+    "messageCount": Prop(type="integer"),
+    "version": Prop(
+        type="integer",
+        description="Increases with every change; pass it as expectedVersion to detect races.",
+    ),
+    "lastMessage": Prop(
+        type=Ref(MESSAGE.name),
+        required=False,
+        # Absent rather than null: see Prop's check on nullable shapes.
+    ),
+}
+
+CONVERSATION = Shape(
+    name="Conversation",
+    description="A conversation; `lastMessage` is absent until it has a message.",
+    props=_CONVERSATION_PROPS,
+)
+
+CONVERSATION_PAGE = Shape(
+    name="ConversationPage",
+    description="One page of the caller's conversations, most recently updated first.",
+    props={
+        "conversations": Prop(type=ArrayOf(CONVERSATION.name)),
+        "nextCursor": Prop(
+            type="string",
+            nullable=True,
+            description="Pass as `cursor` for the next page; null on the last page.",
+        ),
+    },
+)
+
+CONVERSATION_WITH_MESSAGES = Shape(
+    name="ConversationWithMessages",
+    description="A conversation and a page of its messages, oldest first.",
+    props={
+        **_CONVERSATION_PROPS,
+        "messages": Prop(
+            type=ArrayOf(MESSAGE.name),
+            description="In chronological order: the newest `limit`, or those before `before`.",
+        ),
+        "olderCursor": Prop(
+            type="string",
+            nullable=True,
+            description="Pass as `before` for the messages before these; null at the first.",
+        ),
+    },
+)
+
+NEW_CONVERSATION = Shape(
+    name="NewConversation",
+    description="A conversation to create. Other fields (a whole ConversationDTO) are ignored.",
+    props={
+        "id": _uuid(_CLIENT_ID.format("creates one conversation"), optional=True),
+        "title": Prop(
+            type="string",
+            description=f"Trimmed; 1 to {TITLE_MAX_CHARS} characters; no control characters.",
+        ),
+        "modelId": Prop(type="string", nullable=True, required=False, description=_MODEL_ID),
+    },
+)
+
+CONVERSATION_CHANGES = Shape(
+    name="ConversationChanges",
+    description="What to change: title, modelId or both.",
+    props={
+        "title": Prop(
+            type="string",
+            required=False,
+            description=f"Trimmed; 1 to {TITLE_MAX_CHARS} characters. Absent keeps the title.",
+        ),
+        "modelId": Prop(
+            type="string",
+            nullable=True,
+            required=False,
+            description=f"null clears the model; absent keeps it. {_MODEL_ID}",
+        ),
+        "expectedVersion": Prop(
+            type="integer", nullable=True, required=False, description=_EXPECTED_VERSION
+        ),
+    },
+)
+
+NEW_MESSAGE = Shape(
+    name="NewMessage",
+    description="A message to add. Other fields are ignored.",
+    props={
+        "id": _uuid(_CLIENT_ID.format("adds the message once"), optional=True),
+        "role": Prop(type="string", enum=ROLES),
+        "content": Prop(
+            type="string",
+            description=(
+                "Not empty; at most MAX_CONTENT_BYTES bytes of UTF-8 "
+                f"({InputLimits().max_content_bytes} unless the service sets otherwise)."
+            ),
+        ),
+        "modelId": Prop(type="string", nullable=True, required=False, description=_MODEL_ID),
+        "isError": Prop(type="boolean", required=False, default=False),
+        "errorMessage": Prop(
+            type="string",
+            nullable=True,
+            required=False,
+            description=f"At most {ERROR_MESSAGE_MAX_BYTES} bytes of UTF-8.",
+        ),
+    },
+)
+
+ERROR_DETAIL = Shape(
+    name="ErrorDetail",
+    description="What went wrong; `code` is GraphQL's `extensions.code` for the same fault.",
+    props={
+        "code": Prop(type="string", enum=tuple(code.value for code in Code)),
+        "message": Prop(type="string", description="For people; may change between releases."),
+        "field": Prop(
+            type="string",
+            required=False,
+            description="The input at fault, as the request spelled it (BAD_USER_INPUT).",
+        ),
+        "retryable": Prop(
+            type="boolean",
+            required=False,
+            description="true when the same request may succeed later (SERVICE_UNAVAILABLE).",
+        ),
+    },
+)
+
+ERROR = Shape(
+    name="Error",
+    description="Every error response has this body.",
+    props={"error": Prop(type=Ref(ERROR_DETAIL.name))},
+)
+
+SHAPES = (
+    MESSAGE,
+    CONVERSATION,
+    CONVERSATION_PAGE,
+    CONVERSATION_WITH_MESSAGES,
+    NEW_CONVERSATION,
+    CONVERSATION_CHANGES,
+    NEW_MESSAGE,
+    ERROR,
+    ERROR_DETAIL,
+)

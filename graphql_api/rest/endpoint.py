@@ -1,0 +1,132 @@
+"""One REST path as an ASGI endpoint: its operations by method, each described as data.
+
+An Operation's description is what the OpenAPI document is made of and what its endpoint
+reads the request by: only the declared parameters and body fields reach the handler, each
+of its declared JSON type. The endpoint authenticates first, as every protected route does,
+and answers every failure in the REST error shape.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Literal
+
+from starlette.datastructures import QueryParams
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from graphql_api.auth.backend import MISSING_TOKEN, identity_of, refusal
+from graphql_api.domain.chat import UserChat
+from graphql_api.errors import Code
+from graphql_api.services import AppState
+
+from .errors import BadRequest, error_body, error_response, failure_response
+from .schema import Shape, read_integer
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Call:
+    """A request as its handler sees it: the caller's chat and the declared inputs."""
+
+    chat: UserChat
+    # The request's URL path as the client sent it (any prefix a proxy serves us under kept).
+    url_path: str
+    path: Mapping[str, str]
+    # The query parameters given (absent and empty ones left out), typed as declared.
+    query: Mapping[str, Any]
+    # The body's declared fields that were given, each of its declared JSON type.
+    body: Mapping[str, Any]
+
+
+Handler = Callable[[Call], Awaitable[Response]]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Param:
+    name: str
+    type: Literal["string", "integer"]
+    description: str
+    location: Literal["path", "query"] = "query"
+    format: str | None = None
+    # A page size: its default and maximum are the service's InputLimits, shown as such in
+    # the document and enforced by the rules.
+    page_size: bool = False
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Operation:
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    handler: Handler
+    status: int
+    # None: the success has no body (204).
+    response: Shape | None
+    params: tuple[Param, ...] = ()
+    body: Shape | None = None
+    # Beyond those every operation can answer (401, 500, 503) and those of a body (413, 415).
+    errors: tuple[int, ...] = ()
+    # Documented headers of the success response, with what they hold.
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    description: str | None = None
+
+
+class Endpoint:
+    """The operations on one path; other methods get 405 with Allow."""
+
+    def __init__(self, operations: Sequence[Operation]) -> None:
+        self._by_method = {operation.method: operation for operation in operations}
+        self._allow = ", ".join(self._by_method)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        response = await self.respond(Request(scope, receive))
+        await response(scope, receive, send)
+
+    async def respond(self, request: Request[AppState]) -> Response:
+        operation = self._by_method.get(request.method)
+        if operation is None:
+            return error_response(
+                Code.BAD_REQUEST,
+                f"{request.method} is not allowed here; use {self._allow}",
+                status=405,
+                headers={"Allow": self._allow},
+            )
+        identity = identity_of(request)
+        if identity is None:
+            return refusal(MISSING_TOKEN, error_body=error_body)
+        try:
+            call = Call(
+                chat=request.state["services"].chat.for_user(identity.sub),
+                url_path=request.url.path,
+                path=request.path_params,
+                query=_query(operation.params, request.query_params),
+                body={} if operation.body is None else await _body(request, operation.body),
+            )
+            return await operation.handler(call)
+        except ClientDisconnect:
+            # Nobody to answer (the transport guard may have answered 413 already).
+            raise
+        except Exception as exc:
+            return failure_response(exc)
+
+
+def _query(params: Sequence[Param], given: QueryParams) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for param in params:
+        raw = given.get(param.name) if param.location == "query" else None
+        if not raw:
+            continue
+        values[param.name] = read_integer(param.name, raw) if param.type == "integer" else raw
+    return values
+
+
+async def _body(request: Request[Any], shape: Shape) -> dict[str, Any]:
+    try:
+        parsed = json.loads(await request.body())
+    except (ValueError, RecursionError):
+        # UnicodeDecodeError is a ValueError; nesting deep enough exhausts the parser's stack.
+        raise BadRequest("the request body is not valid JSON") from None
+    return shape.read(parsed)

@@ -1,0 +1,239 @@
+"""The seed's six routes: each an Operation (described as data) with its handler.
+
+Handlers turn the declared inputs into graphql_api.domain calls and records into JSON; every
+rule (ids, titles, roles, sizes, page sizes, cursors) is the domain's, shared with GraphQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Iterator, Mapping
+from typing import TypeVar
+
+from starlette.responses import Response
+
+from graphql_api.domain import rules
+from graphql_api.domain.chat import MessageDraft
+from graphql_api.domain.paging import PageArgs
+from graphql_api.errors import NotFoundError, ValidationError
+from graphql_api.storage.records import UNSET
+
+from . import bodies, render
+from .endpoint import Call, Operation, Param
+from .errors import PREFIX, json_response
+
+_A = TypeVar("_A")
+_B = TypeVar("_B")
+
+CONVERSATION_ID = Param(
+    name="id", type="string", location="path", format="uuid", description="The conversation."
+)
+LIMIT = Param(name="limit", type="integer", page_size=True, description="The page size.")
+
+
+@contextlib.contextmanager
+def _renamed(names: Mapping[str, str]) -> Iterator[None]:
+    """The domain names GraphQL's arguments (first, after, last, before, conversationId);
+    a REST client is told the name it sent instead."""
+    try:
+        yield
+    except ValidationError as exc:
+        if exc.field not in names:
+            raise
+        raise ValidationError(names[exc.field], exc.message) from None
+
+
+async def _both(first: Awaitable[_A], second: Awaitable[_B]) -> tuple[_A, _B]:
+    """Both results, the two requests in flight together; the first failure is raised once
+    both have finished, so neither is left running unobserved."""
+    a, b = await asyncio.gather(first, second, return_exceptions=True)
+    if isinstance(a, BaseException):
+        raise a
+    if isinstance(b, BaseException):
+        raise b
+    return a, b
+
+
+async def list_conversations(call: Call) -> Response:
+    chat = call.chat
+    with _renamed({"first": "limit", "after": "cursor"}):
+        window = chat.conversation_window(
+            PageArgs(first=call.query.get("limit"), after=call.query.get("cursor"))
+        )
+    page = await chat.list_conversations(window)
+    next_cursor = (
+        chat.cursors.conversation(page.items[-1].position) if page.has_next and page.items else None
+    )
+    return json_response(
+        {
+            "conversations": [render.conversation(record) for record in page.items],
+            "nextCursor": next_cursor,
+        }
+    )
+
+
+async def create_conversation(call: Call) -> Response:
+    body = call.body
+    record = await call.chat.create_conversation(
+        title=body["title"], model_id=body.get("modelId"), conversation_id=body.get("id")
+    )
+    location = f"{call.url_path.rstrip('/')}/{record.id}"
+    return json_response(render.conversation(record), 201, headers={"Location": location})
+
+
+async def get_conversation(call: Call) -> Response:
+    chat = call.chat
+    conversation_id = rules.uuid_id(call.path["id"], field="id")
+    with _renamed({"last": "limit"}):
+        window = chat.message_window(
+            conversation_id,
+            PageArgs(last=call.query.get("limit"), before=call.query.get("before")),
+        )
+    # Both reads at once, as GraphQL's prefetch does. Storage filters messages on the owner,
+    # so for another user's conversation the page is empty and the answer is the 404 below.
+    record, page = await chat.open_conversation(conversation_id, window)
+    if record is None:
+        raise NotFoundError("conversation not found")
+    older = (
+        chat.cursors.message(conversation_id, page.items[0].position)
+        if page.has_previous and page.items
+        else None
+    )
+    return json_response(
+        {
+            **render.conversation(record),
+            "messages": [render.message(message) for message in page.items],
+            "olderCursor": older,
+        }
+    )
+
+
+async def update_conversation(call: Call) -> Response:
+    body = call.body
+    record = await call.chat.update_conversation(
+        conversation_id=call.path["id"],
+        title=body.get("title", UNSET),
+        model_id=body.get("modelId", UNSET),
+        expected_version=body.get("expectedVersion"),
+    )
+    return json_response(render.conversation(record))
+
+
+async def delete_conversation(call: Call) -> Response:
+    await call.chat.delete_conversation(conversation_id=call.path["id"])
+    return Response(status_code=204)
+
+
+async def add_message(call: Call) -> Response:
+    body = call.body
+    draft = MessageDraft(
+        id=body.get("id"),
+        role=body["role"],
+        content=body["content"],
+        model_id=body.get("modelId"),
+        is_error=body.get("isError", False),
+        error_message=body.get("errorMessage"),
+    )
+    with _renamed({"conversationId": "id"}):
+        added = await call.chat.add_message(conversation_id=call.path["id"], message=draft)
+    (record,) = added.messages
+    return json_response(render.message(record), 201)
+
+
+_ONE = f"{PREFIX}/{{id}}"
+
+OPERATIONS = (
+    Operation(
+        method="GET",
+        path=PREFIX,
+        operation_id="listConversations",
+        summary="The caller's conversations, most recently updated first.",
+        handler=list_conversations,
+        params=(
+            LIMIT,
+            Param(
+                name="cursor",
+                type="string",
+                description="`nextCursor` of the previous page; absent for the first page.",
+            ),
+        ),
+        status=200,
+        response=bodies.CONVERSATION_PAGE,
+        errors=(400,),
+    ),
+    Operation(
+        method="POST",
+        path=PREFIX,
+        operation_id="createConversation",
+        summary="Create a conversation.",
+        description=(
+            "Idempotent with a client-chosen `id`: the same id again answers 201 with the "
+            "conversation as stored (its title unchanged). An id another user holds is 409."
+        ),
+        handler=create_conversation,
+        body=bodies.NEW_CONVERSATION,
+        status=201,
+        response=bodies.CONVERSATION,
+        errors=(400, 409),
+        headers={"Location": "The conversation's path."},
+    ),
+    Operation(
+        method="GET",
+        path=_ONE,
+        operation_id="getConversation",
+        summary="A conversation with its newest messages; `before` pages back to older ones.",
+        handler=get_conversation,
+        params=(
+            CONVERSATION_ID,
+            LIMIT,
+            Param(
+                name="before",
+                type="string",
+                description="`olderCursor` of a previous answer; absent for the newest.",
+            ),
+        ),
+        status=200,
+        response=bodies.CONVERSATION_WITH_MESSAGES,
+        errors=(400, 404),
+    ),
+    Operation(
+        method="PUT",
+        path=_ONE,
+        operation_id="updateConversation",
+        summary="Rename a conversation and/or change its model.",
+        handler=update_conversation,
+        params=(CONVERSATION_ID,),
+        body=bodies.CONVERSATION_CHANGES,
+        status=200,
+        response=bodies.CONVERSATION,
+        errors=(400, 404, 409),
+    ),
+    Operation(
+        method="DELETE",
+        path=_ONE,
+        operation_id="deleteConversation",
+        summary="Delete a conversation and all its messages.",
+        handler=delete_conversation,
+        params=(CONVERSATION_ID,),
+        status=204,
+        response=None,
+        errors=(400, 404),
+    ),
+    Operation(
+        method="POST",
+        path=f"{_ONE}/messages",
+        operation_id="addMessage",
+        summary="Add a message to a conversation.",
+        description=(
+            "Idempotent with a client-chosen `id`: a retry answers 201 with the message as "
+            "stored, and stores nothing more. The same id with other content is 409."
+        ),
+        handler=add_message,
+        params=(CONVERSATION_ID,),
+        body=bodies.NEW_MESSAGE,
+        status=201,
+        response=bodies.MESSAGE,
+        errors=(400, 404, 409),
+    ),
+)
