@@ -197,7 +197,7 @@ def build_handler(settings: ObservabilitySettings, stream: TextIO) -> logging.Ha
 
 
 def logging_config(
-    settings: ObservabilitySettings, *, stream: str = "ext://sys.stderr"
+    settings: ObservabilitySettings, *, stream: str | TextIO = "ext://sys.stderr"
 ) -> dict[str, Any]:
     """The process's logging, as a dictConfig for uvicorn's `log_config` or dictConfig()."""
     levels: dict[str, dict[str, Any]] = {name: {"level": "WARNING"} for name in _NOISY}
