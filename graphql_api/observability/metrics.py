@@ -101,6 +101,8 @@ def outcome_of(status: int, codes: Sequence[str]) -> str:
 class Metrics:
     """What the middleware and the transports report; this base records nothing."""
 
+    enabled = False
+
     def __init__(self, *, max_operations: int = 0) -> None:
         self.operations = OperationNames(max_operations=max_operations)
         self._jwks: FetchCounter | None = None
@@ -154,6 +156,8 @@ class _JwksCollector(Collector):
 
 
 class PrometheusMetrics(Metrics):
+    enabled = True
+
     def __init__(self, *, max_operations: int) -> None:
         super().__init__(max_operations=max_operations)
         self.registry = CollectorRegistry(auto_describe=True)
@@ -257,6 +261,7 @@ class EmbeddedMetrics(Metrics):
     metric CloudWatch bills for, which is why labels are bounded here too.
     """
 
+    enabled = True
     _METRICS: Final = (
         ("duration_ms", "Milliseconds"),
         ("dynamodb_requests", "Count"),

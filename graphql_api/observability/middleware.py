@@ -108,7 +108,8 @@ class RequestTelemetry:
                         )
         finally:
             record.end(token)
-            self._report(fields or self._fields(scope, current, status, started), current)
+            if fields is not None or self._wanted():
+                self._report(fields or self._fields(scope, current, status, started), current)
 
     def _fields(
         self, scope: Scope, current: record.RequestRecord, status: int, started: float
@@ -140,6 +141,11 @@ class RequestTelemetry:
             "dynamodb_unreported": current.unreported,
             "dynamodb_calls": {name: usage.requests for name, usage in current.calls.items()},
         }
+
+    def _wanted(self) -> bool:
+        """Whether anyone reads the summary (metrics, or a log level that shows the line)."""
+        telemetry = self._telemetry
+        return telemetry.metrics.enabled or telemetry.access_log.isEnabledFor(logging.INFO)
 
     def _report(self, fields: dict[str, Any], current: record.RequestRecord) -> None:
         telemetry = self._telemetry
