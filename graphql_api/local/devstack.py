@@ -46,8 +46,10 @@ LOCAL_CREDENTIALS: Final = ("testing", "testing")
 DEV_DEFAULTS: Final = {
     "CHAT_TABLE_NAME": "chat-history-dev",
     "AWS_REGION": "us-east-1",
-    # Readable request lines, each GraphQL response's DynamoDB cost, and /metrics.
+    # Readable request lines, each GraphQL response's DynamoDB cost, and /metrics; a fixed
+    # key for the user hash (nothing here is secret) so startup does not warn about it.
     "LOG_FORMAT": "console",
+    "LOG_USER_HASH_KEY": "dev-stack",
     "COST_EXTENSION_ENABLED": "true",
     "METRICS_ENABLED": "true",
 }
