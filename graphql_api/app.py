@@ -31,6 +31,8 @@ from graphql_api.gql.http import GraphQLEndpoint
 from graphql_api.gql.limits import DocumentLimits
 from graphql_api.gql.schema import build_schema
 from graphql_api.graphiql import GraphiQL
+from graphql_api.observability.middleware import RequestTelemetry
+from graphql_api.observability.telemetry import Telemetry
 from graphql_api.rest.routes import REST_PATHS, rest_routes
 from graphql_api.services import AppState, Services, open_services
 from graphql_api.settings import Settings
@@ -46,16 +48,20 @@ def create_app(
     *,
     aws_credentials: tuple[str, str] | None = None,
     graphiql_headers: dict[str, str] | None = None,
+    telemetry: Telemetry | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> Starlette:
     """The service. `graphiql_headers` pre-fills GraphiQL's headers editor: dev use only;
+    `telemetry` replaces the one built from settings (tests pass an in-memory span exporter);
     `clock` is what the service takes for now (tests move it to see time pass)."""
+    telemetry = telemetry or Telemetry.from_settings(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
-        async with open_services(
-            settings, aws_credentials=aws_credentials, clock=clock
-        ) as services:
+        async with (
+            open_services(settings, aws_credentials=aws_credentials, clock=clock) as services,
+            telemetry.running(jwks=services.jwks),
+        ):
             if settings.gc_freeze_after_startup:
                 gc.freeze()
             yield {"services": services}
@@ -72,10 +78,17 @@ def create_app(
             Route("/readyz", readyz, methods=["GET"]),
             *(graphiql.routes() if graphiql else []),
             *rest_routes(settings),
+            *_metrics_route(telemetry),
         ],
-        middleware=_middleware(settings),
+        # Outermost, so the request's line, metrics and span cover every refusal too.
+        middleware=[Middleware(RequestTelemetry, telemetry=telemetry), *_middleware(settings)],
         lifespan=lifespan,
     )
+
+
+def _metrics_route(telemetry: Telemetry) -> list[Route]:
+    endpoint = telemetry.metrics_endpoint
+    return [] if endpoint is None else [Route("/metrics", endpoint)]
 
 
 def _middleware(settings: Settings) -> list[Middleware]:
@@ -86,7 +99,8 @@ def _middleware(settings: Settings) -> list[Middleware]:
                 CORSMiddleware,
                 allow_origins=list(settings.cors_allow_origins),
                 allow_methods=["GET", "POST", "PUT", "DELETE"],
-                allow_headers=["Authorization", "Content-Type"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
+                expose_headers=["X-Request-Id"],
                 max_age=600,
             )
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -19,6 +20,7 @@ import uvicorn
 from botocore.exceptions import BotoCoreError
 
 from .errors import ChatError
+from .observability.logs import logging_config
 from .settings import DynamoDBSettings, Settings, SettingsError
 from .storage.client import open_table
 from .storage.table import create_table
@@ -124,7 +126,9 @@ def _add_serve(commands: _Commands) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=_positive_int, default=1, help="worker processes")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    parser.add_argument(
+        "--log-level", choices=["debug", "info", "warning"], help="overrides LOG_LEVEL"
+    )
 
 
 def _add_create_table(commands: _Commands) -> None:
@@ -206,13 +210,20 @@ def _serve(args: argparse.Namespace) -> int:
         # Each worker process imports the factory and reads the same (already checked)
         # environment; uvicorn cannot hand an app object to other processes.
         target = _APP_FACTORY
+    observability = settings.observability
+    if args.log_level:
+        observability = dataclasses.replace(observability, log_level=args.log_level.upper())
     uvicorn.run(
         target,
         factory=args.workers > 1,
         workers=args.workers,
         host=args.host,
         port=args.port,
-        log_level=args.log_level,
+        # Our lines for uvicorn's too (the dict reaches every worker); its access log is off:
+        # the app writes one line per request, without the query string uvicorn's would carry.
+        log_config=logging_config(observability),
+        log_level=observability.log_level.lower(),
+        access_log=False,
         # Let in-flight requests finish on SIGTERM, within a container's usual 30 s stop.
         timeout_graceful_shutdown=20,
     )

@@ -15,6 +15,8 @@ from datetime import timedelta
 from typing import Any, Literal, Self, TypeVar, cast
 
 TokenUse = Literal["id", "access", "any"]
+LogFormat = Literal["json", "console"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 _T = TypeVar("_T")
 
@@ -82,6 +84,20 @@ def _token_use(value: str) -> TokenUse:
     if value not in ("id", "access", "any"):
         raise ValueError(f"{value!r} must be one of id, access, any")
     return cast(TokenUse, value)
+
+
+def _log_format(value: str) -> LogFormat:
+    lowered = value.strip().lower()
+    if lowered not in ("json", "console"):
+        raise ValueError(f"{value!r} must be json or console")
+    return cast(LogFormat, lowered)
+
+
+def _log_level(value: str) -> LogLevel:
+    upper = value.strip().upper()
+    if upper not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError(f"{value!r} must be one of DEBUG, INFO, WARNING, ERROR")
+    return cast(LogLevel, upper)
 
 
 def _env(
@@ -224,6 +240,38 @@ class InputLimits(_Section):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class ObservabilitySettings(_Section):
+    """Logs, metrics, traces and the cost extension; every field has a production default."""
+
+    log_level: LogLevel = _env("LOG_LEVEL", _log_level, "INFO")
+    log_format: LogFormat = _env("LOG_FORMAT", _log_format, "json")
+    # Keys the one-way hash of a user's `sub` in logs and traces. Unset, a key is derived from
+    # CURSOR_SECRET (itself derived from non-secret ids when unset): set one of the two.
+    user_hash_key: str = _env("LOG_USER_HASH_KEY", str, "")
+    metrics_enabled: bool = _env("METRICS_ENABLED", _bool, False)
+    # GraphQL operation names beyond schema/operations/ that get their own metric label (first
+    # come); the rest share "other", so made-up names cannot grow the series without bound.
+    metrics_max_operations: int = _env("METRICS_MAX_OPERATIONS", _non_negative_int, 20)
+    # Set by the Lambda runtime: there is no scrape endpoint, so metrics go out as CloudWatch
+    # embedded-metric-format log lines instead of /metrics.
+    lambda_function_name: str | None = _env("AWS_LAMBDA_FUNCTION_NAME", str, None)
+    otel_enabled: bool = _env("OTEL_ENABLED", _bool, False)
+    # The exporter itself reads the standard OTEL_EXPORTER_OTLP_* and OTEL_TRACES_SAMPLER.
+    otel_service_name: str = _env("OTEL_SERVICE_NAME", _text, "chat-history-api")
+    cost_extension_enabled: bool = _env("COST_EXTENSION_ENABLED", _bool, False)
+
+    def __post_init__(self) -> None:
+        if self.metrics_enabled and self.on_lambda and self.log_format != "json":
+            raise SettingsError(
+                "LOG_FORMAT", "must be json on Lambda: the metrics ride in the JSON request lines"
+            )
+
+    @property
+    def on_lambda(self) -> bool:
+        return bool(self.lambda_function_name)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class RetentionSettings(_Section):
     """How long what the service keeps for a while is kept, in days (fractions allowed, so
     tests can shorten them)."""
@@ -271,6 +319,7 @@ class Settings(_Section):
     limits: InputLimits = _section(InputLimits, defaults=True)
     retention: RetentionSettings = _section(RetentionSettings, defaults=True)
     subscriptions: SubscriptionSettings = _section(SubscriptionSettings, defaults=True)
+    observability: ObservabilitySettings = _section(ObservabilitySettings, defaults=True)
 
     # GraphQL
     graphiql_enabled: bool = _env("GRAPHIQL_ENABLED", _bool, False)

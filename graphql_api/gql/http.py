@@ -33,6 +33,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from graphql_api.context import Context
+from graphql_api.observability.cost import observed
+from graphql_api.observability.record import note_operation
 from graphql_api.services import AppState
 
 from .executor import GraphQLRunner, Phase, RequestError
@@ -168,6 +170,10 @@ class GraphQLEndpoint:
             return _plain_error(exc.message, status, media)
         try:
             prepared = self._runner.prepare(params.query, params.operation_name)
+            note_operation(
+                prepared.operation.name.value if prepared.operation.name else None,
+                prepared.kind.value,
+            )
             if request.method == "GET" and prepared.kind is not OperationType.QUERY:
                 return _plain_error(
                     f"{prepared.kind.value}s are not allowed when using GET",
@@ -247,7 +253,8 @@ def _checked(body: Mapping[str, Any]) -> _Params:
 
 
 def _json(body: Mapping[str, Any], status: int, media: str, **headers: str) -> Response:
-    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    # observed: notes the error codes for the request's log line and adds extensions.cost.
+    content = json.dumps(observed(body), ensure_ascii=False, separators=(",", ":")).encode()
     # The spec asks for the charset; legacy clients keep the bare type they always got.
     content_type = f"{media}; charset=utf-8" if media == GRAPHQL_RESPONSE else media
     return Response(content, status_code=status, media_type=content_type, headers=headers or None)

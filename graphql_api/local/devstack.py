@@ -29,6 +29,7 @@ import botocore.session
 import uvicorn
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..observability.logs import logging_config
 from ..settings import CognitoSettings, DynamoDBSettings, Settings
 from ..storage.client import ChatTable, open_table
 from ..storage.conversations import count_conversations, create_conversation
@@ -42,7 +43,16 @@ DEV_USER: Final = "dev"
 # moto accepts any credentials; fixed fake ones keep a real AWS account out of play.
 LOCAL_CREDENTIALS: Final = ("testing", "testing")
 # Only what the dev stack cannot invent; the environment may override each.
-DEV_DEFAULTS: Final = {"CHAT_TABLE_NAME": "chat-history-dev", "AWS_REGION": "us-east-1"}
+DEV_DEFAULTS: Final = {
+    "CHAT_TABLE_NAME": "chat-history-dev",
+    "AWS_REGION": "us-east-1",
+    # Readable request lines, each GraphQL response's DynamoDB cost, and /metrics; a fixed
+    # key for the user hash (nothing here is secret) so startup does not warn about it.
+    "LOG_FORMAT": "console",
+    "LOG_USER_HASH_KEY": "dev-stack",
+    "COST_EXTENSION_ENABLED": "true",
+    "METRICS_ENABLED": "true",
+}
 # Seeding moto's id generator makes the pool, client and dev user's `sub` the same at every
 # start, so the dev user finds its data again in a table that outlives the process.
 _MOTO_SEED: Final = 20_240_501
@@ -442,7 +452,13 @@ def _serve(stack: DevStack, sock: socket.socket, *, on_started: Callable[[], Non
         aws_credentials=stack.credentials,
         graphiql_headers={"Authorization": f"Bearer {stack.token}"},
     )
-    config = uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=5)
+    config = uvicorn.Config(
+        app,
+        log_config=logging_config(stack.settings.observability),
+        log_level="info",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
     server = _AnnouncingServer(config, on_started=on_started)
     asyncio.run(server.serve(sockets=[sock]))
 

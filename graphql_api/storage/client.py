@@ -16,6 +16,7 @@ from aiobotocore.config import AioConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from graphql_api.errors import ChatError, UnavailableError, ValidationError
+from graphql_api.observability.capacity import watch_capacity
 from graphql_api.settings import DynamoDBSettings
 
 if TYPE_CHECKING:
@@ -205,4 +206,6 @@ async def open_client(
         region_name=region,
     )
     async with session.client("dynamodb", endpoint_url=endpoint_url, config=config) as client:
+        # Every call asks for its consumed capacity, counted into the current request's record.
+        watch_capacity(client)
         yield client

@@ -170,6 +170,29 @@ def test_graphiql_opens_with_the_token_filled_in(dev_server: DevServer) -> None:
     assert f"Bearer {dev_server.token}" in page.text
 
 
+def test_responses_carry_their_cost_and_requests_log_as_console_lines(
+    dev_server: DevServer,
+) -> None:
+    body = dev_server.query(QUERY)
+
+    cost = body["extensions"]["cost"]
+    assert cost["dynamodbRequests"] >= 1
+    assert cost["readCapacityUnits"] > 0
+    assert httpx.get(dev_server.base_url + "/metrics", timeout=10).status_code == 200
+    stderr = dev_server.state_dir / "stderr.txt"
+    deadline = time.monotonic() + 10
+    line = None
+    while line is None and time.monotonic() < deadline:
+        line = re.search(
+            r"POST /graphql query \S+ -> 200 in [\d.]+ ms \| dynamodb", stderr.read_text()
+        )
+        time.sleep(0.1)
+    assert line, stderr.read_text()
+    text = stderr.read_text()
+    assert dev_server.token not in text
+    assert "HTTP/1.1" not in text  # uvicorn's access log is off
+
+
 def test_dev_token_signs_in_another_user_who_sees_only_their_own_data(
     dev_server: DevServer,
 ) -> None:

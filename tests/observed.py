@@ -1,0 +1,105 @@
+"""Apps with chosen telemetry settings, and log lines as the real logging config writes them."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import logging.config
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+from graphql_api.app import create_app
+from graphql_api.observability import logs
+from graphql_api.observability.telemetry import Telemetry
+from graphql_api.settings import ObservabilitySettings
+from tests.api.harness import Api, api_settings, http_app, served
+from tests.conftest import REGION, credentials_for
+from tests.tokens import FakeUserPool
+
+OPERATIONS_DIR = Path(__file__).resolve().parents[1] / "schema" / "operations"
+
+# Every logger the logging config sets, so a test can put them back as it found them.
+_CONFIGURED = (*logs._NOISY, logs.ACCESS_LOGGER, "uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+class CapturedLogs:
+    def __init__(self, stream: io.StringIO) -> None:
+        self._stream = stream
+
+    @property
+    def text(self) -> str:
+        return self._stream.getvalue()
+
+    def lines(self) -> list[str]:
+        return [line for line in self.text.splitlines() if line.strip()]
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        """Every line, parsed; fails the test on a line that is not a JSON object."""
+        parsed = []
+        for line in self.lines():
+            value = json.loads(line)
+            assert isinstance(value, dict), line
+            parsed.append(value)
+        return parsed
+
+    def access_lines(self) -> list[dict[str, Any]]:
+        return [line for line in self.json_lines() if line["logger"] == logs.ACCESS_LOGGER]
+
+
+@contextlib.contextmanager
+def captured_logs(settings: ObservabilitySettings) -> Iterator[CapturedLogs]:
+    """The logging config `serve` hands uvicorn, writing to a buffer; restored afterwards."""
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved_root = (root.level, root.handlers[:])
+    saved = [
+        (logger, logger.level, logger.handlers[:], logger.propagate)
+        for logger in map(logging.getLogger, _CONFIGURED)
+    ]
+    logging.config.dictConfig(logs.logging_config(settings, stream=stream))
+    try:
+        yield CapturedLogs(stream)
+    finally:
+        root.setLevel(saved_root[0])
+        root.handlers[:] = saved_root[1]
+        for logger, level, handlers, propagate in saved:
+            logger.setLevel(level)
+            logger.handlers[:] = handlers
+            logger.propagate = propagate
+
+
+@contextlib.asynccontextmanager
+async def observed_api(
+    pool: FakeUserPool,
+    *,
+    endpoint: str,
+    table_name: str,
+    observability: ObservabilitySettings,
+    credentials_endpoint: str | None = None,
+    span_exporter: Any = None,
+    **overrides: Any,
+) -> AsyncIterator[tuple[Api, Telemetry]]:
+    """An app on `endpoint` with these observability settings, served in-process."""
+    settings = api_settings(
+        pool,
+        table_name=table_name,
+        endpoint=endpoint,
+        region=REGION,
+        observability=observability,
+        **overrides,
+    )
+    telemetry = Telemetry.from_settings(settings, span_exporter=span_exporter)
+    app = create_app(
+        settings,
+        aws_credentials=credentials_for(credentials_endpoint or endpoint),
+        telemetry=telemetry,
+    )
+    async with served(app) as (http, state):
+        yield Api(app=app, http=http, pool=pool, state=state, asgi=http_app(http)), telemetry
+
+
+def operation_document(name: str) -> str:
+    return (OPERATIONS_DIR / f"{name}.graphql").read_text()
