@@ -42,7 +42,10 @@ THROTTLE_RATE = 200
 THROTTLE_BURST = 400
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 
-_RUNTIMES = {(3, 12): lambda_.Runtime.PYTHON_3_12}
+# The layer is built for this version by `make lambda-package`: one constant for both.
+RUNTIME = lambda_.Runtime(
+    "python{}.{}".format(*LAMBDA_PYTHON), lambda_.RuntimeFamily.PYTHON, supports_inline_code=True
+)
 
 
 class ServerlessStack(Stack):
@@ -64,7 +67,8 @@ class ServerlessStack(Stack):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="The chat-history service in Lambda: its table, bucket and log group",
         )
-        # Instead of AWSLambdaBasicExecutionRole (logs:* on every log group): this group only.
+        # Instead of AWSLambdaBasicExecutionRole, which may write to every log group (`*`):
+        # this group only.
         # Lambda names the streams, so the grant is on the group's ARN, streams included.
         role.add_to_policy(
             iam.PolicyStatement(
@@ -77,7 +81,7 @@ class ServerlessStack(Stack):
         function = lambda_.Function(
             self,
             "Service",
-            runtime=_RUNTIMES[LAMBDA_PYTHON],
+            runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler=HANDLER,
             code=function_code(),
@@ -108,7 +112,7 @@ class ServerlessStack(Stack):
             self,
             "Dependencies",
             code=code,
-            compatible_runtimes=[_RUNTIMES[LAMBDA_PYTHON]],
+            compatible_runtimes=[RUNTIME],
             compatible_architectures=[lambda_.Architecture.ARM_64],
             description="chat-history-api's third-party packages (make lambda-package)",
         )
