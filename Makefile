@@ -10,7 +10,7 @@ LOCAL := $(VENV)/.installed-local
 INSTALLED := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install run test lint typecheck unit schema bench soak synth lambda-package clean
+.PHONY: install run test lint typecheck unit schema bench soak synth lambda-package clean graphiql-assets
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
@@ -37,6 +37,7 @@ run: $(LOCAL)
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
@@ -65,6 +66,11 @@ synth: $(INSTALLED)
 # PyPI, and a Python 3.12 for the bytecode: make lambda-package ARGS="--python /path/python3.12"
 lambda-package: $(INSTALLED)
 	$(BIN)/python -m infra.lambda_package $(ARGS)
+
+# GraphiQL's assets from the pinned npm packages in tools/graphiql (needs node and npm); the
+# output in graphql_api/graphiql/static/ is committed, so nothing else needs npm.
+graphiql-assets:
+	cd tools/graphiql && npm ci --no-audit --no-fund && node build.mjs
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts infra/cdk.out infra/build

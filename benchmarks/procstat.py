@@ -22,3 +22,15 @@ def rss_megabytes(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def peak_rss_megabytes(pid: int) -> float:
+    """The high-water mark of `pid`'s resident memory since it last exec'd.
+
+    Unlike getrusage's ru_maxrss, which Linux carries across fork and exec from the parent,
+    so that a child of a large process reports the parent's peak.
+    """
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0

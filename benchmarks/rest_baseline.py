@@ -31,17 +31,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from benchmarks import operations
-from graphql_api.app import open_dynamodb
 from graphql_api.auth import AuthenticationError, JwksCache, TokenVerifier, bearer_token
-from graphql_api.settings import Settings
-from graphql_api.storage.client import ChatTable
-from graphql_api.storage.errors import (
+from graphql_api.errors import (
+    ChatError,
     ConflictError,
     NotFoundError,
-    StorageError,
     UnavailableError,
     ValidationError,
 )
+from graphql_api.settings import Settings
+from graphql_api.storage.client import ChatTable, open_table
 from graphql_api.storage.records import (
     ROLES,
     ConversationPosition,
@@ -114,7 +113,7 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return _error(409, str(exc))
         except UnavailableError:
             return _error(503, "temporarily unavailable")
-        except StorageError:
+        except ChatError:
             return _error(500, "internal error")
 
     return run
@@ -127,11 +126,11 @@ def _error(status: int, message: str) -> Response:
 def _page_size(request: Request, name: str, settings: Settings) -> int:
     raw = request.query_params.get(name)
     try:
-        size = settings.default_page_size if raw is None else int(raw)
+        size = settings.limits.default_page_size if raw is None else int(raw)
     except ValueError:
         raise BadRequest(f"{name} must be an integer") from None
-    if not 0 <= size <= settings.max_page_size:
-        raise BadRequest(f"{name} must be between 0 and {settings.max_page_size}")
+    if not 0 <= size <= settings.limits.max_page_size:
+        raise BadRequest(f"{name} must be between 0 and {settings.limits.max_page_size}")
     return size
 
 
@@ -224,7 +223,7 @@ def _new_message(data: Any, settings: Settings) -> NewMessage:
     role, content = data.get("role"), data.get("content")
     if role not in ROLES or not isinstance(content, str):
         raise BadRequest("a message needs a role (user, assistant, system) and content")
-    if len(content.encode()) > settings.max_content_bytes:
+    if len(content.encode()) > settings.limits.max_content_bytes:
         raise BadRequest("content is too large")
     message_id, model_id = data.get("id"), data.get("modelId")
     if not isinstance(message_id, str | None) or not isinstance(model_id, str | None):
@@ -235,7 +234,10 @@ def _new_message(data: Any, settings: Settings) -> NewMessage:
 async def add_messages(request: Request, services: RestServices, user_id: str) -> Response:
     body = await request.json()
     given = body.get("messages") if isinstance(body, dict) else None
-    if not isinstance(given, list) or not 0 < len(given) <= services.settings.max_batch_messages:
+    if (
+        not isinstance(given, list)
+        or not 0 < len(given) <= services.settings.limits.max_batch_messages
+    ):
         raise BadRequest("messages must be a non-empty list")
     added = await operations.add_messages(
         services.table,
@@ -296,17 +298,15 @@ def create_rest_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with (
-            open_dynamodb(settings, aws_credentials) as client,
+            open_table(settings.dynamodb, credentials=aws_credentials) as table,
             aiohttp.ClientSession() as session,
         ):
-            jwks = JwksCache.from_settings(settings, session=session)
+            jwks = JwksCache.from_settings(settings.cognito, session=session)
             await jwks.warm()
             app.state.services = RestServices(
                 settings=settings,
-                table=ChatTable(
-                    client=client, name=settings.table_name, deadline=settings.dynamodb_deadline
-                ),
-                verifier=TokenVerifier.from_settings(settings, jwks),
+                table=table,
+                verifier=TokenVerifier.from_settings(settings.cognito, jwks),
             )
             yield
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from graphql_api.storage import keys
+from graphql_api.storage import items
 from graphql_api.storage.batch import batch_put
 from graphql_api.storage.client import ChatTable
 from graphql_api.storage.records import (
@@ -24,8 +24,6 @@ from graphql_api.storage.records import (
     Item,
     MessageRecord,
     Role,
-    conversation_item,
-    message_item,
 )
 
 _VOCABULARY = (
@@ -126,21 +124,10 @@ def conversation_items(
             is_error=False,
             error_message=None,
         )
-        item = message_item(last)
-        yield item
-        yield {
-            "PK": item["PK"],
-            "SK": {"S": keys.message_id_sk(last.id)},
-            "type": {"S": "messageId"},
-            "messageSK": item["SK"],
-        }
-    yield {
-        "PK": {"S": keys.conversation_partition(conversation_id)},
-        "SK": {"S": keys.OWNER_SK},
-        "userId": {"S": user_id},
-        "type": {"S": "owner"},
-    }
-    yield conversation_item(
+        yield items.message_item(last)
+        yield items.marker_item(last)
+    yield items.owner_item(conversation_id, user_id)
+    yield items.conversation_item(
         ConversationRecord(
             id=conversation_id,
             user_id=user_id,
@@ -153,14 +140,6 @@ def conversation_items(
             last_message=last,
         )
     )
-
-
-def profile_item(user_id: str, conversations: int) -> Item:
-    return {
-        "PK": {"S": keys.user_pk(user_id)},
-        "SK": {"S": keys.PROFILE_SK},
-        "conversationCount": {"N": str(conversations)},
-    }
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -189,7 +168,7 @@ async def seed(table: ChatTable, spec: DatasetSpec, *, user_id: str) -> SeededId
     spacings = [timedelta(seconds=1) if n <= 10_000 else timedelta(milliseconds=1) for _, n in plan]
     total = sum(((n + 1) * s for (_, n), s in zip(plan, spacings, strict=True)), timedelta())
     start = now - timedelta(days=1) - total
-    chunk: list[Item] = [profile_item(user_id, spec.conversations)]
+    chunk: list[Item] = [items.profile_item(user_id, conversation_count=spec.conversations)]
     for (conversation_id, history), spacing in zip(plan, spacings, strict=True):
         for item in conversation_items(
             rng,

@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeAlias
@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 import uvicorn
 from botocore.exceptions import BotoCoreError
 
-from .settings import Settings, SettingsError
-from .storage.client import client_config, open_client
-from .storage.errors import StorageError
+from .errors import ChatError
+from .settings import DynamoDBSettings, Settings, SettingsError
+from .storage.client import open_table
 from .storage.table import create_table
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIGURATION
-    except (CommandError, StorageError) as exc:
+    except (CommandError, ChatError) as exc:
         print(f"{args.command_name}: {_reason(exc)}", file=sys.stderr)
         return EXIT_FAILURE
 
@@ -208,7 +208,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _create_table(args: argparse.Namespace) -> int:
-    settings = storage_settings(os.environ)
+    # Only the DynamoDB section: this runs from CI jobs and shells with no COGNITO_* variables.
+    settings = DynamoDBSettings.from_env(os.environ)
     try:
         created = asyncio.run(_create(settings))
     except TimeoutError:
@@ -220,32 +221,10 @@ def _create_table(args: argparse.Namespace) -> int:
     return 0
 
 
-def storage_settings(environ: Mapping[str, str]) -> Settings:
-    """Settings for commands that only touch DynamoDB.
-
-    Inert Cognito values let create-table run from a CI job or a shell that has no COGNITO_*
-    variables; every DynamoDB variable is read and checked as `serve` would.
-    """
-    return Settings.from_env(
-        environ,
-        cognito_user_pool_id="unused_unused",
-        cognito_region="unused",
-        cognito_app_client_ids=("unused",),
-    )
-
-
-async def _create(settings: Settings) -> bool:
-    config = client_config(
-        max_pool_connections=2,
-        connect_timeout=settings.dynamodb_connect_timeout,
-        read_timeout=settings.dynamodb_read_timeout,
-        max_attempts=settings.dynamodb_max_attempts,
-    )
-    async with open_client(
-        region=settings.aws_region, endpoint_url=settings.dynamodb_endpoint_url, config=config
-    ) as client:
+async def _create(settings: DynamoDBSettings) -> bool:
+    async with open_table(settings, max_pool_connections=2) as table:
         return await create_table(
-            client, table_name=settings.table_name, wait_seconds=CREATE_TABLE_WAIT
+            table.client, table_name=table.name, wait_seconds=CREATE_TABLE_WAIT
         )
 
 

@@ -4,32 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 
-from graphql_api.auth import Identity
-from graphql_api.gql.pagination import CursorCodec
+from graphql_api.domain.chat import UserChat
 from graphql_api.loaders import Loaders, build_loaders
-from graphql_api.settings import Settings
-from graphql_api.storage.client import ChatTable
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Context:
-    identity: Identity
-    table: ChatTable
+    # Bound to the token's subject: every read and write of this request is scoped by it.
+    chat: UserChat
     loaders: Loaders
-    settings: Settings
-    cursors: CursorCodec
 
     @property
     def user_id(self) -> str:
-        # The token's sub, and nothing a request body says: it scopes every read and write.
-        return self.identity.sub
+        return self.chat.user_id
 
 
-def build_context(*, identity: Identity, table: ChatTable, settings: Settings) -> Context:
-    return Context(
-        identity=identity,
-        table=table,
-        loaders=build_loaders(table, user_id=identity.sub),
-        settings=settings,
-        cursors=CursorCodec(secret=settings.effective_cursor_secret, user_id=identity.sub),
-    )
+def build_context(chat: UserChat) -> Context:
+    return Context(chat=chat, loaders=build_loaders(chat))

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from strawberry.dataloader import DataLoader
 
-from graphql_api.storage import conversations, messages
-from graphql_api.storage.client import ChatTable
+from graphql_api.domain.chat import UserChat
+from graphql_api.domain.paging import Window
 from graphql_api.storage.records import ConversationRecord, MessagePosition, MessageRecord, Page
 
 # BatchGetItem's limit: one request per batch, however many conversations a query names.
@@ -18,12 +18,10 @@ CONVERSATION_BATCH_SIZE = 100
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class MessagePageKey:
-    """One page of one conversation's messages, as storage's list_messages takes it."""
+    """One page of one conversation's messages."""
 
     conversation_id: str
-    limit: int
-    forward: bool
-    cursor: MessagePosition | None
+    window: Window[MessagePosition]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -37,9 +35,9 @@ class Loaders:
             self.conversation.clear(conversation_id)
 
 
-def build_loaders(table: ChatTable, *, user_id: str) -> Loaders:
+def build_loaders(chat: UserChat) -> Loaders:
     async def load_conversations(ids: list[str]) -> list[ConversationRecord | None]:
-        return await conversations.get_conversations(table, user_id=user_id, conversation_ids=ids)
+        return await chat.get_conversations(ids)
 
     async def load_message_pages(
         keys: list[MessagePageKey],
@@ -47,17 +45,7 @@ def build_loaders(table: ChatTable, *, user_id: str) -> Loaders:
         # Pages of different conversations are independent queries: all in flight at once,
         # and one failing fails only its own field.
         return await asyncio.gather(
-            *(
-                messages.list_messages(
-                    table,
-                    user_id=user_id,
-                    conversation_id=key.conversation_id,
-                    limit=key.limit,
-                    cursor=key.cursor,
-                    forward=key.forward,
-                )
-                for key in keys
-            ),
+            *(chat.list_messages(key.conversation_id, key.window) for key in keys),
             return_exceptions=True,
         )
 

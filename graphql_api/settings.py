@@ -1,11 +1,17 @@
-"""The one typed Settings object. Every environment read in the service goes through here."""
+"""The typed settings. Every environment read in the service goes through here.
+
+Settings come in sections, so that a command reads only what it needs: `create-table` reads
+`DynamoDBSettings` and never asks for a user pool, while `serve` reads the whole `Settings`.
+Each field names its environment variable once; a missing required variable or a value that
+does not parse stops the command with one line naming the variable.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Mapping
-from typing import Any, Literal, TypeVar, cast
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Literal, Self, TypeVar, cast
 
 TokenUse = Literal["id", "access", "any"]
 
@@ -77,45 +83,151 @@ def _token_use(value: str) -> TokenUse:
     return cast(TokenUse, value)
 
 
-def _env(name: str, parse: Callable[[str], Any], default: Any = dataclasses.MISSING) -> Any:
-    """A field read from the environment variable `name`; no default means required."""
+def _env(
+    name: str,
+    parse: Callable[[str], Any],
+    default: Any = dataclasses.MISSING,
+    *,
+    fallback: str | None = None,
+) -> Any:
+    """A field read from the environment variable `name` (else `fallback`); no default: required."""
     return dataclasses.field(
         default=default,
-        metadata={"env": name, "parse": parse, "required": default is dataclasses.MISSING},
+        metadata={
+            "env": name,
+            "parse": parse,
+            "fallback": fallback,
+            "required": default is dataclasses.MISSING,
+        },
     )
 
 
+def _section(kind: type[_Section]) -> Any:
+    """A field holding a whole section, read from the same environment."""
+    return dataclasses.field(metadata={"section": kind})
+
+
+class _Section:
+    """Reads a dataclass's fields from the environment, sections included."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Self:
+        """Every field from `environ`; `overrides` (by field name) win over the environment."""
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if field.name in overrides:
+                continue
+            section = field.metadata.get("section")
+            if section is not None:
+                values[field.name] = section.from_env(environ)
+                continue
+            name, raw = _lookup(environ, field.metadata["env"], field.metadata["fallback"])
+            if raw is None or (raw.strip() == "" and field.metadata["required"]):
+                if field.metadata["required"]:
+                    raise SettingsError(name, "is required but not set")
+                continue
+            try:
+                values[field.name] = field.metadata["parse"](raw)
+            except ValueError as exc:
+                raise SettingsError(name, str(exc)) from None
+        return cls(**values, **overrides)
+
+    @classmethod
+    def variables(cls) -> Iterator[str]:
+        """The environment variables this section reads, sections included."""
+        for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+            section = field.metadata.get("section")
+            if section is not None:
+                yield from section.variables()
+            else:
+                yield field.metadata["env"]
+
+
+def _lookup(environ: Mapping[str, str], name: str, fallback: str | None) -> tuple[str, str | None]:
+    raw = environ.get(name)
+    if (raw is None or not raw.strip()) and fallback is not None and environ.get(fallback):
+        return fallback, environ[fallback]
+    return name, raw
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Settings:
-    # DynamoDB
+class DynamoDBSettings(_Section):
     table_name: str = _env("CHAT_TABLE_NAME", _text)
-    aws_region: str = _env("AWS_REGION", _text)
-    dynamodb_endpoint_url: str | None = _env("DYNAMODB_ENDPOINT_URL", _optional_url, None)
-    dynamodb_max_pool_connections: int = _env("DYNAMODB_MAX_POOL_CONNECTIONS", _positive(int), 64)
-    dynamodb_connect_timeout: float = _env("DYNAMODB_CONNECT_TIMEOUT", _positive(float), 2.0)
-    dynamodb_read_timeout: float = _env("DYNAMODB_READ_TIMEOUT", _positive(float), 5.0)
-    dynamodb_max_attempts: int = _env("DYNAMODB_MAX_ATTEMPTS", _positive(int), 4)
+    region: str = _env("AWS_REGION", _text)
+    endpoint_url: str | None = _env("DYNAMODB_ENDPOINT_URL", _optional_url, None)
+    max_pool_connections: int = _env("DYNAMODB_MAX_POOL_CONNECTIONS", _positive(int), 64)
+    connect_timeout: float = _env("DYNAMODB_CONNECT_TIMEOUT", _positive(float), 2.0)
+    read_timeout: float = _env("DYNAMODB_READ_TIMEOUT", _positive(float), 5.0)
+    max_attempts: int = _env("DYNAMODB_MAX_ATTEMPTS", _positive(int), 4)
     # Upper bound on one storage operation including every retry, so a client always gets an
     # answer (SERVICE_UNAVAILABLE at worst) in bounded time.
-    dynamodb_deadline: float = _env("DYNAMODB_DEADLINE_SECONDS", _positive(float), 10.0)
+    deadline: float = _env("DYNAMODB_DEADLINE_SECONDS", _positive(float), 10.0)
 
-    # Cognito
-    cognito_user_pool_id: str = _env("COGNITO_USER_POOL_ID", _text)
-    cognito_region: str | None = _env("COGNITO_REGION", lambda v: v.strip() or None, None)
-    cognito_app_client_ids: tuple[str, ...] = _env("COGNITO_APP_CLIENT_IDS", _csv)
-    cognito_token_use: TokenUse = _env("COGNITO_TOKEN_USE", _token_use, "access")
-    cognito_jwks_url: str | None = _env("COGNITO_JWKS_URL", _optional_url, None)
-    jwt_leeway_seconds: float = _env("JWT_LEEWAY_SECONDS", float, 30.0)
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CognitoSettings(_Section):
+    user_pool_id: str = _env("COGNITO_USER_POOL_ID", _text)
+    # The pool's region; the table's (AWS_REGION) unless the pool lives elsewhere.
+    region: str = _env("COGNITO_REGION", _text, fallback="AWS_REGION")
+    app_client_ids: tuple[str, ...] = _env("COGNITO_APP_CLIENT_IDS", _csv)
+    token_use: TokenUse = _env("COGNITO_TOKEN_USE", _token_use, "access")
+    jwks_url_override: str | None = _env("COGNITO_JWKS_URL", _optional_url, None)
+    leeway_seconds: float = _env("JWT_LEEWAY_SECONDS", float, 30.0)
     jwks_penalty_seconds: float = _env("JWKS_PENALTY_SECONDS", float, 10.0)
     jwks_connect_timeout: float = _env("JWKS_CONNECT_TIMEOUT", _positive(float), 2.0)
     jwks_total_timeout: float = _env("JWKS_TOTAL_TIMEOUT", _positive(float), 5.0)
     jwks_warm_at_startup: bool = _env("JWKS_WARM_AT_STARTUP", _bool, True)
 
+    def __post_init__(self) -> None:
+        pool_region, _, pool_suffix = self.user_pool_id.partition("_")
+        if not pool_suffix:
+            raise SettingsError(
+                "COGNITO_USER_POOL_ID", f"{self.user_pool_id!r} is not <region>_<id>"
+            )
+        if pool_region != self.region:
+            raise SettingsError(
+                "COGNITO_REGION",
+                f"{self.region!r} does not match the user pool's region {pool_region!r}",
+            )
+        if not self.app_client_ids:
+            raise SettingsError("COGNITO_APP_CLIENT_IDS", "must name at least one app client id")
+
+    @property
+    def issuer(self) -> str:
+        return f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool_id}"
+
+    @property
+    def jwks_url(self) -> str:
+        return self.jwks_url_override or f"{self.issuer}/.well-known/jwks.json"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class InputLimits(_Section):
+    """The bounds the rules below every transport hold input to."""
+
+    default_page_size: int = _env("DEFAULT_PAGE_SIZE", _positive(int), 20)
+    max_page_size: int = _env("MAX_PAGE_SIZE", _positive(int), 100)
+    max_content_bytes: int = _env("MAX_CONTENT_BYTES", _positive(int), 100 * 1024)
+    max_batch_messages: int = _env("MAX_BATCH_MESSAGES", _positive(int), 25)
+
+    def __post_init__(self) -> None:
+        if self.default_page_size > self.max_page_size:
+            raise SettingsError("DEFAULT_PAGE_SIZE", "must not exceed MAX_PAGE_SIZE")
+        if self.max_content_bytes > 300 * 1024:
+            raise SettingsError(
+                "MAX_CONTENT_BYTES", "must stay at most 300 KB, below DynamoDB's 400 KB item limit"
+            )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Settings(_Section):
+    dynamodb: DynamoDBSettings = _section(DynamoDBSettings)
+    cognito: CognitoSettings = _section(CognitoSettings)
+    limits: InputLimits = _section(InputLimits)
+
     # GraphQL
     graphiql_enabled: bool = _env("GRAPHIQL_ENABLED", _bool, False)
     introspection_enabled: bool = _env("INTROSPECTION_ENABLED", _bool, False)
-    default_page_size: int = _env("DEFAULT_PAGE_SIZE", _positive(int), 20)
-    max_page_size: int = _env("MAX_PAGE_SIZE", _positive(int), 100)
     max_query_depth: int = _env("MAX_QUERY_DEPTH", _positive(int), 8)
     max_aliases: int = _env("MAX_ALIASES", _positive(int), 15)
     max_tokens: int = _env("MAX_QUERY_TOKENS", _positive(int), 2000)
@@ -131,68 +243,7 @@ class Settings:
     # the schema) keeps those pauses short under load.
     gc_freeze_after_startup: bool = _env("GC_FREEZE_AFTER_STARTUP", _bool, True)
 
-    # Input limits
-    max_content_bytes: int = _env("MAX_CONTENT_BYTES", _positive(int), 100 * 1024)
-    max_batch_messages: int = _env("MAX_BATCH_MESSAGES", _positive(int), 25)
-
-    def __post_init__(self) -> None:
-        self._check_consistency()
-
-    @property
-    def cognito_effective_region(self) -> str:
-        return self.cognito_region or self.aws_region
-
-    @property
-    def cognito_issuer(self) -> str:
-        return (
-            f"https://cognito-idp.{self.cognito_effective_region}.amazonaws.com/"
-            f"{self.cognito_user_pool_id}"
-        )
-
-    @property
-    def jwks_url(self) -> str:
-        return self.cognito_jwks_url or f"{self.cognito_issuer}/.well-known/jwks.json"
-
     @property
     def effective_cursor_secret(self) -> bytes:
-        return (self.cursor_secret or f"{self.cognito_user_pool_id}/{self.table_name}").encode()
-
-    def _check_consistency(self) -> None:
-        pool_region, _, pool_suffix = self.cognito_user_pool_id.partition("_")
-        if not pool_suffix:
-            raise SettingsError(
-                "COGNITO_USER_POOL_ID", f"{self.cognito_user_pool_id!r} is not <region>_<id>"
-            )
-        if pool_region != self.cognito_effective_region:
-            raise SettingsError(
-                "COGNITO_REGION",
-                f"{self.cognito_effective_region!r} does not match the user pool's region "
-                f"{pool_region!r}",
-            )
-        if not self.cognito_app_client_ids:
-            raise SettingsError("COGNITO_APP_CLIENT_IDS", "must name at least one app client id")
-        if self.default_page_size > self.max_page_size:
-            raise SettingsError("DEFAULT_PAGE_SIZE", "must not exceed MAX_PAGE_SIZE")
-        if self.max_content_bytes > 300 * 1024:
-            raise SettingsError(
-                "MAX_CONTENT_BYTES", "must stay at most 300 KB, below DynamoDB's 400 KB item limit"
-            )
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
-        """Read every field from `environ`; `overrides` (by field name) win over the environment."""
-        values: dict[str, Any] = {}
-        for field in dataclasses.fields(cls):
-            if field.name in overrides:
-                continue
-            name = field.metadata["env"]
-            raw = environ.get(name)
-            if raw is None or (raw.strip() == "" and field.metadata["required"]):
-                if field.metadata["required"]:
-                    raise SettingsError(name, "is required but not set")
-                continue
-            try:
-                values[field.name] = field.metadata["parse"](raw)
-            except ValueError as exc:
-                raise SettingsError(name, str(exc)) from None
-        return cls(**values, **overrides)
+        secret = self.cursor_secret or f"{self.cognito.user_pool_id}/{self.dynamodb.table_name}"
+        return secret.encode()

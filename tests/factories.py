@@ -19,6 +19,12 @@ from graphql_api.storage import keys
 from graphql_api.storage.batch import batch_put
 from graphql_api.storage.client import ChatTable, DynamoDBClient
 from graphql_api.storage.conversations import create_conversation
+from graphql_api.storage.items import (
+    conversation_item,
+    item_size,
+    marker_item,
+    message_item,
+)
 from graphql_api.storage.records import (
     ONE_TICK,
     ConversationRecord,
@@ -26,10 +32,6 @@ from graphql_api.storage.records import (
     MessageRecord,
     NewMessage,
     Role,
-    conversation_item,
-    format_timestamp,
-    item_size,
-    message_item,
 )
 from graphql_api.storage.table import create_table, delete_table
 
@@ -62,18 +64,6 @@ async def a_conversation(
     return await create_conversation(
         table, user_id=user_id, title=title, conversation_id=conversation_id
     )
-
-
-def marker_item(message: MessageRecord) -> Item:
-    """The MSGID# item add_messages writes beside each message, for idempotent retries."""
-    return {
-        "PK": {"S": keys.conversation_partition(message.conversation_id)},
-        "SK": {"S": keys.message_id_sk(message.id)},
-        "type": {"S": "messageId"},
-        "messageSK": {
-            "S": keys.message_sk(format_timestamp(message.created_at), message.id),
-        },
-    }
 
 
 async def seed_messages(

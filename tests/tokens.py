@@ -7,11 +7,11 @@ HTTP from a thread, so sync tests, async tests and a server in a subprocess can 
 The quickest start is `FakeUserPool`, a key, a JWKS server and a minter for one pool:
 
     with FakeUserPool() as pool:
-        settings = Settings.from_env(
-            env,
-            cognito_user_pool_id=pool.pool_id,
-            cognito_app_client_ids=(pool.client_id,),
-            cognito_jwks_url=pool.jwks_url,
+        cognito = CognitoSettings(
+            user_pool_id=pool.pool_id,
+            region=pool.region,
+            app_client_ids=(pool.client_id,),
+            jwks_url_override=pool.jwks_url,
         )
         token = pool.minter.access_token(sub="alice", scopes=("chat/read",))
         headers = {"Authorization": f"Bearer {token}"}

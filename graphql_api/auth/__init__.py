@@ -1,4 +1,5 @@
-"""Cognito JWT authentication: the bearer header, the JWKS cache and the token verifier."""
+"""Cognito JWT authentication: the bearer header, the JWKS cache, the token verifier and the
+Starlette backend that puts the caller on every request."""
 
 from graphql_api.auth.bearer import MAX_TOKEN_BYTES, bearer_token
 from graphql_api.auth.errors import AuthenticationError, SigningKeysUnavailableError

@@ -20,7 +20,7 @@ from jose.backends.base import Key
 from jose.exceptions import JOSEError
 
 from graphql_api.auth.errors import AuthenticationError, SigningKeysUnavailableError
-from graphql_api.settings import Settings
+from graphql_api.settings import CognitoSettings
 
 # A Cognito JWKS is two keys, well under 2 KB; anything far larger is not a JWKS.
 _MAX_JWKS_BYTES = 256 * 1024
@@ -51,7 +51,7 @@ class JwksCache:
     @classmethod
     def from_settings(
         cls,
-        settings: Settings,
+        settings: CognitoSettings,
         *,
         session: aiohttp.ClientSession,
         clock: Callable[[], float] = time.monotonic,

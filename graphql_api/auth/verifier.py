@@ -20,7 +20,7 @@ from jose.exceptions import JOSEError
 from graphql_api.auth.bearer import MAX_TOKEN_BYTES
 from graphql_api.auth.errors import AuthenticationError
 from graphql_api.auth.jwks import JwksCache
-from graphql_api.settings import Settings, TokenUse
+from graphql_api.settings import CognitoSettings, TokenUse
 
 _ALGORITHM = "RS256"
 
@@ -44,6 +44,8 @@ class Identity:
     username: str
     token_use: Literal["id", "access"]
     client_id: str
+    # When the token stops being valid (epoch seconds): a long-lived connection ends there.
+    expires_at: float
     scopes: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
 
@@ -67,12 +69,12 @@ class TokenVerifier:
         self._clock = clock
 
     @classmethod
-    def from_settings(cls, settings: Settings, jwks: JwksCache) -> TokenVerifier:
+    def from_settings(cls, settings: CognitoSettings, jwks: JwksCache) -> TokenVerifier:
         return cls(
-            issuer=settings.cognito_issuer,
-            app_client_ids=settings.cognito_app_client_ids,
-            token_use=settings.cognito_token_use,
-            leeway_seconds=settings.jwt_leeway_seconds,
+            issuer=settings.issuer,
+            app_client_ids=settings.app_client_ids,
+            token_use=settings.token_use,
+            leeway_seconds=settings.leeway_seconds,
             jwks=jwks,
         )
 
@@ -88,20 +90,24 @@ class TokenVerifier:
             claims = jwt.decode(token, key, algorithms=[_ALGORITHM], options=_SIGNATURE_ONLY)
         except JOSEError:
             raise AuthenticationError("invalid token signature") from None
-        self._check_times(claims)
-        return self._identity(claims)
+        expires_at = self._check_times(claims)
+        return self._identity(claims, expires_at=expires_at)
 
-    def _check_times(self, claims: Mapping[str, Any]) -> None:
+    def _check_times(self, claims: Mapping[str, Any]) -> float:
+        """The moment the token expires, leeway included; AuthenticationError if it is not
+        valid now."""
         now = self._clock()
         if "exp" not in claims:
             raise AuthenticationError("malformed token")
-        if now >= _numeric_date(claims["exp"]) + self._leeway:
+        expires_at = _numeric_date(claims["exp"]) + self._leeway
+        if now >= expires_at:
             raise AuthenticationError("token expired")
         for name in ("nbf", "iat"):
             if name in claims and _numeric_date(claims[name]) > now + self._leeway:
                 raise AuthenticationError("token not yet valid")
+        return expires_at
 
-    def _identity(self, claims: Mapping[str, Any]) -> Identity:
+    def _identity(self, claims: Mapping[str, Any], *, expires_at: float) -> Identity:
         use = claims.get("token_use")
         if use not in ("id", "access") or self._token_use not in ("any", use):
             raise AuthenticationError("wrong token use")
@@ -121,6 +127,7 @@ class TokenVerifier:
             username=username,
             token_use=use,
             client_id=client_id,
+            expires_at=expires_at,
             scopes=_scopes(claims.get("scope", "")),
             groups=_groups(claims.get("cognito:groups", [])),
         )

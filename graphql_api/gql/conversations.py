@@ -12,15 +12,14 @@ import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
 from graphql_api.context import Context
+from graphql_api.domain import rules
+from graphql_api.domain.paging import PageArgs
+from graphql_api.errors import ValidationError
 from graphql_api.loaders import MessagePageKey
-from graphql_api.storage import conversations as store
-from graphql_api.storage.conversations import UNSET as STORE_UNSET
-from graphql_api.storage.records import ConversationRecord, MessageRecord, Page
+from graphql_api.storage.records import UNSET, ConversationRecord, MessageRecord, Page
 
-from . import validation
-from .errors import UserInputError
 from .messages import Message, MessageConnection, message_connection, message_page_key
-from .pagination import PageArgs, PageInfo, window
+from .pagination import PageInfo
 
 
 async def _messages(
@@ -78,8 +77,7 @@ class Conversation:
 async def _total_count(root: ConversationConnection, info: strawberry.Info[Context]) -> int:
     if root.counted is not None:
         return root.counted
-    context = info.context
-    return await store.count_conversations(context.table, user_id=context.user_id)
+    return await info.context.chat.count_conversations()
 
 
 @strawberry.type
@@ -111,20 +109,9 @@ async def conversations(
     before: str | None = None,
 ) -> ConversationConnection:
     context = info.context
-    settings = context.settings
-    chosen = window(
-        PageArgs(first=first, after=after, last=last, before=before),
-        default_forward=True,
-        default_size=settings.default_page_size,
-        max_size=settings.max_page_size,
-        decode=context.cursors.decode_conversation,
-    )
-    listing = store.list_conversations(
-        context.table,
-        user_id=context.user_id,
-        limit=chosen.limit,
-        cursor=chosen.cursor,
-        forward=chosen.forward,
+    chat = context.chat
+    listing = chat.list_conversations(
+        chat.conversation_window(PageArgs(first=first, after=after, last=last, before=before))
     )
     total: int | None = None
     if any(
@@ -133,9 +120,7 @@ async def conversations(
         for child in _fields(field.selections)
     ):
         # Counted alongside the page rather than after it: one round trip, not two.
-        page, total = await asyncio.gather(
-            listing, store.count_conversations(context.table, user_id=context.user_id)
-        )
+        page, total = await asyncio.gather(listing, chat.count_conversations())
     else:
         page = await listing
     return _conversation_connection(context, page, total)
@@ -149,7 +134,7 @@ def _conversation_connection(
         context.loaders.conversation.prime(record.id, record)
     edges = [
         ConversationEdge(
-            cursor=context.cursors.conversation(record.position),
+            cursor=context.chat.cursors.conversation(record.position),
             node=Conversation.from_record(record),
         )
         for record in page.items
@@ -168,7 +153,7 @@ def _conversation_connection(
 async def conversation(info: strawberry.Info[Context], id: strawberry.ID) -> Conversation | None:
     """The caller's conversation; null when it does not exist or belongs to someone else."""
     context = info.context
-    conversation_id = validation.uuid_id(id, field="id")
+    conversation_id = rules.uuid_id(id, field="id")
     # Start the pages the query asks for before awaiting the conversation, so both reads go
     # out together. Storage filters messages on the owner, so a foreign id prefetches nothing.
     prefetched = [
@@ -190,7 +175,7 @@ def _requested_message_pages(
         args = _page_args(child.arguments)
         if args is None:
             continue
-        with contextlib.suppress(UserInputError):
+        with contextlib.suppress(ValidationError):
             # Invalid arguments are reported by the messages field itself.
             yield message_page_key(info.context, conversation_id, args)
 
@@ -308,12 +293,8 @@ async def create_conversation(
     info: strawberry.Info[Context], input: CreateConversationInput
 ) -> CreateConversationPayload:
     context = info.context
-    record = await store.create_conversation(
-        context.table,
-        user_id=context.user_id,
-        title=validation.title(input.title),
-        model_id=validation.model_id(input.model_id),
-        conversation_id=None if input.id is None else validation.uuid_id(input.id, field="id"),
+    record = await context.chat.create_conversation(
+        title=input.title, model_id=input.model_id, conversation_id=input.id
     )
     return CreateConversationPayload(conversation=_remember(context, record))
 
@@ -322,12 +303,8 @@ async def rename_conversation(
     info: strawberry.Info[Context], input: RenameConversationInput
 ) -> RenameConversationPayload:
     context = info.context
-    record = await store.update_conversation(
-        context.table,
-        user_id=context.user_id,
-        conversation_id=validation.uuid_id(input.id, field="id"),
-        title=validation.title(input.title),
-        expected_version=validation.expected_version(input.expected_version),
+    record = await context.chat.update_conversation(
+        conversation_id=input.id, title=input.title, expected_version=input.expected_version
     )
     return RenameConversationPayload(conversation=_remember(context, record))
 
@@ -336,22 +313,11 @@ async def update_conversation(
     info: strawberry.Info[Context], input: UpdateConversationInput
 ) -> UpdateConversationPayload:
     context = info.context
-    conversation_id = validation.uuid_id(input.id, field="id")
-    if input.title is strawberry.UNSET and input.model_id is strawberry.UNSET:
-        raise UserInputError("input", "give title or modelId (or both)")
-    if input.title is None:
-        raise UserInputError("title", "cannot be null; omit it to keep the title")
-    record = await store.update_conversation(
-        context.table,
-        user_id=context.user_id,
-        conversation_id=conversation_id,
-        title=None if input.title is strawberry.UNSET else validation.title(input.title),
-        model_id=(
-            STORE_UNSET
-            if input.model_id is strawberry.UNSET
-            else validation.model_id(input.model_id)
-        ),
-        expected_version=validation.expected_version(input.expected_version),
+    record = await context.chat.update_conversation(
+        conversation_id=input.id,
+        title=UNSET if input.title is strawberry.UNSET else input.title,
+        model_id=UNSET if input.model_id is strawberry.UNSET else input.model_id,
+        expected_version=input.expected_version,
     )
     return UpdateConversationPayload(conversation=_remember(context, record))
 
@@ -360,9 +326,6 @@ async def delete_conversation(
     info: strawberry.Info[Context], input: DeleteConversationInput
 ) -> DeleteConversationPayload:
     context = info.context
-    conversation_id = validation.uuid_id(input.id, field="id")
-    await store.delete_conversation(
-        context.table, user_id=context.user_id, conversation_id=conversation_id
-    )
+    conversation_id = await context.chat.delete_conversation(conversation_id=input.id)
     context.loaders.conversation.prime(conversation_id, None, force=True)
     return DeleteConversationPayload(deleted_conversation_id=strawberry.ID(conversation_id))

@@ -1,50 +1,21 @@
-"""The one place where failures become GraphQL errors with an `extensions.code`.
+"""GraphQL errors in their public form: a stable `extensions.code`, a message meant for the client.
 
-Resolvers raise domain errors (storage's, or UserInputError for input we refuse); the
-PublicErrors extension rewrites every error before it leaves the server, so a client sees a
-stable code and a message meant for it, and never a traceback, botocore text or our internals.
+Resolvers raise domain errors (graphql_api.errors); `public_error` rewrites every error before
+it leaves the server, using the one mapping from domain errors to codes, so a client never
+sees a traceback, botocore text or our internals. Errors of the request itself (syntax,
+validation, limits, variables) are the client's input, so they are BAD_USER_INPUT.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
-from graphql_api.storage.errors import (
-    ConflictError,
-    NotFoundError,
-    UnavailableError,
-    ValidationError,
-)
+from graphql_api.errors import INTERNAL_MESSAGE, Code, UnavailableError, code_of, public_message
 
 logger = logging.getLogger(__name__)
-
-INTERNAL_MESSAGE = "Internal server error."
-UNAVAILABLE_MESSAGE = "The service is temporarily unavailable; try again shortly."
-# One message for missing and foreign conversations alike: the two must be indistinguishable.
-NOT_FOUND_MESSAGE = "Conversation not found."
-
-
-class Code(enum.StrEnum):
-    UNAUTHENTICATED = "UNAUTHENTICATED"
-    NOT_FOUND = "NOT_FOUND"
-    BAD_USER_INPUT = "BAD_USER_INPUT"
-    CONFLICT = "CONFLICT"
-    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
-    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
-
-
-class UserInputError(Exception):
-    """Input we refuse before anything is written; `field` names it as the client spelled it."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
 
 # Exceptions graphql-core attaches while coercing variables and literals (a scalar's parser
 # raising), which describe the client's input rather than a fault of ours.
@@ -53,41 +24,35 @@ _COERCION_ERRORS = (GraphQLError, ValueError, TypeError)
 
 def classify(error: GraphQLError) -> Code:
     original = error.original_error
-    if isinstance(original, UserInputError | ValidationError):
-        return Code.BAD_USER_INPUT
-    if isinstance(original, NotFoundError):
-        return Code.NOT_FOUND
-    if isinstance(original, ConflictError):
-        return Code.CONFLICT
-    if isinstance(original, UnavailableError):
-        return Code.SERVICE_UNAVAILABLE
+    code = None if original is None else code_of(original)
+    if code is not None:
+        return code
+    if error.extensions and isinstance(error.extensions.get("code"), str):
+        # Already public (our document limits say so up front).
+        return Code(error.extensions["code"])
     if error.path is None and (original is None or isinstance(original, _COERCION_ERRORS)):
         # Before execution: a syntax, validation, limit or variable error in the request.
         return Code.BAD_USER_INPUT
     return Code.INTERNAL_SERVER_ERROR
 
 
-def _public_message(error: GraphQLError, code: Code) -> str:
-    original = error.original_error
-    if isinstance(original, UserInputError | ValidationError):
-        return f"{original.field}: {original.message}"
-    return {
-        Code.NOT_FOUND: NOT_FOUND_MESSAGE,
-        Code.SERVICE_UNAVAILABLE: UNAVAILABLE_MESSAGE,
-        Code.INTERNAL_SERVER_ERROR: INTERNAL_MESSAGE,
-    }.get(code, error.message)
-
-
 def public_error(error: GraphQLError) -> GraphQLError:
     code = classify(error)
     extensions: dict[str, object] = {"code": code.value}
     original = error.original_error
-    if isinstance(original, UserInputError | ValidationError):
-        extensions["field"] = original.field
+    field = getattr(original, "field", None)
+    if code is Code.BAD_USER_INPUT and isinstance(field, str):
+        extensions["field"] = field
     if code is Code.SERVICE_UNAVAILABLE:
         extensions["retryable"] = True
+    if original is not None and code_of(original) is not None:
+        message = public_message(original, code)
+    elif code is Code.INTERNAL_SERVER_ERROR:
+        message = public_message(error, code)
+    else:
+        message = error.message
     return GraphQLError(
-        _public_message(error, code),
+        message,
         nodes=error.nodes,
         source=error.source,
         positions=error.positions,
@@ -103,8 +68,8 @@ def _is_raw(error: GraphQLError) -> bool:
 class PublicErrors(MaskErrors):
     """MaskErrors whose "anonymised" error is the public form above, code included.
 
-    Every error without a code is rewritten (MaskErrors with no arguments would blank the
-    validation and limit errors too); anything not classified is masked to a generic message.
+    Used where Strawberry runs the operation itself (subscriptions over WebSocket); the HTTP
+    transport calls `public_error` directly.
     """
 
     def __init__(self) -> None:
@@ -120,22 +85,7 @@ def log_errors(errors: list[GraphQLError]) -> None:
         code = classify(error)
         if code is Code.INTERNAL_SERVER_ERROR:
             logger.error("unexpected error at %s", error.path, exc_info=error.original_error)
-        elif code is Code.SERVICE_UNAVAILABLE:
+        elif code is Code.SERVICE_UNAVAILABLE and isinstance(
+            error.original_error, UnavailableError
+        ):
             logger.warning("storage unavailable at %s: %s", error.path, error.original_error)
-
-
-def auth_error_body(message: str, code: Code) -> dict[str, list[dict[str, object]]]:
-    """The GraphQL-shaped body of a request refused before GraphQL runs."""
-    return {"errors": [{"message": message, "extensions": {"code": code.value}}]}
-
-
-__all__ = [
-    "NOT_FOUND_MESSAGE",
-    "Code",
-    "PublicErrors",
-    "UserInputError",
-    "auth_error_body",
-    "classify",
-    "log_errors",
-    "public_error",
-]

@@ -34,6 +34,11 @@ from strawberry.extensions import MaxTokensLimiter, SchemaExtension
 
 LIMIT_CODE: Final = "BAD_USER_INPUT"
 _INTROSPECTION_FIELDS: Final = frozenset({"__schema", "__type"})
+# Introspection fields that return lists. Nested in each other they multiply (every type's
+# fields' types' fields...): that, not depth, is what makes an introspection query costly.
+_INTROSPECTION_LISTS: Final = frozenset(
+    {"types", "fields", "args", "inputFields", "interfaces", "possibleTypes", "enumValues"}
+)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -46,6 +51,8 @@ class DocumentLimits:
     max_repeats_of_a_field: int = 3
     max_directives: int = 20
     allow_introspection: bool = False
+    # GraphiQL's own introspection query nests types { fields { args } }: three.
+    max_introspection_lists: int = 3
     # Distinct documents whose parse and validation results are kept; 0 keeps none.
     cache_size: int = 512
 
@@ -57,10 +64,16 @@ class _Tally:
     directives: int = 0
     repeats: int = 0
     introspects: bool = False
+    introspection_lists: int = 0
 
 
-def _limit_error(message: str) -> GraphQLError:
+def limit_error(message: str) -> GraphQLError:
     return GraphQLError(message, extensions={"code": LIMIT_CODE})
+
+
+def first_violation(document: DocumentNode, limits: DocumentLimits) -> str | None:
+    """The first limit `document` breaks, as one sentence for the client; None if none."""
+    return next(_violations(_measure(document), limits), None)
 
 
 def _measure(document: DocumentNode) -> _Tally:
@@ -71,7 +84,14 @@ def _measure(document: DocumentNode) -> _Tally:
     for definition in document.definitions:
         if isinstance(definition, OperationDefinitionNode):
             tally.directives += len(definition.directives or ())
-            _walk(definition.selection_set, fragments, tally, depth=0, seen=frozenset())
+            _walk(
+                definition.selection_set,
+                fragments,
+                tally,
+                depth=0,
+                seen=frozenset(),
+                nested_lists=None,
+            )
     return tally
 
 
@@ -82,32 +102,71 @@ def _walk(
     *,
     depth: int,
     seen: frozenset[str],
+    nested_lists: int | None,
 ) -> None:
     if selections is None:
         return
-    tally.depth = max(tally.depth, depth)
+    # Inside introspection (`nested_lists` is not None) depth does not count: GraphiQL's
+    # standard query nests its type references 14 deep, one object each. Its lists nested in
+    # each other are what multiply its cost, and those are limited instead.
+    if nested_lists is None:
+        tally.depth = max(tally.depth, depth)
+    else:
+        tally.introspection_lists = max(tally.introspection_lists, nested_lists)
     names: Counter[str] = Counter()
     for node in selections.selections:
         tally.directives += len(node.directives or ())
         if isinstance(node, FieldNode):
             names[(node.alias or node.name).value] += 1
-            tally.introspects |= node.name.value in _INTROSPECTION_FIELDS
+            name = node.name.value
+            lists = nested_lists
+            if name in _INTROSPECTION_FIELDS:
+                tally.introspects = True
+                lists = lists or 0
+            elif lists is not None and name in _INTROSPECTION_LISTS:
+                lists += 1
             tally.aliases += node.alias is not None
-            _walk(node.selection_set, fragments, tally, depth=depth + 1, seen=seen)
+            _walk(
+                node.selection_set,
+                fragments,
+                tally,
+                depth=depth + 1,
+                seen=seen,
+                nested_lists=lists,
+            )
         elif isinstance(node, InlineFragmentNode):
-            _walk(node.selection_set, fragments, tally, depth=depth, seen=seen)
+            _walk(
+                node.selection_set,
+                fragments,
+                tally,
+                depth=depth,
+                seen=seen,
+                nested_lists=nested_lists,
+            )
         elif isinstance(node, FragmentSpreadNode):
             name = node.name.value
             # A fragment cycle is a validation error of its own; don't loop on it here.
             if name in fragments and name not in seen:
                 fragment = fragments[name]
-                _walk(fragment.selection_set, fragments, tally, depth=depth, seen=seen | {name})
+                _walk(
+                    fragment.selection_set,
+                    fragments,
+                    tally,
+                    depth=depth,
+                    seen=seen | {name},
+                    nested_lists=nested_lists,
+                )
     tally.repeats = max(tally.repeats, max(names.values(), default=0))
 
 
 def _violations(tally: _Tally, limits: DocumentLimits) -> Iterator[str]:
     if tally.introspects and not limits.allow_introspection:
         yield "introspection is disabled"
+    if tally.introspection_lists > limits.max_introspection_lists:
+        yield (
+            f"introspection nests {tally.introspection_lists} lists; "
+            f"the limit is {limits.max_introspection_lists}"
+        )
     if tally.depth > limits.max_depth:
         yield f"query is nested {tally.depth} levels deep; the limit is {limits.max_depth}"
     if tally.aliases > limits.max_aliases:
@@ -138,7 +197,7 @@ class _DocumentLimitsExtension(SchemaExtension):
         context = self.execution_context
         query = context.query or ""
         if len(query.encode()) > self._limits.max_bytes:
-            raise _limit_error(
+            raise limit_error(
                 f"query document is larger than the limit of {self._limits.max_bytes} bytes"
             )
         if self._parse is not None and context.graphql_document is None and query:
@@ -153,7 +212,7 @@ class _DocumentLimitsExtension(SchemaExtension):
             problem = self._first_violation(document)
             if problem is not None:
                 # Setting errors before validation makes strawberry skip validation entirely.
-                context.pre_execution_errors = [_limit_error(problem)]
+                context.pre_execution_errors = [limit_error(problem)]
             elif self._validate is not None:
                 context.pre_execution_errors = self._validate(
                     context.schema._schema, document, context.validation_rules
@@ -168,8 +227,8 @@ def document_limit_extensions(limits: DocumentLimits) -> list[Callable[[], Schem
     shared between schemas or kept at module level.
     """
 
-    def first_violation(document: DocumentNode) -> str | None:
-        return next(_violations(_measure(document), limits), None)
+    def violation(document: DocumentNode) -> str | None:
+        return first_violation(document, limits)
 
     parse_document: Callable[..., DocumentNode] | None = None
     validate_document: Callable[..., list[GraphQLError]] | None = None
@@ -177,14 +236,12 @@ def document_limit_extensions(limits: DocumentLimits) -> list[Callable[[], Schem
         from strawberry.schema.schema import validate_document as strawberry_validate
 
         # A cached document is the same object every time, so its measurement is kept too.
-        first_violation = functools.lru_cache(maxsize=limits.cache_size)(first_violation)
+        violation = functools.lru_cache(maxsize=limits.cache_size)(violation)
         parse_document = functools.lru_cache(maxsize=limits.cache_size)(_parse)
         validate_document = functools.lru_cache(maxsize=limits.cache_size)(strawberry_validate)
     return [
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        lambda: _DocumentLimitsExtension(
-            limits, first_violation, parse_document, validate_document
-        ),
+        lambda: _DocumentLimitsExtension(limits, violation, parse_document, validate_document),
     ]
 
 

@@ -14,7 +14,7 @@ from strawberry.types import ExecutionContext
 from graphql_api.settings import Settings
 
 from . import conversations as conversation_api
-from . import messages as message_api
+from . import message_mutations
 from .errors import PublicErrors, log_errors
 from .limits import DocumentLimits, document_limit_extensions
 from .scalars import SCALAR_MAP
@@ -45,11 +45,11 @@ class Mutation:
     update_conversation: conversation_api.UpdateConversationPayload = strawberry.mutation(
         resolver=conversation_api.update_conversation
     )
-    add_message: message_api.AddMessagePayload = strawberry.mutation(
-        resolver=message_api.add_message
+    add_message: message_mutations.AddMessagePayload = strawberry.mutation(
+        resolver=message_mutations.add_message
     )
-    add_messages: message_api.AddMessagesPayload = strawberry.mutation(
-        resolver=message_api.add_messages
+    add_messages: message_mutations.AddMessagesPayload = strawberry.mutation(
+        resolver=message_mutations.add_messages
     )
     delete_conversation: conversation_api.DeleteConversationPayload = strawberry.mutation(
         resolver=conversation_api.delete_conversation

@@ -29,8 +29,8 @@ import botocore.session
 import uvicorn
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..settings import Settings
-from ..storage.client import ChatTable, client_config, open_client
+from ..settings import CognitoSettings, DynamoDBSettings, Settings
+from ..storage.client import ChatTable, open_table
 from ..storage.conversations import count_conversations, create_conversation
 from ..storage.messages import add_messages
 from ..storage.records import NewMessage, Role
@@ -160,32 +160,30 @@ def state_path(state_dir: Path, port: int) -> Path:
     return state_dir / f"dev-{port}.json"
 
 
-def base_settings(environ: Mapping[str, str]) -> Settings:
-    """Settings from the environment with dev defaults; Cognito is filled in once it exists.
+def dynamodb_settings(
+    environ: Mapping[str, str], *, moto_url: str | None = None
+) -> DynamoDBSettings:
+    """The environment's DynamoDB settings with dev defaults; moto's endpoint unless the
+    environment names an engine of its own."""
+    settings = DynamoDBSettings.from_env({**DEV_DEFAULTS, **environ})
+    if settings.endpoint_url is None and moto_url is not None:
+        return dataclasses.replace(settings, endpoint_url=moto_url)
+    return settings
 
-    The placeholder pool lives in a placeholder region, which keeps Settings' consistency
-    checks satisfied until `with_cognito` swaps in the real pool.
-    """
+
+def dev_settings(environ: Mapping[str, str], cognito: DevCognito, *, moto_url: str) -> Settings:
+    """The whole service's settings: the environment's, the dev pool, GraphiQL on."""
     return Settings.from_env(
         {**DEV_DEFAULTS, **environ},
-        cognito_user_pool_id="local_pending",
-        cognito_region="local",
-        cognito_app_client_ids=("pending",),
-        cognito_token_use="access",  # noqa: S106 - a token kind, not a password
-        cognito_jwks_url=None,
+        dynamodb=dynamodb_settings(environ, moto_url=moto_url),
+        cognito=CognitoSettings(
+            user_pool_id=cognito.pool_id,
+            region=cognito.region,
+            app_client_ids=(cognito.client_id,),
+            jwks_url_override=cognito.jwks_url,
+        ),
         graphiql_enabled=True,
         introspection_enabled=True,
-    )
-
-
-def with_cognito(settings: Settings, cognito: DevCognito, *, moto_url: str) -> Settings:
-    return dataclasses.replace(
-        settings,
-        dynamodb_endpoint_url=settings.dynamodb_endpoint_url or moto_url,
-        cognito_user_pool_id=cognito.pool_id,
-        cognito_region=cognito.region,
-        cognito_app_client_ids=(cognito.client_id,),
-        cognito_jwks_url=cognito.jwks_url,
     )
 
 
@@ -204,26 +202,16 @@ def subject_of(token: str) -> str:
 
 
 async def prepare_table(
-    settings: Settings, *, credentials: tuple[str, str] | None, user_id: str
+    settings: DynamoDBSettings, *, credentials: tuple[str, str] | None, user_id: str
 ) -> int:
     """Create the table if missing and seed the user's sample data if they have none.
 
     Returns how many conversations were seeded.
     """
-    config = client_config(
-        max_pool_connections=4,
-        connect_timeout=settings.dynamodb_connect_timeout,
-        read_timeout=settings.dynamodb_read_timeout,
-        max_attempts=settings.dynamodb_max_attempts,
-    )
-    async with open_client(
-        region=settings.aws_region,
-        endpoint_url=settings.dynamodb_endpoint_url,
-        config=config,
-        credentials=credentials,
-    ) as client:
-        await create_table(client, table_name=settings.table_name)
-        table = ChatTable(client=client, name=settings.table_name, deadline=30.0)
+    async with open_table(
+        settings, credentials=credentials, max_pool_connections=4, deadline=30.0
+    ) as table:
+        await create_table(table.client, table_name=table.name)
         if await count_conversations(table, user_id=user_id) > 0:
             return 0
         return await seed_sample_data(table, user_id=user_id)
@@ -271,8 +259,8 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 def graphiql_url(graphql_url: str) -> str:
-    """GraphiQL with the sample query in the editor (Strawberry's page reads `?q=`)."""
-    # %20, not "+": the page decodes with decodeURIComponent, which leaves "+" alone.
+    """GraphiQL with the sample query in the editor (the page reads `?q=`)."""
+    # %20 for spaces and %2B for "+", which any decoder reads back the same.
     return f"{graphql_url}?q={urllib.parse.quote(SAMPLE_QUERY, safe='')}"
 
 
@@ -302,25 +290,26 @@ class DevStack:
         return int(self.graphql_url.rsplit(":", 1)[1].split("/", 1)[0])
 
     def state(self) -> DevState:
+        cognito = self.settings.cognito
         return DevState(
             moto_url=self.moto_url,
-            region=self.settings.cognito_effective_region,
-            pool_id=self.settings.cognito_user_pool_id,
-            client_id=self.settings.cognito_app_client_ids[0],
+            region=cognito.region,
+            pool_id=cognito.user_pool_id,
+            client_id=cognito.app_client_ids[0],
             graphql_url=self.graphql_url,
             pid=os.getpid(),
         )
 
 
 def banner(stack: DevStack) -> str:
-    settings = stack.settings
+    dynamodb, cognito = stack.settings.dynamodb, stack.settings.cognito
     if stack.persistent:
         data = (
-            f"table {settings.table_name!r} on {settings.dynamodb_endpoint_url}: it outlives "
+            f"table {dynamodb.table_name!r} on {dynamodb.endpoint_url}: it outlives "
             "this process (the local Cognito does not, but the dev user keeps the same id)"
         )
     else:
-        data = f"in memory (moto on {settings.dynamodb_endpoint_url}): gone at exit"
+        data = f"in memory (moto on {dynamodb.endpoint_url}): gone at exit"
     seeded = f"{stack.seeded} sample conversations" if stack.seeded else "your existing data"
     return "\n".join(
         [
@@ -328,8 +317,8 @@ def banner(stack: DevStack) -> str:
             "chat-history-api dev stack is up",
             f"  GraphiQL:  {stack.graphql_url}",
             f"  Data:      {data}",
-            f"  Cognito:   local pool {settings.cognito_user_pool_id}, "
-            f"app client {settings.cognito_app_client_ids[0]}",
+            f"  Cognito:   local pool {cognito.user_pool_id}, "
+            f"app client {cognito.app_client_ids[0]}",
             f"  Signed in: user {DEV_USER!r} ({seeded}); the token is valid for an hour,",
             "             get a new one (or one for another user) with:",
             f"             chat-history-api dev-token --user {DEV_USER}{_port_option(stack.port)}",
@@ -351,16 +340,23 @@ def _port_option(port: int) -> str:
 
 def run(options: DevOptions, environ: Mapping[str, str], *, out: TextIO = sys.stdout) -> None:
     """Start everything, serve until interrupted, and clean up; DevStackError if it cannot."""
-    base = base_settings(environ)
-    persistent = base.dynamodb_endpoint_url is not None
+    persistent = dynamodb_settings(environ).endpoint_url is not None
     state_dir = options.state_dir or default_state_dir(environ)
     with (
         listen(options.host, options.port) as sock,
         _sigterm_interrupts(),
         _moto(persistent=persistent) as moto_url,
-        DevCognito.create(endpoint_url=moto_url, region=base.aws_region) as cognito,
+        DevCognito.create(
+            endpoint_url=moto_url, region=dynamodb_settings(environ).region
+        ) as cognito,
     ):
-        stack = prepare(base, cognito, moto_url=moto_url, sock=sock)
+        stack = prepare(
+            dev_settings(environ, cognito, moto_url=moto_url),
+            cognito,
+            persistent=persistent,
+            moto_url=moto_url,
+            sock=sock,
+        )
         path = state_path(state_dir, stack.port)
 
         def started() -> None:
@@ -376,14 +372,19 @@ def run(options: DevOptions, environ: Mapping[str, str], *, out: TextIO = sys.st
             print(_farewell(persistent), file=out, flush=True)
 
 
-def prepare(base: Settings, cognito: DevCognito, *, moto_url: str, sock: socket.socket) -> DevStack:
+def prepare(
+    settings: Settings,
+    cognito: DevCognito,
+    *,
+    persistent: bool,
+    moto_url: str,
+    sock: socket.socket,
+) -> DevStack:
     """Sign the dev user in, and create and seed the table."""
-    settings = with_cognito(base, cognito, moto_url=moto_url)
-    persistent = base.dynamodb_endpoint_url is not None
     credentials = aws_credentials(persistent=persistent)
     token = cognito.token_for(DEV_USER)
     seeded = asyncio.run(
-        prepare_table(settings, credentials=credentials, user_id=subject_of(token))
+        prepare_table(settings.dynamodb, credentials=credentials, user_id=subject_of(token))
     )
     host, port = sock.getsockname()[:2]
     url_host = f"[{host}]" if ":" in host else host

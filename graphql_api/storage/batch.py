@@ -1,4 +1,4 @@
-"""BatchGetItem / BatchWriteItem within DynamoDB's limits, and transaction cancellations.
+"""BatchGetItem / BatchWriteItem within DynamoDB's limits.
 
 Both batch calls may succeed with only part of the work done (UnprocessedKeys/Items, under
 throttling or size limits); botocore does not retry those, so we do, with backoff.
@@ -7,23 +7,17 @@ throttling or size limits); botocore does not retry those, so we do, with backof
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
-from botocore.exceptions import ClientError
+from graphql_api.errors import UnavailableError
 
-from .client import ChatTable, error_code
-from .errors import UnavailableError
+from .client import ChatTable
+from .items import key, key_of
 from .records import Item
 
 BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25
-TRANSACTION_LIMIT = 100
-# Cancellation reasons that say "try again", not "your condition is false".
-_RETRYABLE_REASONS = frozenset(
-    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
-)
 
 
 T = TypeVar("T")
@@ -49,10 +43,6 @@ def _chunks(values: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [values[start : start + size] for start in range(0, len(values), size)]
 
 
-def key_of(item: Item) -> tuple[str, str]:
-    return item["PK"]["S"], item["SK"]["S"]
-
-
 async def batch_get(
     table: ChatTable, keys: Sequence[tuple[str, str]], *, consistent: bool = True
 ) -> dict[tuple[str, str], Item]:
@@ -71,7 +61,7 @@ async def _get_chunk(
 ) -> list[Item]:
     request: dict[str, Any] = {
         table.name: {
-            "Keys": [{"PK": {"S": pk}, "SK": {"S": sk}} for pk, sk in keys],
+            "Keys": [key(pk, sk) for pk, sk in keys],
             "ConsistentRead": consistent,
         }
     }
@@ -96,10 +86,7 @@ async def batch_delete(
         async with gate:
             await _write_chunk(
                 table,
-                [
-                    {"DeleteRequest": {"Key": {"PK": {"S": pk}, "SK": {"S": sk}}}}
-                    for pk, sk in chunk
-                ],
+                [{"DeleteRequest": {"Key": key(pk, sk)}} for pk, sk in chunk],
             )
 
     await _all_or_nothing([delete_chunk(chunk) for chunk in _chunks(keys, BATCH_WRITE_LIMIT)])
@@ -127,25 +114,3 @@ async def _write_chunk(table: ChatTable, requests: list[dict[str, Any]]) -> None
         if not pending:
             return
     raise UnavailableError("DynamoDB left items unprocessed after every retry")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class CancellationReason:
-    code: str  # "None" for an action whose condition held
-    item: Item | None  # the current item, when ReturnValuesOnConditionCheckFailure=ALL_OLD
-
-    @property
-    def condition_failed(self) -> bool:
-        return self.code == "ConditionalCheckFailed"
-
-    @property
-    def conflicted(self) -> bool:
-        return self.code in _RETRYABLE_REASONS
-
-
-def cancellation_reasons(exc: ClientError) -> list[CancellationReason] | None:
-    """The per-action reasons of a cancelled transaction; None for any other error."""
-    if error_code(exc) != "TransactionCanceledException":
-        return None
-    reasons: list[dict[str, Any]] = list(exc.response.get("CancellationReasons", []))  # type: ignore[arg-type]
-    return [CancellationReason(str(r.get("Code", "None")), r.get("Item")) for r in reasons]

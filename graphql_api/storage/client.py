@@ -15,14 +15,15 @@ import aiohttp
 from aiobotocore.config import AioConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import StorageError, UnavailableError, ValidationError
+from graphql_api.errors import ChatError, UnavailableError, ValidationError
+from graphql_api.settings import DynamoDBSettings
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 else:
     DynamoDBClient = Any
 
-__all__ = ["ChatTable", "DynamoDBClient", "open_client", "translate_errors"]
+__all__ = ["ChatTable", "DynamoDBClient", "open_client", "open_table", "translate_errors"]
 
 # Errors DynamoDB documents as transient: the request may succeed if sent again later.
 _TRANSIENT_CODES = frozenset(
@@ -88,7 +89,7 @@ def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def error_from_client_error(exc: ClientError) -> StorageError:
+def error_from_client_error(exc: ClientError) -> ChatError:
     code = error_code(exc)
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
     if code in _TRANSIENT_CODES or status >= 500:
@@ -96,7 +97,7 @@ def error_from_client_error(exc: ClientError) -> StorageError:
     message = str(exc.response.get("Error", {}).get("Message", ""))
     if code == "ValidationException" and "size" in message.lower():
         return ValidationError("item", "exceeds DynamoDB's item size limit")
-    return StorageError(f"DynamoDB rejected the request ({code})")
+    return ChatError(f"DynamoDB rejected the request ({code})")
 
 
 def client_config(
@@ -111,6 +112,38 @@ def client_config(
         retries={"mode": "standard", "total_max_attempts": max_attempts},
         tcp_keepalive=True,
     )
+
+
+@contextlib.asynccontextmanager
+async def open_table(
+    settings: DynamoDBSettings,
+    *,
+    credentials: tuple[str, str] | None = None,
+    max_pool_connections: int | None = None,
+    deadline: float | None = None,
+) -> AsyncIterator[ChatTable]:
+    """The table of `settings`, on a client configured from them: the one place that does this.
+
+    `max_pool_connections` and `deadline` override the settings for short-lived tools (the CLI,
+    the dev stack's setup) that need fewer connections or more patience than a server.
+    """
+    config = client_config(
+        max_pool_connections=max_pool_connections or settings.max_pool_connections,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        max_attempts=settings.max_attempts,
+    )
+    async with open_client(
+        region=settings.region,
+        endpoint_url=settings.endpoint_url,
+        config=config,
+        credentials=credentials,
+    ) as client:
+        yield ChatTable(
+            client=client,
+            name=settings.table_name,
+            deadline=settings.deadline if deadline is None else deadline,
+        )
 
 
 @contextlib.asynccontextmanager

@@ -10,83 +10,38 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import keys
-from .batch import batch_delete, batch_get, cancellation_reasons, key_of
+from graphql_api.errors import ConflictError, NotFoundError, UnavailableError
+
+from . import items, keys
+from .batch import batch_delete, batch_get
+from .checks import checked_id, checked_user, ensure_fits, is_id
 from .client import ChatTable
-from .errors import ConflictError, NotFoundError, UnavailableError, ValidationError
 from .paging import SortedRange, read_page
 from .records import (
     ONE_TICK,
+    UNSET,
     ConversationPosition,
     ConversationRecord,
     Item,
     Page,
-    conversation_from_item,
-    conversation_item,
+    Unset,
     format_timestamp,
-    item_size,
 )
 from .table import GSI_RECENCY
-
-ITEM_SIZE_LIMIT: Final = 400 * 1024
-# Room a message must leave for the conversation's own attributes when it becomes the
-# conversation's lastMessage preview; titles and model ids are far smaller than this.
-CONVERSATION_HEADROOM: Final = 8 * 1024
+from .transaction import Transaction, TransactionCancelled
 
 
-class _Unset:
-    """Marks an optional update argument the caller did not give (None clears the value)."""
-
-
-UNSET: Final = _Unset()
-
-
-def checked_id(value: str, *, field: str) -> str:
-    """A canonical lowercase UUID, so ids can never smuggle key separators into a key."""
-    try:
-        parsed = uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError):
-        raise ValidationError(field, "must be a UUID") from None
-    if str(parsed) != value.lower():
-        raise ValidationError(field, "must be a UUID in canonical 8-4-4-4-12 form")
-    return str(parsed)
-
-
-def checked_user(user_id: str) -> str:
-    if not user_id or "#" in user_id:
-        raise ValidationError("userId", "is not a valid user id")
-    return user_id
-
-
-def ensure_fits(item: Item, *, field: str, reserve: int = 0) -> None:
-    if item_size(item) + reserve > ITEM_SIZE_LIMIT:
-        raise ValidationError(field, "is too large: the item would exceed DynamoDB's 400 KB limit")
-
-
-def _owner_key(conversation_id: str) -> dict[str, Any]:
-    return {
-        "PK": {"S": keys.conversation_partition(conversation_id)},
-        "SK": {"S": keys.OWNER_SK},
-    }
-
-
-def _conversation_key(user_id: str, conversation_id: str) -> dict[str, Any]:
-    return {"PK": {"S": keys.user_pk(user_id)}, "SK": {"S": keys.conversation_sk(conversation_id)}}
-
-
-def _profile_counter_update(table: ChatTable, user_id: str, delta: int) -> Any:
-    return {
-        "Update": {
-            "TableName": table.name,
-            "Key": {"PK": {"S": keys.user_pk(user_id)}, "SK": {"S": keys.PROFILE_SK}},
-            "UpdateExpression": "ADD conversationCount :delta",
-            "ExpressionAttributeValues": {":delta": {"N": str(delta)}},
-        }
-    }
+def _count_conversations(transaction: Transaction, user_id: str, delta: int) -> None:
+    transaction.update(
+        "profile",
+        items.profile_key(user_id),
+        update="ADD conversationCount :delta",
+        values={":delta": {"N": str(delta)}},
+    )
 
 
 async def create_conversation(
@@ -114,36 +69,24 @@ async def create_conversation(
         version=1,
         last_message=None,
     )
-    item = conversation_item(record)
+    item = items.conversation_item(record)
     ensure_fits(item, field="title")
-    owner = {**_owner_key(conversation_id), "userId": {"S": user_id}, "type": {"S": "owner"}}
-    actions: list[Any] = [
-        {
-            "Put": {
-                "TableName": table.name,
-                "Item": owner,
-                "ConditionExpression": "attribute_not_exists(PK)",
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        },
-        {
-            "Put": {
-                "TableName": table.name,
-                "Item": item,
-                "ConditionExpression": "attribute_not_exists(PK)",
-            }
-        },
-        _profile_counter_update(table, user_id, +1),
-    ]
+    transaction = Transaction(table)
+    transaction.put(
+        "owner",
+        items.owner_item(conversation_id, user_id),
+        condition="attribute_not_exists(PK)",
+        return_old=True,
+    )
+    transaction.put("conversation", item, condition="attribute_not_exists(PK)")
+    _count_conversations(transaction, user_id, +1)
     async with table.guard():
         try:
-            await table.client.transact_write_items(TransactItems=actions)
-        except ClientError as exc:
-            reasons = cancellation_reasons(exc)
-            if reasons is None or not reasons[0].condition_failed:
-                raise
-            owner_item = reasons[0].item or {}
-            if owner_item.get("userId", {}).get("S") != user_id:
+            await transaction.commit()
+        except TransactionCancelled as cancelled:
+            if not cancelled.failed("owner"):
+                raise UnavailableError("the conversation could not be created; try again") from None
+            if not items.owned_by(cancelled.current("owner"), user_id):
                 raise ConflictError("this conversation id is already in use") from None
             existing = await get_conversation(
                 table, user_id=user_id, conversation_id=conversation_id
@@ -167,25 +110,15 @@ async def get_conversations(
     """In request order; None where missing, malformed or not the caller's."""
     user_id = checked_user(user_id)
     wanted = [
-        (keys.user_pk(user_id), keys.conversation_sk(cid))
-        for cid in conversation_ids
-        if _is_uuid(cid)
+        (keys.user_pk(user_id), keys.conversation_sk(cid)) for cid in conversation_ids if is_id(cid)
     ]
     async with table.guard():
         found = await batch_get(table, wanted)
     result: list[ConversationRecord | None] = []
     for cid in conversation_ids:
         item = found.get((keys.user_pk(user_id), keys.conversation_sk(cid)))
-        result.append(None if item is None else conversation_from_item(item))
+        result.append(None if item is None else items.conversation_from_item(item))
     return result
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        checked_id(value, field="id")
-    except ValidationError:
-        return False
-    return True
 
 
 async def list_conversations(
@@ -214,17 +147,17 @@ async def list_conversations(
             display_ascending=False,
         )
     return Page(
-        items=[conversation_from_item(item) for item in page.items],
+        items=[items.conversation_from_item(item) for item in page.items],
         has_previous=page.has_previous,
         has_next=page.has_next,
     )
 
 
 async def count_conversations(table: ChatTable, *, user_id: str) -> int:
-    key = {"PK": {"S": keys.user_pk(checked_user(user_id))}, "SK": {"S": keys.PROFILE_SK}}
+    key = items.profile_key(checked_user(user_id))
     async with table.guard():
         response = await table.client.get_item(TableName=table.name, Key=key, ConsistentRead=True)
-    return int(response.get("Item", {}).get("conversationCount", {}).get("N", "0"))
+    return items.conversation_count_of(response.get("Item"))
 
 
 async def update_conversation(
@@ -233,7 +166,7 @@ async def update_conversation(
     user_id: str,
     conversation_id: str,
     title: str | None = None,
-    model_id: str | _Unset | None = UNSET,
+    model_id: str | Unset | None = UNSET,
     expected_version: int | None = None,
 ) -> ConversationRecord:
     """Rename and/or change the model; a stale `expected_version` writes nothing."""
@@ -244,7 +177,7 @@ async def update_conversation(
     if title is not None:
         assignments.append("title = :title")
         values[":title"] = {"S": title}
-    if not isinstance(model_id, _Unset):
+    if not isinstance(model_id, Unset):
         assignments.append("modelId = :model")
         values[":model"] = {"NULL": True} if model_id is None else {"S": model_id}
     # Only the caller's own item can match the key, so existence is also the ownership check.
@@ -256,11 +189,11 @@ async def update_conversation(
     async with table.guard():
         for attempt in range(table.max_attempts):
             values[":now"] = {"S": format_timestamp(now)}
-            values[":recency"] = {"S": keys.recency_sk(format_timestamp(now), conversation_id)}
+            values[":recency"] = items.recency(format_timestamp(now), conversation_id)
             try:
                 response = await table.client.update_item(
                     TableName=table.name,
-                    Key=_conversation_key(user_id, conversation_id),
+                    Key=items.conversation_key(user_id, conversation_id),
                     UpdateExpression="SET " + ", ".join(assignments),
                     ConditionExpression=" AND ".join(conditions),
                     ExpressionAttributeValues=values,
@@ -273,7 +206,7 @@ async def update_conversation(
                 current: Item | None = exc.response.get("Item")  # type: ignore[assignment]
                 if current is None:
                     raise NotFoundError("conversation not found") from None
-                stored = conversation_from_item(current)
+                stored = items.conversation_from_item(current)
                 if expected_version is not None and stored.version != expected_version:
                     raise ConflictError(
                         f"conversation is at version {stored.version}, not {expected_version}"
@@ -283,7 +216,7 @@ async def update_conversation(
                 now = max(table.clock(), stored.updated_at + ONE_TICK)
                 await table.backoff(attempt)
                 continue
-            return conversation_from_item(response["Attributes"])
+            return items.conversation_from_item(response["Attributes"])
     raise UnavailableError("conversation kept changing; try again")
 
 
@@ -301,35 +234,24 @@ async def delete_conversation(table: ChatTable, *, user_id: str, conversation_id
     """
     user_id = checked_user(user_id)
     conversation_id = checked_id(conversation_id, field="id")
+    transaction = Transaction(table)
+    transaction.delete(
+        "conversation",
+        items.conversation_key(user_id, conversation_id),
+        condition="attribute_exists(PK)",
+    )
+    transaction.update(
+        "owner",
+        items.owner_key(conversation_id),
+        update="SET deleting = :yes",
+        condition="userId = :user",
+        values={":yes": {"BOOL": True}, ":user": {"S": user_id}},
+    )
+    _count_conversations(transaction, user_id, -1)
     async with table.guard():
         try:
-            await table.client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Delete": {
-                            "TableName": table.name,
-                            "Key": _conversation_key(user_id, conversation_id),
-                            "ConditionExpression": "attribute_exists(PK)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": table.name,
-                            "Key": _owner_key(conversation_id),
-                            "UpdateExpression": "SET deleting = :yes",
-                            "ConditionExpression": "userId = :user",
-                            "ExpressionAttributeValues": {
-                                ":yes": {"BOOL": True},
-                                ":user": {"S": user_id},
-                            },
-                        }
-                    },
-                    _profile_counter_update(table, user_id, -1),
-                ]
-            )
-        except ClientError as exc:
-            if cancellation_reasons(exc) is None:
-                raise
+            await transaction.commit()
+        except TransactionCancelled:
             if not await _deletion_pending(table, user_id, conversation_id):
                 raise NotFoundError("conversation not found") from None
     await _purge_partition(table, user_id, conversation_id)
@@ -337,10 +259,10 @@ async def delete_conversation(table: ChatTable, *, user_id: str, conversation_id
 
 async def _deletion_pending(table: ChatTable, user_id: str, conversation_id: str) -> bool:
     response = await table.client.get_item(
-        TableName=table.name, Key=_owner_key(conversation_id), ConsistentRead=True
+        TableName=table.name, Key=items.owner_key(conversation_id), ConsistentRead=True
     )
-    owner = response.get("Item", {})
-    return owner.get("userId", {}).get("S") == user_id and "deleting" in owner
+    owner = response.get("Item")
+    return items.owned_by(owner, user_id) and items.marked_deleting(owner)
 
 
 async def _purge_partition(table: ChatTable, user_id: str, conversation_id: str) -> None:
@@ -355,7 +277,11 @@ async def _purge_partition(table: ChatTable, user_id: str, conversation_id: str)
     while True:
         async with table.guard():
             response = await table.client.query(**request)
-        doomed = [key_of(i) for i in response.get("Items", []) if i["SK"]["S"] != keys.OWNER_SK]
+        doomed = [
+            items.key_of(item)
+            for item in response.get("Items", [])
+            if item["SK"]["S"] != keys.OWNER_SK
+        ]
         await batch_delete(table, doomed)
         if "LastEvaluatedKey" not in response:
             break
@@ -364,7 +290,7 @@ async def _purge_partition(table: ChatTable, user_id: str, conversation_id: str)
         try:
             await table.client.delete_item(
                 TableName=table.name,
-                Key=_owner_key(conversation_id),
+                Key=items.owner_key(conversation_id),
                 ConditionExpression="userId = :user",
                 ExpressionAttributeValues={":user": {"S": user_id}},
             )

@@ -17,13 +17,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from botocore.exceptions import ClientError
+from graphql_api.errors import ConflictError, NotFoundError, UnavailableError, ValidationError
 
-from . import keys
-from .batch import TRANSACTION_LIMIT, CancellationReason, batch_get, cancellation_reasons
+from . import items, keys
+from .batch import batch_get
+from .checks import CONVERSATION_HEADROOM, checked_id, checked_user, ensure_fits
 from .client import ChatTable
-from .conversations import CONVERSATION_HEADROOM, checked_id, checked_user, ensure_fits
-from .errors import ConflictError, NotFoundError, UnavailableError, ValidationError
 from .paging import SortedRange, read_page
 from .records import (
     ONE_TICK,
@@ -33,14 +32,23 @@ from .records import (
     NewMessage,
     Page,
     format_timestamp,
-    message_attributes,
-    message_from_attributes,
-    message_item,
     parse_timestamp,
 )
+from .transaction import TRANSACTION_LIMIT, Transaction, TransactionCancelled
 
 # Two actions per message plus the conversation update must fit in one transaction.
 MAX_MESSAGES_PER_ADD: Final = (TRANSACTION_LIMIT - 1) // 2
+_CONVERSATION: Final = "conversation"
+
+
+def _message_action(message_id: str) -> tuple[str, str]:
+    return ("message", message_id)
+
+
+def _marker_action(message_id: str) -> tuple[str, str]:
+    return ("marker", message_id)
+
+
 MAX_ROUNDS: Final = 64
 
 
@@ -74,16 +82,11 @@ async def add_messages(
             start = now if not_before is None else max(now, not_before)
             records = _records(user_id, conversation_id, pending, start)
             try:
-                await table.client.transact_write_items(
-                    TransactItems=_add_actions(table, user_id, conversation_id, records)
-                )
-            except ClientError as exc:
-                reasons = cancellation_reasons(exc)
-                if reasons is None:
-                    raise
-                retried, not_before = await _settle(table, records, reasons, stored)
+                await _add_transaction(table, user_id, conversation_id, records).commit()
+            except TransactionCancelled as cancelled:
+                retried, not_before = await _settle(table, records, cancelled, stored)
                 pending = [new for new in pending if new.id not in retried]
-                if any(reason.conflicted for reason in reasons):
+                if cancelled.conflicted:
                     if conflicts == table.max_attempts:
                         break
                     await table.backoff(conflicts)
@@ -137,70 +140,49 @@ def _records(
     ]
 
 
-def _add_actions(
+def _add_transaction(
     table: ChatTable, user_id: str, conversation_id: str, records: Sequence[MessageRecord]
-) -> list[Any]:
-    actions: list[Any] = [
-        {
-            "Update": {
-                "TableName": table.name,
-                "Key": {
-                    "PK": {"S": keys.user_pk(user_id)},
-                    "SK": {"S": keys.conversation_sk(conversation_id)},
-                },
-                "UpdateExpression": (
-                    "SET updatedAt = :last, GSI1SK = :recency, lastMessage = :preview "
-                    "ADD messageCount :count"
-                ),
-                # Existence of the caller's own item is the ownership check; the time check
-                # keeps message order equal to commit order.
-                "ConditionExpression": "attribute_exists(PK) AND updatedAt < :first",
-                "ExpressionAttributeValues": {
-                    ":first": {"S": format_timestamp(records[0].created_at)},
-                    ":last": {"S": format_timestamp(records[-1].created_at)},
-                    ":recency": {
-                        "S": keys.recency_sk(
-                            format_timestamp(records[-1].created_at), conversation_id
-                        )
-                    },
-                    ":preview": {"M": message_attributes(records[-1])},
-                    ":count": {"N": str(len(records))},
-                },
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
-    ]
+) -> Transaction:
+    transaction = Transaction(table)
+    first, last = format_timestamp(records[0].created_at), format_timestamp(records[-1].created_at)
+    transaction.update(
+        _CONVERSATION,
+        items.conversation_key(user_id, conversation_id),
+        update=(
+            "SET updatedAt = :last, GSI1SK = :recency, lastMessage = :preview "
+            "ADD messageCount :count"
+        ),
+        # Existence of the caller's own item is the ownership check; the time check keeps
+        # message order equal to commit order.
+        condition="attribute_exists(PK) AND updatedAt < :first",
+        values={
+            ":first": {"S": first},
+            ":last": {"S": last},
+            ":recency": items.recency(last, conversation_id),
+            ":preview": {"M": items.message_attributes(records[-1])},
+            ":count": {"N": str(len(records))},
+        },
+        return_old=True,
+    )
     for record in records:
-        item = message_item(record)
+        item = items.message_item(record)
         # The conversation item also carries the newest message, beside its own attributes.
         ensure_fits(item, field="content", reserve=CONVERSATION_HEADROOM)
-        marker = {
-            "PK": item["PK"],
-            "SK": {"S": keys.message_id_sk(record.id)},
-            "type": {"S": "messageId"},
-            "messageSK": item["SK"],
-        }
         condition = "attribute_not_exists(PK)"
-        actions.append(
-            {"Put": {"TableName": table.name, "Item": item, "ConditionExpression": condition}}
+        transaction.put(_message_action(record.id), item, condition=condition)
+        transaction.put(
+            _marker_action(record.id),
+            items.marker_item(record),
+            condition=condition,
+            return_old=True,
         )
-        actions.append(
-            {
-                "Put": {
-                    "TableName": table.name,
-                    "Item": marker,
-                    "ConditionExpression": condition,
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            }
-        )
-    return actions
+    return transaction
 
 
 async def _settle(
     table: ChatTable,
     records: Sequence[MessageRecord],
-    reasons: Sequence[CancellationReason],
+    cancelled: TransactionCancelled,
     stored: dict[str, MessageRecord],
 ) -> tuple[set[str], datetime | None]:
     """Learn from a cancelled add: which ids are already stored, and where time must resume.
@@ -208,19 +190,18 @@ async def _settle(
     Returns the ids found stored (recorded into `stored`) and the earliest timestamp the next
     attempt may use, if the conversation's clock was ahead of ours.
     """
-    conversation = reasons[0]
-    if conversation.condition_failed and conversation.item is None:
+    conversation = cancelled.current(_CONVERSATION)
+    if cancelled.failed(_CONVERSATION) and conversation is None:
         # Checked first: another user's conversation must look exactly like a missing one,
         # whatever the message markers in its partition would say.
         raise NotFoundError("conversation not found")
     not_before = None
-    if conversation.condition_failed and conversation.item is not None:
-        not_before = parse_timestamp(conversation.item["updatedAt"]["S"]) + ONE_TICK
-    marker_reasons = reasons[2::2]
+    if conversation is not None:
+        not_before = parse_timestamp(conversation["updatedAt"]["S"]) + ONE_TICK
     taken = {
-        record.id: reason.item["messageSK"]["S"]
-        for record, reason in zip(records, marker_reasons, strict=True)
-        if reason.condition_failed and reason.item is not None
+        record.id: items.marked_message_sk(marker)
+        for record in records
+        if (marker := cancelled.current(_marker_action(record.id))) is not None
     }
     if taken:
         partition = keys.conversation_partition(records[0].conversation_id)
@@ -231,7 +212,7 @@ async def _settle(
             item = found.get((partition, taken[record.id]))
             if item is None:
                 raise UnavailableError("a stored message is not readable yet; try again")
-            existing = message_from_attributes(item)
+            existing = items.message_from_attributes(item)
             if not existing.same_payload(_as_new(record)):
                 raise ConflictError(f"message id {record.id} was already used for another message")
             stored[record.id] = existing
@@ -283,7 +264,7 @@ async def list_messages(
             display_ascending=True,
         )
     return Page(
-        items=[message_from_attributes(item) for item in page.items],
+        items=[items.message_from_attributes(item) for item in page.items],
         has_previous=page.has_previous,
         has_next=page.has_next,
     )

@@ -6,13 +6,15 @@ import contextlib
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from starlette.applications import Starlette
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from graphql_api.app import Services, create_app
-from graphql_api.settings import Settings
+from graphql_api.app import create_app
+from graphql_api.services import AppState, Services
+from graphql_api.settings import CognitoSettings, DynamoDBSettings, InputLimits, Settings
 from tests.counting import RequestCounter
 from tests.tokens import FakeUserPool
 
@@ -26,12 +28,13 @@ class Api:
     app: Starlette
     http: httpx.AsyncClient
     pool: FakeUserPool
+    state: AppState
+    # The app as a server runs it: each request carries the lifespan's state.
+    asgi: ASGIApp
 
     @property
     def services(self) -> Services:
-        services = self.app.state.services
-        assert isinstance(services, Services)
-        return services
+        return self.state["services"]
 
     def token(self, user: str) -> str:
         return self.pool.minter.access_token(sub=user)
@@ -81,16 +84,30 @@ class Api:
 
 
 def api_settings(
-    pool: FakeUserPool, *, table_name: str, endpoint: str, region: str, **overrides: Any
+    pool: FakeUserPool,
+    *,
+    table_name: str,
+    endpoint: str,
+    region: str,
+    limits: InputLimits | None = None,
+    dynamodb: Mapping[str, Any] | None = None,
+    cognito: Mapping[str, Any] | None = None,
+    **overrides: Any,
 ) -> Settings:
+    """Settings for an app on the suite's engine and `pool`; `dynamodb` and `cognito` set
+    fields of those sections, `overrides` the top-level ones."""
     values: dict[str, Any] = {
-        "table_name": table_name,
-        "aws_region": region,
-        "dynamodb_endpoint_url": endpoint,
-        "cognito_user_pool_id": pool.pool_id,
-        "cognito_region": pool.region,
-        "cognito_app_client_ids": (pool.client_id,),
-        "cognito_jwks_url": pool.jwks_url,
+        "dynamodb": DynamoDBSettings(
+            table_name=table_name, region=region, endpoint_url=endpoint, **(dynamodb or {})
+        ),
+        "cognito": CognitoSettings(
+            user_pool_id=pool.pool_id,
+            region=pool.region,
+            app_client_ids=(pool.client_id,),
+            jwks_url_override=pool.jwks_url,
+            **(cognito or {}),
+        ),
+        "limits": limits or InputLimits(),
         "cursor_secret": "api-test-cursor-secret",
         "introspection_enabled": True,
         "graphiql_enabled": True,
@@ -109,15 +126,35 @@ async def running_api(
     credentials: tuple[str, str] | None,
     graphiql_headers: dict[str, str] | None = None,
 ) -> AsyncIterator[Api]:
-    # ASGITransport does not run the lifespan, so the test runs it around the client.
     app = create_app(settings, aws_credentials=credentials, graphiql_headers=graphiql_headers)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-        ) as http,
-    ):
-        yield Api(app=app, http=http, pool=pool)
+    async with served(app) as (http, state):
+        yield Api(app=app, http=http, pool=pool, state=state, asgi=http_app(http))
+
+
+@contextlib.asynccontextmanager
+async def served(app: Starlette) -> AsyncIterator[tuple[httpx.AsyncClient, AppState]]:
+    """An HTTP client on `app` with its lifespan running, as a server would run it.
+
+    ASGITransport runs no lifespan, so the test runs it around the client and hands each
+    request a copy of the lifespan's state, which is what uvicorn does.
+    """
+    async with app.router.lifespan_context(app) as state:
+        assert state is not None
+
+        async def with_state(scope: Scope, receive: Receive, send: Send) -> None:
+            scope["state"] = dict(state)
+            await app(scope, receive, send)
+
+        transport = httpx.ASGITransport(app=with_state)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http, cast(AppState, state)
+
+
+def http_app(http: httpx.AsyncClient) -> ASGIApp:
+    """The ASGI app behind a client made by `served`, for more clients on the same app."""
+    transport = http._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    return transport.app
 
 
 def new_user() -> str:
@@ -156,7 +193,7 @@ async def add_messages(
 ) -> list[dict[str, Any]]:
     """Store `contents` as alternating user/assistant messages, in batches the API accepts."""
     stored: list[dict[str, Any]] = []
-    batch = api.services.settings.max_batch_messages
+    batch = api.services.settings.limits.max_batch_messages
     for start in range(0, len(contents), batch):
         messages = [
             {"role": "USER" if (start + index) % 2 == 0 else "ASSISTANT", "content": content}

@@ -43,8 +43,7 @@ async def guarded(pool: FakeUserPool, dynamodb_endpoint: str, api_table: str) ->
         table_name=api_table,
         endpoint=dynamodb_endpoint,
         region=REGION,
-        jwks_connect_timeout=0.3,
-        jwks_total_timeout=0.5,
+        cognito={"jwks_connect_timeout": 0.3, "jwks_total_timeout": 0.5},
     )
     async with running_api(settings, pool, credentials=credentials_for(dynamodb_endpoint)) as api:
         yield api

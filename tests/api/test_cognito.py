@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from graphql_api.app import create_app
 from graphql_api.local.cognito import DevCognito
 from graphql_api.local.moto_server import LockedMotoServer
-from graphql_api.settings import Settings
+from graphql_api.settings import CognitoSettings, DynamoDBSettings, InputLimits, Settings
+from tests.api.harness import served
 from tests.conftest import REGION, credentials_for
 
 
@@ -24,22 +24,23 @@ async def test_a_signed_in_cognito_user_gets_their_own_data(
     cognito: DevCognito, dynamodb_endpoint: str, api_table: str
 ) -> None:
     settings = Settings(
-        table_name=api_table,
-        aws_region=REGION,
-        dynamodb_endpoint_url=dynamodb_endpoint,
-        cognito_user_pool_id=cognito.pool_id,
-        cognito_app_client_ids=(cognito.client_id,),
-        cognito_jwks_url=cognito.jwks_url,
+        dynamodb=DynamoDBSettings(
+            table_name=api_table, region=REGION, endpoint_url=dynamodb_endpoint
+        ),
+        cognito=CognitoSettings(
+            user_pool_id=cognito.pool_id,
+            region=cognito.region,
+            app_client_ids=(cognito.client_id,),
+            jwks_url_override=cognito.jwks_url,
+        ),
+        limits=InputLimits(),
     )
     app = create_app(settings, aws_credentials=credentials_for(dynamodb_endpoint))
     create = (
         'mutation { createConversation(input: {title: "via cognito"}) { conversation { id } } }'
     )
     listing = "{ conversations { edges { node { title } } } }"
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
-    ):
+    async with served(app) as (http, _):
         alice = {"Authorization": f"Bearer {cognito.token_for('alice')}"}
         bob = {"Authorization": f"Bearer {cognito.token_for('bob')}"}
         created = await http.post("/graphql", json={"query": create}, headers=alice)

@@ -38,7 +38,7 @@ async def clients(api: Api, count: int) -> AsyncIterator[list[httpx.AsyncClient]
         opened = [
             await stack.enter_async_context(
                 httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=api.app), base_url="http://testserver"
+                    transport=httpx.ASGITransport(app=api.asgi), base_url="http://testserver"
                 )
             )
             for _ in range(count)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from graphql_api.gql.errors import NOT_FOUND_MESSAGE
+from graphql_api.errors import NOT_FOUND_MESSAGE
 from tests.api.harness import Api, add_messages, create_conversation, new_id, new_user
 
 GET = """
@@ -171,7 +171,7 @@ async def test_total_count_counts_every_conversation(api: Api, alice: str) -> No
 
 
 async def test_the_default_page_size_applies(api: Api, alice: str) -> None:
-    default = api.services.settings.default_page_size
+    default = api.services.settings.limits.default_page_size
     for index in range(default + 1):
         await create_conversation(api, alice, f"c{index}")
     page = (await api.data(LIST, {}, user=alice))["conversations"]

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import pytest_asyncio
 
-from graphql_api.gql.errors import INTERNAL_MESSAGE
+from graphql_api.errors import INTERNAL_MESSAGE
 from tests.api.harness import Api, api_settings, new_id, running_api
 from tests.conftest import REGION, credentials_for
 from tests.tokens import FakeUserPool
@@ -42,9 +42,7 @@ async def unreachable(user_pool: FakeUserPool) -> AsyncIterator[Api]:
         table_name="chat-history",
         endpoint=f"http://127.0.0.1:{closed_port()}",
         region=REGION,
-        dynamodb_max_attempts=1,
-        dynamodb_connect_timeout=0.5,
-        dynamodb_deadline=3.0,
+        dynamodb={"max_attempts": 1, "connect_timeout": 0.5, "deadline": 3.0},
     )
     async with running_api(settings, user_pool, credentials=("testing", "testing")) as running:
         yield running

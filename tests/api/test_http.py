@@ -1,18 +1,14 @@
-"""The HTTP surface: authentication before GraphQL, methods, GraphiQL, health and readiness."""
+"""The HTTP surface: authentication before GraphQL, methods, health and readiness."""
 
 from __future__ import annotations
 
 import dataclasses
 import gc
 import json
-import shutil
-import subprocess
-from pathlib import Path
 
 import httpx
 import pytest
 
-from graphql_api.app import graphiql_html
 from tests.api.harness import Api, api_settings, running_api
 from tests.conftest import LOCAL_CREDENTIALS, REGION, credentials_for
 from tests.tokens import FakeUserPool, SigningKey, tamper_signature, unsigned
@@ -136,58 +132,6 @@ async def test_a_too_deep_query_is_bad_input(api: Api, alice: str) -> None:
     assert "nested 6 levels deep; the limit is 4" in error["message"]
 
 
-# --- GraphiQL ------------------------------------------------------------------------------
-
-
-async def test_graphiql_is_served_to_a_browser_without_a_token(api: Api) -> None:
-    response = await api.http.get("/graphql", headers={"Accept": "text/html"})
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/html")
-    assert "graphiql" in response.text.lower()
-
-
-async def test_graphiql_is_absent_when_disabled(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
-) -> None:
-    settings = api_settings(
-        user_pool,
-        table_name=api_table,
-        endpoint=dynamodb_endpoint,
-        region=REGION,
-        graphiql_enabled=False,
-    )
-    async with running_api(
-        settings, user_pool, credentials=credentials_for(dynamodb_endpoint)
-    ) as closed:
-        response = await closed.http.get("/graphql", headers={"Accept": "text/html"})
-    assert_unauthenticated(response)
-
-
-async def test_graphiql_headers_prefill_the_headers_editor(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
-) -> None:
-    settings = api_settings(
-        user_pool, table_name=api_table, endpoint=dynamodb_endpoint, region=REGION
-    )
-    headers = {"Authorization": "Bearer dev.token.</script>"}
-    async with running_api(
-        settings,
-        user_pool,
-        credentials=credentials_for(dynamodb_endpoint),
-        graphiql_headers=headers,
-    ) as dev:
-        response = await dev.http.get("/graphql", headers={"Accept": "text/html"})
-    assert response.status_code == 200
-    editor_text = json.dumps(headers, indent=2)
-    assert json.dumps(editor_text).replace("<", "\\u003c") in response.text
-    assert '</script>"' not in response.text
-    assert "parameters.headers ||" in response.text
-
-
-def test_without_headers_the_page_is_strawberrys_own() -> None:
-    assert "parameters.headers ||" not in graphiql_html(None)
-
-
 # --- health -------------------------------------------------------------------------------
 
 
@@ -203,22 +147,6 @@ async def test_readyz_is_200_when_the_table_and_keys_are_reachable(api: Api) -> 
         "status": "ready",
         "checks": {"dynamodb": "ok", "signingKeys": "ok"},
     }
-
-
-@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the page's script")
-def test_the_graphiql_page_script_hands_the_headers_to_graphiql() -> None:
-    headers = {"Authorization": "Bearer a.b.c"}
-    probe = Path(__file__).with_name("graphiql_probe.js")
-    result = subprocess.run(  # noqa: S603 - fixed argv, our own probe script
-        [str(shutil.which("node")), str(probe)],
-        input=graphiql_html(headers),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    props = json.loads(result.stdout)
-    assert json.loads(props["headers"]) == headers
 
 
 async def test_other_methods_are_405(api: Api, alice: str) -> None:

@@ -60,9 +60,7 @@ async def faulty(
         table_name=api_table,
         endpoint=proxy.url,
         region=REGION,
-        dynamodb_read_timeout=0.5,
-        dynamodb_max_attempts=3,
-        dynamodb_deadline=DEADLINE,
+        dynamodb={"read_timeout": 0.5, "max_attempts": 3, "deadline": DEADLINE},
     )
     async with running_api(
         settings, user_pool, credentials=credentials_for(dynamodb_endpoint)

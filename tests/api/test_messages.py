@@ -142,7 +142,7 @@ async def test_a_batch_over_the_limit_is_refused_and_nothing_is_stored(
     api: Api, alice: str
 ) -> None:
     conversation = await create_conversation(api, alice)
-    limit = api.services.settings.max_batch_messages
+    limit = api.services.settings.limits.max_batch_messages
     error = await api.error(
         ADD_MANY,
         {
@@ -199,7 +199,7 @@ async def test_invalid_message_fields_are_refused_naming_the_field(
 
 async def test_content_is_limited_in_utf8_bytes(api: Api, alice: str) -> None:
     conversation = await create_conversation(api, alice)
-    limit = api.services.settings.max_content_bytes
+    limit = api.services.settings.limits.max_content_bytes
     at_limit = "€" * (limit // 3) + "x" * (limit % 3)
     assert len(at_limit.encode()) == limit
     stored = await add_messages(api, alice, conversation["id"], [at_limit])
@@ -220,7 +220,7 @@ async def test_content_is_limited_in_utf8_bytes(api: Api, alice: str) -> None:
 
 async def test_a_batch_filling_the_request_body_limit_is_stored_whole(api: Api, alice: str) -> None:
     conversation = await create_conversation(api, alice)
-    limit = api.services.settings.max_content_bytes
+    limit = api.services.settings.limits.max_content_bytes
     # As many maximum-size messages as one request body carries: the write to DynamoDB is
     # then over 1 MB, with the newest also copied into the conversation as its preview.
     count = (api.services.settings.max_body_bytes - 4096) // limit
@@ -359,7 +359,7 @@ async def test_invalid_page_arguments_are_bad_input(
 
 async def test_the_maximum_page_size_is_allowed(api: Api, alice: str) -> None:
     conversation = await create_conversation(api, alice)
-    maximum = api.services.settings.max_page_size
+    maximum = api.services.settings.limits.max_page_size
     assert (await page(api, alice, conversation["id"], last=maximum))["edges"] == []
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 import subprocess
@@ -22,7 +21,7 @@ from tests.conftest import REGION, credentials_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = (sys.executable, "-m", "graphql_api.cli")
-SETTINGS_VARIABLES = {field.metadata["env"] for field in dataclasses.fields(Settings)}
+SETTINGS_VARIABLES = set(Settings.variables())
 
 
 def run_cli(

@@ -11,7 +11,7 @@ import pytest
 from graphql_api.auth import AuthenticationError, JwksCache, TokenVerifier
 from graphql_api.local.cognito import CognitoTokens, DevCognito
 from graphql_api.local.moto_server import LockedMotoServer
-from graphql_api.settings import Settings, TokenUse
+from graphql_api.settings import CognitoSettings, TokenUse
 
 REGION = "eu-west-1"
 
@@ -51,19 +51,17 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-def settings_for(cognito: DevCognito, *, token_use: TokenUse) -> Settings:
-    return Settings.from_env(
-        {},
-        table_name="unused",
-        aws_region=REGION,
-        cognito_user_pool_id=cognito.pool_id,
-        cognito_app_client_ids=(cognito.client_id,),
-        cognito_jwks_url=cognito.jwks_url,
-        cognito_token_use=token_use,
+def settings_for(cognito: DevCognito, *, token_use: TokenUse) -> CognitoSettings:
+    return CognitoSettings(
+        user_pool_id=cognito.pool_id,
+        region=REGION,
+        app_client_ids=(cognito.client_id,),
+        jwks_url_override=cognito.jwks_url,
+        token_use=token_use,
     )
 
 
-def verifier_for(settings: Settings, http: aiohttp.ClientSession) -> TokenVerifier:
+def verifier_for(settings: CognitoSettings, http: aiohttp.ClientSession) -> TokenVerifier:
     return TokenVerifier.from_settings(settings, JwksCache.from_settings(settings, session=http))
 
 
@@ -140,9 +138,8 @@ async def test_a_token_for_another_app_client_of_the_pool_is_refused(
 async def test_the_default_settings_refuse_a_moto_id_token(
     cognito: DevCognito, alice: CognitoTokens, http: aiohttp.ClientSession
 ) -> None:
-    settings = Settings.from_env(
+    settings = CognitoSettings.from_env(
         {
-            "CHAT_TABLE_NAME": "unused",
             "AWS_REGION": REGION,
             "COGNITO_USER_POOL_ID": cognito.pool_id,
             "COGNITO_APP_CLIENT_IDS": cognito.client_id,

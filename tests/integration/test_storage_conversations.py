@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
+from graphql_api.errors import ConflictError, NotFoundError, ValidationError
 from graphql_api.storage import keys
 from graphql_api.storage.client import ChatTable, DynamoDBClient
 from graphql_api.storage.conversations import (
@@ -21,13 +22,14 @@ from graphql_api.storage.conversations import (
     list_conversations,
     update_conversation,
 )
-from graphql_api.storage.errors import ConflictError, NotFoundError, ValidationError
+from graphql_api.storage.items import (
+    conversation_from_item,
+)
 from graphql_api.storage.messages import add_messages, list_messages
 from graphql_api.storage.records import (
     ONE_TICK,
     ConversationRecord,
     Page,
-    conversation_from_item,
 )
 from tests.counting import RequestCounter
 from tests.factories import (

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
+from graphql_api.errors import ConflictError, NotFoundError, UnavailableError
 from graphql_api.storage.client import ChatTable, DynamoDBClient, client_config, open_client
 from graphql_api.storage.conversations import (
     count_conversations,
@@ -17,7 +18,6 @@ from graphql_api.storage.conversations import (
     get_conversation,
     list_conversations,
 )
-from graphql_api.storage.errors import ConflictError, NotFoundError, UnavailableError
 from graphql_api.storage.messages import add_messages, list_messages
 from graphql_api.storage.records import ConversationRecord
 from tests.conftest import LOCAL_CREDENTIALS

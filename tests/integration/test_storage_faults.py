@@ -19,6 +19,7 @@ import pytest
 import pytest_asyncio
 from botocore.exceptions import ClientError
 
+from graphql_api.errors import ChatError, UnavailableError, ValidationError
 from graphql_api.storage.client import ChatTable, DynamoDBClient, client_config, open_client
 from graphql_api.storage.conversations import (
     count_conversations,
@@ -27,7 +28,6 @@ from graphql_api.storage.conversations import (
     get_conversations,
     list_conversations,
 )
-from graphql_api.storage.errors import StorageError, UnavailableError, ValidationError
 from graphql_api.storage.messages import add_messages, list_messages
 from graphql_api.storage.records import ConversationRecord
 from tests.conftest import credentials_for
@@ -346,7 +346,7 @@ async def test_once_a_batched_delete_has_failed_no_other_batch_keeps_writing(
     proxy.fail("BatchWriteItem", status=400, error_type="AccessDeniedException", times=1)
     proxy.delay("BatchWriteItem", seconds=0.2, times=None)
 
-    with pytest.raises(StorageError):
+    with pytest.raises(ChatError):
         await delete_conversation(faulty, user_id=user_id, conversation_id=conversation.id)
     applied = proxy.forwarded["BatchWriteItem"]
     left = await partition_size(chat_table, conversation_id=conversation.id)
@@ -368,9 +368,9 @@ async def test_once_a_batched_delete_has_failed_no_other_batch_keeps_writing(
             ValidationError,
             id="item too large",
         ),
-        pytest.param("AccessDeniedException", "no", StorageError, id="access denied"),
-        pytest.param("ResourceNotFoundException", "no table", StorageError, id="no table"),
-        pytest.param("UnrecognizedClientException", "bad key", StorageError, id="bad key"),
+        pytest.param("AccessDeniedException", "no", ChatError, id="access denied"),
+        pytest.param("ResourceNotFoundException", "no table", ChatError, id="no table"),
+        pytest.param("UnrecognizedClientException", "bad key", ChatError, id="bad key"),
     ],
 )
 async def test_engine_errors_reach_callers_as_domain_errors(
@@ -380,12 +380,12 @@ async def test_engine_errors_reach_callers_as_domain_errors(
     user_id: str,
     error_type: str,
     message: str,
-    expected: type[StorageError],
+    expected: type[ChatError],
 ) -> None:
     conversation = await a_conversation(chat_table, user_id=user_id)
     proxy.fail("TransactWriteItems", status=400, error_type=error_type, message=message)
 
-    with pytest.raises(StorageError) as raised:
+    with pytest.raises(ChatError) as raised:
         await add_messages(
             faulty, user_id=user_id, conversation_id=conversation.id, messages=[new_message()]
         )

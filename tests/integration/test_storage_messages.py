@@ -10,10 +10,13 @@ from datetime import timedelta
 import pytest
 import pytest_asyncio
 
+from graphql_api.errors import ConflictError, NotFoundError, ValidationError
 from graphql_api.storage import keys
 from graphql_api.storage.client import ChatTable, DynamoDBClient
 from graphql_api.storage.conversations import get_conversation
-from graphql_api.storage.errors import ConflictError, NotFoundError, ValidationError
+from graphql_api.storage.items import (
+    message_from_attributes,
+)
 from graphql_api.storage.messages import MAX_MESSAGES_PER_ADD, add_messages, list_messages
 from graphql_api.storage.records import (
     ONE_TICK,
@@ -22,7 +25,6 @@ from graphql_api.storage.records import (
     NewMessage,
     Page,
     format_timestamp,
-    message_from_attributes,
 )
 from tests.counting import RequestCounter
 from tests.factories import (

@@ -15,9 +15,9 @@ import pytest
 from graphql_api import cli
 from graphql_api.local import devstack
 from graphql_api.local.cognito import DevCognito
-from graphql_api.settings import Settings
+from graphql_api.settings import DynamoDBSettings, Settings
 
-SETTINGS_VARIABLES = [field.metadata["env"] for field in dataclasses.fields(Settings)]
+SETTINGS_VARIABLES = list(Settings.variables())
 
 
 @pytest.fixture
@@ -72,13 +72,30 @@ def test_create_table_needs_the_table_settings(
     )
 
 
-def test_create_table_needs_no_cognito_settings() -> None:
-    settings = cli.storage_settings(
-        {"CHAT_TABLE_NAME": "chat", "AWS_REGION": "eu-west-1", "DYNAMODB_ENDPOINT_URL": "http://x"}
-    )
+def test_create_table_needs_no_cognito_settings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    environ = {
+        "CHAT_TABLE_NAME": "chat",
+        "AWS_REGION": "eu-west-1",
+        "DYNAMODB_ENDPOINT_URL": "http://x",
+    }
+    asked: list[DynamoDBSettings] = []
 
-    assert (settings.table_name, settings.aws_region) == ("chat", "eu-west-1")
-    assert settings.dynamodb_endpoint_url == "http://x"
+    async def create(settings: DynamoDBSettings) -> bool:
+        asked.append(settings)
+        return True
+
+    monkeypatch.setattr(cli, "_create", create)
+
+    assert run_cli(monkeypatch, environ, "create-table") == 0
+    assert capsys.readouterr().out == "table 'chat' created; it is ACTIVE\n"
+    (settings,) = asked
+    assert (settings.table_name, settings.region, settings.endpoint_url) == (
+        "chat",
+        "eu-west-1",
+        "http://x",
+    )
 
 
 @pytest.mark.parametrize("workers", ["0", "-1", "many"])
@@ -121,15 +138,16 @@ def test_dev_token_without_a_dev_server_says_how_to_start_one(
 
 
 def test_the_dev_stack_turns_the_explorer_on_and_ignores_production_cognito() -> None:
-    settings = devstack.base_settings(
-        {"COGNITO_USER_POOL_ID": "eu-west-1_prod", "COGNITO_APP_CLIENT_IDS": "prod"}
-    )
+    environ = {"COGNITO_USER_POOL_ID": "eu-west-1_prod", "COGNITO_APP_CLIENT_IDS": "prod"}
+    with cognito_at("http://127.0.0.1:5000", pool_id="us-east-1_a", client_id="c") as cognito:
+        settings = devstack.dev_settings(environ, cognito, moto_url="http://127.0.0.1:5000")
 
     assert settings.graphiql_enabled
     assert settings.introspection_enabled
-    assert (settings.table_name, settings.aws_region) == ("chat-history-dev", "us-east-1")
-    assert settings.dynamodb_endpoint_url is None
-    assert settings.cognito_app_client_ids != ("prod",)
+    dynamodb = settings.dynamodb
+    assert (dynamodb.table_name, dynamodb.region) == ("chat-history-dev", "us-east-1")
+    assert settings.cognito.app_client_ids == ("c",)
+    assert devstack.dynamodb_settings(environ).endpoint_url is None
 
 
 def cognito_at(endpoint_url: str, *, pool_id: str, client_id: str) -> DevCognito:
@@ -141,25 +159,28 @@ def cognito_at(endpoint_url: str, *, pool_id: str, client_id: str) -> DevCognito
 
 
 def test_the_dev_stack_trusts_tokens_of_its_own_pool_from_moto_keys() -> None:
-    base = devstack.base_settings({"AWS_REGION": "eu-west-1"})
     with cognito_at(
         "http://127.0.0.1:5000", pool_id="eu-west-1_abc", client_id="client"
     ) as cognito:
-        settings = devstack.with_cognito(base, cognito, moto_url="http://127.0.0.1:5000")
+        settings = devstack.dev_settings(
+            {"AWS_REGION": "eu-west-1"}, cognito, moto_url="http://127.0.0.1:5000"
+        )
 
-    assert settings.dynamodb_endpoint_url == "http://127.0.0.1:5000"
-    assert settings.jwks_url == "http://127.0.0.1:5000/eu-west-1_abc/.well-known/jwks.json"
-    assert settings.cognito_issuer.endswith("amazonaws.com/eu-west-1_abc")
-    assert settings.cognito_app_client_ids == ("client",)
-    assert settings.cognito_token_use == "access"
+    assert settings.dynamodb.endpoint_url == "http://127.0.0.1:5000"
+    assert settings.cognito.jwks_url == (
+        "http://127.0.0.1:5000/eu-west-1_abc/.well-known/jwks.json"
+    )
+    assert settings.cognito.issuer.endswith("amazonaws.com/eu-west-1_abc")
+    assert settings.cognito.app_client_ids == ("client",)
+    assert settings.cognito.token_use == "access"
 
 
 def test_an_endpoint_in_the_environment_keeps_its_place() -> None:
-    base = devstack.base_settings({"DYNAMODB_ENDPOINT_URL": "http://127.0.0.1:8001"})
+    environ = {"DYNAMODB_ENDPOINT_URL": "http://127.0.0.1:8001"}
     with cognito_at("http://127.0.0.1:5000", pool_id="us-east-1_a", client_id="c") as cognito:
-        settings = devstack.with_cognito(base, cognito, moto_url="http://127.0.0.1:5000")
+        settings = devstack.dev_settings(environ, cognito, moto_url="http://127.0.0.1:5000")
 
-    assert settings.dynamodb_endpoint_url == "http://127.0.0.1:8001"
+    assert settings.dynamodb.endpoint_url == "http://127.0.0.1:8001"
 
 
 def test_dev_state_survives_a_round_trip(tmp_path: Path) -> None:
@@ -218,7 +239,7 @@ def test_graphiql_opens_on_the_sample_query() -> None:
 
     query = urllib.parse.urlsplit(url).query
     assert query.startswith("q=")
-    assert "+" not in query  # the page decodes with decodeURIComponent, which keeps "+"
+    assert "+" not in query  # read as a space by URLSearchParams, kept by decodeURIComponent
     assert urllib.parse.unquote(query.removeprefix("q=")) == devstack.SAMPLE_QUERY
 
 
@@ -230,9 +251,8 @@ def test_the_seeded_user_is_the_tokens_subject() -> None:
 
 def prepared_stack(*, persistent: bool) -> devstack.DevStack:
     environ = {"DYNAMODB_ENDPOINT_URL": "http://127.0.0.1:9000"} if persistent else {}
-    base = devstack.base_settings(environ)
     with cognito_at("http://127.0.0.1:9001", pool_id="us-east-1_a", client_id="c") as cognito:
-        settings = devstack.with_cognito(base, cognito, moto_url="http://127.0.0.1:9001")
+        settings = devstack.dev_settings(environ, cognito, moto_url="http://127.0.0.1:9001")
     return devstack.DevStack(
         settings=settings,
         credentials=None,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from graphql_api.gql.pagination import CursorCodec, CursorError
+from graphql_api.domain.cursors import CursorCodec, CursorError
 from graphql_api.storage.records import ConversationPosition, MessagePosition
 
 SECRET = b"property-test-secret"

@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from graphql_api.gql.errors import UserInputError
-from graphql_api.gql.pagination import CursorCodec, CursorError, PageArgs, window
+from graphql_api.domain.cursors import CursorCodec, CursorError
+from graphql_api.domain.paging import PageArgs, window
+from graphql_api.errors import ValidationError
+from graphql_api.settings import InputLimits
 from graphql_api.storage.records import ConversationPosition, MessagePosition
 
 SECRET = b"unit-test-secret"
@@ -92,7 +94,10 @@ def conversation_cursor() -> str:
 
 def choose(args: PageArgs, *, default_forward: bool = True) -> tuple[int, bool, bool]:
     chosen = window(
-        args, default_forward=default_forward, default_size=20, max_size=100, decode=decode
+        args,
+        limits=InputLimits(default_page_size=20, max_page_size=100),
+        default_forward=default_forward,
+        decode=decode,
     )
     return chosen.limit, chosen.forward, chosen.cursor is not None
 
@@ -134,6 +139,6 @@ def test_a_cursor_alone_picks_its_direction_with_the_default_size() -> None:
     ],
 )
 def test_invalid_arguments_name_the_argument(args: PageArgs, field: str) -> None:
-    with pytest.raises(UserInputError) as caught:
+    with pytest.raises(ValidationError) as caught:
         choose(args)
     assert caught.value.field == field

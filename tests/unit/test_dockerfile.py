@@ -8,6 +8,7 @@ virtualenv: the same files, the same `pip install .`, so the image gets a workin
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -19,9 +20,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
 from dockerfile_parse import DockerfileParser
 
 import graphql_api.cli
+from graphql_api.graphiql import STATIC
 
 ROOT = Path(__file__).resolve().parents[2]
 Instruction = dict[str, Any]
@@ -140,7 +143,10 @@ def run(command: list[str], **options: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, text=True, **options)  # noqa: S603
 
 
-def test_the_image_install_gives_a_working_command_without_dev_tools(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def image_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The builder stage's install, replayed: the same files, the same `pip install .`."""
+    tmp_path = tmp_path_factory.mktemp("image")
     source = build_context(tmp_path / "src")
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -149,7 +155,13 @@ def test_the_image_install_gives_a_working_command_without_dev_tools(tmp_path: P
     environment["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
     run([*pip, str(source)], check=True, env=environment, cwd=tmp_path, timeout=600)
+    return venv
 
+
+def test_the_image_install_gives_a_working_command_without_dev_tools(
+    image_venv: Path, tmp_path: Path
+) -> None:
+    venv = image_venv
     command = venv / "bin" / "chat-history-api"
     shown = run([str(command), "--help"], capture_output=True, check=True)
     assert "serve" in shown.stdout
@@ -162,3 +174,14 @@ def test_the_image_install_gives_a_working_command_without_dev_tools(tmp_path: P
     assert dev.stderr.splitlines() == [
         "dev-token: the dev stack needs 'moto': pip install 'chat-history-api[local]'"
     ]
+
+
+def test_the_image_carries_graphiqls_assets(image_venv: Path) -> None:
+    # GraphiQL's files are package data: without them the page would have no script to load.
+    (installed,) = image_venv.glob("lib/python*/site-packages/graphql_api/graphiql/static")
+    manifest = json.loads((installed / "manifest.json").read_text())
+
+    assert manifest == json.loads((STATIC / "manifest.json").read_text())
+    assert {path.name for path in installed.iterdir()} == {*manifest["files"], "manifest.json"}
+    for name, entry in manifest["files"].items():
+        assert hashlib.sha256((installed / name).read_bytes()).hexdigest() == entry["sha256"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import strawberry
+from graphql import get_introspection_query
 from strawberry.schema.config import StrawberryConfig
 
 from graphql_api.gql.limits import DocumentLimits, document_limit_extensions
@@ -111,6 +112,36 @@ async def test_typename_is_not_introspection() -> None:
 
 def cached_schema(limits: DocumentLimits) -> strawberry.Schema:
     return strawberry.Schema(Query, extensions=document_limit_extensions(limits))
+
+
+async def test_graphiqls_introspection_query_runs_where_introspection_is_allowed() -> None:
+    # GraphiQL's docs, explorer and completion all hang on this one query.
+    schema = cached_schema(dataclasses.replace(LIMITS, allow_introspection=True))
+    result = await schema.execute(get_introspection_query(input_value_deprecation=True))
+    assert result.errors is None
+    assert result.data is not None
+    assert result.data["__schema"]["queryType"]["name"] == "Query"
+
+
+async def test_depth_outside_introspection_still_counts_beside_it() -> None:
+    schema = cached_schema(dataclasses.replace(LIMITS, allow_introspection=True))
+    result = await schema.execute(
+        "{ __schema { queryType { name } } node { child { child { child { child { value } } } } } }"
+    )
+    assert result.errors is not None
+    assert "nested 5 levels deep" in result.errors[0].message
+
+
+async def test_introspection_lists_nested_four_deep_are_refused_where_it_is_allowed() -> None:
+    # Each nested list multiplies: every type's fields' types' fields' ... is the classic
+    # introspection DoS, and it is shallow enough to pass any depth limit meant for GraphiQL.
+    schema = cached_schema(dataclasses.replace(LIMITS, allow_introspection=True))
+    three = "{ __schema { types { fields { args { name } } } } }"
+    four = "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }"
+    assert (await schema.execute(three)).errors is None
+    result = await schema.execute(four)
+    assert result.errors is not None
+    assert result.errors[0].message == "introspection nests 4 lists; the limit is 3"
 
 
 async def test_a_cached_document_still_meets_the_limits_of_its_schema() -> None:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import pytest
 from graphql import GraphQLError
 
-from graphql_api.gql.errors import Code, UserInputError, classify, public_error
-from graphql_api.storage.errors import (
+from graphql_api.errors import (
+    ChatError,
+    Code,
     ConflictError,
     NotFoundError,
-    StorageError,
     UnavailableError,
     ValidationError,
 )
+from graphql_api.gql.errors import classify, public_error
 
 
 def raised(exc: Exception, *, path: list[str | int] | None = None) -> GraphQLError:
@@ -22,13 +23,12 @@ def raised(exc: Exception, *, path: list[str | int] | None = None) -> GraphQLErr
 @pytest.mark.parametrize(
     ("exc", "code"),
     [
-        (UserInputError("title", "too long"), Code.BAD_USER_INPUT),
         (ValidationError("content", "too large"), Code.BAD_USER_INPUT),
         (NotFoundError("conversation not found"), Code.NOT_FOUND),
         (ConflictError("stale"), Code.CONFLICT),
         (UnavailableError("throttled"), Code.SERVICE_UNAVAILABLE),
         (
-            StorageError("DynamoDB rejected the request (ResourceNotFoundException)"),
+            ChatError("DynamoDB rejected the request (ResourceNotFoundException)"),
             Code.INTERNAL_SERVER_ERROR,
         ),
         (KeyError("oops"), Code.INTERNAL_SERVER_ERROR),

@@ -11,21 +11,23 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from graphql_api.errors import ValidationError
 from graphql_api.storage import keys
-from graphql_api.storage.conversations import checked_id, checked_user
-from graphql_api.storage.errors import ValidationError
+from graphql_api.storage.checks import checked_id, checked_user
+from graphql_api.storage.items import (
+    conversation_from_item,
+    conversation_item,
+    item_size,
+    message_from_attributes,
+    message_item,
+)
 from graphql_api.storage.records import (
     ConversationPosition,
     ConversationRecord,
     MessagePosition,
     MessageRecord,
     NewMessage,
-    conversation_from_item,
-    conversation_item,
     format_timestamp,
-    item_size,
-    message_from_attributes,
-    message_item,
     parse_timestamp,
 )
 from graphql_api.storage.table import GSI_RECENCY, table_definition, table_definition_json

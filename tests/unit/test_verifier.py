@@ -101,6 +101,7 @@ async def test_a_valid_access_token_gives_the_callers_identity(
         username="alice",
         token_use="access",
         client_id=pool.client_id,
+        expires_at=identity.expires_at,
         scopes=("chat/read", "chat/write"),
         groups=("admins",),
     )
@@ -118,6 +119,7 @@ async def test_a_valid_id_token_gives_the_callers_identity(
         username="bob",
         token_use="id",
         client_id="another-client-of-ours",
+        expires_at=identity.expires_at,
         scopes=(),
         groups=(),
     )

@@ -1,11 +1,16 @@
-"""Input rules checked before anything is written; each failure names the input field."""
+"""Input rules every transport shares, checked before anything is written.
+
+Each failure is a ValidationError naming the input field as the client spelled it.
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 
-from .errors import UserInputError
+from graphql_api.errors import ValidationError
+from graphql_api.settings import InputLimits
+from graphql_api.storage.records import ROLES, Role
 
 TITLE_MAX_CHARS = 200
 MODEL_ID_MAX_CHARS = 128
@@ -19,7 +24,7 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 def uuid_id(value: str, *, field: str) -> str:
     """The canonical (lowercase) form of a UUID id; storage keys only ever hold that form."""
     if not _UUID.fullmatch(value):
-        raise UserInputError(field, "must be a UUID (8-4-4-4-12 hex digits)")
+        raise ValidationError(field, "must be a UUID (8-4-4-4-12 hex digits)")
     return value.lower()
 
 
@@ -32,18 +37,18 @@ def _utf8_size(value: str, field: str) -> int:
     try:
         return len(value.encode("utf-8"))
     except UnicodeEncodeError:
-        raise UserInputError(field, "must be valid Unicode text") from None
+        raise ValidationError(field, "must be valid Unicode text") from None
 
 
 def title(value: str, *, field: str = "title") -> str:
     trimmed = value.strip()
     _utf8_size(trimmed, field)
     if not trimmed:
-        raise UserInputError(field, "must not be empty")
+        raise ValidationError(field, "must not be empty")
     if len(trimmed) > TITLE_MAX_CHARS:
-        raise UserInputError(field, f"must be at most {TITLE_MAX_CHARS} characters")
+        raise ValidationError(field, f"must be at most {TITLE_MAX_CHARS} characters")
     if _has_control(trimmed):
-        raise UserInputError(field, "must not contain control characters")
+        raise ValidationError(field, "must not contain control characters")
     return trimmed
 
 
@@ -52,28 +57,42 @@ def model_id(value: str | None, *, field: str = "modelId") -> str | None:
         return None
     _utf8_size(value, field)
     if len(value) > MODEL_ID_MAX_CHARS:
-        raise UserInputError(field, f"must be at most {MODEL_ID_MAX_CHARS} characters")
+        raise ValidationError(field, f"must be at most {MODEL_ID_MAX_CHARS} characters")
     if _has_control(value):
-        raise UserInputError(field, "must not contain control characters")
+        raise ValidationError(field, "must not contain control characters")
     return value
 
 
 def content(value: str, *, max_bytes: int, field: str = "content") -> str:
     size = _utf8_size(value, field)
     if size == 0:
-        raise UserInputError(field, "must not be empty")
+        raise ValidationError(field, "must not be empty")
     if size > max_bytes:
-        raise UserInputError(field, f"must be at most {max_bytes} bytes of UTF-8")
+        raise ValidationError(field, f"must be at most {max_bytes} bytes of UTF-8")
     return value
 
 
 def error_message(value: str | None, *, field: str = "errorMessage") -> str | None:
     if value is not None and _utf8_size(value, field) > ERROR_MESSAGE_MAX_BYTES:
-        raise UserInputError(field, f"must be at most {ERROR_MESSAGE_MAX_BYTES} bytes of UTF-8")
+        raise ValidationError(field, f"must be at most {ERROR_MESSAGE_MAX_BYTES} bytes of UTF-8")
     return value
+
+
+def role(value: str, *, field: str = "role") -> Role:
+    if value not in ROLES:
+        raise ValidationError(field, f"must be one of {', '.join(ROLES)}")
+    return value
+
+
+def batch_size(count: int, *, limits: InputLimits, field: str = "messages") -> int:
+    if count == 0:
+        raise ValidationError(field, "must not be empty")
+    if count > limits.max_batch_messages:
+        raise ValidationError(field, f"must be at most {limits.max_batch_messages} messages")
+    return count
 
 
 def expected_version(value: int | None, *, field: str = "expectedVersion") -> int | None:
     if value is not None and value < 1:
-        raise UserInputError(field, "must be a positive version")
+        raise ValidationError(field, "must be a positive version")
     return value

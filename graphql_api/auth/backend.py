@@ -1,0 +1,94 @@
+"""Authentication the way Starlette does it: a backend for its AuthenticationMiddleware.
+
+Every HTTP request that carries an Authorization header is verified before any route runs;
+the route then finds the caller in `request.user` (a CognitoUser) or knows there is none.
+WebSockets carry their token in the GraphQL `connection_init` message instead, so they pass
+through here unauthenticated and are verified by the subscription transport.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    BaseUser,
+)
+from starlette.authentication import AuthenticationError as StarletteAuthenticationError
+from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse, Response
+
+from graphql_api.errors import Code
+
+from .bearer import bearer_token
+from .errors import AuthenticationError, SigningKeysUnavailableError
+from .verifier import Identity, TokenVerifier
+
+MISSING_TOKEN = AuthenticationError("missing bearer token")
+
+
+class CognitoUser(BaseUser):
+    def __init__(self, verified: Identity) -> None:
+        self.verified = verified
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return self.verified.username
+
+    @property
+    def identity(self) -> str:
+        return self.verified.sub
+
+
+class CognitoBackend(AuthenticationBackend):
+    """Verifies the bearer token with the TokenVerifier the lifespan opened."""
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        if conn.scope["type"] != "http":
+            return None
+        values = conn.headers.getlist("authorization")
+        if not values:
+            return None
+        verifier: TokenVerifier = conn.state.services.verifier
+        try:
+            identity = await verifier.verify(bearer_token(values))
+        except AuthenticationError as exc:
+            raise StarletteAuthenticationError(exc.message) from exc
+        return AuthCredentials(["authenticated", *identity.scopes]), CognitoUser(identity)
+
+
+def identity_of(conn: HTTPConnection[Any]) -> Identity | None:
+    user = conn.scope.get("user")
+    return user.verified if isinstance(user, CognitoUser) else None
+
+
+def refusal(error: AuthenticationError) -> Response:
+    """The answer to a request whose token could not be accepted."""
+    if isinstance(error, SigningKeysUnavailableError):
+        return JSONResponse(
+            _body("Cannot verify tokens right now; try again.", Code.SERVICE_UNAVAILABLE),
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+    return JSONResponse(
+        _body(error.message, Code.UNAUTHENTICATED),
+        status_code=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def on_authentication_error(conn: HTTPConnection, exc: StarletteAuthenticationError) -> Response:
+    cause = exc.__cause__
+    if not isinstance(cause, AuthenticationError):
+        cause = AuthenticationError(str(exc))
+    return refusal(cause)
+
+
+def _body(message: str, code: Code) -> dict[str, list[dict[str, object]]]:
+    """The GraphQL-shaped body of a request refused before GraphQL runs."""
+    return {"errors": [{"message": message, "extensions": {"code": code.value}}]}

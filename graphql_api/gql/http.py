@@ -1,0 +1,260 @@
+"""GraphQL over HTTP: GET and POST on one path, with the media type the client asks for.
+
+Clients that accept `application/graphql-response+json` (the GraphQL-over-HTTP spec's media
+type) get the spec's status codes: a request refused before execution answers 4xx with
+`errors` and no `data`, so a proxy, a log or a metric can tell a broken request from a served
+one. Clients that accept only `application/json` (or send no Accept at all) get what they have
+always got: 200 for every GraphQL-level error, 4xx only for a body that is not a request.
+Field errors during execution are 200 with `data` for both.
+
+The spec's table, as served here (graphql-response+json / application/json):
+  body not JSON                                   400 / 400
+  not a GraphQL request (not an object, query
+    missing or not a string, bad variables,
+    operationName or extensions)                  422 / 400
+  document does not parse                         400 / 200
+  our document limits, validation                 422 / 200
+  operation cannot be determined                  422 / 400
+  variables do not coerce                         422 / 200
+  mutation over GET                               405 / 405 (Allow: POST)
+  other methods                                   405 / 405 (Allow: GET, POST)
+  no acceptable media type                        406 / 406
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final
+
+from graphql import GraphQLError, OperationType
+from starlette.requests import Request
+from starlette.responses import Response
+
+from graphql_api.context import Context
+from graphql_api.services import AppState
+
+from .executor import GraphQLRunner, Phase, RequestError
+
+GRAPHQL_RESPONSE: Final = "application/graphql-response+json"
+JSON: Final = "application/json"
+_SUPPORTED: Final = (GRAPHQL_RESPONSE, JSON)
+
+# Status of each refused phase with the spec's media type; legacy JSON clients get 200 for
+# what GraphQL itself refused (the phases marked legacy_ok) and 400 for the rest.
+_SPEC_STATUS: Final = {
+    Phase.PARSE: 400,
+    Phase.LIMITS: 422,
+    Phase.VALIDATION: 422,
+    Phase.OPERATION: 422,
+    Phase.VARIABLES: 422,
+}
+_LEGACY_200: Final = frozenset({Phase.PARSE, Phase.LIMITS, Phase.VALIDATION, Phase.VARIABLES})
+
+
+class _BadRequest(Exception):
+    """The HTTP request is not a GraphQL request; `status` is the spec's answer."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Params:
+    query: str
+    operation_name: str | None
+    variables: dict[str, Any] | None
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The media type to answer in; None when the client accepts none we can produce.
+
+    No Accept header, `*/*` and `application/*` get application/json: the form every client
+    of this service has parsed until now.
+    """
+    if accept is None or not accept.strip():
+        return JSON
+    best: tuple[float, int, str] | None = None
+    for position, part in enumerate(accept.split(",")):
+        media, _, parameters = part.strip().partition(";")
+        media = media.strip().lower()
+        quality = _quality(parameters)
+        if quality <= 0:
+            continue
+        if media in _SUPPORTED:
+            chosen = media
+        elif media in ("*/*", "application/*"):
+            chosen = JSON
+        else:
+            continue
+        # Highest quality first; among equals, the order the client listed them in.
+        candidate = (quality, -position, chosen)
+        if best is None or candidate[:2] > best[:2]:
+            best = candidate
+    return None if best is None else best[2]
+
+
+def _quality(parameters: str) -> float:
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.strip().partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return max(0.0, min(1.0, float(value)))
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
+def wants_ide(request: Request[Any]) -> bool:
+    """A browser opening the endpoint (Strawberry's rule: GET, HTML or anything, no query)."""
+    accept = request.headers.get("accept", "")
+    return (
+        request.method == "GET"
+        and "query" not in request.query_params
+        and ("text/html" in accept or "*/*" in accept)
+    )
+
+
+ContextFactory = Callable[[Request[AppState]], Awaitable[Context | Response]]
+
+
+class GraphQLEndpoint:
+    """The ASGI endpoint for GraphQL over HTTP.
+
+    `context_for` authenticates the request and builds its Context, or returns the response
+    refusing it; `ide` answers a browser with GraphiQL when it is enabled.
+    """
+
+    def __init__(
+        self,
+        runner: GraphQLRunner,
+        *,
+        context_for: ContextFactory,
+        ide: Callable[[Request[Any]], Response] | None,
+    ) -> None:
+        self._runner = runner
+        self._context_for = context_for
+        self._ide = ide
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        response = await self.respond(Request(scope, receive))
+        await response(scope, receive, send)
+
+    async def respond(self, request: Request[AppState]) -> Response:
+        if request.method not in ("GET", "POST"):
+            return _plain_error(
+                "GraphQL only supports GET and POST requests.", 405, JSON, allow="GET, POST"
+            )
+        if self._ide is not None and wants_ide(request):
+            return self._ide(request)
+        # Before anything about the request is looked at, as for every protected route.
+        context = await self._context_for(request)
+        if isinstance(context, Response):
+            return context
+        media = negotiate(request.headers.get("accept"))
+        if media is None:
+            return _plain_error(
+                f"Cannot answer in any media type the request accepts; use {GRAPHQL_RESPONSE}.",
+                406,
+                JSON,
+            )
+        try:
+            params = await _params(request)
+        except _BadRequest as exc:
+            status = exc.status if media == GRAPHQL_RESPONSE else 400
+            return _plain_error(exc.message, status, media)
+        try:
+            prepared = self._runner.prepare(params.query, params.operation_name)
+            if request.method == "GET" and prepared.kind is not OperationType.QUERY:
+                return _plain_error(
+                    f"{prepared.kind.value}s are not allowed when using GET",
+                    405,
+                    media,
+                    allow="POST",
+                )
+            if prepared.kind is OperationType.SUBSCRIPTION:
+                # As if the schema had no subscriptions: over HTTP, it has none.
+                raise _refused_as_invalid("subscriptions are served over WebSocket on this path")
+            result = await self._runner.execute(
+                prepared, variables=params.variables, context=context
+            )
+        except RequestError as refused:
+            return _refusal(refused, media)
+        body: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            body["errors"] = [error.formatted for error in result.errors]
+        return _json(body, 200, media)
+
+
+def _refused_as_invalid(message: str) -> RequestError:
+    error = GraphQLError(message, extensions={"code": "BAD_USER_INPUT"})
+    return RequestError(Phase.VALIDATION, [error])
+
+
+def _refusal(refused: RequestError, media: str) -> Response:
+    errors = [error.formatted for error in refused.errors]
+    if media == GRAPHQL_RESPONSE:
+        return _json({"errors": errors}, _SPEC_STATUS[refused.phase], media)
+    if refused.phase in _LEGACY_200:
+        return _json({"data": None, "errors": errors}, 200, media)
+    return _json({"errors": errors}, 400, media)
+
+
+async def _params(request: Request[Any]) -> _Params:
+    if request.method == "GET":
+        return _from_query_string(request.query_params)
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError):
+        raise _BadRequest("Unable to parse request body as JSON", status=400) from None
+    if isinstance(body, list):
+        raise _BadRequest("Batching is not enabled", status=422)
+    if not isinstance(body, dict):
+        raise _BadRequest("The request body must be a JSON object", status=422)
+    return _checked(body)
+
+
+def _from_query_string(query_params: Mapping[str, str]) -> _Params:
+    raw: dict[str, Any] = {name: value for name, value in query_params.items() if value != ""}
+    for name in ("variables", "extensions"):
+        if name in raw:
+            try:
+                raw[name] = json.loads(raw[name])
+            except ValueError:
+                raise _BadRequest(f"`{name}` must be JSON", status=422) from None
+    return _checked(raw)
+
+
+def _checked(body: Mapping[str, Any]) -> _Params:
+    query = body.get("query")
+    if query is None:
+        raise _BadRequest("No GraphQL query found in the request", status=422)
+    if not isinstance(query, str):
+        raise _BadRequest("The GraphQL operation's `query` must be a string", status=422)
+    operation_name = body.get("operationName")
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise _BadRequest("`operationName` must be a string or null", status=422)
+    variables = body.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        raise _BadRequest("`variables` must be an object or null", status=422)
+    extensions = body.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise _BadRequest("`extensions` must be an object or null", status=422)
+    return _Params(query=query, operation_name=operation_name or None, variables=variables)
+
+
+def _json(body: Mapping[str, Any], status: int, media: str, **headers: str) -> Response:
+    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    # The spec asks for the charset; legacy clients keep the bare type they always got.
+    content_type = f"{media}; charset=utf-8" if media == GRAPHQL_RESPONSE else media
+    return Response(content, status_code=status, media_type=content_type, headers=headers or None)
+
+
+def _plain_error(message: str, status: int, media: str, *, allow: str | None = None) -> Response:
+    """A refusal outside GraphQL's own phases, in the GraphQL error shape all the same."""
+    headers = {} if allow is None else {"Allow": allow}
+    body = {"errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]}
+    return _json(body, status, media, **headers)

@@ -1,0 +1,66 @@
+"""The long-lived objects a process opens once and every request shares.
+
+`open_services` opens them in the app's lifespan (clients are costly to create and hold
+connection pools) and closes them at shutdown; requests reach them through the lifespan state
+as `request.state["services"]`, typed by AppState.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from collections.abc import AsyncIterator
+from typing import TypedDict
+
+import aiohttp
+
+from graphql_api.auth import JwksCache, SigningKeysUnavailableError, TokenVerifier
+from graphql_api.domain.chat import Chat
+from graphql_api.settings import Settings
+from graphql_api.storage.client import ChatTable, open_table
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Services:
+    settings: Settings
+    table: ChatTable
+    jwks: JwksCache
+    verifier: TokenVerifier
+    chat: Chat
+
+
+class AppState(TypedDict):
+    """The lifespan state every request sees."""
+
+    services: Services
+
+
+@contextlib.asynccontextmanager
+async def open_services(
+    settings: Settings, *, aws_credentials: tuple[str, str] | None = None
+) -> AsyncIterator[Services]:
+    async with (
+        open_table(settings.dynamodb, credentials=aws_credentials) as table,
+        aiohttp.ClientSession() as session,
+    ):
+        jwks = JwksCache.from_settings(settings.cognito, session=session)
+        if settings.cognito.jwks_warm_at_startup:
+            try:
+                await jwks.warm()
+            except SigningKeysUnavailableError:
+                # Not fatal: the first request (or /readyz) fetches again.
+                logger.warning("could not fetch the signing keys at startup from %s", jwks)
+        yield Services(
+            settings=settings,
+            table=table,
+            jwks=jwks,
+            verifier=TokenVerifier.from_settings(settings.cognito, jwks),
+            chat=Chat(
+                table=table,
+                limits=settings.limits,
+                cursor_secret=settings.effective_cursor_secret,
+            ),
+        )

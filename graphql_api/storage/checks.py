@@ -1,0 +1,50 @@
+"""Checks every storage function applies to what it is given, whichever aggregate it serves.
+
+The rules below the transports already refuse bad input with a message for the client; these
+are the storage layer's own guarantees, so that no caller can smuggle a key separator into a
+key or write an item DynamoDB would refuse.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Final
+
+from graphql_api.errors import ValidationError
+
+from .items import item_size
+
+ITEM_SIZE_LIMIT: Final = 400 * 1024
+# Room a message must leave for the conversation's own attributes when it becomes the
+# conversation's lastMessage preview; titles and model ids are far smaller than this.
+CONVERSATION_HEADROOM: Final = 8 * 1024
+
+
+def checked_id(value: str, *, field: str) -> str:
+    """A canonical lowercase UUID, so ids can never smuggle key separators into a key."""
+    try:
+        parsed = uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        raise ValidationError(field, "must be a UUID") from None
+    if str(parsed) != value.lower():
+        raise ValidationError(field, "must be a UUID in canonical 8-4-4-4-12 form")
+    return str(parsed)
+
+
+def is_id(value: str) -> bool:
+    try:
+        checked_id(value, field="id")
+    except ValidationError:
+        return False
+    return True
+
+
+def checked_user(user_id: str) -> str:
+    if not user_id or "#" in user_id:
+        raise ValidationError("userId", "is not a valid user id")
+    return user_id
+
+
+def ensure_fits(item: dict[str, Any], *, field: str, reserve: int = 0) -> None:
+    if item_size(item) + reserve > ITEM_SIZE_LIMIT:
+        raise ValidationError(field, "is too large: the item would exceed DynamoDB's 400 KB limit")

@@ -1,0 +1,62 @@
+"""Shared checks and paths for the transfer tests: the invariants every reader promises."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from graphql_api.transfer import (
+    ExportReader,
+    ImportedConversation,
+    ReadResult,
+    RefusedConversation,
+)
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "exports"
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def read_all(*paths: Path | str, format: str = "auto") -> list[ReadResult]:
+    return list(ExportReader(list(paths), format=format))  # type: ignore[arg-type]
+
+
+def imported(results: Sequence[ReadResult]) -> list[ImportedConversation]:
+    return [result for result in results if isinstance(result, ImportedConversation)]
+
+
+def refused(results: Sequence[ReadResult]) -> list[RefusedConversation]:
+    return [result for result in results if isinstance(result, RefusedConversation)]
+
+
+def by_title(results: Sequence[ReadResult], title: str) -> ImportedConversation:
+    (found,) = [conversation for conversation in imported(results) if conversation.title == title]
+    return found
+
+
+def assert_well_formed(conversation: ImportedConversation) -> None:
+    """Canonical ids, UTC times, parents first and strictly earlier, storage's order."""
+    assert _CANONICAL_UUID.fullmatch(conversation.id)
+    assert conversation.created_at.utcoffset() == timedelta(0)
+    assert conversation.updated_at >= conversation.created_at
+    seen: set[str] = set()
+    times: dict[str, datetime] = {}
+    for message in conversation.messages:
+        assert _CANONICAL_UUID.fullmatch(message.id), message.id
+        assert message.id not in seen
+        assert message.created_at.utcoffset() == timedelta(0)
+        assert message.content
+        if message.parent_id is not None:
+            assert message.parent_id in times, "a parent comes before its children"
+            assert message.created_at > times[message.parent_id]
+        seen.add(message.id)
+        times[message.id] = message.created_at
+    order = [(message.created_at, message.id) for message in conversation.messages]
+    assert order == sorted(order)
+    if conversation.messages:
+        assert conversation.created_at <= conversation.messages[0].created_at
+        assert conversation.active_leaf_id in times
+        assert conversation.updated_at >= conversation.messages[-1].created_at
+    else:
+        assert conversation.active_leaf_id is None
