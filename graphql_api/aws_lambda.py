@@ -15,6 +15,7 @@ from typing import Any
 
 from mangum import Mangum
 from mangum.types import LambdaContext, LambdaEvent
+from starlette.types import Receive, Scope, Send
 
 from graphql_api.app import create_app
 from graphql_api.settings import Settings
@@ -37,16 +38,25 @@ class LambdaHandler:
         self._exit = contextlib.AsyncExitStack()
         app = create_app(settings, aws_credentials=aws_credentials)
         try:
-            self._loop.run_until_complete(
+            state = self._loop.run_until_complete(
                 self._exit.enter_async_context(app.router.lifespan_context(app))
             )
         except BaseException:
             self._loop.close()
             raise
+        if state is None:
+            raise RuntimeError("the app's lifespan yielded no state")
+        lifespan_state = dict(state)
+
+        async def with_state(scope: Scope, receive: Receive, send: Send) -> None:
+            # What an ASGI server does: each request gets a copy of the lifespan's state.
+            scope["state"] = dict(lifespan_state)
+            await app(scope, receive, send)
+
         # Mangum runs each request on the calling thread's current event loop, which must be
         # the one the lifespan opened its clients on (its constructor also looks it up).
         asyncio.set_event_loop(self._loop)
-        self._adapter = Mangum(app, lifespan="off")
+        self._adapter = Mangum(with_state, lifespan="off")
 
     def __call__(self, event: LambdaEvent, context: LambdaContext) -> dict[str, Any]:
         # Set again on every call: whatever else ran on this thread may have changed it.

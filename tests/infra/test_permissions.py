@@ -3,8 +3,9 @@ against the DynamoDB and S3 operations the code calls, then the policies in both
 
 The code is read, not run: every call `<anything>.<operation>(` whose name is a DynamoDB or S3
 operation in botocore's service models, every `get_paginator("<operation>")`, and the item
-kinds of TransactWriteItems/TransactGetItems (dict keys such as "Put"), which IAM authorizes
-one by one as PutItem, UpdateItem, ...
+kinds of TransactWriteItems/TransactGetItems, which IAM authorizes one by one as PutItem,
+UpdateItem, ...: dict keys such as "Put" anywhere, and in a module that sends transactions any
+string naming a kind.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ TRANSACTION_ITEMS = {
     "ConditionCheck": "dynamodb:ConditionCheckItem",
     "Get": "dynamodb:GetItem",
 }
+SPECIAL_TRANSACTIONS = frozenset({"transact_write_items", "transact_get_items"})
 SPECIAL_ACTIONS: Mapping[str, tuple[str, ...]] = {
     # Authorized item by item (see TRANSACTION_ITEMS).
     "transact_write_items": (),
@@ -82,21 +84,36 @@ class Call:
 
 def calls_in(source: str, filename: str, operations: Iterable[str]) -> list[Call]:
     known = set(operations)
+    tree = ast.parse(source, filename)
     found: list[Call] = []
-    for node in ast.walk(ast.parse(source, filename)):
-        where = f"{filename}:{getattr(node, 'lineno', '?')}"
+    for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             name = node.func.attr
             if name in known:
-                found.append(Call(name, where))
+                found.append(Call(name, f"{filename}:{node.lineno}"))
             elif name == "get_paginator" and node.args:
                 first = node.args[0]
                 if isinstance(first, ast.Constant) and first.value in known:
-                    found.append(Call(str(first.value), where))
+                    found.append(Call(str(first.value), f"{filename}:{node.lineno}"))
+    return found + _transaction_items(tree, filename, found)
+
+
+def _transaction_items(tree: ast.Module, filename: str, calls: list[Call]) -> list[Call]:
+    """Item kinds of a transaction: dict keys such as {"Put": ...} anywhere, and, in a module
+    that sends transactions, any string naming a kind (`self._add(name, "Put", ...)`)."""
+    sends = any(call.operation in SPECIAL_TRANSACTIONS for call in calls)
+    found: list[Call] = []
+    for node in ast.walk(tree):
         if isinstance(node, ast.Dict):
-            for key in node.keys:
-                if isinstance(key, ast.Constant) and key.value in TRANSACTION_ITEMS:
-                    found.append(Call(f"transaction item {key.value}", where))
+            strings = [key for key in node.keys if isinstance(key, ast.Constant)]
+        elif sends and isinstance(node, ast.Constant):
+            strings = [node]
+        else:
+            continue
+        for constant in strings:
+            if constant.value in TRANSACTION_ITEMS:
+                where = f"{filename}:{constant.lineno}"
+                found.append(Call(f"transaction item {constant.value}", where))
     return found
 
 
@@ -164,6 +181,25 @@ async def f(client, s3):
         "s3:PutObject",
         "s3:GetObject",
     }
+
+
+def test_the_scanner_reads_item_kinds_named_in_a_module_that_sends_transactions() -> None:
+    sender = """
+class Transaction:
+    def delete(self, key):
+        self._add("Delete", {"Key": key})
+    async def commit(self):
+        await self.client.transact_write_items(TransactItems=self.actions)
+"""
+    bystander = """
+LABELS = ["Update", "Delete"]  # a module that sends no transaction: words, not actions
+"""
+    operations = _operations()
+
+    assert set(required_actions(calls_in(sender, "sender.py", operations))) == {
+        "dynamodb:DeleteItem"
+    }
+    assert required_actions(calls_in(bystander, "bystander.py", operations)) == {}
 
 
 def test_the_policy_grants_every_action_the_code_needs(needed: dict[str, list[str]]) -> None:
