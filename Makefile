@@ -10,7 +10,7 @@ LOCAL := $(VENV)/.installed-local
 INSTALLED := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install run test lint typecheck unit schema bench soak clean graphiql-assets
+.PHONY: install run test lint typecheck unit schema bench soak synth lambda-package clean graphiql-assets
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
@@ -58,10 +58,20 @@ soak: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python -m benchmarks
 
+# Both CDK stacks' CloudFormation into infra/cdk.out/: offline, no AWS account, no Docker
+# (node is needed). Context values: make synth ARGS="-c userPoolId=... -c appClientIds=..."
+synth: $(INSTALLED)
+	$(BIN)/python -m infra $(ARGS)
+
+# The Lambda layer (third-party packages for Lambda's arm64 Python 3.12) in infra/build/; needs
+# PyPI, and a Python 3.12 for the bytecode: make lambda-package ARGS="--python /path/python3.12"
+lambda-package: $(INSTALLED)
+	$(BIN)/python -m infra.lambda_package $(ARGS)
+
 # GraphiQL's assets from the pinned npm packages in tools/graphiql (needs node and npm); the
 # output in graphql_api/graphiql/static/ is committed, so nothing else needs npm.
 graphiql-assets:
 	cd tools/graphiql && npm ci --no-audit --no-fund && node build.mjs
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts infra/cdk.out infra/build
