@@ -22,7 +22,6 @@ from . import items, keys
 from .client import ChatTable
 from .records import ConversationRecord, Item, MessagePosition, MessageRecord, Page, Tree
 
-
 # Messages read beyond a first page's size when guessing it before the conversation is known.
 GUESS_SLACK: Final = 8
 
