@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from . import items, keys
 from .client import ChatTable
+from .content import filled_in
 from .records import ConversationRecord, Item, MessagePosition, MessageRecord, Page, Tree
 
 # Messages read beyond a first page's size when guessing it before the conversation is known.
@@ -128,7 +129,11 @@ async def read_page(
             item = found.get((segment, depth))
             if item is not None:
                 records.append(items.message_from_attributes(item))
-    return Page(items=records, has_previous=span.has_previous, has_next=span.has_next)
+    return Page(
+        items=await filled_in(table.content, records),
+        has_previous=span.has_previous,
+        has_next=span.has_next,
+    )
 
 
 def _by_position(found: Iterable[Item]) -> dict[tuple[int, int], Item]:
