@@ -157,6 +157,16 @@ class ContainerStack(Stack):
             # Built and pushed by `cdk deploy` (Docker needed then, not at synthesis); the
             # build context is what .dockerignore lets through.
             image=ecs.ContainerImage.from_asset(str(REPO_ROOT), platform=PLATFORM),
+            # The image's arguments, plus connections kept open longer than the ALB keeps them
+            # idle: the ALB must always be the side that closes one.
+            command=[
+                "--host",
+                "0.0.0.0",  # noqa: S104 - inside the task; only the ALB's group reaches it
+                "--port",
+                str(SERVICE_PORT),
+                "--timeout-keep-alive",
+                str(int(IDLE_TIMEOUT.to_seconds()) + 60),
+            ],
             environment=environment,
             port_mappings=[ecs.PortMapping(container_port=SERVICE_PORT)],
             logging=ecs.LogDrivers.aws_logs(
