@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 from typing import Any, Final, TypeAlias
 
 from . import keys
-from .profile import list_counter
 from .records import (
     ROLES,
     ChangeKind,
@@ -180,11 +179,10 @@ def profile_key(user_id: str) -> Key:
     return key(keys.user_pk(user_id), keys.PROFILE_SK)
 
 
-def profile_item(user_id: str, *, conversation_count: int) -> Item:
-    """A whole profile of a user whose conversations are all unpinned, unarchived and
-    untagged, for tools that write a user's data in bulk (seeding, benchmarks)."""
-    counter = list_counter(archived=False, pinned=False)
-    return {**profile_key(user_id), counter: _n(conversation_count)}
+def profile_item(user_id: str, *, counters: Mapping[str, int]) -> Item:
+    """A whole profile holding `counters` (see profile.list_counter), for tools that write a
+    user's data in bulk (seeding, benchmarks)."""
+    return {**profile_key(user_id), **{name: _n(count) for name, count in counters.items()}}
 
 
 def change_version_of(profile: Mapping[str, Any] | None) -> int:
