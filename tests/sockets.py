@@ -40,9 +40,7 @@ RECEIVE_SECONDS = 10.0
 @contextlib.asynccontextmanager
 async def uvicorn_serving(app: Starlette) -> AsyncIterator[tuple[str, AppState]]:
     """`app` served by uvicorn on 127.0.0.1 with its lifespan: (host:port, lifespan state)."""
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, lifespan="on", log_level="warning"
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", log_level="warning")
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
     deadline = time.monotonic() + STARTUP_SECONDS
