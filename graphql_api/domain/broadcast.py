@@ -250,8 +250,18 @@ async def open_broadcast(
         return
     # Imported only here: a process without Redis (Lambda, the dev stack) never loads it.
     from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+    from redis import exceptions as redis_errors
 
-    options: dict[str, Any] = {"socket_connect_timeout": 2.0, "socket_keepalive": True}
+    options: dict[str, Any] = {
+        "socket_connect_timeout": 2.0,
+        "socket_keepalive": True,
+        # A pooled connection Redis dropped (a restart, a failover) fails its next command:
+        # try again on a new one, within PUBLISH_TIMEOUT_SECONDS.
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
+        "retry_on_error": [redis_errors.ConnectionError, redis_errors.TimeoutError],
+    }
     publisher = Redis.from_url(settings.broadcast_url, socket_timeout=2.0, **options)
     # Its own connection: a subscribed connection can run no other command. Pings keep a
     # silent connection from being dropped by anything in between.
