@@ -249,10 +249,10 @@ async def open_broadcast(
         yield LocalBroadcast()
         return
     # Imported only here: a process without Redis (Lambda, the dev stack) never loads it.
+    from redis import exceptions as redis_errors
     from redis.asyncio import Redis
     from redis.asyncio.retry import Retry
     from redis.backoff import ExponentialBackoff
-    from redis import exceptions as redis_errors
 
     options: dict[str, Any] = {
         "socket_connect_timeout": 2.0,
