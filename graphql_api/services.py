@@ -21,6 +21,7 @@ from graphql_api.domain.broadcast import Broadcast, open_broadcast
 from graphql_api.domain.chat import Chat
 from graphql_api.settings import Settings
 from graphql_api.storage.client import ChatTable, open_table, utc_now
+from graphql_api.storage.content import open_content_store
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +54,16 @@ async def open_services(
         open_broadcast(
             settings.subscriptions, table_name=settings.dynamodb.table_name
         ) as broadcast,
+        open_content_store(
+            settings.content, settings.dynamodb, credentials=aws_credentials
+        ) as content,
         open_table(
             settings.dynamodb,
             credentials=aws_credentials,
             change_retention=settings.retention.change_retention,
             listener=broadcast.publish,
             clock=clock,
+            content=content,
         ) as table,
         aiohttp.ClientSession() as session,
     ):
@@ -76,7 +81,9 @@ async def open_services(
             verifier=TokenVerifier.from_settings(settings.cognito, jwks),
             chat=Chat(
                 table=table,
-                limits=settings.limits,
+                limits=dataclasses.replace(
+                    settings.limits, max_content_bytes=settings.content_limit
+                ),
                 cursor_secret=settings.effective_cursor_secret,
                 temporary_retention=settings.retention.temporary_retention,
             ),

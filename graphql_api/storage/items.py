@@ -19,6 +19,7 @@ DynamoDB's TTL sweep removes them all eventually; reads never wait for it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -243,13 +244,15 @@ def position_from_attributes(item: Mapping[str, Any]) -> MessagePosition:
 
 
 def message_attributes(message: MessageRecord) -> Item:
-    """The attributes of a message, as its own item holds them."""
+    """The attributes of a message, as its own item holds them. Content kept in the content
+    bucket is named by its key, beside its start."""
+    content = message.content if message.content_ref is None else message.content[:PREVIEW_CHARS]
     attributes: Item = {
         **position_attributes(message.position),
         "conversationId": {"S": message.conversation_id},
         "userId": {"S": message.user_id},
         "role": {"S": message.role},
-        "content": {"S": message.content},
+        "content": {"S": content},
         "timestamp": {"S": format_timestamp(message.created_at)},
         "modelId": _s_or_null(message.model_id),
         "isError": {"BOOL": message.is_error},
@@ -258,6 +261,8 @@ def message_attributes(message: MessageRecord) -> Item:
     }
     if message.feedback is not None:
         attributes["feedback"] = {"M": feedback_attributes(message.feedback)}
+    if message.content_ref is not None:
+        attributes["contentRef"] = {"S": message.content_ref}
     return attributes
 
 
@@ -266,7 +271,21 @@ def preview_attributes(message: MessageRecord) -> Item:
     attributes = message_attributes(message)
     attributes["content"] = {"S": message.content[:PREVIEW_CHARS]}
     attributes.pop("feedback", None)
+    attributes.pop("contentRef", None)
     return attributes
+
+
+def preview(message: MessageRecord) -> MessageRecord:
+    """`message` as a conversation keeps it for its lastMessage (what preview_attributes
+    stores): its content's start, no feedback."""
+    return dataclasses.replace(
+        message, content=message.content[:PREVIEW_CHARS], feedback=None, content_ref=None
+    )
+
+
+def content_ref_of(item: Mapping[str, Any]) -> str | None:
+    """The content bucket key a message item names, if its content is kept there."""
+    return _optional_s(item, "contentRef")
 
 
 def message_item(message: MessageRecord, *, expires_at: datetime | None = None) -> Item:
@@ -300,6 +319,7 @@ def message_from_attributes(item: Mapping[str, Any]) -> MessageRecord:
         segment=int(item["segment"]["N"]),
         depth=int(item["depth"]["N"]),
         feedback=None if feedback is None else feedback_from_attributes(feedback["M"]),
+        content_ref=_optional_s(item, "contentRef"),
     )
 
 
