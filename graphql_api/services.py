@@ -17,6 +17,7 @@ from typing import TypedDict
 import aiohttp
 
 from graphql_api.auth import JwksCache, SigningKeysUnavailableError, TokenVerifier
+from graphql_api.domain.broadcast import Broadcast, open_broadcast
 from graphql_api.domain.chat import Chat
 from graphql_api.settings import Settings
 from graphql_api.storage.client import ChatTable, open_table, utc_now
@@ -32,6 +33,8 @@ class Services:
     jwks: JwksCache
     verifier: TokenVerifier
     chat: Chat
+    # Announces every committed change to live subscriptions (the table's listener).
+    broadcast: Broadcast
 
 
 class AppState(TypedDict):
@@ -48,6 +51,9 @@ async def open_services(
     clock: Callable[[], datetime] = utc_now,
 ) -> AsyncIterator[Services]:
     async with (
+        open_broadcast(
+            settings.subscriptions, table_name=settings.dynamodb.table_name
+        ) as broadcast,
         open_content_store(
             settings.content, settings.dynamodb, credentials=aws_credentials
         ) as content,
@@ -55,6 +61,7 @@ async def open_services(
             settings.dynamodb,
             credentials=aws_credentials,
             change_retention=settings.retention.change_retention,
+            listener=broadcast.publish,
             clock=clock,
             content=content,
         ) as table,
@@ -80,4 +87,5 @@ async def open_services(
                 cursor_secret=settings.effective_cursor_secret,
                 temporary_retention=settings.retention.temporary_retention,
             ),
+            broadcast=broadcast,
         )

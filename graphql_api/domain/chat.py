@@ -22,12 +22,12 @@ from graphql_api.storage import changes as change_store
 from graphql_api.storage import conversations as conversation_store
 from graphql_api.storage import messages as message_store
 from graphql_api.storage import threads
+from graphql_api.storage.changes import ChangePage
 from graphql_api.storage.client import ChatTable
 from graphql_api.storage.conversations import ConversationFilter, Thread
 from graphql_api.storage.messages import Added
 from graphql_api.storage.records import (
     UNSET,
-    ChangeRecord,
     ConversationPosition,
     ConversationRecord,
     Item,
@@ -393,12 +393,18 @@ class UserChat:
             resync_required=page.resync_required,
         )
 
-    async def changes_after(self, version: int, *, limit: int) -> list[ChangeRecord]:
-        """Changes after `version` (a subscription catching up); [] if none are kept."""
-        page = await change_store.read_changes(
-            self.table, user_id=self.user_id, after=version, limit=limit
+    async def change_version(self) -> int:
+        """The version of the caller's latest change (0 before the first)."""
+        return await change_store.current_version(self.table, user_id=self.user_id)
+
+    async def changes_after(
+        self, version: int, *, limit: int, issued_at: datetime | None = None
+    ) -> ChangePage:
+        """Up to `limit` changes after `version`, oldest first (a subscription catching up);
+        `issued_at` is when a sync token for `version` was handed out."""
+        return await change_store.read_changes(
+            self.table, user_id=self.user_id, after=version, limit=limit, issued_at=issued_at
         )
-        return page.changes
 
     async def messages_of(
         self, wanted: Sequence[tuple[str, MessagePosition]]
