@@ -117,8 +117,8 @@ class ContainerStack(Stack):
             cache_subnet_group_name=subnets.ref,
             security_group_ids=[security_group.security_group_id],
             at_rest_encryption_enabled=True,
-            # Published events carry message content: encrypted on the wire too, hence
-            # rediss:// below.
+            # Announcements carry only ids and versions, but user ids and activity are
+            # still worth keeping off the wire, hence rediss:// below.
             transit_encryption_enabled=True,
             snapshot_retention_limit=0,
             auto_minor_version_upgrade=True,

@@ -213,7 +213,6 @@ def test_outputs_name_the_api_the_pool_the_clients_and_the_table(
     assert (url[0], url[-1]) == ("http://", "/graphql")
 
 
-
 def test_the_service_keeps_idle_connections_longer_than_the_load_balancer(
     container: Synthesized,
 ) -> None:
