@@ -8,17 +8,67 @@ connections on many threads, so slow clients do not block each other's connects.
 
 from __future__ import annotations
 
+import copy
+import functools
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.models.table import Table
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
 from werkzeug.serving import BaseWSGIServer, make_server
+
+
+class _OneBackupPerTable:
+    """Stands in for the `copy` module inside moto's TransactWriteItems.
+
+    moto backs up the whole table before a transaction, to restore it if the transaction is
+    cancelled, but it makes that same backup once per action: a transaction of 100 actions
+    deep-copies the table 100 times and keeps the last copy. One copy per table is the same
+    backup; this makes a large transaction cost one copy, not a hundred.
+    """
+
+    def __init__(self) -> None:
+        self._backups: dict[int, Any] = {}
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        if not isinstance(value, Table):
+            return copy.deepcopy(value, memo)
+        if id(value) not in self._backups:
+            self._backups[id(value)] = copy.deepcopy(value)
+        return self._backups[id(value)]
+
+
+# Every moto server in the process shares moto's module, so transactions swap it in turn.
+_BACKUP_SWAP = threading.Lock()
+
+
+def _backing_up_each_table_once(transact: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(transact)
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Any:
+        with _BACKUP_SWAP:
+            dynamodb_models.copy = _OneBackupPerTable()  # type: ignore[attr-defined,assignment]
+            try:
+                return transact(self, transact_items)
+            finally:
+                dynamodb_models.copy = copy  # type: ignore[attr-defined]
+
+    transact_write_items.backs_up_once = True  # type: ignore[attr-defined]
+    return transact_write_items
+
+
+def _install_one_backup_per_table() -> None:
+    backend = dynamodb_models.DynamoDBBackend
+    if not getattr(backend.transact_write_items, "backs_up_once", False):
+        backend.transact_write_items = _backing_up_each_table_once(  # type: ignore[method-assign]
+            backend.transact_write_items
+        )
 
 
 class _QuietRequestHandler(MotoRequestHandler):
@@ -75,6 +125,7 @@ class LockedMotoServer:
         return f"http://{self._host}:{self._server.server_port}"
 
     def start(self) -> str:
+        _install_one_backup_per_table()
         app = _SerializedApp(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
             self._host, self._port, app, threaded=True, request_handler=_QuietRequestHandler
