@@ -1,0 +1,367 @@
+"""The operator commands that move one user's history: `import`, `export`, `delete-user-data`.
+
+They talk to DynamoDB directly with the service's DynamoDB settings (no token and no Cognito
+settings: they are operator tools, like create-table) and run the operations the API runs
+(`UserChat`), so an import is checked by the same rules and stored by the same functions as
+importConversations, and delete-user-data is deleteAllMyData until it is done.
+
+- import streams the files (graphql_api.transfer reads one conversation at a time) and sends
+  each conversation in parts within one API call's bound. Imports are idempotent by ids, so an
+  interrupted import run again goes on where it stopped and duplicates nothing.
+- export pages through the conversations and their messages and writes our format as it goes
+  (one conversation in memory); with --output it writes PATH.partial and renames it at the
+  end, so a file at PATH is always a complete export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Final, TypeAlias
+
+from .domain import rules
+from .domain.chat import Chat, UserChat
+from .domain.imports import FeedbackDraft, ImportConversationDraft, ImportMessageDraft
+from .errors import ConflictError, NotFoundError, ValidationError
+from .settings import DynamoDBSettings, InputLimits
+from .storage.client import ChatTable, open_table
+from .storage.conversations import ConversationFilter
+from .storage.records import ConversationRecord, MessageRecord
+from .transfer import (
+    SOURCE_FORMATS,
+    ExportReader,
+    ExportWriter,
+    Feedback,
+    ImportedConversation,
+    ImportedMessage,
+    Origin,
+    Progress,
+    RefusedConversation,
+    TransferError,
+    import_batches,
+)
+
+_Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+EXIT_FAILURE: Final = 1
+EXIT_INTERRUPTED: Final = 130
+# Operator tools wait longer than a request does: a local engine (the dev stack's moto) can
+# take seconds over one large transaction.
+DEADLINE_SECONDS: Final = 120.0
+# A part's error messages (at most 4 KB each, rare) are not counted by import_batches: half
+# the call's content bound leaves room for them.
+PART_BYTES: Final = rules.IMPORT_MAX_BYTES // 2
+_RESUME_HINT: Final = "run the same command again to go on where it stopped"
+
+
+def add_commands(commands: _Commands) -> None:
+    """Adds import, export and delete-user-data to the `chat-history-api` parser."""
+    importer = _command(
+        commands,
+        "import",
+        _import,
+        "Import a ChatGPT, Claude or chat-history-api export into one user's history. "
+        "Idempotent: run it again after an interruption and it goes on where it stopped.",
+    )
+    importer.add_argument("--user", required=True, help="the user's id (the token's sub)")
+    importer.add_argument(
+        "--format", choices=["auto", *SOURCE_FORMATS], default="auto", help="default: detect"
+    )
+    importer.add_argument(
+        "paths", nargs="+", type=Path, metavar="PATH", help="export zips, folders or JSON files"
+    )
+    exporter = _command(
+        commands,
+        "export",
+        _export,
+        "Export everything of one user in chat-history-api's format (schema/export.schema.json).",
+    )
+    exporter.add_argument("--user", required=True, help="the user's id (the token's sub)")
+    exporter.add_argument("--format", choices=["json", "ndjson"], default="json")
+    exporter.add_argument("--output", type=Path, help="default: standard output")
+    deleter = _command(
+        commands,
+        "delete-user-data",
+        _delete,
+        "Delete every conversation, message and change of one user (deleteAllMyData).",
+    )
+    deleter.add_argument("--user", required=True, help="the user's id (the token's sub)")
+    deleter.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+
+def _command(
+    commands: _Commands, name: str, handler: object, help_text: str
+) -> argparse.ArgumentParser:
+    parser = commands.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(command=handler, command_name=name)
+    return parser
+
+
+def _fail(command: str, reason: str) -> int:
+    print(f"{command}: {reason}", file=sys.stderr)
+    return EXIT_FAILURE
+
+
+def _user_chat(table: ChatTable, user_id: str) -> UserChat:
+    # The commands hand out no cursors, so the key that signs them does not matter here.
+    chat = Chat(
+        table=table, limits=InputLimits.from_env(os.environ), cursor_secret=secrets.token_bytes(32)
+    )
+    return chat.for_user(user_id)
+
+
+def _settings() -> DynamoDBSettings:
+    return DynamoDBSettings.from_env(os.environ)
+
+
+# --- import ------------------------------------------------------------------------------
+
+
+def _import(args: argparse.Namespace) -> int:
+    settings = _settings()
+    try:
+        reader = ExportReader(args.paths, format=args.format)
+    except TransferError as exc:
+        return _fail("import", str(exc))
+    progress = Progress(
+        out=sys.stdout,
+        action="import",
+        total=reader.total_bytes,
+        position=lambda: reader.bytes_read,
+    )
+    try:
+        asyncio.run(_run_import(settings, args.user, reader, progress))
+    except KeyboardInterrupt:
+        progress.close()
+        return _interrupted("import")
+    except TransferError as exc:
+        progress.close()
+        return _fail("import", f"{exc}; the conversations before it are imported")
+    summary = progress.close()
+    if summary.refused:
+        return _fail("import", f"{len(summary.refused):,} conversations refused (listed above)")
+    return 0
+
+
+def _interrupted(command: str) -> int:
+    print(f"{command}: interrupted; {_RESUME_HINT}", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+async def _run_import(
+    settings: DynamoDBSettings, user_id: str, reader: ExportReader, progress: Progress
+) -> None:
+    async with open_table(settings, max_pool_connections=4, deadline=DEADLINE_SECONDS) as table:
+        chat = _user_chat(table, user_id)
+        for result in reader:
+            if isinstance(result, RefusedConversation):
+                progress.refused(result)
+            else:
+                await import_conversation(chat, result, progress)
+
+
+async def import_conversation(
+    chat: UserChat, conversation: ImportedConversation, progress: Progress
+) -> None:
+    """Check the whole conversation, then send it in parts that each fit one API call."""
+    added, created = 0, False
+    try:
+        chat.check_import(conversation_draft(conversation))
+        for part in import_batches(
+            conversation, max_messages=rules.IMPORT_MAX_MESSAGES, max_bytes=PART_BYTES
+        ):
+            (outcome,) = await chat.import_conversations([conversation_draft(part)])
+            added += outcome.added
+            created = created or outcome.created
+    except (ValidationError, ConflictError, NotFoundError) as exc:
+        origin = conversation.origin or Origin(file="?", index=0, source_id=conversation.id)
+        progress.refused(RefusedConversation(origin=origin, reasons=(str(exc),)))
+        return
+    if added or created:
+        progress.imported(conversation, new_messages=added)
+    else:
+        progress.already_there(conversation)
+
+
+def conversation_draft(conversation: ImportedConversation) -> ImportConversationDraft:
+    return ImportConversationDraft(
+        id=conversation.id,
+        title=conversation.title,
+        model_id=conversation.model_id,
+        created_at=conversation.created_at,
+        updated_at=conversation.updated_at,
+        active_leaf_id=conversation.active_leaf_id,
+        pinned=conversation.pinned,
+        archived=conversation.archived,
+        tags=conversation.tags,
+        messages=[_message_draft(message) for message in conversation.messages],
+    )
+
+
+def _message_draft(message: ImportedMessage) -> ImportMessageDraft:
+    feedback = message.feedback
+    return ImportMessageDraft(
+        id=message.id,
+        parent_id=message.parent_id,
+        role=message.role,
+        content=message.content,
+        created_at=message.created_at,
+        model_id=message.model_id,
+        is_error=message.is_error,
+        error_message=message.error_message,
+        feedback=None
+        if feedback is None
+        else FeedbackDraft(
+            rating=None if feedback.rating is None else feedback.rating.lower(),
+            comment=feedback.comment,
+            updated_at=feedback.updated_at,
+        ),
+    )
+
+
+# --- export ------------------------------------------------------------------------------
+
+
+def _export(args: argparse.Namespace) -> int:
+    settings = _settings()
+    try:
+        with _destination(args.output) as out:
+            asyncio.run(_run_export(settings, args.user, out, args.format))
+    except KeyboardInterrupt:
+        print("export: interrupted; nothing was written to the output", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        return _fail("export", f"cannot write {args.output}: {exc.strerror}")
+    return 0
+
+
+@contextmanager
+def _destination(output: Path | None) -> Iterator[IO[str]]:
+    """Standard output, or PATH.partial renamed to PATH once the export is whole."""
+    if output is None:
+        yield sys.stdout
+        return
+    partial = output.with_name(output.name + ".partial")
+    try:
+        with partial.open("w", encoding="utf-8", newline="\n") as out:
+            yield out
+        partial.replace(output)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+async def _run_export(settings: DynamoDBSettings, user_id: str, out: IO[str], format: str) -> None:
+    async with open_table(settings, max_pool_connections=4, deadline=DEADLINE_SECONDS) as table:
+        chat = _user_chat(table, user_id)
+        total = sum(
+            [
+                await chat.count_conversations(ConversationFilter(archived=archived))
+                for archived in (False, True)
+            ]
+        )
+        progress = Progress(out=sys.stderr, action="export", total=total)
+        with ExportWriter(out, format="ndjson" if format == "ndjson" else "json") as writer:
+            async for conversation, messages in chat.export_conversations():
+                writer.write(exported(conversation, messages))
+                progress.advance(conversations=1, messages=len(messages))
+        progress.close()
+
+
+def exported(
+    conversation: ConversationRecord, messages: list[MessageRecord]
+) -> ImportedConversation:
+    """A stored conversation in the transfer model our export writer takes."""
+    leaf = conversation.active_leaf
+    return ImportedConversation(
+        id=conversation.id,
+        title=conversation.title,
+        model_id=conversation.model_id,
+        created_at=conversation.created_at,
+        updated_at=conversation.updated_at,
+        messages=[_exported_message(message) for message in messages],
+        active_leaf_id=None if leaf is None else leaf.message_id,
+        pinned=conversation.pinned,
+        archived=conversation.archived,
+        tags=conversation.tags,
+    )
+
+
+def _exported_message(message: MessageRecord) -> ImportedMessage:
+    feedback = message.feedback
+    return ImportedMessage(
+        id=message.id,
+        parent_id=message.parent_id,
+        role=message.role,
+        content=message.content,
+        created_at=message.created_at,
+        model_id=message.model_id,
+        is_error=message.is_error,
+        error_message=message.error_message,
+        feedback=None
+        if feedback is None
+        else Feedback(
+            rating=None if feedback.rating is None else "UP" if feedback.rating == "up" else "DOWN",
+            comment=feedback.comment,
+            updated_at=feedback.updated_at,
+        ),
+    )
+
+
+# --- delete-user-data --------------------------------------------------------------------
+
+
+def _delete(args: argparse.Namespace) -> int:
+    settings = _settings()
+    try:
+        confirmed = asyncio.run(_run_delete(settings, args.user, ask=not args.yes))
+    except KeyboardInterrupt:
+        return _interrupted("delete-user-data")
+    if not confirmed:
+        return _fail("delete-user-data", "not confirmed; nothing was deleted")
+    return 0
+
+
+async def _run_delete(settings: DynamoDBSettings, user_id: str, *, ask: bool) -> bool:
+    async with open_table(settings, max_pool_connections=8, deadline=DEADLINE_SECONDS) as table:
+        chat = _user_chat(table, user_id)
+        remaining = sum(
+            [
+                await chat.count_conversations(ConversationFilter(archived=archived))
+                for archived in (False, True)
+            ]
+        )
+        if ask and not _confirmed(user_id, remaining):
+            return False
+        progress = Progress(out=sys.stdout, action="delete", total=remaining)
+        while True:
+            erased = await chat.delete_all_data()
+            progress.advance(
+                conversations=remaining - erased.conversations_remaining,
+                messages=erased.messages_deleted,
+            )
+            remaining = erased.conversations_remaining
+            if erased.done:
+                break
+        progress.close()
+        return True
+
+
+def _confirmed(user_id: str, conversations: int) -> bool:
+    print(
+        f"Delete every conversation ({conversations:,}), message and change of user "
+        f"{user_id!r}? This cannot be undone. Type yes to go on: ",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
+    answer = sys.stdin.readline()
+    if not sys.stdin.isatty():
+        # The answer was not echoed, so end the question's line.
+        print(file=sys.stderr)
+    return answer.strip().lower() in ("y", "yes")
