@@ -54,6 +54,7 @@ EXIT_INTERRUPTED: Final = 130
 # Operator tools wait longer than a request does: a local engine (the dev stack's moto) can
 # take seconds over one large transaction.
 DEADLINE_SECONDS: Final = 120.0
+READ_TIMEOUT_VARIABLE: Final = "DYNAMODB_READ_TIMEOUT"
 # A part's error messages (at most 4 KB each, rare) are not counted by import_batches: half
 # the call's content bound leaves room for them.
 PART_BYTES: Final = rules.IMPORT_MAX_BYTES // 2
@@ -117,7 +118,11 @@ def _user_chat(table: ChatTable, user_id: str) -> UserChat:
 
 
 def _settings() -> DynamoDBSettings:
-    return DynamoDBSettings.from_env(os.environ)
+    # A server gives up on a slow answer after 5 s; an operator's command would rather wait
+    # (moto, in the dev stack, takes seconds over a large transaction), unless told otherwise.
+    if READ_TIMEOUT_VARIABLE in os.environ:
+        return DynamoDBSettings.from_env(os.environ)
+    return DynamoDBSettings.from_env(os.environ, read_timeout=DEADLINE_SECONDS)
 
 
 # --- import ------------------------------------------------------------------------------
