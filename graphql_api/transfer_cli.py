@@ -28,7 +28,7 @@ from typing import IO, Final, TypeAlias
 from .domain import rules
 from .domain.chat import Chat, UserChat
 from .domain.imports import FeedbackDraft, ImportConversationDraft, ImportMessageDraft
-from .errors import ConflictError, NotFoundError, ValidationError
+from .errors import ChatError, ConflictError, NotFoundError, ValidationError
 from .settings import DynamoDBSettings, InputLimits
 from .storage.client import ChatTable, open_table
 from .storage.conversations import ConversationFilter
@@ -148,6 +148,10 @@ def _import(args: argparse.Namespace) -> int:
     except TransferError as exc:
         progress.close()
         return _fail("import", f"{exc}; the conversations before it are imported")
+    except ChatError as exc:
+        # DynamoDB failed us (unreachable, throttled past every retry): what is stored stays.
+        progress.close()
+        return _fail("import", f"{exc}; {_RESUME_HINT}")
     summary = progress.close()
     if summary.refused:
         return _fail("import", f"{len(summary.refused):,} conversations refused (listed above)")
