@@ -33,6 +33,8 @@ class BenchConfig:
     # Scale sweep: messages in the opened conversation, and conversations of one user.
     history_sizes: tuple[int, ...]
     conversation_counts: tuple[int, ...]
+    # Branches of the opened conversation in the branchy scale point.
+    branches: int
     headline_history: int
     delete_history: int
     # Concurrency levels of the load runs.
@@ -64,6 +66,7 @@ class BenchConfig:
                 region=environ.get("AWS_REGION", "us-east-1"),
                 history_sizes=(10, 200),
                 conversation_counts=(10, 100),
+                branches=3,
                 headline_history=120,
                 delete_history=100,
                 concurrency=(1, 16),
@@ -82,6 +85,7 @@ class BenchConfig:
             region=environ.get("AWS_REGION", "us-east-1"),
             history_sizes=(10, 1_000, 100_000),
             conversation_counts=(10, 10_000),
+            branches=10,
             headline_history=200,
             delete_history=1_000,
             concurrency=(1, 16),

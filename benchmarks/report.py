@@ -378,7 +378,11 @@ def sweep_table(results: dict[str, Any]) -> list[str]:
         "| p50 canned c1 (ms) | server CPU ms/op (canned) | moto latency (ms, n) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for axis, label in (("history", "messages"), ("conversations", "conversations")):
+    for axis, label in (
+        ("history", "messages"),
+        ("branches", "branches"),
+        ("conversations", "conversations"),
+    ):
         for size, dataset in sweep_points(results, axis):
             for scenario in ("home", "open"):
                 for variant in VARIANTS:

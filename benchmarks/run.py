@@ -131,12 +131,33 @@ def plans(config: BenchConfig) -> list[Plan]:
                     # The home screen reads conversation items only; one message each keeps
                     # the seeding (and moto's table scans) short.
                     other_history=1,
+                    # Pins head the list and archived ones are in a list of their own: the
+                    # home page must cost the same one Query with both present.
+                    pinned=min(50, count // 200),
+                    archived=count // 2,
                 ),
                 scenarios=SCALE,
                 headline=False,
                 sweep=(("conversations", count),),
             )
         )
+    # The opened conversation as a tree: branches of as many messages as the middle history
+    # point, the newest active; its page must cost what the linear one's does.
+    branch_history = sorted(config.history_sizes)[len(config.history_sizes) // 2]
+    result.append(
+        Plan(
+            spec=DatasetSpec(
+                name=f"b{config.branches}x{branch_history}",
+                focus_history=branch_history,
+                focus_branches=config.branches,
+                others=fewest - 1,
+                other_history=10,
+            ),
+            scenarios=SCALE,
+            headline=False,
+            sweep=(("branches", config.branches),),
+        )
+    )
     return result
 
 

@@ -19,11 +19,14 @@ from typing import Any
 from graphql_api.storage import items
 from graphql_api.storage.batch import batch_put
 from graphql_api.storage.client import ChatTable
+from graphql_api.storage.profile import list_counter
 from graphql_api.storage.records import (
     ConversationRecord,
     Item,
     MessageRecord,
     Role,
+    Segment,
+    Tree,
 )
 
 _VOCABULARY = (
@@ -49,6 +52,12 @@ class DatasetSpec:
     writable: int = 0
     victims: int = 0
     victim_history: int = 0
+    # The focus conversation as a tree: this many branches of `focus_history` messages each,
+    # every one an alternative to the first answer; the newest is active.
+    focus_branches: int = 1
+    # Of the others, how many are pinned (the newest ones) and archived (the oldest).
+    pinned: int = 0
+    archived: int = 0
 
     @property
     def conversations(self) -> int:
@@ -57,7 +66,7 @@ class DatasetSpec:
     @property
     def item_count(self) -> int:
         messages = (
-            self.focus_history
+            self.focus_history * self.focus_branches
             + self.others * self.other_history
             + self.writable * self.other_history
             + self.victims * self.victim_history
@@ -108,27 +117,53 @@ def conversation_items(
     history: int,
     start: datetime,
     spacing: timedelta,
+    branches: int = 1,
+    pinned: bool = False,
+    archived: bool = False,
 ) -> Iterator[Item]:
-    """The items of one conversation, messages alternating user/assistant from `start`."""
+    """The items of one conversation, messages alternating user/assistant from `start`; with
+    `branches`, each segment after the first forks from the first message and holds `history`
+    messages of its own."""
     last: MessageRecord | None = None
-    for index in range(history):
-        role: Role = "user" if index % 2 == 0 else "assistant"
-        last = MessageRecord(
-            parent_id=None if last is None else last.id,
-            segment=0,
-            depth=index + 1,
-            id=new_id(rng),
-            conversation_id=conversation_id,
-            user_id=user_id,
-            role=role,
-            content=content(rng, role),
-            created_at=start + index * spacing,
-            model_id=None if role == "user" else "bench-model-1",
-            is_error=False,
-            error_message=None,
+    root: MessageRecord | None = None
+    children: list[str] = []
+    index = 0
+    for segment in range(branches):
+        parent = root if segment else None
+        first_depth = 2 if segment else 1
+        for depth in range(first_depth, first_depth + history):
+            role: Role = "user" if depth % 2 == 1 else "assistant"
+            last = MessageRecord(
+                id=new_id(rng),
+                conversation_id=conversation_id,
+                user_id=user_id,
+                role=role,
+                content=content(rng, role),
+                created_at=start + index * spacing,
+                model_id=None if role == "user" else "bench-model-1",
+                is_error=False,
+                error_message=None,
+                parent_id=None if parent is None else parent.id,
+                segment=segment,
+                depth=depth,
+            )
+            index += 1
+            if root is None:
+                root = last
+            if depth == 2:
+                children.append(last.id)
+            parent = last
+            yield items.message_item(last)
+            yield items.marker_item(last)
+    if branches > 1:
+        yield items.tree_item(
+            conversation_id,
+            Tree(
+                segments={n: Segment(number=n, parent=0, fork_depth=1) for n in range(1, branches)},
+                children={(0, 1): tuple(children)},
+                revision=branches - 1,
+            ),
         )
-        yield items.message_item(last)
-        yield items.marker_item(last)
     yield items.owner_item(conversation_id, user_id)
     yield items.conversation_item(
         ConversationRecord(
@@ -137,11 +172,14 @@ def conversation_items(
             title=f"Conversation {conversation_id[:8]}",
             model_id="bench-model-1",
             created_at=start,
-            updated_at=start + max(history - 1, 0) * spacing,
-            message_count=history,
+            updated_at=start + max(index - 1, 0) * spacing,
+            message_count=index,
             version=1,
-            last_message=last,
+            last_message=None if last is None else items.preview(last),
             active_leaf=None if last is None else last.position,
+            segment_count=branches,
+            pinned=pinned,
+            archived=archived,
         )
     )
 
@@ -165,22 +203,40 @@ async def seed(table: ChatTable, spec: DatasetSpec, *, user_id: str) -> SeededId
         *((cid, spec.victim_history) for cid in victims),
         *((cid, spec.other_history) for cid in others),
         *((cid, spec.other_history) for cid in writable),
-        (focus_id, spec.focus_history),
+        (focus_id, spec.focus_history * spec.focus_branches),
     ]
+    # The oldest others archived, the newest pinned: the lists they land in are what matters.
+    archived = set(others[: spec.archived])
+    pinned = set(others[len(others) - spec.pinned :]) if spec.pinned else set()
     # Messages one second apart (a millisecond for huge histories), conversations one after the
     # other, ending a day ago: every write the benchmark makes comes later.
     spacings = [timedelta(seconds=1) if n <= 10_000 else timedelta(milliseconds=1) for _, n in plan]
     total = sum(((n + 1) * s for (_, n), s in zip(plan, spacings, strict=True)), timedelta())
     start = now - timedelta(days=1) - total
-    chunk: list[Item] = [items.profile_item(user_id, conversation_count=spec.conversations)]
+    chunk: list[Item] = [
+        items.profile_item(
+            user_id,
+            counters={
+                list_counter(archived=True, pinned=False): spec.archived,
+                list_counter(archived=False, pinned=True): spec.pinned,
+                list_counter(archived=False, pinned=False): (
+                    spec.conversations - spec.archived - spec.pinned
+                ),
+            },
+        )
+    ]
     for (conversation_id, history), spacing in zip(plan, spacings, strict=True):
+        branches = spec.focus_branches if conversation_id == focus_id else 1
         for item in conversation_items(
             rng,
             user_id=user_id,
             conversation_id=conversation_id,
-            history=history,
+            history=history // branches,
             start=start,
             spacing=spacing,
+            branches=branches,
+            pinned=conversation_id in pinned,
+            archived=conversation_id in archived,
         ):
             chunk.append(item)
             if len(chunk) >= SEED_CHUNK:

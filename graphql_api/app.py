@@ -14,7 +14,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from graphql_api.auth import SigningKeysUnavailableError
 from graphql_api.auth.backend import (
@@ -30,6 +30,7 @@ from graphql_api.gql.executor import GraphQLRunner
 from graphql_api.gql.http import GraphQLEndpoint
 from graphql_api.gql.limits import DocumentLimits
 from graphql_api.gql.schema import build_schema
+from graphql_api.gql.websocket import SubscriptionEndpoint
 from graphql_api.graphiql import GraphiQL
 from graphql_api.observability.middleware import RequestTelemetry
 from graphql_api.observability.telemetry import Telemetry
@@ -71,9 +72,20 @@ def create_app(
         if settings.graphiql_enabled
         else None
     )
+    runner = graphql_runner(settings)
     return Starlette(
         routes=[
-            Route("/graphql", graphql_endpoint(settings, graphiql=graphiql)),
+            Route("/graphql", graphql_endpoint(runner, graphiql=graphiql)),
+            # The same path over WebSocket: subscriptions, checked by the same runner.
+            WebSocketRoute(
+                "/graphql",
+                SubscriptionEndpoint(
+                    runner,
+                    settings=settings.subscriptions,
+                    gauge=telemetry.metrics,
+                    allowed_origins=settings.cors_allow_origins,
+                ),
+            ),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *(graphiql.routes() if graphiql else []),
@@ -121,10 +133,9 @@ def _middleware(settings: Settings) -> list[Middleware]:
     return middleware
 
 
-def graphql_endpoint(settings: Settings, *, graphiql: GraphiQL | None) -> GraphQLEndpoint:
-    schema = build_schema(settings)
-    runner = GraphQLRunner(
-        schema,
+def graphql_runner(settings: Settings) -> GraphQLRunner:
+    return GraphQLRunner(
+        build_schema(settings),
         DocumentLimits(
             max_depth=settings.max_query_depth,
             max_aliases=settings.max_aliases,
@@ -134,6 +145,9 @@ def graphql_endpoint(settings: Settings, *, graphiql: GraphiQL | None) -> GraphQ
             cache_size=settings.graphql_document_cache_size,
         ),
     )
+
+
+def graphql_endpoint(runner: GraphQLRunner, *, graphiql: GraphiQL | None) -> GraphQLEndpoint:
     return GraphQLEndpoint(
         runner,
         context_for=graphql_context,

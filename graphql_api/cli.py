@@ -132,6 +132,13 @@ def _add_serve(commands: _Commands) -> None:
     parser.add_argument(
         "--log-level", choices=["debug", "info", "warning"], help="overrides LOG_LEVEL"
     )
+    parser.add_argument(
+        "--timeout-keep-alive",
+        type=_positive_int,
+        default=5,
+        help="seconds an idle connection stays open; behind a load balancer, longer than its "
+        "idle timeout (else it may reuse a connection just as we close it: a 502)",
+    )
 
 
 def _add_create_table(commands: _Commands) -> None:
@@ -229,6 +236,7 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=False,
         # Let in-flight requests finish on SIGTERM, within a container's usual 30 s stop.
         timeout_graceful_shutdown=20,
+        timeout_keep_alive=args.timeout_keep_alive,
     )
     return 0
 

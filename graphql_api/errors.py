@@ -35,6 +35,12 @@ class UnavailableError(ChatError):
     """DynamoDB throttled, failed or was unreachable after every retry; safe to retry later."""
 
 
+class ResyncRequiredError(ChatError):
+    """A sync position older than the retained change history: the client must reload, then
+    sync from a fresh token. (The changes query says so in its result; a subscription, which
+    has no such field, ends with this error.)"""
+
+
 class Code(enum.StrEnum):
     UNAUTHENTICATED = "UNAUTHENTICATED"
     NOT_FOUND = "NOT_FOUND"
@@ -43,6 +49,7 @@ class Code(enum.StrEnum):
     CONFLICT = "CONFLICT"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+    RESYNC_REQUIRED = "RESYNC_REQUIRED"
 
 
 def code_of(error: BaseException) -> Code | None:
@@ -55,6 +62,8 @@ def code_of(error: BaseException) -> Code | None:
         return Code.CONFLICT
     if isinstance(error, UnavailableError):
         return Code.SERVICE_UNAVAILABLE
+    if isinstance(error, ResyncRequiredError):
+        return Code.RESYNC_REQUIRED
     return None
 
 
@@ -68,12 +77,18 @@ HTTP_STATUS: dict[Code, int] = {
     Code.CONFLICT: 409,
     Code.SERVICE_UNAVAILABLE: 503,
     Code.INTERNAL_SERVER_ERROR: 500,
+    # The history the client asked from is gone for good.
+    Code.RESYNC_REQUIRED: 410,
 }
 
 # One message for missing and foreign items alike: the two must be indistinguishable.
 NOT_FOUND_MESSAGE = "Conversation not found."
 UNAVAILABLE_MESSAGE = "The service is temporarily unavailable; try again shortly."
 INTERNAL_MESSAGE = "Internal server error."
+RESYNC_MESSAGE = (
+    "`since` is older than the retained history: reload with conversations(), then sync from "
+    "a new syncToken."
+)
 
 
 def public_message(error: BaseException, code: Code) -> str:
@@ -85,4 +100,5 @@ def public_message(error: BaseException, code: Code) -> str:
     return {
         Code.NOT_FOUND: NOT_FOUND_MESSAGE,
         Code.SERVICE_UNAVAILABLE: UNAVAILABLE_MESSAGE,
+        Code.RESYNC_REQUIRED: RESYNC_MESSAGE,
     }.get(code, INTERNAL_MESSAGE)

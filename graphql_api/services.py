@@ -17,9 +17,11 @@ from typing import TypedDict
 import aiohttp
 
 from graphql_api.auth import JwksCache, SigningKeysUnavailableError, TokenVerifier
+from graphql_api.domain.broadcast import Broadcast, open_broadcast
 from graphql_api.domain.chat import Chat
 from graphql_api.settings import Settings
 from graphql_api.storage.client import ChatTable, open_table, utc_now
+from graphql_api.storage.content import open_content_store
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,8 @@ class Services:
     jwks: JwksCache
     verifier: TokenVerifier
     chat: Chat
+    # Announces every committed change to live subscriptions (the table's listener).
+    broadcast: Broadcast
 
 
 class AppState(TypedDict):
@@ -47,11 +51,19 @@ async def open_services(
     clock: Callable[[], datetime] = utc_now,
 ) -> AsyncIterator[Services]:
     async with (
+        open_broadcast(
+            settings.subscriptions, table_name=settings.dynamodb.table_name
+        ) as broadcast,
+        open_content_store(
+            settings.content, settings.dynamodb, credentials=aws_credentials
+        ) as content,
         open_table(
             settings.dynamodb,
             credentials=aws_credentials,
             change_retention=settings.retention.change_retention,
+            listener=broadcast.publish,
             clock=clock,
+            content=content,
         ) as table,
         aiohttp.ClientSession() as session,
     ):
@@ -69,8 +81,11 @@ async def open_services(
             verifier=TokenVerifier.from_settings(settings.cognito, jwks),
             chat=Chat(
                 table=table,
-                limits=settings.limits,
+                limits=dataclasses.replace(
+                    settings.limits, max_content_bytes=settings.content_limit
+                ),
                 cursor_secret=settings.effective_cursor_secret,
                 temporary_retention=settings.retention.temporary_retention,
             ),
+            broadcast=broadcast,
         )

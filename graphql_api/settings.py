@@ -20,6 +20,11 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 _T = TypeVar("_T")
 
+# Message content up to this many bytes is kept in its DynamoDB item (400 KB at most, with room
+# for the rest of the item); larger content goes to the content bucket.
+INLINE_CONTENT_BYTES = 300 * 1024
+MAX_CONTENT_CEILING = 16 * 1024 * 1024
+
 
 class SettingsError(Exception):
     """A missing or invalid setting; `str()` is one line naming the variable."""
@@ -42,6 +47,10 @@ def _optional_url(value: str) -> str | None:
     if not re.match(r"^https?://[^\s/]+", value):
         raise ValueError(f"{value!r} is not an http(s) URL")
     return value.rstrip("/")
+
+
+def _optional_text(value: str) -> str | None:
+    return value.strip() or None
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -227,16 +236,27 @@ class InputLimits(_Section):
 
     default_page_size: int = _env("DEFAULT_PAGE_SIZE", _positive(int), 20)
     max_page_size: int = _env("MAX_PAGE_SIZE", _positive(int), 100)
-    max_content_bytes: int = _env("MAX_CONTENT_BYTES", _positive(int), 100 * 1024)
+    # Content over INLINE_CONTENT_BYTES lives in the content bucket; without one, this limit
+    # stops at INLINE_CONTENT_BYTES whatever it says (see Settings.content_limit).
+    max_content_bytes: int = _env("MAX_CONTENT_BYTES", _positive(int), 4 * 1024 * 1024)
     max_batch_messages: int = _env("MAX_BATCH_MESSAGES", _positive(int), 25)
 
     def __post_init__(self) -> None:
         if self.default_page_size > self.max_page_size:
             raise SettingsError("DEFAULT_PAGE_SIZE", "must not exceed MAX_PAGE_SIZE")
-        if self.max_content_bytes > 300 * 1024:
+        if self.max_content_bytes > MAX_CONTENT_CEILING:
             raise SettingsError(
-                "MAX_CONTENT_BYTES", "must stay at most 300 KB, below DynamoDB's 400 KB item limit"
+                "MAX_CONTENT_BYTES", f"must be at most {MAX_CONTENT_CEILING} bytes (16 MiB)"
             )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ContentSettings(_Section):
+    """Where message content too large for a DynamoDB item is kept."""
+
+    bucket: str | None = _env("CONTENT_BUCKET", _optional_text, None)
+    # An S3-compatible endpoint (moto in the dev stack and tests) instead of AWS.
+    endpoint_url: str | None = _env("S3_ENDPOINT_URL", _optional_url, None)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -320,6 +340,7 @@ class Settings(_Section):
     retention: RetentionSettings = _section(RetentionSettings, defaults=True)
     subscriptions: SubscriptionSettings = _section(SubscriptionSettings, defaults=True)
     observability: ObservabilitySettings = _section(ObservabilitySettings, defaults=True)
+    content: ContentSettings = _section(ContentSettings, defaults=True)
 
     # GraphQL
     graphiql_enabled: bool = _env("GRAPHIQL_ENABLED", _bool, False)
@@ -328,7 +349,8 @@ class Settings(_Section):
     max_aliases: int = _env("MAX_ALIASES", _positive(int), 15)
     max_tokens: int = _env("MAX_QUERY_TOKENS", _positive(int), 2000)
     max_query_bytes: int = _env("MAX_QUERY_BYTES", _positive(int), 16 * 1024)
-    max_body_bytes: int = _env("MAX_BODY_BYTES", _positive(int), 1024 * 1024)
+    # Unset: room for the largest content a message may have, JSON-escaped (see max_body_bytes).
+    body_limit: int | None = _env("MAX_BODY_BYTES", _positive(int), None)
     cors_allow_origins: tuple[str, ...] = _env("CORS_ALLOW_ORIGINS", _csv, ())
     graphql_document_cache_size: int = _env("GRAPHQL_DOCUMENT_CACHE_SIZE", _non_negative_int, 512)
     # Cursors carry an HMAC so a tampered one is refused; isolation never rests on it, because
@@ -338,6 +360,22 @@ class Settings(_Section):
     # Full garbage collections walk every live object; freezing the startup objects (modules,
     # the schema) keeps those pauses short under load.
     gc_freeze_after_startup: bool = _env("GC_FREEZE_AFTER_STARTUP", _bool, True)
+
+    @property
+    def content_limit(self) -> int:
+        """The largest message content accepted: MAX_CONTENT_BYTES, up to what fits in an item
+        when there is no content bucket."""
+        if self.content.bucket is None:
+            return min(self.limits.max_content_bytes, INLINE_CONTENT_BYTES)
+        return self.limits.max_content_bytes
+
+    @property
+    def max_body_bytes(self) -> int:
+        """The largest request body: MAX_BODY_BYTES, or room for the largest content escaped
+        (JSON can double it) and the rest of a request."""
+        if self.body_limit is not None:
+            return self.body_limit
+        return max(1024 * 1024, 2 * self.content_limit + 64 * 1024)
 
     @property
     def effective_cursor_secret(self) -> bytes:

@@ -1,26 +1,31 @@
 """The operator commands that move one user's history: `import`, `export`, `delete-user-data`.
 
-They talk to DynamoDB directly with the service's DynamoDB settings (no token and no Cognito
-settings: they are operator tools, like create-table) and run the operations the API runs
-(`UserChat`), so an import is checked by the same rules and stored by the same functions as
-importConversations, and delete-user-data is deleteAllMyData until it is done.
+They talk to DynamoDB directly with the service's DynamoDB settings, and to the content bucket
+with its content settings (CONTENT_BUCKET, S3_ENDPOINT_URL) when large messages are kept
+there; no token and no Cognito settings: they are operator tools, like create-table. They run
+the operations the API runs (`UserChat`), so an import is checked by the same rules and
+stored by the same functions as importConversations, and delete-user-data is deleteAllMyData
+until it is done.
 
 - import streams the files (graphql_api.transfer reads one conversation at a time) and sends
   each conversation in parts within one API call's bound. Imports are idempotent by ids, so an
   interrupted import run again goes on where it stopped and duplicates nothing.
 - export pages through the conversations and their messages and writes our format as it goes
-  (one conversation in memory); with --output it writes PATH.partial and renames it at the
-  end, so a file at PATH is always a complete export.
+  (one conversation in memory, and one large content read from the bucket at a time); with
+  --output it writes PATH.partial and renames it at the end, so a file at PATH is always a
+  complete export.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
 import os
 import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Final, TypeAlias
@@ -29,8 +34,9 @@ from .domain import rules
 from .domain.chat import Chat, UserChat
 from .domain.imports import FeedbackDraft, ImportConversationDraft, ImportMessageDraft
 from .errors import ChatError, ConflictError, NotFoundError, ValidationError
-from .settings import DynamoDBSettings, InputLimits
-from .storage.client import ChatTable, open_table
+from .settings import INLINE_CONTENT_BYTES, ContentSettings, DynamoDBSettings, InputLimits
+from .storage.client import open_table
+from .storage.content import open_content_store
 from .storage.conversations import ConversationFilter
 from .storage.records import ConversationRecord, MessageRecord
 from .transfer import (
@@ -109,12 +115,34 @@ def _fail(command: str, reason: str) -> int:
     return EXIT_FAILURE
 
 
-def _user_chat(table: ChatTable, user_id: str) -> UserChat:
-    # The commands hand out no cursors, so the key that signs them does not matter here.
-    chat = Chat(
-        table=table, limits=InputLimits.from_env(os.environ), cursor_secret=secrets.token_bytes(32)
-    )
-    return chat.for_user(user_id)
+@contextlib.asynccontextmanager
+async def _user_chat(user_id: str, *, connections: int) -> AsyncIterator[UserChat]:
+    """The user's operations on the table, and on the content bucket when there is one (as
+    the service opens them: services.open_services)."""
+    settings = _settings()
+    content = ContentSettings.from_env(os.environ)
+    limits = InputLimits.from_env(os.environ)
+    if content.bucket is None:
+        # As Settings.content_limit: without a bucket, content must fit in its item.
+        limits = dataclasses.replace(
+            limits, max_content_bytes=min(limits.max_content_bytes, INLINE_CONTENT_BYTES)
+        )
+    async with (
+        open_content_store(content, settings) as store,
+        open_table(
+            settings, max_pool_connections=connections, deadline=DEADLINE_SECONDS, content=store
+        ) as table,
+    ):
+        # The commands hand out no cursors, so the key that signs them does not matter here.
+        chat = Chat(table=table, limits=limits, cursor_secret=secrets.token_bytes(32))
+        yield chat.for_user(user_id)
+
+
+def _check_settings() -> None:
+    """A configuration error stops a command before it reads a file or writes one."""
+    _settings()
+    ContentSettings.from_env(os.environ)
+    InputLimits.from_env(os.environ)
 
 
 def _settings() -> DynamoDBSettings:
@@ -129,7 +157,7 @@ def _settings() -> DynamoDBSettings:
 
 
 def _import(args: argparse.Namespace) -> int:
-    settings = _settings()
+    _check_settings()
     try:
         reader = ExportReader(args.paths, format=args.format)
     except TransferError as exc:
@@ -141,7 +169,7 @@ def _import(args: argparse.Namespace) -> int:
         position=lambda: reader.bytes_read,
     )
     try:
-        asyncio.run(_run_import(settings, args.user, reader, progress))
+        asyncio.run(_run_import(args.user, reader, progress))
     except KeyboardInterrupt:
         progress.close()
         return _interrupted("import")
@@ -163,11 +191,8 @@ def _interrupted(command: str) -> int:
     return EXIT_INTERRUPTED
 
 
-async def _run_import(
-    settings: DynamoDBSettings, user_id: str, reader: ExportReader, progress: Progress
-) -> None:
-    async with open_table(settings, max_pool_connections=4, deadline=DEADLINE_SECONDS) as table:
-        chat = _user_chat(table, user_id)
+async def _run_import(user_id: str, reader: ExportReader, progress: Progress) -> None:
+    async with _user_chat(user_id, connections=4) as chat:
         for result in reader:
             if isinstance(result, RefusedConversation):
                 progress.refused(result)
@@ -238,10 +263,10 @@ def _message_draft(message: ImportedMessage) -> ImportMessageDraft:
 
 
 def _export(args: argparse.Namespace) -> int:
-    settings = _settings()
+    _check_settings()
     try:
         with _destination(args.output) as out:
-            asyncio.run(_run_export(settings, args.user, out, args.format))
+            asyncio.run(_run_export(args.user, out, args.format))
     except KeyboardInterrupt:
         print("export: interrupted; nothing was written to the output", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -265,9 +290,8 @@ def _destination(output: Path | None) -> Iterator[IO[str]]:
         partial.unlink(missing_ok=True)
 
 
-async def _run_export(settings: DynamoDBSettings, user_id: str, out: IO[str], format: str) -> None:
-    async with open_table(settings, max_pool_connections=4, deadline=DEADLINE_SECONDS) as table:
-        chat = _user_chat(table, user_id)
+async def _run_export(user_id: str, out: IO[str], format: str) -> None:
+    async with _user_chat(user_id, connections=4) as chat:
         total = sum(
             [
                 await chat.count_conversations(ConversationFilter(archived=archived))
@@ -277,7 +301,13 @@ async def _run_export(settings: DynamoDBSettings, user_id: str, out: IO[str], fo
         progress = Progress(out=sys.stderr, action="export", total=total)
         with ExportWriter(out, format="ndjson" if format == "ndjson" else "json") as writer:
             async for conversation, messages in chat.export_conversations():
-                writer.write(exported(conversation, messages))
+                # Message by message, so that one large content at most is in memory.
+                writer.begin(exported(conversation, []))
+                for message in messages:
+                    if message.content_ref is not None:
+                        message = await chat.whole(message)
+                    writer.message(_exported_message(message))
+                writer.end()
                 progress.advance(conversations=1, messages=len(messages))
         progress.close()
 
@@ -326,9 +356,9 @@ def _exported_message(message: MessageRecord) -> ImportedMessage:
 
 
 def _delete(args: argparse.Namespace) -> int:
-    settings = _settings()
+    _check_settings()
     try:
-        confirmed = asyncio.run(_run_delete(settings, args.user, ask=not args.yes))
+        confirmed = asyncio.run(_run_delete(args.user, ask=not args.yes))
     except KeyboardInterrupt:
         return _interrupted("delete-user-data")
     if not confirmed:
@@ -336,9 +366,8 @@ def _delete(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run_delete(settings: DynamoDBSettings, user_id: str, *, ask: bool) -> bool:
-    async with open_table(settings, max_pool_connections=8, deadline=DEADLINE_SECONDS) as table:
-        chat = _user_chat(table, user_id)
+async def _run_delete(user_id: str, *, ask: bool) -> bool:
+    async with _user_chat(user_id, connections=8) as chat:
         remaining = sum(
             [
                 await chat.count_conversations(ConversationFilter(archived=archived))

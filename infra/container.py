@@ -117,8 +117,8 @@ class ContainerStack(Stack):
             cache_subnet_group_name=subnets.ref,
             security_group_ids=[security_group.security_group_id],
             at_rest_encryption_enabled=True,
-            # Published events carry message content: encrypted on the wire too, hence
-            # rediss:// below.
+            # Announcements carry only ids and versions, but user ids and activity are
+            # still worth keeping off the wire, hence rediss:// below.
             transit_encryption_enabled=True,
             snapshot_retention_limit=0,
             auto_minor_version_upgrade=True,
@@ -157,6 +157,16 @@ class ContainerStack(Stack):
             # Built and pushed by `cdk deploy` (Docker needed then, not at synthesis); the
             # build context is what .dockerignore lets through.
             image=ecs.ContainerImage.from_asset(str(REPO_ROOT), platform=PLATFORM),
+            # The image's arguments, plus connections kept open longer than the ALB keeps them
+            # idle: the ALB must always be the side that closes one.
+            command=[
+                "--host",
+                "0.0.0.0",  # noqa: S104 - inside the task; only the ALB's group reaches it
+                "--port",
+                str(SERVICE_PORT),
+                "--timeout-keep-alive",
+                str(int(IDLE_TIMEOUT.to_seconds()) + 60),
+            ],
             environment=environment,
             port_mappings=[ecs.PortMapping(container_port=SERVICE_PORT)],
             logging=ecs.LogDrivers.aws_logs(

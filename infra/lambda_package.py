@@ -34,8 +34,9 @@ PIP_PLATFORMS = (
     "manylinux_2_17_aarch64",
     "manylinux2014_aarch64",
 )
-# Runtime dependencies the function never imports: uvicorn serves the container shape only.
-NOT_IN_LAMBDA = frozenset({"uvicorn"})
+# Runtime dependencies the function never imports: uvicorn serves the container shape only,
+# and redis only fans subscriptions out (which Lambda cannot hold) when BROADCAST_URL is set.
+NOT_IN_LAMBDA = frozenset({"uvicorn", "redis"})
 # The adapter, from the project's `lambda` extra.
 LAMBDA_EXTRA = "lambda"
 

@@ -11,10 +11,12 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
+import aioboto3  # type: ignore[import-untyped]
 import pytest
 import pytest_asyncio
 
 from graphql_api.local.moto_server import LockedMotoServer
+from graphql_api.settings import ContentSettings
 from graphql_api.storage.client import ChatTable, DynamoDBClient, client_config, open_client
 from graphql_api.storage.table import create_table, delete_table
 from tests.counting import RequestCounter
@@ -54,6 +56,22 @@ async def dynamodb_client(dynamodb_endpoint: str) -> AsyncIterator[DynamoDBClien
         credentials=credentials_for(dynamodb_endpoint),
     ) as client:
         yield client
+
+
+@pytest_asyncio.fixture(scope="session")
+async def content_bucket(moto_server: LockedMotoServer) -> AsyncIterator[ContentSettings]:
+    """A bucket for large message content, on moto's S3 (whatever engine serves DynamoDB)."""
+    settings = ContentSettings(
+        bucket=f"chat-content-test-{uuid.uuid4().hex[:12]}", endpoint_url=moto_server.url
+    )
+    session = aioboto3.Session(
+        aws_access_key_id=LOCAL_CREDENTIALS[0],
+        aws_secret_access_key=LOCAL_CREDENTIALS[1],
+        region_name=REGION,
+    )
+    async with session.client("s3", endpoint_url=moto_server.url) as s3:
+        await s3.create_bucket(Bucket=settings.bucket)
+        yield settings
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -9,6 +9,7 @@ local engines, which do not verify signatures.
         proxy.fail("TransactWriteItems", status=500, times=None)   # until cleared
         ...                                                         # client endpoint: proxy.url
         proxy.clear()
+        await proxy.settled()   # every request answered, or dropped by a client that gave up
 """
 
 from __future__ import annotations
@@ -110,6 +111,9 @@ class FaultProxy:
         self._url: str | None = None
         # Held responses end early on close, so shutting down never waits for a Delay.
         self._closing = asyncio.Event()
+        self._handling = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @property
     def url(self) -> str:
@@ -193,6 +197,11 @@ class FaultProxy:
     def _add(self, operation: str, fault: Fault, times: int | None, after: int) -> None:
         self._rules.append(_Rule(operation=operation, fault=fault, remaining=times, skip=after))
 
+    async def settled(self) -> None:
+        """Wait until no request is in the proxy's hands: each one was answered, or abandoned
+        because its client gave up (aiohttp cancels the handler then, a held one unforwarded)."""
+        await self._idle.wait()
+
     def _take(self, operation: str) -> Fault | None:
         for rule in self._rules:
             if rule.matches(operation):
@@ -229,6 +238,16 @@ class FaultProxy:
     # --- request handling
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        self._handling += 1
+        self._idle.clear()
+        try:
+            return await self._answer(request)
+        finally:
+            self._handling -= 1
+            if not self._handling:
+                self._idle.set()
+
+    async def _answer(self, request: web.BaseRequest) -> web.StreamResponse:
         operation = request.headers.get("X-Amz-Target", "").rpartition(".")[2] or request.path
         self.requests[operation] += 1
         body = await request.read()

@@ -23,7 +23,10 @@ The parts, for tests that need control:
   (`fetch_count`). Change it while it runs: `publish(key)`, `withdraw(kid)`, `rotate_to(key)`,
   `add_raw_jwk({...})` for entries that are not RSA signing keys, `fail(status=500)`,
   `respond(status=200, body=b"not json")`, `hang()`
-  (requests get no answer until `recover()` or `stop()`), and `stop()` (connection refused).
+  (requests get no answer until `recover()` or `stop()`), `hold()` (requests are counted
+  and wait until `release()`, then get the usual answer) and `stop()` (connection refused).
+  `wait_for_fetches(n)` blocks until the endpoint has been asked n times in all, so a test
+  can act while a fetch is known to be in flight.
 - `TokenMinter(issuer=..., client_id=..., key=...)` mints Cognito-shaped tokens:
   `access_token(...)` and `id_token(...)` take `lifetime` (negative: already expired),
   `issued_at`, `extra` (override or add any claim, e.g. {"nbf": ...} or {"iss": ...}),
@@ -274,12 +277,15 @@ class JwksServer:
 
     def __init__(self, *, keys: Iterable[SigningKey] = ()) -> None:
         self._lock = threading.Lock()
+        self._asked = threading.Condition(self._lock)
         self._keys: dict[str, dict[str, Any]] = {key.kid: key.public_jwk() for key in keys}
         self._raw: list[Any] = []
         self._override: tuple[int, bytes] | None = None
         self._fetch_count = 0
         self._hanging = False
         self._released = threading.Event()
+        self._gate = threading.Event()
+        self._gate.set()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._port: int | None = None
@@ -328,11 +334,26 @@ class JwksServer:
             self._hanging = True
             self._released.clear()
 
+    def hold(self) -> None:
+        """Count each fetch and keep it waiting, until `release()` lets it have its answer."""
+        self._gate.clear()
+
+    def release(self) -> None:
+        self._gate.set()
+
+    def wait_for_fetches(self, count: int, *, timeout: float = 10.0) -> None:
+        """Block until the endpoint has been asked `count` times in all; `timeout` only guards
+        against a test that waits for a fetch that never comes."""
+        with self._asked:
+            if not self._asked.wait_for(lambda: self._fetch_count >= count, timeout):
+                raise TimeoutError(f"asked {self._fetch_count} times, not {count}")
+
     def recover(self) -> None:
         with self._lock:
             self._override = None
             self._hanging = False
             self._released.set()
+        self._gate.set()
 
     def start(self) -> JwksServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", self._port or 0), self._handler())
@@ -347,6 +368,7 @@ class JwksServer:
     def stop(self) -> None:
         """Stop listening: from now on fetches get connection refused."""
         self._released.set()
+        self._gate.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -368,10 +390,14 @@ class JwksServer:
 
     def _answer(self) -> tuple[int, bytes] | None:
         """What to send for one fetch; None means hang."""
-        with self._lock:
+        with self._asked:
             self._fetch_count += 1
+            self._asked.notify_all()
             if self._hanging:
                 return None
+        # Bounded like a hang, so a forgotten hold cannot keep a thread forever.
+        self._gate.wait(timeout=60)
+        with self._lock:
             if self._override is not None:
                 return self._override
             document = {"keys": [*self._keys.values(), *self._raw]}

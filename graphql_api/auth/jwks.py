@@ -3,7 +3,8 @@
 Cognito rarely rotates keys, so the cache lives as long as the process. An unknown kid triggers
 one refetch (concurrent misses share it) and then a penalty window during which no further
 fetch happens, so tokens with made-up kids cannot turn us into a load generator against the
-JWKS endpoint.
+JWKS endpoint. The window opens as the fetch ends, in the same step that publishes its result:
+a request arriving before the waiters have resumed already finds it open.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class JwksCache:
         self._keys: dict[str, Key] = {}
         self._fetch_count = 0
         self._in_flight: asyncio.Task[bool] | None = None
+        # Whether a miss shares the fetch in flight, so that its end opens the penalty window.
+        self._miss_waiting = False
         self._penalty_until: float | None = None
         self._last_fetch_ok = False
 
@@ -80,7 +83,7 @@ class JwksCache:
         Unlike a miss, warming opens no penalty window: a token minted with a fresh key right
         after startup may still trigger its own fetch.
         """
-        if not await self._shared_fetch():
+        if not await self._shared_fetch(miss=False):
             raise SigningKeysUnavailableError()
 
     async def get_key(self, kid: str) -> Key:
@@ -97,8 +100,7 @@ class JwksCache:
             if self._last_fetch_ok:
                 raise AuthenticationError("unknown signing key")
             raise SigningKeysUnavailableError()
-        ok = await self._shared_fetch()
-        self._penalty_until = self._clock() + self._penalty_seconds
+        ok = await self._shared_fetch(miss=True)
         key = self._keys.get(kid)
         if key is not None:
             return key
@@ -109,26 +111,36 @@ class JwksCache:
     def _in_penalty_window(self) -> bool:
         return self._penalty_until is not None and self._clock() < self._penalty_until
 
-    async def _shared_fetch(self) -> bool:
+    async def _shared_fetch(self, *, miss: bool) -> bool:
         if self._in_flight is None:
+            self._miss_waiting = False
             self._in_flight = asyncio.create_task(self._fetch(), name="jwks-fetch")
+        # A miss that joins a warm-up's fetch still opens the window when that fetch ends.
+        self._miss_waiting = self._miss_waiting or miss
         # Shielded: a client that disconnects cancels its own wait, not the fetch others share.
         return await asyncio.shield(self._in_flight)
 
     async def _fetch(self) -> bool:
-        """Replace the cached keys from the endpoint; False (keys kept) if that failed."""
+        """Replace the cached keys from the endpoint; False (keys kept) if that failed.
+
+        Everything a waiter or a newcomer reads (keys, outcome, penalty window, no fetch in
+        flight) changes after the last await, in one step: nobody sees the fetch over but the
+        window still shut, which would let a newcomer start a second fetch.
+        """
         self._fetch_count += 1
         try:
-            document = await self._download()
-            keys = _rsa_signing_keys(document)
+            keys: dict[str, Key] | None = _rsa_signing_keys(await self._download())
         except (aiohttp.ClientError, TimeoutError, ValueError, RecursionError):
-            self._last_fetch_ok = False
-            return False
+            keys = None
         finally:
+            # Also when cancelled (the loop shutting down), so no one waits on a dead task.
             self._in_flight = None
-        self._keys = keys
-        self._last_fetch_ok = True
-        return True
+        if keys is not None:
+            self._keys = keys
+        self._last_fetch_ok = keys is not None
+        if self._miss_waiting:
+            self._penalty_until = self._clock() + self._penalty_seconds
+        return self._last_fetch_ok
 
     async def _download(self) -> Any:
         async with self._session.get(

@@ -19,10 +19,12 @@ from datetime import UTC, datetime, timedelta
 from graphql_api.errors import ValidationError
 from graphql_api.settings import InputLimits
 from graphql_api.storage import changes as change_store
+from graphql_api.storage import content as content_store
 from graphql_api.storage import conversations as conversation_store
 from graphql_api.storage import erasure, exports, threads
 from graphql_api.storage import imports as import_store
 from graphql_api.storage import messages as message_store
+from graphql_api.storage.changes import ChangePage
 from graphql_api.storage.client import ChatTable
 from graphql_api.storage.conversations import ConversationFilter, Thread
 from graphql_api.storage.erasure import Erasure
@@ -30,7 +32,6 @@ from graphql_api.storage.imports import ConversationImport, Imported
 from graphql_api.storage.messages import Added
 from graphql_api.storage.records import (
     UNSET,
-    ChangeRecord,
     ConversationPosition,
     ConversationRecord,
     Item,
@@ -397,12 +398,18 @@ class UserChat:
             resync_required=page.resync_required,
         )
 
-    async def changes_after(self, version: int, *, limit: int) -> list[ChangeRecord]:
-        """Changes after `version` (a subscription catching up); [] if none are kept."""
-        page = await change_store.read_changes(
-            self.table, user_id=self.user_id, after=version, limit=limit
+    async def change_version(self) -> int:
+        """The version of the caller's latest change (0 before the first)."""
+        return await change_store.current_version(self.table, user_id=self.user_id)
+
+    async def changes_after(
+        self, version: int, *, limit: int, issued_at: datetime | None = None
+    ) -> ChangePage:
+        """Up to `limit` changes after `version`, oldest first (a subscription catching up);
+        `issued_at` is when a sync token for `version` was handed out."""
+        return await change_store.read_changes(
+            self.table, user_id=self.user_id, after=version, limit=limit, issued_at=issued_at
         )
-        return page.changes
 
     async def messages_of(
         self, wanted: Sequence[tuple[str, MessagePosition]]
@@ -443,7 +450,8 @@ class UserChat:
         self,
     ) -> AsyncIterator[tuple[ConversationRecord, list[MessageRecord]]]:
         """Every conversation, archived or not, with every message of every branch in time
-        order (then id); one conversation in memory at a time."""
+        order (then id); one conversation in memory at a time. A message whose content is in
+        the content bucket holds only its start: `whole` reads the rest."""
         async for conversation in exports.all_conversations(self.table, user_id=self.user_id):
             messages = [
                 message
@@ -453,3 +461,8 @@ class UserChat:
             ]
             messages.sort(key=lambda message: (message.created_at, message.id))
             yield conversation, messages
+
+    async def whole(self, message: MessageRecord) -> MessageRecord:
+        """`message` with its content read back from the content bucket, if it is kept there."""
+        (full,) = await content_store.filled_in(self.table.content, [message])
+        return full

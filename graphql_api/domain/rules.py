@@ -160,8 +160,8 @@ def feedback_comment(value: str | None, *, field: str = "comment") -> str | None
 
 IMPORT_MAX_CONVERSATIONS = 100
 IMPORT_MAX_MESSAGES = 500
-# Content and error messages of one call, in UTF-8 bytes: with the ids, times and JSON around
-# them, a call stays under the 1 MiB request body every GraphQL request is held to.
+# Content and error messages of one call, in UTF-8 bytes, unless the call holds one message:
+# with the ids, times and JSON around them, a call stays under a 1 MiB request body.
 IMPORT_MAX_BYTES = 768 * 1024
 # An import's times come from other devices' clocks, which may run a little ahead of ours;
 # further ahead than this is a mistake that would pin a conversation to the top of the list.
@@ -182,11 +182,12 @@ def import_size(
             f"must hold at most {IMPORT_MAX_MESSAGES} messages in one call; import a large "
             "conversation in parts with the same ids",
         )
-    if content_bytes > IMPORT_MAX_BYTES:
+    if content_bytes > IMPORT_MAX_BYTES and messages > 1:
+        # One message larger than this (up to MAX_CONTENT_BYTES) is a call of its own.
         raise ValidationError(
             field,
-            f"must hold at most {IMPORT_MAX_BYTES} bytes of message content in one call; "
-            "import a large conversation in parts with the same ids",
+            f"must hold at most {IMPORT_MAX_BYTES} bytes of message content in one call (or "
+            "one message alone); import a large conversation in parts with the same ids",
         )
 
 

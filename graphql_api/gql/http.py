@@ -214,7 +214,8 @@ async def _params(request: Request[Any]) -> _Params:
         return _from_query_string(request.query_params)
     try:
         body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: nesting deeper than the parser goes ("[" * 100_000) is no request.
         raise _BadRequest("Unable to parse request body as JSON", status=400) from None
     if isinstance(body, list):
         raise _BadRequest("Batching is not enabled", status=422)
@@ -229,7 +230,7 @@ def _from_query_string(query_params: Mapping[str, str]) -> _Params:
         if name in raw:
             try:
                 raw[name] = json.loads(raw[name])
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise _BadRequest(f"`{name}` must be JSON", status=422) from None
     return _checked(raw)
 

@@ -16,6 +16,7 @@ from graphql_api.settings import Settings
 from . import changes as change_api
 from . import conversations as conversation_api
 from . import message_mutations, transfer
+from . import subscriptions as subscription_api
 from .errors import PublicErrors, log_errors
 from .limits import DocumentLimits, document_limit_extensions
 from .scalars import SCALAR_MAP
@@ -105,6 +106,7 @@ def build_schema(settings: Settings | None = None) -> ChatSchema:
     return ChatSchema(
         query=Query,
         mutation=Mutation,
+        subscription=subscription_api.Subscription,
         extensions=extensions,
         config=StrawberryConfig(
             scalar_map=SCALAR_MAP,

@@ -15,9 +15,9 @@ from .messages import MessageRole
 
 IMPORT_BOUND = (
     f"At most {rules.IMPORT_MAX_CONVERSATIONS} conversations, {rules.IMPORT_MAX_MESSAGES} "
-    f"messages and {rules.IMPORT_MAX_BYTES // 1024} KiB of message content per call (and a "
-    "request body within the server's limit, 1 MiB by default); import a larger "
-    "conversation in parts, in order, with the same ids."
+    f"messages and {rules.IMPORT_MAX_BYTES // 1024} KiB of message content per call (a "
+    "larger message goes alone); import a larger conversation in parts, in order, with the "
+    "same ids."
 )
 
 

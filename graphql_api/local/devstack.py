@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import json
 import os
@@ -25,12 +26,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Final, TextIO, TypeAlias
 
+import aioboto3  # type: ignore[import-untyped]
 import botocore.session
 import uvicorn
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..observability.logs import logging_config
-from ..settings import CognitoSettings, DynamoDBSettings, Settings
+from ..settings import CognitoSettings, ContentSettings, DynamoDBSettings, Settings
 from ..storage.client import ChatTable, open_table
 from ..storage.conversations import count_conversations, create_conversation
 from ..storage.messages import add_messages
@@ -53,6 +55,8 @@ DEV_DEFAULTS: Final = {
     "COST_EXTENSION_ENABLED": "true",
     "METRICS_ENABLED": "true",
 }
+# Large message content lives here, on the dev stack's moto, unless CONTENT_BUCKET says.
+DEV_CONTENT_BUCKET: Final = "chat-history-dev-content"
 # Seeding moto's id generator makes the pool, client and dev user's `sub` the same at every
 # start, so the dev user finds its data again in a table that outlives the process.
 _MOTO_SEED: Final = 20_240_501
@@ -182,10 +186,15 @@ def dynamodb_settings(
 
 
 def dev_settings(environ: Mapping[str, str], cognito: DevCognito, *, moto_url: str) -> Settings:
-    """The whole service's settings: the environment's, the dev pool, GraphiQL on."""
+    """The whole service's settings: the environment's, the dev pool, GraphiQL on, and large
+    message content in a bucket on moto unless the environment names one."""
+    content = ContentSettings.from_env(environ)
+    if content.bucket is None:
+        content = ContentSettings(bucket=DEV_CONTENT_BUCKET, endpoint_url=moto_url)
     return Settings.from_env(
         {**DEV_DEFAULTS, **environ},
         dynamodb=dynamodb_settings(environ, moto_url=moto_url),
+        content=content,
         cognito=CognitoSettings(
             user_pool_id=cognito.pool_id,
             region=cognito.region,
@@ -209,6 +218,21 @@ def subject_of(token: str) -> str:
     payload = token.split(".")[1]
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     return str(claims["sub"])
+
+
+async def prepare_bucket(settings: Settings, *, credentials: tuple[str, str] | None) -> None:
+    """Create the dev stack's own content bucket; a bucket the environment names is left be."""
+    content = settings.content
+    if content.bucket != DEV_CONTENT_BUCKET:
+        return
+    session = aioboto3.Session(
+        aws_access_key_id=credentials[0] if credentials else LOCAL_CREDENTIALS[0],
+        aws_secret_access_key=credentials[1] if credentials else LOCAL_CREDENTIALS[1],
+        region_name=settings.dynamodb.region,
+    )
+    async with session.client("s3", endpoint_url=content.endpoint_url) as s3:
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+            await s3.create_bucket(Bucket=DEV_CONTENT_BUCKET)
 
 
 async def prepare_table(
@@ -396,6 +420,7 @@ def prepare(
     seeded = asyncio.run(
         prepare_table(settings.dynamodb, credentials=credentials, user_id=subject_of(token))
     )
+    asyncio.run(prepare_bucket(settings, credentials=credentials))
     host, port = sock.getsockname()[:2]
     url_host = f"[{host}]" if ":" in host else host
     return DevStack(

@@ -18,6 +18,7 @@ from . import items, keys
 from .batch import batch_get
 from .checks import checked_user
 from .client import ChatTable
+from .content import filled_in
 from .records import ChangeRecord, MessagePosition, MessageRecord
 
 
@@ -122,11 +123,17 @@ async def read_messages(
     ]
     async with table.guard():
         found = await batch_get(table, keys_wanted)
-    records = {}
-    for item in found.values():
-        if items.expired(item, table.clock()):
-            continue
-        record = items.message_from_attributes(item)
-        if record.user_id == user_id:
-            records[(record.conversation_id, record.id)] = record
-    return records
+    now = table.clock()
+    mine = [
+        record
+        for record in (
+            items.message_from_attributes(item)
+            for item in found.values()
+            if not items.expired(item, now)
+        )
+        if record.user_id == user_id
+    ]
+    return {
+        (record.conversation_id, record.id): record
+        for record in await filled_in(table.content, mine)
+    }

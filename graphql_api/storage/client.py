@@ -22,6 +22,7 @@ from graphql_api.settings import DynamoDBSettings
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
+    from .content import ContentStore
     from .records import ChangeRecord
 else:
     DynamoDBClient = Any
@@ -96,6 +97,8 @@ class ChatTable:
     # Told of every committed change (to reach live subscribers); best effort, the change log
     # is what readers rely on.
     listener: ChangeListener | None = None
+    # Where content too large for an item goes; None: content is never that large.
+    content: ContentStore | None = None
     writers: KeyedLocks = dataclasses.field(default_factory=KeyedLocks, compare=False)
 
     async def backoff(self, attempt: int) -> None:
@@ -115,28 +118,28 @@ class ChatTable:
 
 
 @contextlib.contextmanager
-def translate_errors() -> Iterator[None]:
+def translate_errors(service: str = "DynamoDB") -> Iterator[None]:
     try:
         yield
     except ClientError as exc:
-        raise error_from_client_error(exc) from exc
+        raise error_from_client_error(exc, service=service) from exc
     except (BotoCoreError, aiohttp.ClientError, ConnectionError) as exc:
-        raise UnavailableError("DynamoDB is unreachable") from exc
+        raise UnavailableError(f"{service} is unreachable") from exc
 
 
 def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def error_from_client_error(exc: ClientError) -> ChatError:
+def error_from_client_error(exc: ClientError, *, service: str = "DynamoDB") -> ChatError:
     code = error_code(exc)
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    if code in _TRANSIENT_CODES or status >= 500:
-        return UnavailableError(f"DynamoDB is unavailable ({code or status})")
+    if code in _TRANSIENT_CODES or code in ("SlowDown", "RequestTimeout") or status >= 500:
+        return UnavailableError(f"{service} is unavailable ({code or status})")
     message = str(exc.response.get("Error", {}).get("Message", ""))
     if code == "ValidationException" and "size" in message.lower():
         return ValidationError("item", "exceeds DynamoDB's item size limit")
-    return ChatError(f"DynamoDB rejected the request ({code})")
+    return ChatError(f"{service} rejected the request ({code})")
 
 
 def client_config(
@@ -163,6 +166,7 @@ async def open_table(
     change_retention: timedelta = timedelta(days=30),
     listener: ChangeListener | None = None,
     clock: Callable[[], datetime] = utc_now,
+    content: ContentStore | None = None,
 ) -> AsyncIterator[ChatTable]:
     """The table of `settings`, on a client configured from them: the one place that does this.
 
@@ -188,6 +192,7 @@ async def open_table(
             change_retention=change_retention,
             listener=listener,
             clock=clock,
+            content=content,
         )
 
 

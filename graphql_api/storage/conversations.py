@@ -431,18 +431,20 @@ async def purge_partition(table: ChatTable, *, user_id: str, conversation_id: st
         "TableName": table.name,
         "KeyConditionExpression": "PK = :p",
         "ExpressionAttributeValues": {":p": {"S": partition}},
-        "ProjectionExpression": "PK, SK",
+        "ProjectionExpression": "PK, SK, contentRef",
         "ConsistentRead": True,
     }
     purged = 0
     while True:
         async with table.guard():
             response = await table.client.query(**request)
-        doomed = [
-            items.key_of(item)
-            for item in response.get("Items", [])
-            if item["SK"]["S"] != keys.OWNER_SK
-        ]
+        found = response.get("Items", [])
+        # The objects before their items: a purge cut short finds the items again, so no
+        # object outlives the last reference to it.
+        refs = [ref for item in found if (ref := items.content_ref_of(item)) is not None]
+        if refs and table.content is not None:
+            await table.content.delete(refs)
+        doomed = [items.key_of(item) for item in found if item["SK"]["S"] != keys.OWNER_SK]
         await batch_delete(table, doomed)
         purged += len(doomed)
         if "LastEvaluatedKey" not in response:

@@ -6,9 +6,10 @@ budget is spent, so it lasts at most the budget plus one unit. Each unit starts 
 table holds, not from a saved position, so the next call simply goes on. The units, in order:
 
 1. one conversation. Its messages, markers and tree go first, at most PAGE_ITEMS keys per
-   Query and their BatchWriteItems, while its item still lists it (a call that stops part-way
-   finds it again); then it is deleted as deleteConversation deletes one, which logs its
-   CONVERSATION_DELETED change (live devices hear of it) and removes the OWNER item last;
+   Query and their BatchWriteItems (the content objects a page names before its items),
+   while its item still lists it (a call that stops part-way finds it again); then it is
+   deleted as deleteConversation deletes one, which logs its CONVERSATION_DELETED change
+   (live devices hear of it) and removes the OWNER item last;
 2. one page (PAGE_ITEMS entries) of the change log. A conversation an entry says was deleted,
    whose partition is still the caller's and marked deleting (a delete that failed part-way,
    here or before), is purged first; then the entries go;
@@ -149,24 +150,24 @@ async def _erase_conversation(
 
 
 async def _purge_contents(table: ChatTable, conversation_id: str, work: _Work) -> bool:
-    """Delete a partition's items but its OWNER, a page at a time; False when the budget ran
-    out first."""
+    """Delete a partition's items but its OWNER, a page at a time, the content objects a page
+    names before its items (as purge_partition does); False when the budget ran out first."""
     request: dict[str, Any] = {
         "TableName": table.name,
         "KeyConditionExpression": "PK = :p",
         "ExpressionAttributeValues": {":p": {"S": keys.conversation_partition(conversation_id)}},
-        "ProjectionExpression": "PK, SK",
+        "ProjectionExpression": "PK, SK, contentRef",
         "Limit": PAGE_ITEMS,
         "ConsistentRead": True,
     }
     while True:
         async with table.guard():
             response = await table.client.query(**request)
-        doomed = [
-            items.key_of(item)
-            for item in response.get("Items", [])
-            if item["SK"]["S"] != keys.OWNER_SK
-        ]
+        found = response.get("Items", [])
+        refs = [ref for item in found if (ref := items.content_ref_of(item)) is not None]
+        if refs and table.content is not None:
+            await table.content.delete(refs)
+        doomed = [items.key_of(item) for item in found if item["SK"]["S"] != keys.OWNER_SK]
         await batch_delete(table, doomed, concurrency=DELETE_CONCURRENCY)
         work.messages += sum(keys.MESSAGES_LOW <= sk < keys.MESSAGES_HIGH for _, sk in doomed)
         if "LastEvaluatedKey" not in response:

@@ -39,7 +39,9 @@ async def all_messages(
     table: ChatTable, *, user_id: str, conversation_id: str, page_size: int = MESSAGES_PER_PAGE
 ) -> AsyncIterator[MessageRecord]:
     """Every message of the conversation, branch by branch (segment, then depth): a parent
-    always comes before its children."""
+    always comes before its children. Content kept in the content bucket is only its start
+    here (`content_ref` names the object): fill it in (content.filled_in) one message at a
+    time as it is written, so that memory holds one large object at most."""
     request = _range(
         table,
         keys.conversation_partition(checked_id(conversation_id, field="conversationId")),

@@ -10,10 +10,12 @@ no child yet, else on a new branch. Placement depends only on what is stored and
 of the messages, so importing a conversation in parts, in order, over several calls gives
 what one call gives.
 
-Every write goes through writes.commit. One transaction holds at most
-MAX_MESSAGES_PER_TRANSACTION messages (two actions each, beside the conversation, the owner,
-the tree, the profile and the change) and MAX_BYTES_PER_TRANSACTION of them, so a large part
-takes several transactions, each its own change.
+Content too large for an item is put in the content bucket first, as add does, under a key
+naming the message and its content (so writing it again is harmless); a refused transaction
+deletes what it put there. Every write goes through writes.commit. One transaction holds at
+most MAX_MESSAGES_PER_TRANSACTION messages (two actions each, beside the conversation, the
+owner, the tree, the profile and the change) and MAX_BYTES_PER_TRANSACTION of their items,
+so a large part takes several transactions, each its own change.
 
 Unlike add, messages keep their own createdAt, and the invariants add relies on still hold:
 - the conversation's updatedAt is at least every message's createdAt: it moves forward to the
@@ -29,17 +31,19 @@ Unlike add, messages keep their own createdAt, and the invariants add relies on 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Final
 
-from graphql_api.errors import ConflictError, ValidationError
+from graphql_api.errors import ConflictError, NotFoundError, ValidationError
 
 from . import items, keys
 from .batch import batch_get
 from .checks import checked_id, checked_user, ensure_fits
 from .client import ChatTable
+from .content import is_large, object_key
 from .messages import newest_descendant_run, segment_tip
 from .profile import record_change
 from .records import (
@@ -121,6 +125,8 @@ class _Call:
     # False once a transaction met a position taken meanwhile (a device adding to the same
     # conversation): from then on what lies after a parent is read, not remembered.
     trusted: bool = True
+    # Content bucket keys the current transaction's new messages were uploaded under.
+    uploaded: list[str] = dataclasses.field(default_factory=list)
     conversation: ConversationRecord | None = None
     created: bool = False
     added: int = 0
@@ -146,15 +152,22 @@ async def import_conversation(
     ValidationError for a message whose parent is neither stored nor before it.
     """
     user_id = checked_user(user_id)
-    header = _checked(user_id, conversation)
+    header = _checked(table, user_id, conversation)
     call = _Call()
-    for window in _windows(header.messages):
-        stored = await commit(
-            table,
-            user_id=user_id,
-            reads=_reads(user_id, header, window, call),
-            plan=_planner(table, user_id, header, window, call),
-        )
+    for window in _windows(header.messages, offloaded=table.content is not None):
+        call.uploaded = []
+        try:
+            stored = await commit(
+                table,
+                user_id=user_id,
+                reads=_reads(user_id, header, window, call),
+                plan=_planner(table, user_id, header, window, call),
+            )
+        except (ConflictError, NotFoundError, ValidationError):
+            # Refused before anything committed: what was uploaded for it is nobody's.
+            if table.content is not None and call.uploaded:
+                await table.content.delete(call.uploaded)
+            raise
         call.conversation = stored.conversation
         call.created = call.created or stored.created
         call.added += len(stored.records)
@@ -171,13 +184,17 @@ async def import_conversation(
     )
 
 
-def _windows(messages: Sequence[MessageImport]) -> list[list[MessageImport]]:
-    """The messages cut into transactions; one empty window for a conversation without."""
+def _windows(messages: Sequence[MessageImport], *, offloaded: bool) -> list[list[MessageImport]]:
+    """The messages cut into transactions; one empty window for a conversation without.
+    Content that goes to the content bucket (`offloaded`) leaves only its start in the item."""
     windows: list[list[MessageImport]] = []
     window: list[MessageImport] = []
     size = 0
     for message in messages:
-        cost = _ITEM_OVERHEAD_BYTES + len(message.content.encode())
+        content = message.content
+        if offloaded and is_large(content):
+            content = content[: items.PREVIEW_CHARS]
+        cost = _ITEM_OVERHEAD_BYTES + len(content.encode())
         cost += len((message.error_message or "").encode())
         if window and (
             len(window) == MAX_MESSAGES_PER_TRANSACTION or size + cost > MAX_BYTES_PER_TRANSACTION
@@ -225,7 +242,7 @@ def _planner(
         conversation = stored or _new_conversation(user_id, header)
         tree = items.tree_from_item(snapshot.get(items.tree_key(header.id)))
         placer = await _placer(table, snapshot, conversation, tree, fresh, call)
-        records = [placer.place(message) for message in fresh]
+        records = await _offloaded(table, [placer.place(message) for message in fresh], call)
         leaf = await _active_leaf(table, snapshot, header, placer)
         newest = max(
             [conversation.updated_at, header.updated_at or header.created_at]
@@ -235,7 +252,7 @@ def _planner(
             conversation,
             message_count=conversation.message_count + len(records),
             updated_at=newest,
-            last_message=leaf or conversation.last_message,
+            last_message=conversation.last_message if leaf is None else items.preview(leaf),
             active_leaf=conversation.active_leaf if leaf is None else leaf.position,
             segment_count=placer.segment_count,
         )
@@ -244,6 +261,26 @@ def _planner(
         return _plan_writes(result, stored, tree, placer.tree(), call)
 
     return plan
+
+
+async def _offloaded(
+    table: ChatTable, records: list[MessageRecord], call: _Call
+) -> list[MessageRecord]:
+    """The records, with content too large for an item put in the content bucket first (as
+    add does), under keys that name the message and its content: writing again is harmless."""
+    store = table.content
+    if store is None:
+        return records
+    records = [
+        dataclasses.replace(record, content_ref=object_key(record))
+        if is_large(record.content)
+        else record
+        for record in records
+    ]
+    large = [record for record in records if record.content_ref is not None]
+    await asyncio.gather(*(store.put(str(r.content_ref), r.content) for r in large))
+    call.uploaded = [str(record.content_ref) for record in large]
+    return records
 
 
 def _owned(snapshot: Snapshot, user_id: str, conversation_id: str) -> ConversationRecord | None:
@@ -478,7 +515,9 @@ def _plan_writes(
 # --- what storage itself refuses, before anything is read -----------------------------------
 
 
-def _checked(user_id: str, conversation: ConversationImport) -> ConversationImport:
+def _checked(
+    table: ChatTable, user_id: str, conversation: ConversationImport
+) -> ConversationImport:
     """Canonical ids; each id once; every parent before its children; items that fit."""
     messages: list[MessageImport] = []
     index_of: dict[str, int] = {}
@@ -508,7 +547,7 @@ def _checked(user_id: str, conversation: ConversationImport) -> ConversationImpo
         active_leaf_id=None if leaf is None else checked_id(leaf, field="activeLeafId"),
         messages=messages,
     )
-    _ensure_fits(user_id, checked)
+    _ensure_fits(table, user_id, checked)
     return checked
 
 
@@ -517,7 +556,7 @@ def _ensure_aware(moment: datetime, field: str) -> None:
         raise ValidationError(field, "must carry a time zone")
 
 
-def _ensure_fits(user_id: str, conversation: ConversationImport) -> None:
+def _ensure_fits(table: ChatTable, user_id: str, conversation: ConversationImport) -> None:
     """Refuse what cannot be an item, wherever it would go: the largest key takes a few
     bytes more than a small one, which the size limit's margin covers."""
     widest: MessageRecord | None = None
@@ -537,6 +576,8 @@ def _ensure_fits(user_id: str, conversation: ConversationImport) -> None:
             depth=keys.MAX_DEPTH,
             feedback=message.feedback,
         )
+        if table.content is not None and is_large(record.content):
+            record = dataclasses.replace(record, content_ref=object_key(record))
         ensure_fits(items.message_item(record), field="content")
         if widest is None or len(record.content) > len(widest.content):
             widest = record
@@ -544,7 +585,7 @@ def _ensure_fits(user_id: str, conversation: ConversationImport) -> None:
         items.conversation_item(
             dataclasses.replace(
                 _new_conversation(user_id, conversation),
-                last_message=widest,
+                last_message=None if widest is None else items.preview(widest),
                 active_leaf=None if widest is None else widest.position,
             )
         ),

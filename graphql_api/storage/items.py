@@ -19,13 +19,13 @@ DynamoDB's TTL sweep removes them all eventually; reads never wait for it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, TypeAlias
 
 from . import keys
-from .profile import list_counter
 from .records import (
     ROLES,
     ChangeKind,
@@ -179,11 +179,10 @@ def profile_key(user_id: str) -> Key:
     return key(keys.user_pk(user_id), keys.PROFILE_SK)
 
 
-def profile_item(user_id: str, *, conversation_count: int) -> Item:
-    """A whole profile of a user whose conversations are all unpinned, unarchived and
-    untagged, for tools that write a user's data in bulk (seeding, benchmarks)."""
-    counter = list_counter(archived=False, pinned=False)
-    return {**profile_key(user_id), counter: _n(conversation_count)}
+def profile_item(user_id: str, *, counters: Mapping[str, int]) -> Item:
+    """A whole profile holding `counters` (see profile.list_counter), for tools that write a
+    user's data in bulk (seeding, benchmarks)."""
+    return {**profile_key(user_id), **{name: _n(count) for name, count in counters.items()}}
 
 
 def change_version_of(profile: Mapping[str, Any] | None) -> int:
@@ -243,13 +242,15 @@ def position_from_attributes(item: Mapping[str, Any]) -> MessagePosition:
 
 
 def message_attributes(message: MessageRecord) -> Item:
-    """The attributes of a message, as its own item holds them."""
+    """The attributes of a message, as its own item holds them. Content kept in the content
+    bucket is named by its key, beside its start."""
+    content = message.content if message.content_ref is None else message.content[:PREVIEW_CHARS]
     attributes: Item = {
         **position_attributes(message.position),
         "conversationId": {"S": message.conversation_id},
         "userId": {"S": message.user_id},
         "role": {"S": message.role},
-        "content": {"S": message.content},
+        "content": {"S": content},
         "timestamp": {"S": format_timestamp(message.created_at)},
         "modelId": _s_or_null(message.model_id),
         "isError": {"BOOL": message.is_error},
@@ -258,6 +259,8 @@ def message_attributes(message: MessageRecord) -> Item:
     }
     if message.feedback is not None:
         attributes["feedback"] = {"M": feedback_attributes(message.feedback)}
+    if message.content_ref is not None:
+        attributes["contentRef"] = {"S": message.content_ref}
     return attributes
 
 
@@ -266,7 +269,21 @@ def preview_attributes(message: MessageRecord) -> Item:
     attributes = message_attributes(message)
     attributes["content"] = {"S": message.content[:PREVIEW_CHARS]}
     attributes.pop("feedback", None)
+    attributes.pop("contentRef", None)
     return attributes
+
+
+def preview(message: MessageRecord) -> MessageRecord:
+    """`message` as a conversation keeps it for its lastMessage (what preview_attributes
+    stores): its content's start, no feedback."""
+    return dataclasses.replace(
+        message, content=message.content[:PREVIEW_CHARS], feedback=None, content_ref=None
+    )
+
+
+def content_ref_of(item: Mapping[str, Any]) -> str | None:
+    """The content bucket key a message item names, if its content is kept there."""
+    return _optional_s(item, "contentRef")
 
 
 def message_item(message: MessageRecord, *, expires_at: datetime | None = None) -> Item:
@@ -300,6 +317,7 @@ def message_from_attributes(item: Mapping[str, Any]) -> MessageRecord:
         segment=int(item["segment"]["N"]),
         depth=int(item["depth"]["N"]),
         feedback=None if feedback is None else feedback_from_attributes(feedback["M"]),
+        content_ref=_optional_s(item, "contentRef"),
     )
 
 

@@ -13,6 +13,7 @@ Nothing is ever overwritten: every earlier branch stays readable.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from . import items, keys
 from .batch import batch_get
 from .checks import checked_id, checked_user, ensure_fits
 from .client import ChatTable
+from .content import filled_in, is_large, object_key
 from .records import (
     ONE_TICK,
     ROLES,
@@ -120,7 +122,8 @@ async def add_to_conversation(
     user_id = checked_user(user_id)
     conversation_id = checked_id(conversation_id, field="conversationId")
     ordered = _with_ids(messages)
-    _ensure_each_fits(user_id, conversation_id, ordered)
+    _ensure_each_fits(table, user_id, conversation_id, ordered)
+    refs = await _upload_large(table, user_id, conversation_id, ordered)
     parent_id = ordered[0].parent_id
     reads = [
         items.conversation_key(user_id, conversation_id),
@@ -145,13 +148,13 @@ async def add_to_conversation(
             parent = _marked(snapshot, conversation_id, parent_id, "parent message not found")
             placement = await _place(table, conversation, tree, parent, user_id)
         start = max(snapshot.now, conversation.updated_at + ONE_TICK)
-        records = _records(user_id, conversation_id, pending, placement, start)
+        records = _records(user_id, conversation_id, pending, placement, start, refs)
         grown = placement.tree_after(tree, records[0].id)
         updated = dataclasses.replace(
             conversation,
             message_count=conversation.message_count + len(records),
             updated_at=records[-1].created_at,
-            last_message=records[-1],
+            last_message=items.preview(records[-1]),
             active_leaf=records[-1].position,
             segment_count=placement.segment_count,
         )
@@ -182,7 +185,48 @@ async def add_to_conversation(
             settle=_retry_on_taken_positions,
         )
 
-    return await commit(table, user_id=user_id, reads=reads, plan=plan)
+    try:
+        return await commit(table, user_id=user_id, reads=reads, plan=plan)
+    except (ConflictError, NotFoundError, ValidationError):
+        # Refused before anything committed: the objects uploaded for it are nobody's. (After
+        # an outage the outcome is unknown, and they stay: an object too many is harmless.)
+        if table.content is not None and refs:
+            await table.content.delete(list(refs.values()))
+        raise
+
+
+async def _upload_large(
+    table: ChatTable, user_id: str, conversation_id: str, ordered: list[NewMessage]
+) -> dict[str, str]:
+    """Put the content over the inline limit in the bucket first; the keys by message id.
+    Without a bucket, content stays in its item as long as the item fits (checked before)."""
+    store = table.content
+    large = [new for new in ordered if is_large(new.content)]
+    if not large or store is None:
+        return {}
+    keys_by_id = {
+        str(new.id): object_key(_provisional(new, user_id, conversation_id)) for new in large
+    }
+    await asyncio.gather(*(store.put(keys_by_id[str(new.id)], new.content) for new in large))
+    return keys_by_id
+
+
+def _provisional(new: NewMessage, user_id: str, conversation_id: str) -> MessageRecord:
+    """`new` as a record before it has a place: for what does not depend on the place."""
+    return MessageRecord(
+        id=str(new.id),
+        conversation_id=conversation_id,
+        user_id=user_id,
+        role=new.role,
+        content=new.content,
+        created_at=datetime.now(UTC),
+        model_id=new.model_id,
+        is_error=new.is_error,
+        error_message=new.error_message,
+        parent_id=new.parent_id or str(new.id),
+        segment=keys.MAX_SEGMENT,
+        depth=keys.MAX_DEPTH,
+    )
 
 
 async def _retry_on_taken_positions(cancelled: TransactionCancelled) -> None:
@@ -191,24 +235,16 @@ async def _retry_on_taken_positions(cancelled: TransactionCancelled) -> None:
         raise ConflictError("the conversation changed while adding; try again")
 
 
-def _ensure_each_fits(user_id: str, conversation_id: str, ordered: list[NewMessage]) -> None:
+def _ensure_each_fits(
+    table: ChatTable, user_id: str, conversation_id: str, ordered: list[NewMessage]
+) -> None:
     """Refuse a message too large for an item before reading anything: where it will go
-    changes its item's size by a few bytes only, which the limit's margin covers."""
+    changes its item's size by a few bytes only, which the limit's margin covers. Content
+    kept in the bucket leaves only its start in the item."""
     for new in ordered:
-        widest = MessageRecord(
-            id=str(new.id),
-            conversation_id=conversation_id,
-            user_id=user_id,
-            role=new.role,
-            content=new.content,
-            created_at=datetime.now(UTC),
-            model_id=new.model_id,
-            is_error=new.is_error,
-            error_message=new.error_message,
-            parent_id=new.parent_id or str(new.id),
-            segment=keys.MAX_SEGMENT,
-            depth=keys.MAX_DEPTH,
-        )
+        widest = _provisional(new, user_id, conversation_id)
+        if is_large(new.content) and table.content is not None:
+            widest = dataclasses.replace(widest, content_ref=object_key(widest))
         ensure_fits(items.message_item(widest, expires_at=datetime.now(UTC)), field="content")
 
 
@@ -337,6 +373,7 @@ def _records(
     pending: Sequence[NewMessage],
     placement: _Placement,
     start: datetime,
+    refs: dict[str, str],
 ) -> list[MessageRecord]:
     records: list[MessageRecord] = []
     parent_id = placement.parent_id
@@ -355,6 +392,7 @@ def _records(
             parent_id=parent_id,
             segment=placement.segment,
             depth=placement.depth + index,
+            content_ref=refs.get(str(new.id)),
         )
         records.append(record)
         parent_id = record.id
@@ -366,11 +404,10 @@ async def _read_positions(
 ) -> dict[tuple[int, int], MessageRecord]:
     partition = keys.conversation_partition(conversation_id)
     found = await batch_get(table, [(partition, p.sort_key()) for p in positions])
-    records = {}
-    for item in found.values():
-        record = items.message_from_attributes(item)
-        records[(record.segment, record.depth)] = record
-    return records
+    records = await filled_in(
+        table.content, [items.message_from_attributes(item) for item in found.values()]
+    )
+    return {(record.segment, record.depth): record for record in records}
 
 
 def _put_conversation(
@@ -418,7 +455,7 @@ async def set_active_branch(
         updated = dataclasses.replace(
             conversation,
             active_leaf=leaf.position,
-            last_message=leaf,
+            last_message=items.preview(leaf),
             version=conversation.version + 1,
             updated_at=max(snapshot.now, conversation.updated_at + ONE_TICK),
         )

@@ -102,6 +102,9 @@ class MessageRecord:
     segment: int
     depth: int
     feedback: Feedback | None = None
+    # Set when the content is kept in the content bucket under this key; read from an item,
+    # `content` is then only its start until storage.content fills it in.
+    content_ref: str | None = None
 
     @property
     def position(self) -> MessagePosition:

@@ -16,11 +16,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Coroutine, Iterable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from . import items, keys
 from .client import ChatTable
+from .content import filled_in
 from .records import ConversationRecord, Item, MessagePosition, MessageRecord, Page, Tree
+
+# Messages read beyond a first page's size when guessing it before the conversation is known.
+GUESS_SLACK: Final = 8
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -77,14 +81,16 @@ async def first_guess(
     if cursor is None:
         if window.forward:
             return await _query(table, user_id, conversation_id, 0, 1, window.limit, True)
-        # The newest branch sorts last; it is where the user is, unless they switched.
+        # The newest branch sorts last; it is where the user is, unless they switched. Just
+        # below it in key order sit the messages it was forked from, after the few it was an
+        # alternative to: a few more than the page covers a regenerate or an edit near the end.
         return await _query_range(
             table,
             user_id,
             conversation_id,
             keys.MESSAGES_LOW,
             keys.MESSAGES_HIGH,
-            window.limit,
+            window.limit + GUESS_SLACK,
             False,
         )
     if window.forward:
@@ -123,7 +129,11 @@ async def read_page(
             item = found.get((segment, depth))
             if item is not None:
                 records.append(items.message_from_attributes(item))
-    return Page(items=records, has_previous=span.has_previous, has_next=span.has_next)
+    return Page(
+        items=await filled_in(table.content, records),
+        has_previous=span.has_previous,
+        has_next=span.has_next,
+    )
 
 
 def _by_position(found: Iterable[Item]) -> dict[tuple[int, int], Item]:

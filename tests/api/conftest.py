@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import pytest_asyncio
 
+from graphql_api.settings import ContentSettings
 from graphql_api.storage.client import DynamoDBClient
 from graphql_api.storage.table import create_table, delete_table
 from tests.api.harness import Api, api_settings, new_user, running_api
@@ -36,10 +37,17 @@ async def api_table(dynamodb_client: DynamoDBClient) -> AsyncIterator[str]:
 
 @pytest_asyncio.fixture(scope="module")
 async def api(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
+    user_pool: FakeUserPool,
+    dynamodb_endpoint: str,
+    api_table: str,
+    content_bucket: ContentSettings,
 ) -> AsyncIterator[Api]:
     settings = api_settings(
-        user_pool, table_name=api_table, endpoint=dynamodb_endpoint, region=REGION
+        user_pool,
+        table_name=api_table,
+        endpoint=dynamodb_endpoint,
+        region=REGION,
+        content=content_bucket,
     )
     async with running_api(
         settings, user_pool, credentials=credentials_for(dynamodb_endpoint)

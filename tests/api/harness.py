@@ -15,7 +15,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from graphql_api.app import create_app
 from graphql_api.services import AppState, Services
-from graphql_api.settings import CognitoSettings, DynamoDBSettings, InputLimits, Settings
+from graphql_api.settings import (
+    CognitoSettings,
+    ContentSettings,
+    DynamoDBSettings,
+    InputLimits,
+    Settings,
+)
 from graphql_api.storage.client import utc_now
 from tests.counting import RequestCounter
 from tests.tokens import FakeUserPool
@@ -94,6 +100,7 @@ def api_settings(
     limits: InputLimits | None = None,
     dynamodb: Mapping[str, Any] | None = None,
     cognito: Mapping[str, Any] | None = None,
+    content: ContentSettings | None = None,
     **overrides: Any,
 ) -> Settings:
     """Settings for an app on the suite's engine and `pool`; `dynamodb` and `cognito` set
@@ -110,6 +117,7 @@ def api_settings(
             **(cognito or {}),
         ),
         "limits": limits or InputLimits(),
+        "content": content or ContentSettings(),
         "cursor_secret": "api-test-cursor-secret",
         "introspection_enabled": True,
         "graphiql_enabled": True,

@@ -29,6 +29,7 @@ REQUEST_ERRORS: list[tuple[str, str, str, int, int]] = [
     ("body is not JSON", "POST", "NONSENSE", 400, 400),
     ("body is truncated JSON", "POST", '{"query":', 400, 400),
     ("body is empty", "POST", "", 400, 400),
+    ("body nests deeper than any parser goes", "POST", "[" * 100_000, 400, 400),
     ("body is a JSON array (a batch)", "POST", '[{"query": "{ __typename }"}]', 422, 400),
     ("body is a JSON string", "POST", '"{ __typename }"', 422, 400),
     ("query is missing", "POST", '{"qeury": "{ __typename }"}', 422, 400),

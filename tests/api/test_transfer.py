@@ -12,7 +12,9 @@ import pytest
 import pytest_asyncio
 
 from graphql_api.domain import rules
+from graphql_api.settings import ContentSettings
 from graphql_api.storage.imports import ConversationImport
+from graphql_api.storage.items import PREVIEW_CHARS
 from graphql_api.storage.records import format_timestamp
 from tests.api.harness import Api, api_settings, create_conversation, new_user, running_api
 from tests.conftest import REGION, credentials_for
@@ -256,6 +258,32 @@ async def test_the_largest_call_within_the_bound_is_accepted(api: Api) -> None:
     assert result["messageCount"] == rules.IMPORT_MAX_MESSAGES
 
 
+async def test_a_message_larger_than_a_calls_content_goes_in_a_call_of_its_own(
+    api: Api, alice: str
+) -> None:
+    conversation = as_input(imported(f"{alice}-large", [("q", None), ("a", "q")]))
+    large = "é" * 600_000  # 1.2 MB of UTF-8: kept in the content bucket
+    question, answer = conversation["messages"]
+    answer = {**answer, "content": large}
+
+    together = await api.error(
+        IMPORT,
+        {"input": {"conversations": [{**conversation, "messages": [question, answer]}]}},
+        user=alice,
+    )
+    await import_all(api, alice, {**conversation, "messages": [question]})
+    (alone,) = await import_all(api, alice, {**conversation, "messages": [answer]})
+
+    assert together["extensions"]["code"] == "BAD_USER_INPUT"
+    assert alone["messageCount"] == 2
+    assert len(alone["lastMessage"]["content"]) == PREVIEW_CHARS
+    read = await branch(api, alice, conversation["id"])
+    assert [edge["node"]["content"] for edge in read["messages"]["edges"]] == [
+        question["content"],
+        large,
+    ]
+
+
 def refused_inputs() -> dict[str, tuple[dict[str, Any], str]]:
     conversation = as_input(imported("refused", EDITED))
     first, second, *rest = conversation["messages"]
@@ -314,10 +342,17 @@ class TickingClock:
 
 @pytest_asyncio.fixture
 async def ticking_api(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
+    user_pool: FakeUserPool,
+    dynamodb_endpoint: str,
+    api_table: str,
+    content_bucket: ContentSettings,
 ) -> AsyncIterator[Api]:
     settings = api_settings(
-        user_pool, table_name=api_table, endpoint=dynamodb_endpoint, region=REGION
+        user_pool,
+        table_name=api_table,
+        endpoint=dynamodb_endpoint,
+        region=REGION,
+        content=content_bucket,
     )
     async with running_api(
         settings, user_pool, credentials=credentials_for(dynamodb_endpoint), clock=TickingClock()

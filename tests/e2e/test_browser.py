@@ -7,9 +7,11 @@ logged an error, or had anything refused by its Content-Security-Policy.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from playwright.async_api import (
     ConsoleMessage,
     Page,
     Route,
+    WebSocket,
     WebSocketRoute,
     async_playwright,
     expect,
@@ -185,76 +188,77 @@ async def test_graphiql_runs_the_prefilled_query_and_shows_conversations(
     await assert_clean(page, console)
 
 
-class SubscriptionServer:
-    """The server side of graphql-transport-ws, as much of it as one subscription needs.
+class SocketWatch:
+    """The page's WebSockets to the service, as the browser saw them."""
 
-    A stand-in, in the page's WebSocket, while the service has no subscriptions: the client
-    under test is the bundle's fetcher. Once the service speaks the protocol, this test should
-    run against it instead.
-    """
+    def __init__(self, page: Page) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.received: list[dict[str, Any]] = []
+        self.opened = 0
+        self.closed = 0
+        page.on("websocket", self._opened)
 
-    def __init__(self) -> None:
-        self.protocols: list[str] = []
-        self.connection_payloads: list[Any] = []
-        self.subscriptions: list[dict[str, Any]] = []
-        self.closed = False
+    def _opened(self, socket: WebSocket) -> None:
+        self.opened += 1
+        socket.on("framesent", lambda frame: self.sent.append(json.loads(frame)))
+        socket.on("framereceived", lambda frame: self.received.append(json.loads(frame)))
+        socket.on("close", lambda _: self._closed())
 
-    def handle(self, socket: WebSocketRoute) -> None:
-        self.protocols = socket.protocols
+    def _closed(self) -> None:
+        self.closed += 1
 
-        def on_message(message: str | bytes) -> None:
-            received = json.loads(message)
-            if received["type"] == "connection_init":
-                self.connection_payloads.append(received.get("payload"))
-                socket.send(json.dumps({"type": "connection_ack"}))
-            elif received["type"] == "subscribe":
-                self.subscriptions.append(received["payload"])
-                event = {"messageAdded": {"content": "hello from the socket"}}
-                next_message = {"id": received["id"], "type": "next", "payload": {"data": event}}
-                socket.send(json.dumps(next_message))
-
-        def on_close(code: int | None, reason: str | None) -> None:
-            self.closed = True
-
-        socket.on_message(on_message)
-        socket.on_close(on_close)
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [message for message in self.sent if message.get("type") == kind]
 
 
-SUBSCRIPTION = "subscription OnMessage { messageAdded { content } }"
+SUBSCRIPTION = "subscription OnChange { changes { kind conversation { title } } }"
 # The variables editor shares the section, hidden while the Headers tab is open.
 HEADERS_EDITOR = '.graphiql-editor-tool[aria-label="Headers"] .graphiql-editor:not(.hidden)'
 
 
-async def test_a_subscription_goes_over_a_websocket_with_the_editors_current_token(
+async def test_a_subscription_in_graphiql_shows_a_write_made_elsewhere(
     offline_page: tuple[Page, Offline, Console], dev_server: DevServer
 ) -> None:
+    """The service's own WebSocket endpoint, with the token of GraphiQL's headers editor: a
+    conversation created over HTTP (another device) shows up in the response panel."""
     page, offline, console = offline_page
-    server = SubscriptionServer()
-    socket_url = dev_server.graphql_url.replace("http://", "ws://", 1)
-    await page.route_web_socket(socket_url, server.handle)
+    sockets = SocketWatch(page)
+    title = f"made on another device {uuid.uuid4().hex[:6]}"
     try:
         await page.goto(graphiql_url(dev_server.graphql_url))
         run = page.locator(".graphiql-execute-button")
         await expect(run).to_be_visible(timeout=30_000)
-        # A token edited after the page loaded: the socket must carry this one.
-        await set_editor(page, HEADERS_EDITOR, '{"Authorization": "Bearer edited.token"}')
+        # The socket carries what the headers editor holds when Run is pressed.
+        headers = json.dumps({"Authorization": f"Bearer {dev_server.token}"})
+        await set_editor(page, HEADERS_EDITOR, headers)
         await set_editor(page, ".graphiql-query-editor", SUBSCRIPTION)
         # Run sends the operation GraphiQL has parsed out of the editor, which it names here.
-        await expect(page.locator(".graphiql-tab-active")).to_contain_text("OnMessage")
+        await expect(page.locator(".graphiql-tab-active")).to_contain_text("OnChange")
         await run.click()
-        await expect(page.locator(".graphiql-response")).to_contain_text(
-            "hello from the socket", timeout=30_000
+        for _ in range(100):
+            if any(m.get("type") == "connection_ack" for m in sockets.received) and (
+                sockets.of_type("subscribe")
+            ):
+                break
+            await page.wait_for_timeout(100)
+        await asyncio.to_thread(
+            dev_server.query,
+            f'mutation {{ createConversation(input: {{title: "{title}"}}) '
+            "{ conversation { id } } }",
         )
-        assert server.protocols == ["graphql-transport-ws"]
-        assert server.connection_payloads == [{"Authorization": "Bearer edited.token"}]
-        assert [s["query"] for s in server.subscriptions] == [SUBSCRIPTION]
+        await expect(page.locator(".graphiql-response")).to_contain_text(title, timeout=30_000)
+        await expect(page.locator(".graphiql-response")).to_contain_text("CONVERSATION_CREATED")
+        assert [m.get("payload") for m in sockets.of_type("connection_init")] == [
+            {"Authorization": f"Bearer {dev_server.token}"}
+        ]
+        assert [m["payload"]["query"] for m in sockets.of_type("subscribe")] == [SUBSCRIPTION]
         # Stopping the subscription closes its socket.
         await run.click()
         for _ in range(100):
-            if server.closed:
+            if sockets.closed:
                 break
             await page.wait_for_timeout(100)
-        assert server.closed, "the socket stayed open after Stop"
+        assert sockets.closed == sockets.opened == 1, "the socket stayed open after Stop"
     finally:
         await finish(page, offline, "graphiql-subscription.png")
     await assert_clean(page, console)

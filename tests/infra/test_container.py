@@ -211,3 +211,20 @@ def test_outputs_name_the_api_the_pool_the_clients_and_the_table(
     assert {"ApiUrl", "UserPoolId", "AppClientIds", "TableName"} <= set(outputs)
     url = outputs["ApiUrl"]["Value"]["Fn::Join"][1]
     assert (url[0], url[-1]) == ("http://", "/graphql")
+
+
+def test_the_service_keeps_idle_connections_longer_than_the_load_balancer(
+    container: Synthesized,
+) -> None:
+    definition = container.only("AWS::ECS::TaskDefinition")[1]["Properties"]
+    (service,) = definition["ContainerDefinitions"]
+    command = service["Command"]
+    keep_alive = int(command[command.index("--timeout-keep-alive") + 1])
+    balancer = container.only("AWS::ElasticLoadBalancingV2::LoadBalancer")[1]["Properties"]
+    idle = next(
+        int(attribute["Value"])
+        for attribute in balancer["LoadBalancerAttributes"]
+        if attribute["Key"] == "idle_timeout.timeout_seconds"
+    )
+    # The balancer must always be the side that closes an idle connection.
+    assert keep_alive > idle

@@ -33,6 +33,7 @@ NOT_THE_SERVICES: Mapping[str, str] = {
     "delete_table": "the tests and the dev stack",
     "update_time_to_live": "the create-table command (CloudFormation sets the TTL)",
     "describe_time_to_live": "the create-table command",
+    "create_bucket": "the dev stack (a deployment's bucket comes from the stack)",
 }
 
 # Operations whose IAM action is not `<service>:<OperationName>`.

@@ -4,6 +4,7 @@ DynamoDB settings in its environment, a real endpoint."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
@@ -14,14 +15,16 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aioboto3  # type: ignore[import-untyped]
 import jsonschema
 import pytest
 import pytest_asyncio
 
 from benchmarks import gen_export
-from graphql_api.settings import Settings
+from graphql_api.settings import ContentSettings, Settings
 from graphql_api.storage.client import ChatTable, DynamoDBClient
 from graphql_api.storage.exports import all_conversations, all_messages
+from graphql_api.transfer import write_export
 from tests.conftest import REGION, credentials_for
 from tests.factories import own_table
 from tests.transfer_checks import FIXTURES, imported, read_all
@@ -229,3 +232,39 @@ async def test_delete_user_data_asks_first_unless_told_yes(
     assert unasked.returncode == 0
     assert unasked.stderr == ""
     assert unasked.stdout.startswith("deleted 0 conversations (0 messages)")
+
+
+async def test_large_messages_go_through_the_content_bucket_both_ways(
+    environ: dict[str, str], tmp_path: Path, content_bucket: ContentSettings
+) -> None:
+    user = f"user-{uuid.uuid4()}"
+    environ |= {
+        "CONTENT_BUCKET": str(content_bucket.bucket),
+        "S3_ENDPOINT_URL": str(content_bucket.endpoint_url),
+    }
+    (conversation,) = imported(read_all(FIXTURES / "chat-history-export.json"))[:1]
+    large = "ü" * 700_000  # 1.4 MB of UTF-8
+    messages = [
+        dataclasses.replace(message, content=large) if index == 1 else message
+        for index, message in enumerate(conversation.messages)
+    ]
+    source = tmp_path / "large.json"
+    with source.open("w", encoding="utf-8") as out:
+        write_export(out, [dataclasses.replace(conversation, messages=messages)])
+
+    imported_run = run(environ, "import", "--user", user, source)
+    exported_run = run(environ, "export", "--user", user)
+    deleted_run = run(environ, "delete-user-data", "--user", user, "--yes")
+
+    assert imported_run.returncode == 0, imported_run.stderr
+    (back,) = json.loads(exported_run.stdout)["conversations"]
+    assert back["messages"][1]["content"] == large
+    assert deleted_run.returncode == 0, deleted_run.stderr
+    session = aioboto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+    )
+    async with session.client("s3", endpoint_url=content_bucket.endpoint_url) as s3:
+        listed = await s3.list_objects_v2(
+            Bucket=str(content_bucket.bucket), Prefix=f"content/{conversation.id}/"
+        )
+    assert listed.get("Contents", []) == []

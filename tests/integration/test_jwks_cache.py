@@ -1,11 +1,18 @@
-"""JwksCache against a real JWKS endpoint on loopback: sharing, penalty window, outages."""
+"""JwksCache against a real JWKS endpoint on loopback: sharing, penalty window, outages.
+
+No test here reads a stopwatch. The penalty window runs on an injected clock; "fails fast"
+means the answer comes without waiting for anything (`answered_at_once`); interleavings are
+set up with the endpoint's `hold()` and with a hook on the moment a fetch ends; and the only
+real time bound is a hang guard far above every timeout.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
+from typing import Any, TypeVar
 
 import aiohttp
 import pytest
@@ -21,9 +28,12 @@ from tests.tokens import JwksServer, SigningKey, TokenMinter
 PENALTY = 10.0
 CONNECT_TIMEOUT = 0.2
 TOTAL_TIMEOUT = 0.3
-# Scheduling slack on a loaded CI machine; still far below the 60 s the hang would last.
-MARGIN = 0.7
+# Far above every timeout here and far below the 60 s a hanging endpoint holds a request:
+# only our own timeouts can end a fetch within it.
+HANG_GUARD = 20.0
 ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Jwks"
+
+T = TypeVar("T")
 
 
 class FakeMonotonic:
@@ -34,6 +44,64 @@ class FakeMonotonic:
 
     def __call__(self) -> float:
         return self.now
+
+
+def answered_at_once(call: Coroutine[Any, Any, T]) -> T:
+    """Run `call` to its end in one step, failing if it would wait for anything (a fetch, I/O).
+
+    This is "fails fast" without a stopwatch: the answer needs no await at all.
+    """
+    try:
+        call.send(None)
+    except StopIteration as finished:
+        result: T = finished.value
+        return result
+    call.close()
+    raise AssertionError("it waited instead of answering at once")
+
+
+def outcome(call: Coroutine[Any, Any, object]) -> object:
+    """What `call` answers at once: its result or its exception."""
+    try:
+        return answered_at_once(call)
+    except Exception as exc:
+        return exc
+
+
+@contextlib.contextmanager
+def as_each_fetch_ends(hook: Callable[[], None]) -> Iterator[None]:
+    """Call `hook` the moment a JWKS fetch task finishes, before anything awaiting it resumes.
+
+    A finished task's callbacks run in the order they were added, and whatever awaits the task
+    resumes from one of them (or later still, through asyncio.shield). This one is added as the
+    task is created, ahead of any waiter's, so the hook sees the cache exactly as a request
+    arriving between the end of the fetch and the waiters' wake-up would.
+    """
+    loop = asyncio.get_running_loop()
+    previous = loop.get_task_factory()
+
+    def on_done(task: asyncio.Future[Any]) -> None:
+        if isinstance(task, asyncio.Task) and task.get_name() == "jwks-fetch":
+            hook()
+
+    def factory(
+        loop: asyncio.AbstractEventLoop,
+        coro: Generator[Any, None, T] | Coroutine[Any, Any, T],
+        /,
+        **kwargs: Any,
+    ) -> asyncio.Future[T]:
+        if previous is None:
+            task: asyncio.Future[T] = asyncio.Task(coro, loop=loop, **kwargs)
+        else:
+            task = previous(loop, coro, **kwargs)
+        task.add_done_callback(on_done)
+        return task
+
+    loop.set_task_factory(factory)
+    try:
+        yield
+    finally:
+        loop.set_task_factory(previous)
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +143,7 @@ def cache(server: JwksServer, http: aiohttp.ClientSession, clock: FakeMonotonic)
     )
 
 
-@pytest.fixture
-def verifier(cache: JwksCache) -> TokenVerifier:
+def verifier_for(cache: JwksCache) -> TokenVerifier:
     return TokenVerifier(
         issuer=ISSUER,
         app_client_ids=["client"],
@@ -84,6 +151,11 @@ def verifier(cache: JwksCache) -> TokenVerifier:
         leeway_seconds=0,
         jwks=cache,
     )
+
+
+@pytest.fixture
+def verifier(cache: JwksCache) -> TokenVerifier:
+    return verifier_for(cache)
 
 
 @pytest.fixture
@@ -195,17 +267,18 @@ async def test_a_hanging_endpoint_fails_in_bounded_time_while_cached_keys_keep_w
     await cache.warm()
     server.hang()
 
-    started = time.monotonic()
     miss = asyncio.create_task(verifier.verify(new_tokens.access_token()))
-    await asyncio.sleep(0.05)
-    assert not miss.done(), "the fetch should be hanging now"
-    cached = await asyncio.wait_for(verifier.verify(old_tokens.access_token()), timeout=0.1)
-    with pytest.raises(SigningKeysUnavailableError):
-        await miss
-    elapsed = time.monotonic() - started
+    await asyncio.sleep(0)  # one step: the miss has started the fetch and waits on it
+    cached = answered_at_once(verifier.verify(old_tokens.access_token()))
+    assert not miss.done()
+    # The endpoint never answers (it holds the request for 60 s): only the total timeout
+    # can end the fetch within the guard.
+    async with asyncio.timeout(HANG_GUARD):
+        with pytest.raises(SigningKeysUnavailableError):
+            await miss
 
     assert cached.sub == "user-1"
-    assert TOTAL_TIMEOUT * 0.9 <= elapsed < TOTAL_TIMEOUT + MARGIN
+    assert cache.fetch_count == 2
 
 
 async def test_inside_the_penalty_window_an_outage_fails_fast_without_a_fetch(
@@ -213,35 +286,42 @@ async def test_inside_the_penalty_window_an_outage_fails_fast_without_a_fetch(
 ) -> None:
     await cache.warm()
     server.hang()
-    with pytest.raises(SigningKeysUnavailableError):
-        await verifier.verify(new_tokens.access_token())
+    async with asyncio.timeout(HANG_GUARD):
+        with pytest.raises(SigningKeysUnavailableError):
+            await verifier.verify(new_tokens.access_token())
 
-    started = time.monotonic()
     with pytest.raises(SigningKeysUnavailableError):
-        await verifier.verify(new_tokens.access_token())
+        answered_at_once(verifier.verify(new_tokens.access_token()))
 
-    assert time.monotonic() - started < 0.1
-    assert server.fetch_count == 2
+    assert cache.fetch_count == 2
 
 
 async def test_an_endpoint_that_is_down_fails_fast_while_cached_keys_keep_working(
-    cache: JwksCache,
     server: JwksServer,
-    verifier: TokenVerifier,
+    http: aiohttp.ClientSession,
+    clock: FakeMonotonic,
     old_tokens: TokenMinter,
     new_tokens: TokenMinter,
 ) -> None:
-    await cache.warm()
+    # Timeouts beyond the guard: the refused connection itself must end the fetch.
+    patient = JwksCache(
+        url=server.url,
+        session=http,
+        penalty_seconds=PENALTY,
+        connect_timeout=HANG_GUARD * 2,
+        total_timeout=HANG_GUARD * 2,
+        clock=clock,
+    )
+    verifier = verifier_for(patient)
+    await patient.warm()
     server.stop()
 
-    started = time.monotonic()
-    with pytest.raises(SigningKeysUnavailableError):
-        await verifier.verify(new_tokens.access_token())
-    elapsed = time.monotonic() - started
+    async with asyncio.timeout(HANG_GUARD):
+        with pytest.raises(SigningKeysUnavailableError):
+            await verifier.verify(new_tokens.access_token())
 
-    assert elapsed < TOTAL_TIMEOUT + MARGIN
-    assert (await verifier.verify(old_tokens.access_token())).sub == "user-1"
-    assert cache.fetch_count == 2
+    assert answered_at_once(verifier.verify(old_tokens.access_token())).sub == "user-1"
+    assert patient.fetch_count == 2
 
 
 @pytest.mark.parametrize(
@@ -306,4 +386,93 @@ async def test_the_endpoint_is_asked_again_once_the_penalty_after_an_outage_ends
     clock.now += PENALTY
 
     await cache.get_key(old_key.kid)
+    assert server.fetch_count == 2
+
+
+# --- exactly one fetch per miss, whatever the interleaving
+
+
+@pytest.mark.parametrize(
+    ("fetch_fails", "answer"),
+    [
+        pytest.param(False, AuthenticationError("unknown signing key"), id="keys fetched"),
+        pytest.param(True, SigningKeysUnavailableError(), id="fetch failed"),
+    ],
+)
+async def test_a_miss_arriving_as_the_shared_fetch_ends_finds_the_window_already_open(
+    cache: JwksCache,
+    server: JwksServer,
+    new_key: SigningKey,
+    fetch_fails: bool,
+    answer: AuthenticationError,
+) -> None:
+    await cache.warm()  # opens no window
+    if fetch_fails:
+        server.fail()
+    waiting: list[asyncio.Task[object]] = []
+    arrivals: list[tuple[bool, object]] = []
+
+    def arrive() -> None:
+        resumed = any(task.done() for task in waiting)
+        arrivals.append((resumed, outcome(cache.get_key(new_key.kid))))
+
+    with as_each_fetch_ends(arrive):
+        waiting.append(asyncio.create_task(cache.get_key(new_key.kid)))
+        with pytest.raises(type(answer)):
+            await waiting[0]
+
+    ((resumed, arrived),) = arrivals
+    assert not resumed, "the hook ran before the waiter resumed"
+    assert type(arrived) is type(answer)
+    assert str(arrived) == str(answer)
+    assert server.fetch_count == cache.fetch_count == 2, "one to warm, one for the miss"
+
+
+async def test_a_burst_of_twenty_misses_on_one_unknown_kid_makes_exactly_one_fetch(
+    cache: JwksCache, server: JwksServer, verifier: TokenVerifier, new_tokens: TokenMinter
+) -> None:
+    await cache.warm()
+    tokens = [new_tokens.access_token(sub=f"user-{n}") for n in range(20)]
+    in_the_gap: list[object] = []
+
+    def arrive() -> None:
+        in_the_gap.extend(outcome(verifier.verify(token)) for token in tokens[10:15])
+
+    with as_each_fetch_ends(arrive):
+        # Ten misses while the fetch is held at the endpoint, five the moment it ends...
+        server.hold()
+        early = [asyncio.create_task(verifier.verify(token)) for token in tokens[:10]]
+        await asyncio.to_thread(server.wait_for_fetches, 2)
+        server.release()
+        async with asyncio.timeout(HANG_GUARD):
+            waited = await asyncio.gather(*early, return_exceptions=True)
+    # ...and five once everyone has had an answer.
+    late = [outcome(verifier.verify(token)) for token in tokens[15:]]
+
+    answers = [*waited, *in_the_gap, *late]
+    assert [type(answer) for answer in answers] == [AuthenticationError] * 20
+    assert {str(answer) for answer in answers} == {"unknown signing key"}
+    assert server.fetch_count == cache.fetch_count == 2, "one to warm, one for all 20"
+
+
+async def test_a_miss_that_shares_a_warm_up_fetch_opens_the_window_when_it_ends(
+    cache: JwksCache, server: JwksServer, clock: FakeMonotonic, new_key: SigningKey
+) -> None:
+    server.hold()
+    warming = asyncio.create_task(cache.warm())
+    miss = asyncio.create_task(cache.get_key(new_key.kid))
+    await asyncio.to_thread(server.wait_for_fetches, 1)
+    server.release()
+    async with asyncio.timeout(HANG_GUARD):
+        await warming
+        with pytest.raises(AuthenticationError, match=r"^unknown signing key$"):
+            await miss
+
+    with pytest.raises(AuthenticationError, match=r"^unknown signing key$"):
+        answered_at_once(cache.get_key(new_key.kid))
+    assert server.fetch_count == 1
+
+    clock.now += PENALTY
+    with pytest.raises(AuthenticationError, match=r"^unknown signing key$"):
+        await cache.get_key(new_key.kid)
     assert server.fetch_count == 2

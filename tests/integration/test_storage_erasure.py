@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest_asyncio
 
+from graphql_api.settings import ContentSettings, DynamoDBSettings
 from graphql_api.storage import keys
 from graphql_api.storage.batch import batch_put
 from graphql_api.storage.changes import current_version, read_changes
 from graphql_api.storage.client import ChatTable, DynamoDBClient
+from graphql_api.storage.content import open_content_store
 from graphql_api.storage.conversations import (
     create_conversation,
     delete_conversation,
@@ -24,6 +26,7 @@ from graphql_api.storage.erasure import Erasure, erase_user_data
 from graphql_api.storage.imports import import_conversation
 from graphql_api.storage.items import marker_item, message_item, owner_item
 from graphql_api.storage.records import ChangeRecord, Item, MessageRecord
+from tests.conftest import LOCAL_CREDENTIALS, REGION
 from tests.factories import a_conversation, own_table, seed_messages
 from tests.import_builders import EDITED, imported, long_branchy_shape
 
@@ -196,3 +199,29 @@ async def test_what_a_failed_delete_left_behind_is_found_through_the_change_log(
 
 def _items_of(message: MessageRecord) -> list[Item]:
     return [message_item(message), marker_item(message)]
+
+
+async def test_content_kept_in_the_bucket_is_erased_with_its_messages(
+    chat_table: ChatTable, user_id: str, content_bucket: ContentSettings
+) -> None:
+    dynamodb = DynamoDBSettings(table_name=chat_table.name, region=REGION)
+    async with open_content_store(content_bucket, dynamodb, credentials=LOCAL_CREDENTIALS) as store:
+        assert store is not None
+        table = dataclasses.replace(chat_table, content=store)
+        base = imported(f"{user_id}-large", [("q", None), ("a", "q")])
+        conversation = dataclasses.replace(
+            base,
+            messages=[
+                base.messages[0],
+                dataclasses.replace(base.messages[1], content="x" * 500_000),
+            ],
+        )
+        await import_conversation(table, user_id=user_id, conversation=conversation)
+        prefix = f"content/{conversation.id}/"
+        listed = await store.client.list_objects_v2(Bucket=store.bucket, Prefix=prefix)
+        assert len(listed.get("Contents", [])) == 1
+
+        await erase_until_done(table, user_id, budget=timedelta(seconds=30))
+
+        listed = await store.client.list_objects_v2(Bucket=store.bucket, Prefix=prefix)
+        assert listed.get("Contents", []) == []

@@ -11,8 +11,10 @@ import pytest
 import pytest_asyncio
 
 from graphql_api.errors import ConflictError, ValidationError
+from graphql_api.settings import ContentSettings, DynamoDBSettings
 from graphql_api.storage.changes import current_version, read_changes
 from graphql_api.storage.client import ChatTable, DynamoDBClient
+from graphql_api.storage.content import filled_in, open_content_store
 from graphql_api.storage.conversations import get_threads, list_conversations
 from graphql_api.storage.exports import all_messages
 from graphql_api.storage.imports import (
@@ -21,9 +23,11 @@ from graphql_api.storage.imports import (
     MessageImport,
     import_conversation,
 )
+from graphql_api.storage.items import PREVIEW_CHARS
 from graphql_api.storage.messages import add_messages
 from graphql_api.storage.records import ONE_TICK, Feedback, MessageRecord, NewMessage
 from graphql_api.storage.threads import list_messages
+from tests.conftest import LOCAL_CREDENTIALS, REGION
 from tests.counting import RequestCounter
 from tests.factories import a_conversation, own_table
 from tests.import_builders import (
@@ -352,3 +356,38 @@ async def test_a_message_too_large_for_an_item_is_refused_before_anything_is_wri
         await import_conversation(chat_table, user_id=user_id, conversation=too_large)
 
     assert await current_version(chat_table, user_id=user_id) == 0
+
+
+# --- content too large for an item ---------------------------------------------------------
+
+
+@pytest_asyncio.fixture
+async def with_bucket(
+    chat_table: ChatTable, content_bucket: ContentSettings
+) -> AsyncIterator[ChatTable]:
+    dynamodb = DynamoDBSettings(table_name=chat_table.name, region=REGION)
+    async with open_content_store(content_bucket, dynamodb, credentials=LOCAL_CREDENTIALS) as store:
+        yield dataclasses.replace(chat_table, content=store)
+
+
+async def test_a_large_message_is_imported_into_the_content_bucket_and_reads_back_whole(
+    with_bucket: ChatTable, user_id: str
+) -> None:
+    base = imported("large-content", [("q", None), ("a", "q")])
+    large = "€" * 400_000  # 1.2 MB of UTF-8
+    conversation = dataclasses.replace(
+        base, messages=[base.messages[0], dataclasses.replace(base.messages[1], content=large)]
+    )
+
+    first = await import_conversation(with_bucket, user_id=user_id, conversation=conversation)
+    again = await import_conversation(with_bucket, user_id=user_id, conversation=conversation)
+
+    (kept,) = [m for m in await stored(with_bucket, user_id, conversation.id) if m.content_ref]
+    assert len(kept.content) == PREVIEW_CHARS
+    assert with_bucket.content is not None
+    assert await with_bucket.content.get(kept.content_ref or "") == large
+    (whole,) = await filled_in(with_bucket.content, [kept])
+    assert whole.content == large
+    assert first.conversation.last_message is not None
+    assert first.conversation.last_message.content == large[:PREVIEW_CHARS]
+    assert (again.added, again.skipped) == (0, 2)

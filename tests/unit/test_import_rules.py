@@ -21,6 +21,7 @@ NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 CONVERSATION_ID = "0b6a8f6e-2c1d-4e5f-8a9b-0c1d2e3f4a5b"
 FIRST = "1b6a8f6e-2c1d-4e5f-8a9b-0c1d2e3f4a5b"
 SECOND = "2b6a8f6e-2c1d-4e5f-8a9b-0c1d2e3f4a5b"
+LIMITS = InputLimits(max_content_bytes=100 * 1024)
 
 
 def message(message_id: str, parent_id: str | None = None, **fields: object) -> ImportMessageDraft:
@@ -47,7 +48,7 @@ def conversation(*messages: ImportMessageDraft, **fields: object) -> ImportConve
 
 
 def check(draft: ImportConversationDraft) -> None:
-    checked_conversation(draft, limits=InputLimits(), now=NOW, field="c")
+    checked_conversation(draft, limits=LIMITS, now=NOW, field="c")
 
 
 def test_a_checked_conversation_is_what_storage_takes() -> None:
@@ -58,7 +59,7 @@ def test_a_checked_conversation_is_what_storage_takes() -> None:
             message(SECOND, FIRST, role="assistant", feedback=rated),
             tags=["work", "Work"],
         ),
-        limits=InputLimits(),
+        limits=LIMITS,
         now=NOW,
         field="c",
     )
@@ -107,7 +108,7 @@ def test_a_clock_a_little_ahead_is_tolerated() -> None:
 
 def test_one_call_holds_each_conversation_once() -> None:
     with pytest.raises(ValidationError) as refused:
-        checked_batch([conversation(), conversation()], limits=InputLimits(), now=NOW)
+        checked_batch([conversation(), conversation()], limits=LIMITS, now=NOW)
 
     assert refused.value.field == "conversations[1].id"
 
@@ -117,7 +118,7 @@ def test_one_call_holds_each_conversation_once() -> None:
     [
         (rules.IMPORT_MAX_CONVERSATIONS + 1, 0, 0),
         (1, rules.IMPORT_MAX_MESSAGES + 1, 0),
-        (1, 1, rules.IMPORT_MAX_BYTES + 1),
+        (1, 2, rules.IMPORT_MAX_BYTES + 1),
         (0, 0, 0),
     ],
 )
@@ -136,3 +137,7 @@ def test_a_call_at_its_bound_is_accepted() -> None:
         messages=rules.IMPORT_MAX_MESSAGES,
         content_bytes=rules.IMPORT_MAX_BYTES,
     )
+
+
+def test_one_message_larger_than_a_calls_content_goes_alone() -> None:
+    rules.import_size(conversations=1, messages=1, content_bytes=4 * rules.IMPORT_MAX_BYTES)

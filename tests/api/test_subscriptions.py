@@ -1,0 +1,566 @@
+"""Subscription.changes over a real WebSocket to a real server (uvicorn on 127.0.0.1).
+
+Writes go through the HTTP endpoint as a device's would; the subscriber is the `websockets`
+client speaking graphql-transport-ws (and once the legacy graphql-ws).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from graphql_api.settings import ObservabilitySettings, SubscriptionSettings
+from tests.api.harness import (
+    Api,
+    add_messages,
+    api_settings,
+    create_conversation,
+    new_user,
+)
+from tests.clock import MovableClock
+from tests.conftest import REGION, credentials_for
+from tests.sockets import LEGACY_WS, Closed, GraphQLSocket, LiveApi, running_server
+from tests.tokens import FakeUserPool, tamper_payload, tamper_signature
+
+CHANGES = """
+subscription Changes($since: String, $conversationId: ID) {
+  changes(since: $since, conversationId: $conversationId) {
+    version kind conversationId syncToken
+    conversation { id title }
+    messages { content }
+  }
+}
+"""
+FEED = "query Feed($since: String) { changes(since: $since) { syncToken } }"
+RENAME = """
+mutation Rename($id: ID!, $title: String!) {
+  renameConversation(input: {id: $id, title: $title}) { conversation { id } }
+}
+"""
+DELETE = (
+    "mutation Delete($id: ID!) { deleteConversation(input: {id: $id}) { deletedConversationId } }"
+)
+POLL_SECONDS = 2.0
+PER_CONNECTION = 3
+CONNECTIONS_PER_USER = 3
+INIT_TIMEOUT_SECONDS = 1.0
+MAX_MESSAGE_BYTES = 8 * 1024
+
+
+def subscription_settings() -> SubscriptionSettings:
+    return SubscriptionSettings(
+        poll_seconds=POLL_SECONDS,
+        per_connection=PER_CONNECTION,
+        connections_per_user=CONNECTIONS_PER_USER,
+        init_timeout_seconds=INIT_TIMEOUT_SECONDS,
+        max_message_bytes=MAX_MESSAGE_BYTES,
+    )
+
+
+@pytest_asyncio.fixture(scope="module")
+async def live(
+    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
+) -> AsyncIterator[LiveApi]:
+    settings = api_settings(
+        user_pool,
+        table_name=api_table,
+        endpoint=dynamodb_endpoint,
+        region=REGION,
+        subscriptions=subscription_settings(),
+        # A token's connection ends when the token does, not 30 s later.
+        cognito={"leeway_seconds": 0},
+    )
+    async with running_server(
+        settings, user_pool, credentials=credentials_for(dynamodb_endpoint)
+    ) as running:
+        yield running
+
+
+async def subscribed(socket: GraphQLSocket, live: LiveApi, user: str, **variables: Any) -> str:
+    await socket.init(live.api.token(user))
+    return await socket.subscribe(CHANGES, variables)
+
+
+async def changes_of(socket: GraphQLSocket, sub: str, count: int) -> list[dict[str, Any]]:
+    return [(await socket.next_data(sub))["changes"] for _ in range(count)]
+
+
+async def current_token(api: Api, user: str) -> str:
+    token: str = (await api.data(FEED, {}, user=user))["changes"]["syncToken"]
+    return token
+
+
+# --- delivery -------------------------------------------------------------------------------
+
+
+async def test_a_write_over_http_reaches_the_subscriber(live: LiveApi) -> None:
+    user = new_user()
+    async with live.socket() as socket:
+        sub = await subscribed(socket, live, user)
+        created = await create_conversation(live.api, user, "Hello")
+        await add_messages(live.api, user, created["id"], ["question", "answer"])
+        await live.api.data(DELETE, {"id": created["id"]}, user=user)
+
+        create, add, delete = await changes_of(socket, sub, 3)
+
+    assert [change["version"] for change in (create, add, delete)] == [1, 2, 3]
+    assert create["kind"] == "CONVERSATION_CREATED"
+    assert create["conversationId"] == created["id"]
+    # Read when delivered: by then the conversation may already be gone.
+    assert add["kind"] == "MESSAGES_ADDED"
+    assert delete["kind"] == "CONVERSATION_DELETED"
+    assert delete["conversation"] is None
+
+
+async def test_messages_added_are_delivered_with_their_content(live: LiveApi) -> None:
+    user = new_user()
+    created = await create_conversation(live.api, user, "Kept")
+    async with live.socket() as socket:
+        sub = await subscribed(socket, live, user)
+        await add_messages(live.api, user, created["id"], ["question", "answer"])
+        (added,) = await changes_of(socket, sub, 1)
+    assert added["kind"] == "MESSAGES_ADDED"
+    assert added["version"] == 2
+    assert added["conversation"] == {"id": created["id"], "title": "Kept"}
+    assert [message["content"] for message in added["messages"]] == ["question", "answer"]
+
+
+async def test_resubscribing_with_since_delivers_exactly_the_missed_writes_then_live(
+    live: LiveApi,
+) -> None:
+    user = new_user()
+    conversation = await create_conversation(live.api, user, "Before")
+    async with live.socket() as socket:
+        sub = await subscribed(socket, live, user)
+        await live.api.data(RENAME, {"id": conversation["id"], "title": "Seen"}, user=user)
+        (seen,) = await changes_of(socket, sub, 1)
+    # Offline: five writes happen elsewhere.
+    for n in range(5):
+        await live.api.data(RENAME, {"id": conversation["id"], "title": f"t{n}"}, user=user)
+
+    async with live.socket() as socket:
+        sub = await subscribed(socket, live, user, since=seen["syncToken"])
+        missed = await changes_of(socket, sub, 5)
+        await socket.nothing_within(0.5)
+        await live.api.data(RENAME, {"id": conversation["id"], "title": "Live"}, user=user)
+        (live_change,) = await changes_of(socket, sub, 1)
+        await socket.nothing_within(0.5)
+
+    assert seen["version"] == 2
+    assert [change["version"] for change in missed] == [3, 4, 5, 6, 7]
+    assert live_change["version"] == 8
+    # Each change resumes from just after itself.
+    assert len({change["syncToken"] for change in [*missed, live_change]}) == 6
+
+
+async def test_without_since_only_what_commits_after_subscribing(live: LiveApi) -> None:
+    user = new_user()
+    for n in range(3):
+        await create_conversation(live.api, user, f"old {n}")
+    async with live.socket() as socket:
+        sub = await subscribed(socket, live, user)
+        await socket.nothing_within(0.3)
+        await create_conversation(live.api, user, "new")
+        (change,) = await changes_of(socket, sub, 1)
+    assert (change["version"], change["conversation"]["title"]) == (4, "new")
+
+
+async def test_a_conversation_id_shows_only_that_conversations_changes(live: LiveApi) -> None:
+    user = new_user()
+    watched = await create_conversation(live.api, user, "watched")
+    other = await create_conversation(live.api, user, "other")
+    async with live.socket() as socket:
+        sub = await subscribed(socket, live, user, conversationId=watched["id"])
+        for title in ("a", "b"):
+            await live.api.data(RENAME, {"id": other["id"], "title": title}, user=user)
+            await live.api.data(RENAME, {"id": watched["id"], "title": title}, user=user)
+        first, second = await changes_of(socket, sub, 2)
+        await socket.nothing_within(0.5)
+    assert {first["conversationId"], second["conversationId"]} == {watched["id"]}
+    # The other conversation's changes moved the version on all the same.
+    assert (first["version"], second["version"]) == (4, 6)
+
+
+async def test_each_delivered_change_reads_the_conversation_afresh(live: LiveApi) -> None:
+    user = new_user()
+    conversation = await create_conversation(live.api, user, "first")
+    async with live.socket() as socket:
+        sub = await subscribed(socket, live, user)
+        titles = []
+        for title in ("second", "third", "fourth"):
+            await live.api.data(RENAME, {"id": conversation["id"], "title": title}, user=user)
+            (change,) = await changes_of(socket, sub, 1)
+            titles.append(change["conversation"]["title"])
+    assert titles == ["second", "third", "fourth"]
+
+
+async def test_two_subscriptions_on_one_connection_each_get_every_change(live: LiveApi) -> None:
+    user = new_user()
+    async with live.socket() as socket:
+        first = await subscribed(socket, live, user)
+        second = await socket.subscribe(CHANGES)
+        await create_conversation(live.api, user, "both")
+        got: dict[str, int] = {}
+        for _ in range(2):
+            message = await socket.receive()
+            got[message["id"]] = message["payload"]["data"]["changes"]["version"]
+    assert got == {first: 1, second: 1}
+
+
+async def test_another_users_writes_never_reach_a_subscriber(live: LiveApi) -> None:
+    alice, bob = new_user(), new_user()
+    async with live.socket() as socket:
+        await subscribed(socket, live, alice)
+        await create_conversation(live.api, bob, "bob's")
+        await socket.nothing_within(POLL_SECONDS + 0.5)
+
+
+async def test_a_since_of_another_user_or_tampered_ends_the_subscription_as_bad_input(
+    live: LiveApi,
+) -> None:
+    alice, bob = new_user(), new_user()
+    bobs = await current_token(live.api, bob)
+    for since in (bobs, bobs[:-2] + ("AA" if not bobs.endswith("AA") else "BB"), "junk"):
+        async with live.socket() as socket:
+            sub = await subscribed(socket, live, alice, since=since)
+            message = await socket.receive()
+            assert (message["id"], message["type"]) == (sub, "next")
+            (error,) = message["payload"]["errors"]
+            assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "since"}
+            assert await socket.receive() == {"id": sub, "type": "complete"}
+
+
+async def test_a_subscription_catches_up_through_the_log_after_a_silent_gap(
+    live: LiveApi,
+) -> None:
+    """Writes this process never announced (another instance's, with no broadcast between
+    them) reach the subscriber by its poll of the log."""
+    user = new_user()
+    async with live.socket() as socket:
+        sub = await subscribed(socket, live, user)
+        # Written behind the app's back: the same table, no announcement.
+        async with running_server(
+            live.api.services.settings, live.api.pool, credentials=_credentials(live)
+        ) as other:
+            await create_conversation(other.api, user, "elsewhere")
+            started = time.monotonic()
+            (change,) = await changes_of(socket, sub, 1)
+            waited = time.monotonic() - started
+    assert change["conversation"]["title"] == "elsewhere"
+    assert waited < POLL_SECONDS + 2.0
+
+
+def _credentials(live: LiveApi) -> tuple[str, str] | None:
+    endpoint = live.api.services.settings.dynamodb.endpoint_url
+    assert endpoint is not None
+    return credentials_for(endpoint)
+
+
+async def test_thirty_concurrent_adds_through_two_instances_are_thirty_contiguous_changes(
+    live: LiveApi,
+) -> None:
+    """Two devices, each writing through its own instance of the service on one table: the
+    version race between processes (no in-process queue helps there) still gives versions
+    1..N with no gap or repeat and each message once, and a subscriber on one instance gets
+    all of them in order (the other instance's through the log)."""
+    user = new_user()
+    conversations = [(await create_conversation(live.api, user, f"c{n}"))["id"] for n in range(3)]
+    add = """
+    mutation Add($input: AddMessageInput!) { addMessage(input: $input) { message { id } } }
+    """
+
+    async def device(http: httpx.AsyncClient, api: Api, offset: int) -> None:
+        for n in range(offset, 30, 2):
+            variables = {
+                "input": {
+                    "conversationId": conversations[n % 3],
+                    "role": "USER",
+                    "content": f"m{n}",
+                }
+            }
+            body = {"query": add, "variables": variables}
+            response = await http.post("/graphql", json=body, headers=api.headers(user))
+            assert "errors" not in response.json(), response.text
+
+    async with (
+        running_server(
+            live.api.services.settings, live.api.pool, credentials=_credentials(live)
+        ) as other,
+        live.socket() as socket,
+    ):
+        sub = await subscribed(socket, live, user, since=await current_token(live.api, user))
+        async with httpx.AsyncClient(base_url=f"http://{other.address}") as second_http:
+            await asyncio.gather(
+                device(live.api.http, live.api, 0), device(second_http, other.api, 1)
+            )
+        delivered = await changes_of(socket, sub, 30)
+        await socket.nothing_within(0.5)
+
+    assert [change["version"] for change in delivered] == list(range(4, 34))
+    assert {change["kind"] for change in delivered} == {"MESSAGES_ADDED"}
+    contents = [message["content"] for change in delivered for message in change["messages"]]
+    assert sorted(contents) == sorted(f"m{n}" for n in range(30))
+
+
+# --- authentication -------------------------------------------------------------------------
+
+
+def refused_payloads(pool: FakeUserPool, other_pool: FakeUserPool) -> dict[str, Any]:
+    user = new_user()
+    good = pool.minter.access_token(sub=user)
+    return {
+        "no payload": None,
+        "no Authorization": {},
+        "not a string": {"Authorization": 42},
+        "not bearer": {"Authorization": f"Basic {good}"},
+        "malformed": {"Authorization": "Bearer not-a-token"},
+        "bad signature": {"Authorization": f"Bearer {tamper_signature(good)}"},
+        "changed claims": {"Authorization": f"Bearer {tamper_payload(good, {'sub': 'bob'})}"},
+        "another pool": {"Authorization": f"Bearer {other_pool.minter.access_token(sub=user)}"},
+        "expired": {"Authorization": f"Bearer {pool.minter.access_token(sub=user, lifetime=-5)}"},
+        "an id token": {"Authorization": f"Bearer {pool.minter.id_token(sub=user)}"},
+    }
+
+
+@pytest.fixture(scope="module")
+def other_pool() -> Iterator[FakeUserPool]:
+    with FakeUserPool(pool_id="us-east-1_OtherPool9") as pool:
+        yield pool
+
+
+@pytest.mark.parametrize("protocol", ["graphql-transport-ws", LEGACY_WS])
+async def test_a_refused_token_closes_the_socket_4403_with_nothing_sent(
+    live: LiveApi, user_pool: FakeUserPool, other_pool: FakeUserPool, protocol: str
+) -> None:
+    for name, payload in refused_payloads(user_pool, other_pool).items():
+        async with live.socket(protocol=protocol) as socket:
+            message: dict[str, Any] = {"type": "connection_init"}
+            if payload is not None:
+                message["payload"] = payload
+            await socket.send(message)
+            closed = await socket.closed()
+            assert (closed.code, closed.received) == (4403, []), name
+
+
+async def test_subscribing_before_connection_init_is_refused(live: LiveApi) -> None:
+    async with live.socket() as socket:
+        await socket.subscribe(CHANGES)
+        closed = await socket.closed()
+    assert (closed.code, closed.received) == (4401, [])
+
+
+async def test_the_server_closes_the_socket_4403_when_the_token_expires(
+    live: LiveApi, user_pool: FakeUserPool
+) -> None:
+    user = new_user()
+    lifetime = 3.0
+    token = user_pool.minter.access_token(sub=user, lifetime=lifetime)
+    started = time.monotonic()
+    async with live.socket() as socket:
+        await socket.init(token)
+        sub = await socket.subscribe(CHANGES)
+        await create_conversation(live.api, user, "while valid")
+        (change,) = await changes_of(socket, sub, 1)
+        closed = await socket.closed(seconds=lifetime + 5)
+    lived = time.monotonic() - started
+    assert change["version"] == 1
+    assert closed.code == 4403
+    # The token's exp is whole seconds: it ends up to a second before `lifetime`.
+    assert lifetime - 1.5 < lived < lifetime + 2
+
+
+# --- limits and refusals --------------------------------------------------------------------
+
+
+async def test_a_connection_runs_at_most_its_limit_of_subscriptions(live: LiveApi) -> None:
+    user = new_user()
+    async with live.socket() as socket:
+        await socket.init(live.api.token(user))
+        subs = [await socket.subscribe(CHANGES) for _ in range(PER_CONNECTION)]
+        over = await socket.subscribe(CHANGES)
+        refused = await socket.receive()
+        assert (refused["id"], refused["type"]) == (over, "error")
+        assert refused["payload"][0]["message"] == "Subscription limit reached"
+        # Ending one makes room for another.
+        await socket.complete(subs[0])
+        await asyncio.sleep(0.2)
+        again = await socket.subscribe(CHANGES)
+        await create_conversation(live.api, user, "counted")
+        ids = {(await socket.receive())["id"] for _ in range(PER_CONNECTION)}
+    assert ids == {*subs[1:], again}
+
+
+async def test_a_user_holds_at_most_the_limit_of_connections_per_process(live: LiveApi) -> None:
+    user = new_user()
+    async with (
+        live.socket() as first,
+        live.socket() as second,
+        live.socket() as third,
+    ):
+        for socket in (first, second, third):
+            await socket.init(live.api.token(user))
+        async with live.socket() as fourth:
+            await fourth.send(
+                {
+                    "type": "connection_init",
+                    "payload": {"Authorization": f"Bearer {live.api.token(user)}"},
+                }
+            )
+            closed = await fourth.closed()
+            assert (closed.code, closed.received) == (4429, [])
+        # Another user is not affected.
+        async with live.socket() as others:
+            await others.init(live.api.token(new_user()))
+    # Closed connections free their places.
+    for _ in range(50):
+        async with live.socket() as socket:
+            try:
+                await socket.init(live.api.token(user))
+            except Closed:
+                await asyncio.sleep(0.1)
+                continue
+            break
+    else:
+        raise AssertionError("the user's places were never freed")
+
+
+async def test_connection_init_must_come_within_the_timeout(live: LiveApi) -> None:
+    started = time.monotonic()
+    async with live.socket() as socket:
+        closed = await socket.closed()
+    assert (closed.code, closed.received) == (4408, [])
+    assert time.monotonic() - started < INIT_TIMEOUT_SECONDS + 2
+
+
+async def test_an_oversized_message_closes_the_socket(live: LiveApi) -> None:
+    async with live.socket() as socket:
+        await socket.init(live.api.token(new_user()))
+        await socket.subscribe("subscription { changes { version } }" + " " * MAX_MESSAGE_BYTES)
+        closed = await socket.closed()
+    assert closed.code == 1009
+
+
+async def test_queries_and_mutations_over_the_socket_are_refused(live: LiveApi) -> None:
+    user = new_user()
+    async with live.socket() as socket:
+        await socket.init(live.api.token(user))
+        for document in (
+            "{ tags { tag } }",
+            'mutation { createConversation(input: {title: "x"}) { conversation { id } } }',
+        ):
+            sub = await socket.subscribe(document)
+            refused = await socket.receive()
+            assert (refused["id"], refused["type"]) == (sub, "error")
+            assert refused["payload"][0]["extensions"] == {"code": "BAD_USER_INPUT"}
+        # The socket stays open for subscriptions, and the refused mutation wrote nothing.
+        sub = await socket.subscribe(CHANGES)
+        await create_conversation(live.api, user)
+        assert (await socket.next_data(sub))["changes"]["version"] == 1
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (
+            "subscription { changes { conversation { messages { edges { node { conversation "
+            "{ messages { edges { node { id } } } } } } } } } }",
+            "query is nested",
+        ),
+        (
+            "subscription { " + " ".join(f"a{n}: changes {{ version }}" for n in range(16)) + " }",
+            "aliases",
+        ),
+        ("subscription { changes { nope } }", "Cannot query field 'nope'"),
+        ("subscription { changes { version }", "Syntax Error"),
+    ],
+)
+async def test_subscriptions_are_held_to_the_http_documents_limits(
+    live: LiveApi, document: str, message: str
+) -> None:
+    async with live.socket() as socket:
+        await socket.init(live.api.token(new_user()))
+        sub = await socket.subscribe(document)
+        refused = await socket.receive()
+    assert (refused["id"], refused["type"]) == (sub, "error")
+    (error,) = refused["payload"]
+    assert message in error["message"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT"}
+
+
+# --- the legacy protocol --------------------------------------------------------------------
+
+
+async def test_the_legacy_graphql_ws_protocol_delivers_changes(live: LiveApi) -> None:
+    user = new_user()
+    async with live.socket(protocol=LEGACY_WS) as socket:
+        await socket.init(live.api.token(user))
+        sub = await socket.subscribe(CHANGES)
+        await create_conversation(live.api, user, "legacy")
+        data = await socket.next_data(sub)
+        refused = await socket.subscribe("{ tags { tag } }")
+        error = await socket.receive()
+    assert data["changes"]["conversation"]["title"] == "legacy"
+    assert (error["id"], error["type"]) == (refused, "error")
+
+
+# --- resync and counting, on an app of their own --------------------------------------------
+
+
+async def test_a_since_older_than_the_retention_ends_with_resync_required_and_counts(
+    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
+) -> None:
+    clock = MovableClock()
+    settings = api_settings(
+        user_pool,
+        table_name=api_table,
+        endpoint=dynamodb_endpoint,
+        region=REGION,
+        subscriptions=subscription_settings(),
+        observability=ObservabilitySettings(metrics_enabled=True),
+    )
+    async with running_server(
+        settings, user_pool, credentials=credentials_for(dynamodb_endpoint), clock=clock
+    ) as live:
+        user = new_user()
+        stale = await current_token(live.api, user)
+        await create_conversation(live.api, user)
+        clock.advance(settings.retention.change_retention + timedelta(hours=1))
+        async with live.socket() as socket:
+            sub = await subscribed(socket, live, user, since=stale)
+            message = await socket.receive()
+            complete = await socket.receive()
+            # Reload, then go on from a token handed out now: live again.
+            fresh = await current_token(live.api, user)
+            sub = await socket.subscribe(CHANGES, {"since": fresh})
+            await _wait_for_gauge(live, 1)
+            await create_conversation(live.api, user, "after the reload")
+            (change,) = await changes_of(socket, sub, 1)
+            await socket.complete(sub)
+            await _wait_for_gauge(live, 0)
+    assert message["type"] == "next"
+    assert message["payload"]["data"] is None
+    (error,) = message["payload"]["errors"]
+    assert error["extensions"] == {"code": "RESYNC_REQUIRED"}
+    assert "reload" in error["message"]
+    assert complete["type"] == "complete"
+    assert change["version"] == 2
+
+
+async def _wait_for_gauge(live: LiveApi, expected: float) -> None:
+    for _ in range(100):
+        text = (await live.api.http.get("/metrics")).text
+        for line in text.splitlines():
+            if (
+                line.startswith("chat_api_subscriptions_open ")
+                and float(line.split()[1]) == expected
+            ):
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"chat_api_subscriptions_open never read {expected}")
