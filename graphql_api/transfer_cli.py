@@ -25,7 +25,7 @@ import dataclasses
 import os
 import secrets
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Final, TypeAlias
@@ -103,11 +103,24 @@ def add_commands(commands: _Commands) -> None:
 
 
 def _command(
-    commands: _Commands, name: str, handler: object, help_text: str
+    commands: _Commands, name: str, handler: Callable[[argparse.Namespace], int], help_text: str
 ) -> argparse.ArgumentParser:
     parser = commands.add_parser(name, help=help_text, description=help_text)
-    parser.set_defaults(command=handler, command_name=name)
+    parser.set_defaults(command=_piped(handler), command_name=name)
     return parser
+
+
+def _piped(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except BrokenPipeError:
+            # Whoever read the output went away (`| head`): stop quietly, as Unix tools do,
+            # and keep Python from complaining again when it flushes stdout at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_FAILURE
+
+    return run
 
 
 def _fail(command: str, reason: str) -> int:
