@@ -1,4 +1,5 @@
-"""`chat-history-api`: dev, dev-token, serve, create-table, export-schema, export-openapi.
+"""`chat-history-api`: dev, dev-token, serve, create-table, export-schema, export-openapi,
+and (transfer_cli.py) import, export, delete-user-data.
 
 A command that cannot start says why in one line on stderr and exits non-zero, without a
 traceback: 2 for configuration (as argparse does for bad options), 1 for anything else.
@@ -24,6 +25,7 @@ from .observability.logs import logging_config
 from .settings import DynamoDBSettings, Settings, SettingsError
 from .storage.client import open_table
 from .storage.table import create_table
+from .transfer_cli import add_commands as add_transfer_commands
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -83,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_create_table(commands)
     _add_export_schema(commands)
     _add_export_openapi(commands)
+    add_transfer_commands(commands)
     return parser
 
 

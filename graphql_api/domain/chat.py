@@ -13,18 +13,22 @@ import asyncio
 import dataclasses
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from graphql_api.errors import ValidationError
 from graphql_api.settings import InputLimits
 from graphql_api.storage import changes as change_store
+from graphql_api.storage import content as content_store
 from graphql_api.storage import conversations as conversation_store
+from graphql_api.storage import erasure, exports, threads
+from graphql_api.storage import imports as import_store
 from graphql_api.storage import messages as message_store
-from graphql_api.storage import threads
 from graphql_api.storage.changes import ChangePage
 from graphql_api.storage.client import ChatTable
 from graphql_api.storage.conversations import ConversationFilter, Thread
+from graphql_api.storage.erasure import Erasure
+from graphql_api.storage.imports import ConversationImport, Imported
 from graphql_api.storage.messages import Added
 from graphql_api.storage.records import (
     UNSET,
@@ -38,8 +42,9 @@ from graphql_api.storage.records import (
     Unset,
 )
 
-from . import rules
+from . import imports, rules
 from .cursors import CursorCodec, CursorError, SyncPosition
+from .imports import ImportConversationDraft
 from .paging import PageArgs, Window, window
 from .sync import ChangeFeed
 
@@ -413,3 +418,51 @@ class UserChat:
         return await change_store.read_messages(
             self.table, user_id=self.user_id, wanted=list(wanted)
         )
+
+    # --- imports, exports and erasure (issue 15) ---------------------------------------------
+
+    def check_import(self, draft: ImportConversationDraft) -> ConversationImport:
+        """A whole conversation checked against the rules, whatever its size: the import
+        command checks it before sending it in parts."""
+        return imports.checked_conversation(
+            draft, limits=self.limits, now=self.table.clock(), field="conversation"
+        )
+
+    async def import_conversations(
+        self, drafts: Sequence[ImportConversationDraft]
+    ) -> list[Imported]:
+        """Create what is missing, skip what is stored (by id); within rules.IMPORT_MAX_* per
+        call. One conversation after another: a failure leaves the earlier ones imported, and
+        calling again completes the rest."""
+        checked = imports.checked_batch(drafts, limits=self.limits, now=self.table.clock())
+        return [
+            await import_store.import_conversation(
+                self.table, user_id=self.user_id, conversation=conversation
+            )
+            for conversation in checked
+        ]
+
+    async def delete_all_data(self) -> Erasure:
+        """Deletes what one call's time allows (erasure.DEFAULT_BUDGET); call until done."""
+        return await erasure.erase_user_data(self.table, user_id=self.user_id)
+
+    async def export_conversations(
+        self,
+    ) -> AsyncIterator[tuple[ConversationRecord, list[MessageRecord]]]:
+        """Every conversation, archived or not, with every message of every branch in time
+        order (then id); one conversation in memory at a time. A message whose content is in
+        the content bucket holds only its start: `whole` reads the rest."""
+        async for conversation in exports.all_conversations(self.table, user_id=self.user_id):
+            messages = [
+                message
+                async for message in exports.all_messages(
+                    self.table, user_id=self.user_id, conversation_id=conversation.id
+                )
+            ]
+            messages.sort(key=lambda message: (message.created_at, message.id))
+            yield conversation, messages
+
+    async def whole(self, message: MessageRecord) -> MessageRecord:
+        """`message` with its content read back from the content bucket, if it is kept there."""
+        (full,) = await content_store.filled_in(self.table.content, [message])
+        return full

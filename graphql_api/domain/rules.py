@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from graphql_api.errors import ValidationError
@@ -153,3 +154,47 @@ def feedback_comment(value: str | None, *, field: str = "comment") -> str | None
     if _utf8_size(value, field) > FEEDBACK_COMMENT_MAX_BYTES:
         raise ValidationError(field, f"must be at most {FEEDBACK_COMMENT_MAX_BYTES} bytes of UTF-8")
     return value
+
+
+# --- imports (importConversations and the import command) ---------------------------------
+
+IMPORT_MAX_CONVERSATIONS = 100
+IMPORT_MAX_MESSAGES = 500
+# Content and error messages of one call, in UTF-8 bytes, unless the call holds one message:
+# with the ids, times and JSON around them, a call stays under a 1 MiB request body.
+IMPORT_MAX_BYTES = 768 * 1024
+# An import's times come from other devices' clocks, which may run a little ahead of ours;
+# further ahead than this is a mistake that would pin a conversation to the top of the list.
+IMPORT_CLOCK_SKEW = timedelta(days=1)
+
+
+def import_size(
+    *, conversations: int, messages: int, content_bytes: int, field: str = "conversations"
+) -> None:
+    """One call's bound; a larger conversation is imported in parts, with the same ids."""
+    if conversations == 0:
+        raise ValidationError(field, "must not be empty")
+    if conversations > IMPORT_MAX_CONVERSATIONS:
+        raise ValidationError(field, f"must be at most {IMPORT_MAX_CONVERSATIONS} in one call")
+    if messages > IMPORT_MAX_MESSAGES:
+        raise ValidationError(
+            field,
+            f"must hold at most {IMPORT_MAX_MESSAGES} messages in one call; import a large "
+            "conversation in parts with the same ids",
+        )
+    if content_bytes > IMPORT_MAX_BYTES and messages > 1:
+        # One message larger than this (up to MAX_CONTENT_BYTES) is a call of its own.
+        raise ValidationError(
+            field,
+            f"must hold at most {IMPORT_MAX_BYTES} bytes of message content in one call (or "
+            "one message alone); import a large conversation in parts with the same ids",
+        )
+
+
+def past_moment(value: datetime, *, now: datetime, field: str) -> datetime:
+    """An imported time: aware, and not later than now (give or take a device's clock)."""
+    if value.tzinfo is None:
+        raise ValidationError(field, "must carry a UTC offset")
+    if value > now + IMPORT_CLOCK_SKEW:
+        raise ValidationError(field, "must not be in the future")
+    return value.astimezone(UTC)

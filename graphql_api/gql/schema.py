@@ -15,7 +15,7 @@ from graphql_api.settings import Settings
 
 from . import changes as change_api
 from . import conversations as conversation_api
-from . import message_mutations
+from . import message_mutations, transfer
 from . import subscriptions as subscription_api
 from .errors import PublicErrors, log_errors
 from .limits import DocumentLimits, document_limit_extensions
@@ -75,6 +75,18 @@ class Mutation:
     )
     set_message_feedback: message_mutations.SetMessageFeedbackPayload = strawberry.mutation(
         resolver=message_mutations.set_message_feedback
+    )
+    # Issue 15: bringing history in, and erasing it.
+    import_conversations: transfer.ImportConversationsPayload = strawberry.mutation(
+        resolver=transfer.import_conversations,
+        description="Idempotent by ids: importing the same conversations again changes nothing.",
+    )
+    delete_all_my_data: transfer.DeleteAllMyDataPayload = strawberry.mutation(
+        resolver=transfer.delete_all_my_data,
+        description=(
+            "Deletes every conversation, message and change of the caller. Resumable: call "
+            "again until done."
+        ),
     )
 
 

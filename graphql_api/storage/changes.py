@@ -3,7 +3,9 @@
 The log is USER#<user> / CHG#<version>, one item per committed write (writes.commit puts
 them), read with a strongly consistent Query so a reader never misses a change that has
 committed. Entries older than the table's `change_retention` are gone for every reader, swept
-by DynamoDB's TTL or not: a reader whose position is older than that must reload.
+by DynamoDB's TTL or not: a reader whose position is older than that must reload. So must a
+reader whose position is from before an erasure (storage/erasure.py): it deletes every entry
+and moves the version one past the last, with no entry for that version on purpose.
 """
 
 from __future__ import annotations

@@ -39,6 +39,10 @@ MESSAGES_LOW: Final = _MESSAGE
 MESSAGES_HIGH: Final = "MSG$"
 CHANGES_LOW: Final = _CHANGE
 CHANGES_HIGH: Final = "CHG$"
+# Bounds of a user's conversation items in USER#<userId> (the PROFILE and CHG# items sort
+# outside them), for tools that read all of them: exports and erasure.
+CONVERSATIONS_LOW: Final = _CONVERSATION
+CONVERSATIONS_HIGH: Final = "CONV$"
 
 # Fixed widths, so string order is numeric order.
 _SEGMENT_DIGITS: Final = 6

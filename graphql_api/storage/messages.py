@@ -451,7 +451,7 @@ async def set_active_branch(
         start = _marked(snapshot, conversation_id, message_id, "message not found")
         tree = items.tree_from_item(snapshot.get(items.tree_key(conversation_id)))
         segment, depth = newest_descendant_run(tree, start)
-        leaf = await _segment_tip(table, user_id, conversation_id, segment, depth)
+        leaf = await segment_tip(table, user_id, conversation_id, segment, depth)
         updated = dataclasses.replace(
             conversation,
             active_leaf=leaf.position,
@@ -488,9 +488,10 @@ def newest_descendant_run(tree: Tree, start: MessagePosition) -> tuple[int, int]
         segment, depth = newest, fork_depth + 1
 
 
-async def _segment_tip(
+async def segment_tip(
     table: ChatTable, user_id: str, conversation_id: str, segment: int, depth: int
 ) -> MessageRecord:
+    """The last message of `segment` at `depth` or deeper: where a branch ends."""
     response = await table.client.query(
         TableName=table.name,
         KeyConditionExpression="PK = :p AND SK BETWEEN :low AND :high",
