@@ -322,3 +322,37 @@ def test_the_report_is_written_with_its_tables_and_plots(tmp_path: Path) -> None
     assert "home 1.00x (before 1.00x): **met**; open - (before -): **not measured**" in text
     assert "Met on 1 of 1 scenarios: home 1.00x (before 1.00x): **met**." in text
     assert (tmp_path / "latency_p50_c1.png").stat().st_size > 0
+
+
+def test_the_storage_section_compares_direct_before_and_after(tmp_path: Path) -> None:
+    loads = [
+        _load("home", variant, "canned", concurrency)
+        for variant in ("direct", "rest", "graphql")
+        for concurrency in (1, 16)
+    ]
+    before = {**_load("home", "direct_before", "canned", 16), "server_cpu_s": 1.2}
+    results: dict[str, Any] = {
+        "machine": {
+            "nproc": 2,
+            "cpu_model": "test cpu",
+            "python": "3.11",
+            "platform": "linux",
+            "loadavg_start": [0.1, 0.1, 0.1],
+            "loadavg_end": [0.2, 0.2, 0.2],
+            "versions": {},
+        },
+        "config": {"quick": True},
+        "seconds": 1.0,
+        "datasets": [{"name": "main", "conversations": 30, "focus_history": 200, "items": 10}],
+        "counts": [],
+        "loads": [*loads, before],
+        "notes": [],
+        "profile_storage": ["### a profile of the storage calls"],
+    }
+
+    write_report(results, tmp_path)
+
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "home 0.33x (12.00 → 4.00 ms): **met**; open - (- → - ms): **not measured**" in text
+    assert "| home | server CPU ms/op (c16) | 12.00 | 4.00 | 0.33x |" in text
+    assert "### a profile of the storage calls" in text
