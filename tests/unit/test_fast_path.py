@@ -210,7 +210,8 @@ def test_botocores_parsing_would_change_nothing_but_blobs_in_attribute_values(
 
 def test_an_answer_that_may_hold_a_blob_is_noticed() -> None:
     assert may_hold_blobs(b'{"Item": {"data": {"B": "AAEC"}}}')
-    assert may_hold_blobs(b'{"Item": {"set": {"BS": ["AAEC"]}}}')
-    assert not may_hold_blobs(b'{"Item": {"on": {"BOOL": true}, "text": {"S": "Bob"}}}')
-    # A string that is exactly "B" is a false alarm: it only costs botocore's slower parse.
-    assert may_hold_blobs(b'{"Item": {"text": {"S": "B"}}}')
+    assert may_hold_blobs(b'{"Item":{"set":{"BS":["AAEC"]}}}')
+    assert not may_hold_blobs(b'{"Item": {"on": {"BOOL": true}, "text": {"S": "B"}}}')
+    assert not may_hold_blobs(b'{"Item": {"text": {"S": "say \\"B\\": \\"BS\\":"}}}')
+    # An attribute named B is a false alarm: it only costs botocore's slower parse.
+    assert may_hold_blobs(b'{"Item": {"B": {"S": "text"}}}')
