@@ -7,9 +7,12 @@
 - replay mode: each request is answered from that recording, so the engine costs next to
   nothing and the service's own cost is what a load run measures. A request never seen (a write
   carries fresh ids and timestamps) gets the last successful answer recorded for the same item
-  key (UpdateItem's ALL_NEW attributes), or else for the same operation (TransactWriteItems
-  `{}`, BatchWriteItem with nothing unprocessed). `replay` in the counts says how many answers
-  were exact, fallbacks or misses (a miss is a 400 error, so it cannot go unnoticed).
+  key (UpdateItem's ALL_NEW attributes); a BatchGetItem never seen (a write's snapshot read
+  carries the fresh message ids) is answered item by item from the last answer recorded for
+  each key, keys never seen being absent; anything else gets the last answer recorded for the
+  same operation (TransactWriteItems `{}`, BatchWriteItem with nothing unprocessed). `replay`
+  in the counts says how many answers were exact, fallbacks or misses (a miss is a 400 error,
+  so it cannot go unnoticed). Requests are matched on their JSON's meaning, not its bytes.
 
 In both modes requests are counted, and grouped into waves: a request that arrives while
 another is in flight joins its wave, so sequential round trips show as separate waves.
@@ -22,10 +25,12 @@ import argparse
 import asyncio
 import base64
 import collections
+import contextlib
 import dataclasses
 import hashlib
 import json
 import signal
+import zlib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -76,8 +81,25 @@ def operation_of(target: str) -> str:
     return target.rpartition(".")[2] or "?"
 
 
+# Request values that change with the clock alone (the TTL filter's "now", in seconds): the
+# recorded answer does not depend on them, since nothing seeded expires.
+_CLOCK_VALUES = frozenset({":now"})
+
+
 def exact_key(target: str, body: bytes) -> str:
-    return f"{target}|{hashlib.sha256(body).hexdigest()}"
+    """The request's meaning, not its bytes: two clients may write the same JSON differently
+    (key order, spacing), and a request sent a second later is the same request."""
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return f"{target}|{hashlib.sha256(body).hexdigest()}"
+    if isinstance(request, dict) and isinstance(request.get("ExpressionAttributeValues"), dict):
+        values = request["ExpressionAttributeValues"]
+        request["ExpressionAttributeValues"] = {
+            name: value for name, value in values.items() if name not in _CLOCK_VALUES
+        }
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":")).encode()
+    return f"{target}|{hashlib.sha256(canonical).hexdigest()}"
 
 
 def item_key(target: str, body: bytes) -> str | None:
@@ -90,11 +112,33 @@ def item_key(target: str, body: bytes) -> str | None:
         return None
 
 
+def _batch_keys(body: bytes) -> list[tuple[str, dict[str, Any]]]:
+    """(table, key) of each key a BatchGetItem request asks for."""
+    request = json.loads(body)
+    return [(table, key) for table, spec in request["RequestItems"].items() for key in spec["Keys"]]
+
+
+def _stored_key(table: str, key: dict[str, Any]) -> str:
+    return f"{table}|{json.dumps(key, sort_keys=True)}"
+
+
+def _answer_json(document: Any) -> Answer:
+    body = json.dumps(document).encode()
+    # botocore checks DynamoDB's CRC32 header when present.
+    headers = (
+        ("Content-Type", "application/x-amz-json-1.0"),
+        ("x-amz-crc32", str(zlib.crc32(body) & 0xFFFFFFFF)),
+    )
+    return Answer(200, body, headers)
+
+
 @dataclasses.dataclass
 class Recording:
     exact: dict[str, Answer] = dataclasses.field(default_factory=dict)
     by_item: dict[str, Answer] = dataclasses.field(default_factory=dict)
     by_operation: dict[str, Answer] = dataclasses.field(default_factory=dict)
+    # The last BatchGetItem answer seen for each key (None: the key was absent).
+    stored: dict[str, dict[str, Any] | None] = dataclasses.field(default_factory=dict)
 
     def record(self, target: str, body: bytes, answer: Answer) -> None:
         self.exact[exact_key(target, body)] = answer
@@ -104,6 +148,34 @@ class Recording:
         if key is not None:
             self.by_item[key] = answer
         self.by_operation[target] = answer
+        if operation_of(target) == "BatchGetItem":
+            self._record_items(body, answer.body)
+
+    def _record_items(self, body: bytes, answer: bytes) -> None:
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            returned = json.loads(answer)
+            unprocessed = returned.get("UnprocessedKeys") or {}
+            for table, key in _batch_keys(body):
+                if key in unprocessed.get(table, {}).get("Keys", []):
+                    continue
+                found = [
+                    item
+                    for item in returned.get("Responses", {}).get(table, [])
+                    if all(item.get(name) == value for name, value in key.items())
+                ]
+                self.stored[_stored_key(table, key)] = found[0] if found else None
+
+    def _compose(self, body: bytes) -> Answer | None:
+        try:
+            wanted = _batch_keys(body)
+        except (ValueError, KeyError, TypeError):
+            return None
+        responses: dict[str, list[dict[str, Any]]] = {table: [] for table, _ in wanted}
+        for table, key in wanted:
+            item = self.stored.get(_stored_key(table, key))
+            if item is not None:
+                responses[table].append(item)
+        return _answer_json({"Responses": responses, "UnprocessedKeys": {}})
 
     def answer(self, target: str, body: bytes) -> tuple[Answer | None, str]:
         found = self.exact.get(exact_key(target, body))
@@ -111,12 +183,14 @@ class Recording:
             return found, "exact"
         key = item_key(target, body)
         found = None if key is None else self.by_item.get(key)
+        if found is None and operation_of(target) == "BatchGetItem":
+            found = self._compose(body)
         if found is None:
             found = self.by_operation.get(target)
         return found, "fallback" if found is not None else "miss"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        answers: dict[str, Any] = {
             name: {key: answer.to_json() for key, answer in table.items()}
             for name, table in (
                 ("exact", self.exact),
@@ -124,13 +198,19 @@ class Recording:
                 ("by_operation", self.by_operation),
             )
         }
+        return {**answers, "stored": self.stored}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Recording:
         def load(name: str) -> dict[str, Answer]:
             return {key: Answer.from_json(value) for key, value in data.get(name, {}).items()}
 
-        return cls(exact=load("exact"), by_item=load("by_item"), by_operation=load("by_operation"))
+        return cls(
+            exact=load("exact"),
+            by_item=load("by_item"),
+            by_operation=load("by_operation"),
+            stored=dict(data.get("stored", {})),
+        )
 
 
 @dataclasses.dataclass

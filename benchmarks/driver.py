@@ -3,8 +3,9 @@
 `python -m benchmarks.driver` prints READY, then for each job either counts DynamoDB requests
 one action at a time (asking the counting engine between actions) or runs a bounded load at a
 fixed concurrency and reports latency, throughput, and the CPU time the server, the engine and
-this process itself used meanwhile (read from /proc). For the direct variant this process is
-the server: its CPU time is the cost of the storage calls alone.
+this process itself used meanwhile (read from /proc). For the direct variants this process is
+the server: its CPU time is the cost of the storage calls alone (with the DynamoDB fast path
+on for "direct", off for "direct_before").
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import json
 import math
 import os
 import sys
 import time
 import traceback
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
@@ -26,6 +28,7 @@ import aiohttp
 from benchmarks.gcstats import GC_PATH, GcWatch
 from benchmarks.procstat import cpu_seconds
 from benchmarks.scenarios import (
+    IN_PROCESS,
     Client,
     DirectClient,
     GraphQLClient,
@@ -70,7 +73,7 @@ class Driver:
     def __init__(self) -> None:
         self._stack = contextlib.AsyncExitStack()
         self._sessions: dict[str, aiohttp.ClientSession] = {}
-        self._dynamodb: dict[str, DynamoDBClient] = {}
+        self._dynamodb: dict[tuple[str, bool], DynamoDBClient] = {}
         self._clients: dict[tuple[str, str, str], Client] = {}
         self._prepared: set[tuple[str, str, str]] = set()
         self.gc = GcWatch().install()
@@ -88,30 +91,36 @@ class Driver:
             )
         return self._sessions[base_url]
 
-    async def _dynamodb_client(self, endpoint: str) -> DynamoDBClient:
-        if endpoint not in self._dynamodb:
+    async def _dynamodb_client(self, endpoint: str, *, fast_path: bool) -> DynamoDBClient:
+        key = (endpoint, fast_path)
+        if key not in self._dynamodb:
             local = endpoint.startswith(("http://127.", "http://localhost"))
             # The service's own client settings (Settings' defaults), so the floor is like for like.
             config = client_config(
                 max_pool_connections=64, connect_timeout=2.0, read_timeout=300.0, max_attempts=4
             )
-            self._dynamodb[endpoint] = await self._stack.enter_async_context(
+            self._dynamodb[key] = await self._stack.enter_async_context(
                 open_client(
                     region=os.environ.get("AWS_REGION", "us-east-1"),
                     endpoint_url=endpoint,
                     config=config,
                     credentials=LOCAL_CREDENTIALS if local else None,
+                    fast_path=fast_path,
                 )
             )
-        return self._dynamodb[endpoint]
+            # As the service does after startup (GC_FREEZE_AFTER_STARTUP): full collections
+            # then walk what the calls leave behind, not botocore's loaded models. Without it,
+            # a full collection here costs tens of ms and the direct figures are mostly GC.
+            gc.freeze()
+        return self._dynamodb[key]
 
     async def client(self, spec: dict[str, Any], dataset: Dataset, scenario: str) -> Client:
         variant, address = spec["variant"], spec["address"]
         key = (variant, address, dataset.name)
         if key not in self._clients:
             client: Client
-            if variant == "direct":
-                dynamodb = await self._dynamodb_client(address)
+            if variant in IN_PROCESS:
+                dynamodb = await self._dynamodb_client(address, fast_path=variant == "direct")
                 table = ChatTable(client=dynamodb, name=dataset.table, deadline=300.0)
                 client = DirectClient(table, dataset.user_id)
             elif variant == "rest":
@@ -192,14 +201,16 @@ class Driver:
         await run(budget["warmup"], budget["max_seconds"], Outcome())
         control = job["control_url"]
         await self._control(control, "POST", "/__bench__/reset")
-        server_url = job["client"]["address"] if job["client"]["variant"] != "direct" else None
+        in_process = job["client"]["variant"] in IN_PROCESS
+        server_url = None if in_process else job["client"]["address"]
         gc_before = await self._gc_snapshot(server_url)
         server_pid = job.get("server_pid") or os.getpid()
         engine_pid = job["engine_pid"]
         before = (cpu_seconds(server_pid), cpu_seconds(engine_pid), time.process_time())
         started = time.perf_counter()
         outcome = Outcome()
-        await run(budget["max_requests"], budget["max_seconds"], outcome)
+        with profiled(job.get("profile")):
+            await run(budget["max_requests"], budget["max_seconds"], outcome)
         wall = time.perf_counter() - started
         after = (cpu_seconds(server_pid), cpu_seconds(engine_pid), time.process_time())
         gc_after = await self._gc_snapshot(server_url)
@@ -226,6 +237,23 @@ class Driver:
             "next_index": index,
             "loadavg": os.getloadavg()[0],
         }
+
+
+@contextlib.contextmanager
+def profiled(path: str | None) -> Iterator[None]:
+    """Sample this process with pyinstrument meanwhile, as benchmarks.serve samples a server
+    (the direct variants' profile), and save the session to `path`."""
+    if path is None:
+        yield
+        return
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0005, async_mode="disabled")
+    profiler.start()
+    try:
+        yield
+    finally:
+        profiler.stop().save(path)
 
 
 @contextlib.asynccontextmanager

@@ -28,6 +28,12 @@ CHECKPOINTS: tuple[tuple[str, str, str], ...] = (
     ("botocore: event hooks/handlers", "/botocore/hooks.py", "emit"),
     ("aiohttp client (DynamoDB HTTP)", "/aiohttp/client", ""),
     ("storage: item mapping", "/graphql_api/storage/records.py", ""),
+    ("storage: item decoding and building", "/graphql_api/storage/items.py", ""),
+    (
+        "storage: DynamoDB fast path (HTTP under it included)",
+        "/graphql_api/storage/fast_path.py",
+        "",
+    ),
     ("JSON encode/decode", "/json/", ""),
 )
 _SITE = re.compile(r"/site-packages/([^/]+)/")

@@ -8,13 +8,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.scenarios import BEFORE, BEFORE_ENV, SCENARIOS, VARIANTS
+from benchmarks.scenarios import BEFORE, BEFORE_ENV, DIRECT_BEFORE, SCENARIOS, VARIANTS
 
 VARIANT_NAMES = {
     "direct": "direct",
     "rest": "REST",
     BEFORE: "GraphQL (before)",
     "graphql": "GraphQL",
+    DIRECT_BEFORE: "direct (before)",
 }
 # The order of the rows and bars: the before-variant next to the service as it is.
 SHOWN = ("direct", "rest", BEFORE, "graphql")
@@ -25,6 +26,10 @@ HEADLINE_ORDER = ("home", "open", "older", "send", "save", "rename", "delete", "
 THROUGHPUT_TARGET = 0.8
 THROUGHPUT_TARGET_SCENARIOS = ("home", "open")
 LATENCY_TARGET = 1.3
+# The storage layer's own CPU per operation (direct) with the DynamoDB fast path, against the
+# same calls without it (direct before), on these screens.
+STORAGE_CPU_TARGET = 0.5
+STORAGE_TARGET_SCENARIOS = ("home", "open")
 
 
 def _find(rows: Iterable[dict[str, Any]], **wanted: Any) -> dict[str, Any] | None:
@@ -484,7 +489,8 @@ def before_after_section(results: dict[str, Any]) -> list[str]:
         "## Before and after, one run",
         "",
         f"*GraphQL before* is the same service started with {switches}: no cache of parsed and "
-        "validated query documents, and no `gc.freeze()` after startup. It ran in this run, on "
+        "validated query documents, no `gc.freeze()` after startup, and every DynamoDB call "
+        "going botocore's whole way (no fast path). It ran in this run, on "
         "the same seeded data and the same canned engine, right after *GraphQL* (after) on "
         f"each of {', '.join(scenarios)}; it is not measured on moto, on the scale datasets or "
         "for delete. 1-minute load average during these canned runs: "
@@ -506,6 +512,76 @@ def before_after_section(results: dict[str, Any]) -> list[str]:
         "own process, so its GC figures are the load generator's.",
         "",
         *before_after_table(results),
+        "",
+    ]
+
+
+def _storage_scenarios(results: dict[str, Any]) -> list[str]:
+    return [s for s in HEADLINE_ORDER if _headline_load(results, s, DIRECT_BEFORE, "canned", 16)]
+
+
+def storage_before_after_table(results: dict[str, Any]) -> list[str]:
+    lines = [
+        "| scenario | measure | direct before | direct after | after/before |",
+        "|---|---|---|---|---|",
+    ]
+    for scenario in _storage_scenarios(results):
+        for label, concurrency, measure, digits in MEASURES:
+            old, new = (
+                measure(_headline_load(results, scenario, variant, "canned", concurrency))
+                for variant in (DIRECT_BEFORE, "direct")
+            )
+            lines.append(
+                f"| {scenario} | {label} | {_ms(old, digits)} | {_ms(new, digits)} "
+                f"| {_ratio(new, old)} |"
+            )
+        counts = [
+            _find(results["counts"], dataset="main", scenario=scenario, variant=variant)
+            for variant in (DIRECT_BEFORE, "direct")
+        ]
+        if all(counts):
+            cells = " | ".join(_count_cell(count) for count in counts)
+            lines.append(f"| {scenario} | DynamoDB requests / waves (moto) | {cells} | same |")
+    return lines
+
+
+def storage_targets(results: dict[str, Any]) -> list[str]:
+    cells = []
+    for scenario in STORAGE_TARGET_SCENARIOS:
+        old, new = (
+            per_op(_headline_load(results, scenario, variant, "canned", 16), "server_cpu_s")
+            for variant in (DIRECT_BEFORE, "direct")
+        )
+        ratio = new / old if new and old else None
+        verdict = _verdict(ratio, STORAGE_CPU_TARGET, at_least=False)
+        shown = "-" if ratio is None else f"{ratio:.2f}x"
+        cells.append(f"{scenario} {shown} ({_ms(old, 2)} → {_ms(new, 2)} ms): **{verdict}**")
+    return [
+        f"- **Target: the storage layer's own CPU per operation (direct) at most "
+        f"{STORAGE_CPU_TARGET}x of the same calls without the DynamoDB fast path.** "
+        + "; ".join(cells)
+        + " (canned engine, concurrency 16)."
+    ]
+
+
+def storage_section(results: dict[str, Any]) -> list[str]:
+    if not _storage_scenarios(results):
+        return []
+    return [
+        "## The storage layer before and after, one run",
+        "",
+        "*direct before* is the direct variant's storage calls on a DynamoDB client opened "
+        "with `DYNAMODB_FAST_PATH=false`: every call goes botocore's whole way (generic "
+        "serializer, request signer, response parser); *direct* is the same calls with the "
+        "fast path (graphql_api/storage/fast_path.py). Both run in the load generator's own "
+        "process, one right after the other on each scenario, on the same canned engine; it "
+        "freezes its startup objects (`gc.freeze()`) after opening each client, as the service "
+        "does. The run stops if the two send different DynamoDB requests for the same actions "
+        "(counted on moto).",
+        "",
+        *storage_targets(results),
+        "",
+        *storage_before_after_table(results),
         "",
     ]
 
@@ -564,6 +640,7 @@ def write_report(results: dict[str, Any], output_dir: Path) -> None:
         *summary(results),
         "",
         *before_after_section(results),
+        *storage_section(results),
         "## DynamoDB requests per operation",
         "",
         "Exact: counted at the engine, one operation at a time (`requests / waves`; a wave is "
@@ -617,6 +694,18 @@ def write_report(results: dict[str, Any], output_dir: Path) -> None:
             "profile_*.txt.",
             "",
             *results["profile"],
+            "",
+        ]
+    if results.get("profile_storage"):
+        lines += [
+            "## Profile of the storage calls",
+            "",
+            "The hottest read (the most CPU per operation of direct before) and send, on the "
+            "canned engine at concurrency 16, the load generator sampling itself with "
+            "pyinstrument while it runs the storage calls: direct (fast path), direct before. "
+            "Call trees in profile_*_direct*.txt.",
+            "",
+            *results["profile_storage"],
             "",
         ]
     extra = notes(results)

@@ -44,6 +44,8 @@ from benchmarks.scenarios import (
     BEFORE,
     BEFORE_ENV,
     BEFORE_SCENARIOS,
+    DIRECT_BEFORE,
+    IN_PROCESS,
     SCENARIOS,
     VARIANTS,
     Variant,
@@ -302,6 +304,7 @@ class Bench:
                 own = victims[variant]
                 if scenario != "mixed":
                     repeats = 1 if dataset.items > 100_000 else config.count_repeats
+                    first = index[variant]
                     count = await self.job(
                         "count",
                         plan,
@@ -311,9 +314,11 @@ class Bench:
                         servers,
                         victims=own[:repeats],
                         repeats=repeats,
-                        first_index=index[variant],
+                        first_index=first,
                     )
                     index[variant] = count["next_index"]
+                    if variant == "direct" and scenario in _before_scenarios(plan):
+                        await self.count_direct_before(plan, dataset, scenario, count, first)
                 if heavy:
                     continue
                 if scenario == "delete":
@@ -345,8 +350,12 @@ class Bench:
         await self.engine_mode("replay")
         before = _before_scenarios(plan)
         for scenario in plan.scenarios:
-            # The before-variant right after "graphql", so both see the same machine.
-            for variant in (*VARIANTS, BEFORE) if scenario in before else VARIANTS:
+            # Each before-variant right after its after-variant, so both see the same machine.
+            for variant in (
+                ("direct", DIRECT_BEFORE, "rest", "graphql", BEFORE)
+                if scenario in before
+                else VARIANTS
+            ):
                 own = victims.get(variant, [])
                 for concurrency, budget in (
                     (1, config.budget_canned_c1),
@@ -369,7 +378,33 @@ class Bench:
         await self.engine_mode("forward")
 
     def _address(self, variant: Variant, servers: dict[str, Child]) -> str:
-        return self.front_url if variant == "direct" else servers[variant].detail
+        return self.front_url if variant in IN_PROCESS else servers[variant].detail
+
+    async def count_direct_before(
+        self, plan: Plan, dataset: Dataset, scenario: str, direct: dict[str, Any], first: int
+    ) -> None:
+        """Count the storage calls with the fast path off: they must send exactly the
+        requests "direct" (fast path on) sent for the same actions."""
+        answer = await self.job(
+            "count",
+            plan,
+            dataset,
+            scenario,
+            DIRECT_BEFORE,
+            {},
+            victims=[],
+            repeats=len(direct["repeats"]),
+            first_index=first,
+        )
+
+        def requests(count: dict[str, Any]) -> list[tuple[int, dict[str, int]]]:
+            return [(r["requests"], r["operations"]) for r in count["repeats"]]
+
+        if requests(answer) != requests(direct):
+            raise AssertionError(
+                f"{dataset.name}/{scenario}: the fast path changed the DynamoDB requests: "
+                f"{requests(answer)} without it, {requests(direct)} with it"
+            )
 
     async def job(
         self,
@@ -443,7 +478,7 @@ class Bench:
         victims: list[str],
         first_index: int,
     ) -> dict[str, Any]:
-        server = None if variant == "direct" else servers[variant]
+        server = None if variant in IN_PROCESS else servers[variant]
         answer = await self.job(
             "load",
             plan,
@@ -535,6 +570,50 @@ class Bench:
                 log(f"profiled {scenario}/{variant}: {answer['ops']} ops")
         await self.engine_mode("forward")
         self.results["profile"] = lines
+
+    async def profile_storage(self, plan: Plan, dataset: Dataset) -> None:
+        """Profile the storage calls alone (direct, after and before) on the hottest read and
+        on send, canned: the load generator samples itself while it runs them."""
+        reads = [s for s in ("home", "open", "older") if s in _before_scenarios(plan)]
+        if not reads:
+            return
+
+        def before_cpu(scenario: str) -> float:
+            load = _find_load(
+                self.results["loads"], dataset.name, scenario, DIRECT_BEFORE, "canned", 16
+            )
+            return 0.0 if load is None or not load["ops"] else load["server_cpu_s"] / load["ops"]
+
+        lines: list[str] = []
+        await self.engine_mode("replay")
+        for scenario in (max(reads, key=before_cpu), "send"):
+            for variant in IN_PROCESS:
+                session_path = self.log_dir / f"profile-{scenario}-{variant}.pyisession"
+                answer = await self.job(
+                    "load",
+                    plan,
+                    dataset,
+                    scenario,
+                    variant,
+                    {},
+                    victims=[],
+                    first_index=60_000,
+                    extra={
+                        "concurrency": 16,
+                        "budget": dataclasses.asdict(self.config.budget_canned_c16),
+                        "server_pid": None,
+                        "engine_pid": self.front.pid,
+                        "profile": str(session_path),
+                    },
+                )
+                name = "direct, before" if variant == DIRECT_BEFORE else variant
+                label = f"{SCENARIOS[scenario]}, {name} (canned engine, concurrency 16)"
+                lines += render(summarize(label, session_path), answer["ops"])
+                text = render_text(session_path)
+                (self.config.output_dir / f"profile_{scenario}_{variant}.txt").write_text(text)
+                log(f"profiled {scenario}/{variant}: {answer['ops']} ops")
+        await self.engine_mode("forward")
+        self.results["profile_storage"] = lines
 
     async def proxy_hop_ms(self, dataset: Dataset, samples: int = 200) -> dict[str, float]:
         """What the counting engine adds to one DynamoDB round trip, measured with GetItem."""
@@ -713,6 +792,7 @@ async def run(config: BenchConfig) -> dict[str, Any]:
                 await bench.measure(plan, dataset)
                 if config.profile and plan.spec.name == "main":
                     await bench.profile(plan, dataset)
+                    await bench.profile_storage(plan, dataset)
                 bench.results["machine"]["moto_rss_mb"] = rss_megabytes(bench.moto.pid)
         finally:
             if config.dynamodb_endpoint_url:

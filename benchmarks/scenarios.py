@@ -22,7 +22,7 @@ from graphql_api.storage.client import ChatTable
 from graphql_api.storage.records import MessagePosition, NewMessage
 
 ActionKind = Literal["home", "open", "older", "send", "save", "rename", "delete"]
-Variant = Literal["direct", "rest", "graphql", "graphql_before"]
+Variant = Literal["direct", "rest", "graphql", "graphql_before", "direct_before"]
 # Measured in every scenario, on every engine and dataset.
 VARIANTS: Final[tuple[Variant, ...]] = ("direct", "rest", "graphql")
 # The same service with this round's optimisations switched off by its own settings, measured
@@ -31,8 +31,15 @@ BEFORE: Final = "graphql_before"
 BEFORE_ENV: Final[dict[str, str]] = {
     "GRAPHQL_DOCUMENT_CACHE_SIZE": "0",
     "GC_FREEZE_AFTER_STARTUP": "false",
+    "DYNAMODB_FAST_PATH": "false",
 }
 BEFORE_SCENARIOS: Final[tuple[str, ...]] = ("home", "open", "send", "mixed")
+# The storage calls with the DynamoDB fast path off (DYNAMODB_FAST_PATH=false): the storage
+# layer as it was, measured next to "direct" on the BEFORE_SCENARIOS, and counted on moto to
+# show it sends exactly the requests "direct" sends.
+DIRECT_BEFORE: Final = "direct_before"
+# Both run in the load generator's own process: no server.
+IN_PROCESS: Final[tuple[Variant, ...]] = ("direct", DIRECT_BEFORE)
 
 HOME_PAGE = 20
 MESSAGE_PAGE = 50

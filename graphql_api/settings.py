@@ -191,6 +191,9 @@ class DynamoDBSettings(_Section):
     # Upper bound on one storage operation including every retry, so a client always gets an
     # answer (SERVICE_UNAVAILABLE at worst) in bounded time.
     deadline: float = _env("DYNAMODB_DEADLINE_SECONDS", _positive(float), 10.0)
+    # Item operations skip botocore's generic serializing, signing and parsing (storage/
+    # fast_path.py); false sends every call botocore's whole way, for comparison.
+    fast_path: bool = _env("DYNAMODB_FAST_PATH", _bool, True)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -19,6 +19,8 @@ from graphql_api.errors import ChatError, UnavailableError, ValidationError
 from graphql_api.observability.capacity import watch_capacity
 from graphql_api.settings import DynamoDBSettings
 
+from .fast_path import enable_fast_path, install_fast_path
+
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
@@ -184,6 +186,7 @@ async def open_table(
         endpoint_url=settings.endpoint_url,
         config=config,
         credentials=credentials,
+        fast_path=settings.fast_path,
     ) as client:
         yield ChatTable(
             client=client,
@@ -203,14 +206,23 @@ async def open_client(
     endpoint_url: str | None,
     config: AioConfig,
     credentials: tuple[str, str] | None = None,
+    fast_path: bool = True,
 ) -> AsyncIterator[DynamoDBClient]:
-    """The app's one DynamoDB client: creating one costs ~200 ms, so open it once per process."""
+    """The app's one DynamoDB client: creating one costs ~200 ms, so open it once per process.
+
+    `fast_path` (DYNAMODB_FAST_PATH): item operations skip botocore's generic serializing,
+    signing and parsing (storage/fast_path.py); off, every call goes botocore's whole way.
+    """
     session = aioboto3.Session(
         aws_access_key_id=credentials[0] if credentials else None,
         aws_secret_access_key=credentials[1] if credentials else None,
         region_name=region,
     )
+    if fast_path:
+        install_fast_path(session.events)
     async with session.client("dynamodb", endpoint_url=endpoint_url, config=config) as client:
+        if fast_path:
+            enable_fast_path(client)
         # Every call asks for its consumed capacity, counted into the current request's record.
         watch_capacity(client)
         yield client

@@ -70,6 +70,53 @@ def test_an_unseen_write_falls_back_to_the_operations_last_success_and_errors_ne
     assert recording.answer(TARGET + "Query", b"{}") == (None, "miss")
 
 
+def test_a_request_is_matched_on_its_meaning_not_its_bytes_nor_the_clock() -> None:
+    recording = Recording()
+    answer = _answer({"Items": []})
+    sent = {
+        "TableName": "t",
+        "KeyConditionExpression": "GSI1PK = :pk",
+        "FilterExpression": "#ttl > :now",
+        "ExpressionAttributeValues": {":pk": {"S": "u"}, ":now": {"N": "1700000000"}},
+    }
+    recording.record(TARGET + "Query", json.dumps(sent).encode(), answer)
+    # Another client's JSON (compact, keys reordered), a second later.
+    later = {**sent, "ExpressionAttributeValues": {":now": {"N": "1700000001"}, ":pk": {"S": "u"}}}
+    compact = json.dumps(dict(reversed(later.items())), separators=(",", ":")).encode()
+    other_user = {**sent, "ExpressionAttributeValues": {":pk": {"S": "v"}, ":now": {"N": "1"}}}
+
+    assert recording.answer(TARGET + "Query", compact) == (answer, "exact")
+    assert recording.answer(TARGET + "Query", json.dumps(other_user).encode())[1] == "fallback"
+
+
+def _batch_get_body(*sort_keys: str) -> bytes:
+    keys = [{"PK": {"S": "p"}, "SK": {"S": sk}} for sk in sort_keys]
+    return json.dumps({"RequestItems": {"t": {"Keys": keys, "ConsistentRead": True}}}).encode()
+
+
+def test_an_unseen_batch_get_is_answered_item_by_item_from_what_was_seen() -> None:
+    recording = Recording()
+    profile = {"PK": {"S": "p"}, "SK": {"S": "PROFILE"}, "n": {"N": "1"}}
+    conversation = {"PK": {"S": "p"}, "SK": {"S": "CONV"}}
+    recording.record(
+        TARGET + "BatchGetItem",
+        _batch_get_body("PROFILE", "CONV", "GONE"),
+        _answer({"Responses": {"t": [conversation, profile]}, "UnprocessedKeys": {}}),
+    )
+
+    # A write's snapshot read: known items plus a fresh message's marker, never seen.
+    found, outcome = recording.answer(
+        TARGET + "BatchGetItem", _batch_get_body("CONV", "MSGID#new", "PROFILE", "GONE")
+    )
+
+    assert outcome == "fallback"
+    assert found is not None
+    assert json.loads(found.body) == {
+        "Responses": {"t": [conversation, profile]},
+        "UnprocessedKeys": {},
+    }
+
+
 def test_a_recording_survives_a_round_trip_through_json() -> None:
     recording = Recording()
     recording.record(TARGET + "GetItem", _get_item_body("a"), _answer({"Item": {}}))
@@ -275,3 +322,37 @@ def test_the_report_is_written_with_its_tables_and_plots(tmp_path: Path) -> None
     assert "home 1.00x (before 1.00x): **met**; open - (before -): **not measured**" in text
     assert "Met on 1 of 1 scenarios: home 1.00x (before 1.00x): **met**." in text
     assert (tmp_path / "latency_p50_c1.png").stat().st_size > 0
+
+
+def test_the_storage_section_compares_direct_before_and_after(tmp_path: Path) -> None:
+    loads = [
+        _load("home", variant, "canned", concurrency)
+        for variant in ("direct", "rest", "graphql")
+        for concurrency in (1, 16)
+    ]
+    before = {**_load("home", "direct_before", "canned", 16), "server_cpu_s": 1.2}
+    results: dict[str, Any] = {
+        "machine": {
+            "nproc": 2,
+            "cpu_model": "test cpu",
+            "python": "3.11",
+            "platform": "linux",
+            "loadavg_start": [0.1, 0.1, 0.1],
+            "loadavg_end": [0.2, 0.2, 0.2],
+            "versions": {},
+        },
+        "config": {"quick": True},
+        "seconds": 1.0,
+        "datasets": [{"name": "main", "conversations": 30, "focus_history": 200, "items": 10}],
+        "counts": [],
+        "loads": [*loads, before],
+        "notes": [],
+        "profile_storage": ["### a profile of the storage calls"],
+    }
+
+    write_report(results, tmp_path)
+
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "home 0.33x (12.00 → 4.00 ms): **met**; open - (- → - ms): **not measured**" in text
+    assert "| home | server CPU ms/op (c16) | 12.00 | 4.00 | 0.33x |" in text
+    assert "### a profile of the storage calls" in text
