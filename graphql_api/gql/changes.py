@@ -49,9 +49,9 @@ class Change:
     messages: list[Message] = strawberry.field(
         resolver=_messages,
         description=(
-            "What this change added, in order: the messages of an addMessage/addMessages or of "
-            "one part of an importConversations. For a CONVERSATION_UPDATED that rated a "
-            "message, that message. Empty otherwise."
+            "What this change added: the messages of an addMessage/addMessages, in order (or "
+            "of one part of an importConversations); for a CONVERSATION_UPDATED that rated a "
+            "message, that message; empty otherwise."
         ),
     )
     sync_token: str = strawberry.field(description="Resume from just after this change.")
