@@ -46,7 +46,8 @@ from graphql_api.storage.table import create_table, delete_table
 REPO_ROOT: Final = Path(__file__).resolve().parents[1]
 OPERATIONS: Final = REPO_ROOT / "schema" / "operations"
 OUTPUT: Final = REPO_ROOT / "docs" / "cost.md"
-OPERATIONS_DOC: Final = REPO_ROOT / "docs" / "operations.md"
+# The README's Operating it section shows the table too, between these markers.
+OPERATIONS_DOC: Final = REPO_ROOT / "README.md"
 TABLE_START, TABLE_END = "<!-- cost-table -->", "<!-- /cost-table -->"
 LOCAL_CREDENTIALS: Final = ("testing", "testing")
 REGION: Final = "us-east-1"
