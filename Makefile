@@ -51,6 +51,7 @@ unit: $(INSTALLED)
 schema: $(INSTALLED)
 	$(BIN)/chat-history-api export-schema
 	$(BIN)/chat-history-api export-openapi
+	$(BIN)/chat-history-api export-operations
 
 soak: $(INSTALLED)
 	$(BIN)/pytest -m slow -p no:randomly tests/soak
