@@ -43,6 +43,11 @@ class Code(enum.StrEnum):
     CONFLICT = "CONFLICT"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+    # A persisted query id this process does not know: an APQ client then sends the document.
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+    # A document outside the trusted documents, where only those are served (Apollo Router's
+    # code for the same refusal).
+    QUERY_NOT_IN_SAFELIST = "QUERY_NOT_IN_SAFELIST"
 
 
 def code_of(error: BaseException) -> Code | None:
@@ -68,6 +73,10 @@ HTTP_STATUS: dict[Code, int] = {
     Code.CONFLICT: 409,
     Code.SERVICE_UNAVAILABLE: 503,
     Code.INTERNAL_SERVER_ERROR: 500,
+    # 200 whatever the media type: Apollo's clients (iOS stops at any other status) retry
+    # with the document only when the miss arrives as a successful response.
+    Code.PERSISTED_QUERY_NOT_FOUND: 200,
+    Code.QUERY_NOT_IN_SAFELIST: 403,
 }
 
 # One message for missing and foreign items alike: the two must be indistinguishable.
