@@ -8,8 +8,11 @@
   nothing and the service's own cost is what a load run measures. A request never seen (a write
   carries fresh ids and timestamps) gets the last successful answer recorded for the same item
   key (UpdateItem's ALL_NEW attributes), or else for the same operation (TransactWriteItems
-  `{}`, BatchWriteItem with nothing unprocessed). `replay` in the counts says how many answers
-  were exact, fallbacks or misses (a miss is a 400 error, so it cannot go unnoticed).
+  `{}`, BatchWriteItem with nothing unprocessed). A BatchGetItem never seen (a write's first
+  read names the new message's idempotency marker) is answered item by item: every item any
+  BatchGetItem returned, and no item for a key never seen (a fresh id's marker does not exist).
+  `replay` in the counts says how many answers were exact, fallbacks or misses (a miss is a 400
+  error, so it cannot go unnoticed).
 
 In both modes requests are counted, and grouped into waves: a request that arrives while
 another is in flight joins its wave, so sequential round trips show as separate waves.
@@ -26,6 +29,7 @@ import dataclasses
 import hashlib
 import json
 import signal
+import zlib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -76,8 +80,26 @@ def operation_of(target: str) -> str:
     return target.rpartition(".")[2] or "?"
 
 
+# Values storage fills in from the clock: a read that carries one (the conversation list's
+# `:now`, which hides expired temporary conversations) is still the same read a second later.
+_CLOCK_VALUES = frozenset({":now"})
+
+
 def exact_key(target: str, body: bytes) -> str:
-    return f"{target}|{hashlib.sha256(body).hexdigest()}"
+    return f"{target}|{hashlib.sha256(_without_clock(body)).hexdigest()}"
+
+
+def _without_clock(body: bytes) -> bytes:
+    if b'":now"' not in body:
+        return body
+    try:
+        request = json.loads(body)
+        values = request["ExpressionAttributeValues"]
+        for name in _CLOCK_VALUES & values.keys():
+            values[name] = "clock"
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return body
+    return json.dumps(request, sort_keys=True).encode()
 
 
 def item_key(target: str, body: bytes) -> str | None:
@@ -90,11 +112,26 @@ def item_key(target: str, body: bytes) -> str | None:
         return None
 
 
+def _batch_keys(body: bytes) -> dict[str, list[dict[str, Any]]] | None:
+    """BatchGetItem's keys by table; None if the body is not a BatchGetItem request."""
+    try:
+        request = json.loads(body)
+        return {table: list(wanted["Keys"]) for table, wanted in request["RequestItems"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _stored_key(table: str, key: dict[str, Any]) -> str:
+    return f"{table}|{json.dumps(key, sort_keys=True)}"
+
+
 @dataclasses.dataclass
 class Recording:
     exact: dict[str, Answer] = dataclasses.field(default_factory=dict)
     by_item: dict[str, Answer] = dataclasses.field(default_factory=dict)
     by_operation: dict[str, Answer] = dataclasses.field(default_factory=dict)
+    # Every item a BatchGetItem returned, by table and key.
+    batch_items: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     def record(self, target: str, body: bytes, answer: Answer) -> None:
         self.exact[exact_key(target, body)] = answer
@@ -104,16 +141,54 @@ class Recording:
         if key is not None:
             self.by_item[key] = answer
         self.by_operation[target] = answer
+        if operation_of(target) == "BatchGetItem":
+            self._record_batch(body, answer)
+
+    def _record_batch(self, body: bytes, answer: Answer) -> None:
+        keys = _batch_keys(body)
+        try:
+            responses = json.loads(answer.body)["Responses"]
+        except (ValueError, KeyError, TypeError):
+            return
+        for table, wanted in (keys or {}).items():
+            names = set(wanted[0]) if wanted else set()
+            for item in responses.get(table, []):
+                if names <= item.keys():
+                    self.batch_items[_stored_key(table, {n: item[n] for n in names})] = item
 
     def answer(self, target: str, body: bytes) -> tuple[Answer | None, str]:
         found = self.exact.get(exact_key(target, body))
         if found is not None:
             return found, "exact"
+        if operation_of(target) == "BatchGetItem":
+            composed = self._compose_batch(body)
+            if composed is not None:
+                return composed, "fallback"
         key = item_key(target, body)
         found = None if key is None else self.by_item.get(key)
         if found is None:
             found = self.by_operation.get(target)
         return found, "fallback" if found is not None else "miss"
+
+    def _compose_batch(self, body: bytes) -> Answer | None:
+        keys = _batch_keys(body)
+        if keys is None:
+            return None
+        responses = {
+            table: [
+                self.batch_items[stored]
+                for key in wanted
+                if (stored := _stored_key(table, key)) in self.batch_items
+            ]
+            for table, wanted in keys.items()
+        }
+        payload = json.dumps({"Responses": responses, "UnprocessedKeys": {}}).encode()
+        headers = (
+            ("Content-Type", "application/x-amz-json-1.0"),
+            # botocore checks the body against it.
+            ("x-amz-crc32", str(zlib.crc32(payload))),
+        )
+        return Answer(200, payload, headers)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -123,14 +198,19 @@ class Recording:
                 ("by_item", self.by_item),
                 ("by_operation", self.by_operation),
             )
-        }
+        } | {"batch_items": self.batch_items}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Recording:
         def load(name: str) -> dict[str, Answer]:
             return {key: Answer.from_json(value) for key, value in data.get(name, {}).items()}
 
-        return cls(exact=load("exact"), by_item=load("by_item"), by_operation=load("by_operation"))
+        return cls(
+            exact=load("exact"),
+            by_item=load("by_item"),
+            by_operation=load("by_operation"),
+            batch_items=dict(data.get("batch_items", {})),
+        )
 
 
 @dataclasses.dataclass
