@@ -9,7 +9,9 @@ schema/operations/ runs the same way twice, side by side, rounds alternating whi
   document cache by its text, and executed by graphql-core with Strawberry's resolvers);
 - fast: its manifest id as `documentId` (no cache lookup of the text, and planned execution).
 Both get the same data and answer the same bytes (tests/api/test_planned_execution.py); the
-difference is the CPU the fast path saves. BENCH_QUICK=1 is a smoke run.
+difference is the CPU the fast path saves. Then, without HTTP or storage, the execution alone
+of a page of 50 messages (the service's own Strawberry types, in memory), both ways.
+BENCH_QUICK=1 is a smoke run.
 """
 
 from __future__ import annotations
@@ -26,19 +28,28 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+import strawberry
+from graphql import ExecutionResult, OperationDefinitionNode, execute, parse
 from jose import jwt
 from starlette.applications import Starlette
+from strawberry.schema.config import StrawberryConfig
 
 from benchmarks.children import Child, start_child
 from benchmarks.seed import DatasetSpec, seed
 from graphql_api.app import create_app
+from graphql_api.gql.messages import Message, MessageConnection, MessageEdge
+from graphql_api.gql.pagination import PageInfo
+from graphql_api.gql.planned import PlannedExecutor, plan_operation
+from graphql_api.gql.scalars import SCALAR_MAP
 from graphql_api.gql.trusted import OPERATIONS_DIR, from_operations
 from graphql_api.local.cognito import DevCognito
 from graphql_api.settings import Settings
 from graphql_api.storage.client import ChatTable, client_config, open_client
+from graphql_api.storage.records import MessageRecord
 from graphql_api.storage.table import create_table
 
 LOCAL_CREDENTIALS: Final = ("testing", "testing")
@@ -315,6 +326,85 @@ async def run(budget: Budget) -> tuple[dict[str, Any], dict[str, Any]]:
     return figures, machine
 
 
+PAGE_DOCUMENT: Final = """
+query Page {
+  page {
+    edges { cursor node { id role content createdAt modelId isError errorMessage } }
+    pageInfo { hasPreviousPage startCursor hasNextPage endCursor }
+    totalCount
+  }
+}
+"""
+
+
+def _page_query(connection: MessageConnection) -> type:
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        async def page(self) -> MessageConnection:
+            return connection
+
+    return Query
+
+
+def execution_only(executions: int) -> dict[str, float]:
+    """CPU seconds to execute a page of 50 messages (no HTTP, no storage), both ways."""
+    now = datetime.now(UTC)
+    records = [
+        MessageRecord(
+            id=str(uuid.uuid4()),
+            conversation_id="c",
+            user_id="u",
+            role="user" if index % 2 == 0 else "assistant",
+            content=ASSISTANT_TEXT,
+            created_at=now,
+            model_id=None if index % 2 == 0 else "bench-model-1",
+            is_error=False,
+            error_message=None,
+            parent_id=None,
+            segment=0,
+            depth=index + 1,
+        )
+        for index in range(50)
+    ]
+    edges = [MessageEdge(cursor="c" * 44, node=Message.from_record(r)) for r in records]
+    connection = MessageConnection(
+        edges=edges,
+        page_info=PageInfo.of([e.cursor for e in edges], has_previous=True, has_next=False),
+        total_count=200,
+    )
+
+    schema = strawberry.Schema(
+        query=_page_query(connection), config=StrawberryConfig(scalar_map=SCALAR_MAP)
+    )
+    document = parse(PAGE_DOCUMENT)
+    operation = document.definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    plan = plan_operation(schema._schema, document, operation)
+
+    async def spent(planned: bool) -> float:
+        options: dict[str, Any] = {"executor_class": schema.execution_context_class}
+        if planned:
+            options = {"executor_class": PlannedExecutor, "plan": plan}
+        started = time.process_time()
+        for _ in range(executions):
+            result = execute(schema._schema, document, **options)
+            if not isinstance(result, ExecutionResult):
+                result = await result
+            if result.errors:
+                raise RuntimeError(str(result.errors))
+        return (time.process_time() - started) / executions
+
+    async def both() -> dict[str, float]:
+        rounds = [(await spent(False), await spent(True)) for _ in range(5)]
+        return {
+            "general": statistics.median(general for general, _ in rounds),
+            "fast": statistics.median(fast for _, fast in rounds),
+        }
+
+    return asyncio.run(both())
+
+
 def render(figures: dict[str, Any], machine: dict[str, Any], budget: Budget) -> str:
     lines = [
         f"CPU per request (ms), median of {budget.rounds} rounds of {budget.reads} requests "
@@ -342,6 +432,11 @@ def main() -> int:
 
     figures, machine = asyncio.run(bounded())
     print(render(figures, machine, budget))
+    alone = execution_only(20 if quick else 300)
+    print(
+        f"Execution alone, a page of 50 messages in memory: {alone['general'] * 1000:.2f} ms "
+        f"through graphql-core, {alone['fast'] * 1000:.2f} ms planned (median of 5 rounds)."
+    )
     return 0
 
 
