@@ -10,7 +10,7 @@ LOCAL := $(VENV)/.installed-local
 INSTALLED := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install run test lint typecheck unit schema bench soak synth lambda-package clean graphiql-assets
+.PHONY: install run test lint typecheck unit schema bench bench-trusted soak synth lambda-package clean graphiql-assets
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
@@ -51,12 +51,17 @@ unit: $(INSTALLED)
 schema: $(INSTALLED)
 	$(BIN)/chat-history-api export-schema
 	$(BIN)/chat-history-api export-openapi
+	$(BIN)/chat-history-api export-operations
 
 soak: $(INSTALLED)
 	$(BIN)/pytest -m slow -p no:randomly tests/soak
 
 bench: $(INSTALLED)
 	$(BIN)/python -m benchmarks
+
+# CPU per request of each schema/operations document, general path vs trusted documents
+bench-trusted: $(INSTALLED)
+	$(BIN)/python -m benchmarks.trusted_documents
 
 # Both CDK stacks' CloudFormation into infra/cdk.out/: offline, no AWS account, no Docker
 # (node is needed). Context values: make synth ARGS="-c userPoolId=... -c appClientIds=..."

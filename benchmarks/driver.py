@@ -29,10 +29,12 @@ from benchmarks.gcstats import GC_PATH, GcWatch
 from benchmarks.procstat import cpu_seconds
 from benchmarks.scenarios import (
     IN_PROCESS,
+    TRUSTED,
     Client,
     DirectClient,
     GraphQLClient,
     RestClient,
+    TrustedGraphQLClient,
     plan,
 )
 from benchmarks.seed import Dataset
@@ -125,6 +127,8 @@ class Driver:
                 client = DirectClient(table, dataset.user_id)
             elif variant == "rest":
                 client = RestClient(await self._session(address), address, dataset.token)
+            elif variant == TRUSTED:
+                client = TrustedGraphQLClient(await self._session(address), address, dataset.token)
             else:
                 client = GraphQLClient(await self._session(address), address, dataset.token)
             self._clients[key] = client

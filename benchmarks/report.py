@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.scenarios import BEFORE, BEFORE_ENV, DIRECT_BEFORE, SCENARIOS, VARIANTS
+from benchmarks.scenarios import BEFORE, BEFORE_ENV, DIRECT_BEFORE, SCENARIOS, TRUSTED, VARIANTS
 
 VARIANT_NAMES = {
     "direct": "direct",
@@ -16,10 +16,17 @@ VARIANT_NAMES = {
     BEFORE: "GraphQL (before)",
     "graphql": "GraphQL",
     DIRECT_BEFORE: "direct (before)",
+    TRUSTED: "GraphQL (trusted documents)",
 }
 # The order of the rows and bars: the before-variant next to the service as it is.
-SHOWN = ("direct", "rest", BEFORE, "graphql")
-COLORS = {"direct": "#7f7f7f", "rest": "#1f77b4", BEFORE: "#f4a3a3", "graphql": "#d62728"}
+SHOWN = ("direct", "rest", BEFORE, "graphql", TRUSTED)
+COLORS = {
+    "direct": "#7f7f7f",
+    "rest": "#1f77b4",
+    BEFORE: "#f4a3a3",
+    "graphql": "#d62728",
+    TRUSTED: "#9467bd",
+}
 HEADLINE_ORDER = ("home", "open", "older", "send", "save", "rename", "delete", "mixed")
 # The issue's targets (canned engine): GraphQL's throughput at concurrency 16 against REST's on
 # these screens, and GraphQL's p50 at concurrency 1 against the direct storage calls.
@@ -280,23 +287,81 @@ def before_after_table(results: dict[str, Any]) -> list[str]:
         "| GraphQL/REST before → after | GraphQL/direct before → after |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    columns = ("direct", "rest", BEFORE, "graphql")
     for scenario in _before_scenarios(results):
         for label, concurrency, measure, digits in MEASURES:
             value = {
                 variant: measure(_headline_load(results, scenario, variant, "canned", concurrency))
-                for variant in SHOWN
+                for variant in columns
             }
             old, new = value[BEFORE], value["graphql"]
             cells = [
                 scenario,
                 label,
-                *(_ms(value[variant], digits) for variant in SHOWN),
+                *(_ms(value[variant], digits) for variant in columns),
                 _ratio(new, old),
                 f"{_ratio(old, value['rest'])} → {_ratio(new, value['rest'])}",
                 f"{_ratio(old, value['direct'])} → {_ratio(new, value['direct'])}",
             ]
             lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _trusted_scenarios(results: dict[str, Any]) -> list[str]:
+    return [s for s in HEADLINE_ORDER if _headline_load(results, s, TRUSTED, "canned", 16)]
+
+
+def _same_counts(results: dict[str, Any], scenario: str) -> str:
+    graphql, trusted = (
+        _find(results["counts"], dataset="main", scenario=scenario, variant=variant)
+        for variant in ("graphql", TRUSTED)
+    )
+    if graphql is None or trusted is None:
+        return "-"
+    same = (graphql["requests"], graphql["waves"]) == (trusted["requests"], trusted["waves"])
+    return _count_cell(trusted) + ("" if same else f" (GraphQL: {_count_cell(graphql)})")
+
+
+def trusted_section(results: dict[str, Any]) -> list[str]:
+    """The trusted-documents variant beside GraphQL and REST, from the same run."""
+    scenarios = _trusted_scenarios(results)
+    if not scenarios:
+        return []
+    lines = [
+        "## Trusted documents (the fast path), one run",
+        "",
+        "*GraphQL (trusted documents)* is the service started with `TRUSTED_DOCUMENTS_ONLY=true` "
+        "and a manifest of the GraphQL variant's own documents (`TRUSTED_DOCUMENTS_MANIFESTS`); "
+        "its client sends each document's id as `documentId` instead of its text, so the "
+        "service skips the document cache and runs the plan it made at startup (see "
+        "docs/trusted-documents.md). Same documents, same data, same canned engine as *GraphQL*; "
+        "measured right after it on every headline scenario but delete.",
+        "",
+        "| scenario | DynamoDB requests / waves | server CPU ms/op GraphQL | trusted | REST "
+        "| trusted/GraphQL | trusted/REST | GraphQL/REST | ops/s c16 trusted/REST "
+        "| p50 c1 trusted/REST |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for scenario in scenarios:
+        many = {v: _headline_load(results, scenario, v, "canned", 16) for v in SHOWN}
+        one = {v: _headline_load(results, scenario, v, "canned", 1) for v in SHOWN}
+        cpu = {v: per_op(load, "server_cpu_s") for v, load in many.items()}
+        tput = {v: _field(load, "throughput") for v, load in many.items()}
+        p50 = {v: _p50(load) for v, load in one.items()}
+        cells = [
+            scenario,
+            "mixed" if scenario == "mixed" else _same_counts(results, scenario),
+            _ms(cpu["graphql"], 2),
+            _ms(cpu[TRUSTED], 2),
+            _ms(cpu["rest"], 2),
+            _ratio(cpu[TRUSTED], cpu["graphql"]),
+            _ratio(cpu[TRUSTED], cpu["rest"]),
+            _ratio(cpu["graphql"], cpu["rest"]),
+            _ratio(tput[TRUSTED], tput["rest"]),
+            _ratio(p50[TRUSTED], p50["rest"]),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def _load_range(results: dict[str, Any], variant: str) -> str:
@@ -456,11 +521,18 @@ def summary(results: dict[str, Any]) -> list[str]:
                 cpu[other].append(mine / theirs)
             if graphql and load and load["throughput"]:
                 throughput[other].append(graphql["throughput"] / load["throughput"])
+    trusted = []
+    for scenario in _trusted_scenarios(results):
+        mine = per_op(_headline_load(results, scenario, TRUSTED, "canned", 16), "server_cpu_s")
+        theirs = per_op(_headline_load(results, scenario, "rest", "canned", 16), "server_cpu_s")
+        if mine and theirs:
+            trusted.append(mine / theirs)
     loads = [load["loadavg"] for load in results["loads"] if "loadavg" in load]
     lines = [
         *targets(results),
         f"- Server CPU per operation, GraphQL vs REST: {_spread(cpu['rest'])}; "
-        f"GraphQL vs direct: {_spread(cpu['direct'])} (canned engine, concurrency 16).",
+        f"GraphQL vs direct: {_spread(cpu['direct'])}; GraphQL with trusted documents vs "
+        f"REST: {_spread(trusted)} (canned engine, concurrency 16).",
         f"- Throughput at concurrency 16, GraphQL vs REST: {_spread(throughput['rest'])}; "
         f"vs direct: {_spread(throughput['direct'])} (canned engine; on moto all three tie).",
     ]
@@ -628,7 +700,9 @@ def write_report(results: dict[str, Any], output_dir: Path) -> None:
         "benchmarks/rest_baseline.py, a Starlette JSON endpoint per screen with the same "
         "Cognito token verification and the same storage calls; *GraphQL* is the service "
         "(graphql_api.app.create_app) with its default settings; *GraphQL (before)* is the same "
-        "service with this round's optimisations switched off (see Before and after).",
+        "service with this round's optimisations switched off (see Before and after); "
+        "*GraphQL (trusted documents)* is the service serving trusted documents only, its "
+        "client sending the same documents by id (see Trusted documents).",
         "",
         f"**Headline data** (`main`): one user with {main.get('conversations', '?')} "
         f"conversations; the opened one has {main.get('focus_history', '?'):,} messages, "
@@ -641,6 +715,7 @@ def write_report(results: dict[str, Any], output_dir: Path) -> None:
         "",
         *before_after_section(results),
         *storage_section(results),
+        *trusted_section(results),
         "## DynamoDB requests per operation",
         "",
         "Exact: counted at the engine, one operation at a time (`requests / waves`; a wave is "
@@ -690,7 +765,8 @@ def write_report(results: dict[str, Any], output_dir: Path) -> None:
             "",
             "The hottest read (the most server CPU per operation of GraphQL before, else of "
             "GraphQL) and send, on the canned engine at concurrency 16, each server sampling "
-            "itself with pyinstrument: GraphQL after, GraphQL before, REST. Call trees in "
+            "itself with pyinstrument: GraphQL after, GraphQL before, GraphQL with trusted "
+            "documents, REST. Call trees in "
             "profile_*.txt.",
             "",
             *results["profile"],

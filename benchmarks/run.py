@@ -7,7 +7,9 @@ Processes (all on 127.0.0.1, each started and stopped here by its own pid):
   requests and waves, records answers, and replays them as the fast engine;
 - per dataset, one uvicorn server (1 worker) per HTTP variant (benchmarks.serve); on the
   headline dataset also the GraphQL service as it was before (its optimisations switched off
-  by its settings, scenarios.BEFORE_ENV), measured on the canned engine only;
+  by its settings, scenarios.BEFORE_ENV), measured on the canned engine only; and the service
+  serving trusted documents only (scenarios.TRUSTED), whose client sends the same documents by
+  id, counted on moto and measured on the canned engine;
 - the load generator (benchmarks.driver), which also runs the direct variant.
 """
 
@@ -47,8 +49,10 @@ from benchmarks.scenarios import (
     DIRECT_BEFORE,
     IN_PROCESS,
     SCENARIOS,
+    TRUSTED,
     VARIANTS,
     Variant,
+    trusted_env,
 )
 from benchmarks.seed import Dataset, DatasetSpec, seed
 from graphql_api.local.cognito import DevCognito
@@ -200,6 +204,7 @@ class Bench:
             "COGNITO_JWKS_URL": self.cognito.jwks_url,
             "BENCH_LOCAL_CREDENTIALS": "1" if self.local_engine else "0",
             **(BEFORE_ENV if variant == BEFORE else {}),
+            **(trusted_env(self.log_dir) if variant == TRUSTED else {}),
         }
         child = await start_child(
             f"server-{variant}-{table}" + ("-profiled" if profile else ""),
@@ -275,6 +280,8 @@ class Bench:
         http: list[Variant] = ["rest", "graphql"]
         if _before_scenarios(plan):
             http.append(BEFORE)
+        if _trusted_scenarios(plan):
+            http.append(TRUSTED)
         servers: dict[str, Child] = dict(
             zip(
                 http,
@@ -298,8 +305,22 @@ class Bench:
             for k, variant in enumerate(VARIANTS)
         }
         await self.engine_mode("forward")
+        trusted = _trusted_scenarios(plan)
         for scenario in plan.scenarios:
             index = dict.fromkeys(VARIANTS, 0)
+            if scenario in trusted and scenario != "mixed":
+                # Exact counts only: the same requests as GraphQL's, or the fast path is wrong.
+                await self.job(
+                    "count",
+                    plan,
+                    dataset,
+                    scenario,
+                    TRUSTED,
+                    servers,
+                    victims=[],
+                    repeats=config.count_repeats,
+                    first_index=20_000,
+                )
             for variant in VARIANTS:
                 own = victims[variant]
                 if scenario != "mixed":
@@ -351,11 +372,12 @@ class Bench:
         before = _before_scenarios(plan)
         for scenario in plan.scenarios:
             # Each before-variant right after its after-variant, so both see the same machine.
-            for variant in (
+            measured: tuple[Variant, ...] = (
                 ("direct", DIRECT_BEFORE, "rest", "graphql", BEFORE)
                 if scenario in before
                 else VARIANTS
-            ):
+            )
+            for variant in (*measured, TRUSTED) if scenario in trusted else measured:
                 own = victims.get(variant, [])
                 for concurrency, budget in (
                     (1, config.budget_canned_c1),
@@ -537,7 +559,7 @@ class Bench:
         for stale in self.config.output_dir.glob("profile_*.txt"):
             stale.unlink()
         await self.engine_mode("replay")
-        variants: tuple[Variant, ...] = ("graphql", BEFORE, "rest")
+        variants: tuple[Variant, ...] = ("graphql", BEFORE, TRUSTED, "rest")
         for scenario in (hottest, "send"):
             for variant in variants:
                 session_path = self.log_dir / f"profile-{scenario}-{variant}.pyisession"
@@ -561,7 +583,9 @@ class Bench:
                     )
                 finally:
                     await server.finish()
-                name = "graphql, before" if variant == BEFORE else variant
+                name = {BEFORE: "graphql, before", TRUSTED: "graphql, trusted documents"}.get(
+                    variant, variant
+                )
                 label = f"{SCENARIOS[scenario]}, {name} (canned engine, concurrency 16)"
                 summary = summarize(label, session_path)
                 lines += render(summary, answer["ops"])
@@ -643,6 +667,13 @@ def _before_scenarios(plan: Plan) -> tuple[str, ...]:
     if not plan.headline:
         return ()
     return tuple(scenario for scenario in plan.scenarios if scenario in BEFORE_SCENARIOS)
+
+
+def _trusted_scenarios(plan: Plan) -> tuple[str, ...]:
+    """What the trusted-documents variant is measured on: headline scenarios but delete."""
+    if not plan.headline:
+        return ()
+    return tuple(scenario for scenario in plan.scenarios if scenario != "delete")
 
 
 def timestamp_parse_us(number: int = 20_000) -> dict[str, float]:

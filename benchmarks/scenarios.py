@@ -2,8 +2,9 @@
 
 An action is what a chat app does on one screen; `plan(...)` turns a scenario and an index into
 the action, so every variant performs the same sequence. A client performs actions one way:
-GraphQL over HTTP (the service as it is, or as it was before: BEFORE_ENV), the REST baseline
-over HTTP, or the storage calls directly (the floor).
+GraphQL over HTTP (the service as it is, or as it was before: BEFORE_ENV), the same documents
+sent as trusted documents by id (TRUSTED: the fast path), the REST baseline over HTTP, or the
+storage calls directly (the floor).
 """
 
 from __future__ import annotations
@@ -12,17 +13,19 @@ import dataclasses
 import json
 import random
 import uuid
+from pathlib import Path
 from typing import Any, Final, Literal, Protocol
 
 import aiohttp
 
 from benchmarks import operations
 from benchmarks.seed import Dataset
+from graphql_api.gql.trusted import TrustedDocument, apollo_manifest, canonical_body, document_id
 from graphql_api.storage.client import ChatTable
 from graphql_api.storage.records import MessagePosition, NewMessage
 
 ActionKind = Literal["home", "open", "older", "send", "save", "rename", "delete"]
-Variant = Literal["direct", "rest", "graphql", "graphql_before", "direct_before"]
+Variant = Literal["direct", "rest", "graphql", "graphql_before", "direct_before", "graphql_trusted"]
 # Measured in every scenario, on every engine and dataset.
 VARIANTS: Final[tuple[Variant, ...]] = ("direct", "rest", "graphql")
 # The same service with this round's optimisations switched off by its own settings, measured
@@ -40,6 +43,11 @@ BEFORE_SCENARIOS: Final[tuple[str, ...]] = ("home", "open", "send", "mixed")
 DIRECT_BEFORE: Final = "direct_before"
 # Both run in the load generator's own process: no server.
 IN_PROCESS: Final[tuple[Variant, ...]] = ("direct", DIRECT_BEFORE)
+# The service with only trusted documents (the production setting for first-party apps): the
+# GraphQL variant's documents, sent by id, run the fast path. Headline data, canned engine,
+# every scenario but delete (whose victims are shared out between VARIANTS).
+TRUSTED: Final = "graphql_trusted"
+TRUSTED_MANIFEST: Final = "bench-persisted-query-manifest.json"
 
 HOME_PAGE = 20
 MESSAGE_PAGE = 50
@@ -159,6 +167,34 @@ mutation Delete($input: DeleteConversationInput!) {
 }"""
 
 
+_DOCUMENTS: Final = (
+    HOME_QUERY,
+    OPEN_QUERY,
+    SEND_MUTATION,
+    SAVE_MUTATION,
+    RENAME_MUTATION,
+    DELETE_MUTATION,
+)
+_IDS: Final = {text: document_id(canonical_body(text)) for text in _DOCUMENTS}
+
+
+def bench_documents() -> list[TrustedDocument]:
+    """The GraphQL variant's documents as a client build's manifest would hold them."""
+    documents = []
+    for text in _DOCUMENTS:
+        body = canonical_body(text)
+        kind, name = body.split("(")[0].split()[:2]
+        documents.append(TrustedDocument(id=document_id(body), name=name, type=kind, body=body))
+    return documents
+
+
+def trusted_env(directory: Path) -> dict[str, str]:
+    """The settings of the TRUSTED server: its manifest written to `directory`."""
+    path = directory / TRUSTED_MANIFEST
+    path.write_text(apollo_manifest(bench_documents()), encoding="utf-8")
+    return {"TRUSTED_DOCUMENTS_ONLY": "true", "TRUSTED_DOCUMENTS_MANIFESTS": str(path)}
+
+
 class HttpClient:
     def __init__(self, session: aiohttp.ClientSession, base_url: str, token: str) -> None:
         self._session = session
@@ -177,8 +213,11 @@ class HttpClient:
 
 
 class GraphQLClient(HttpClient):
+    def _request(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        return {"query": query, "variables": variables}
+
     async def _call(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-        answer = await self._json("POST", "/graphql", {"query": query, "variables": variables})
+        answer = await self._json("POST", "/graphql", self._request(query, variables))
         if answer.get("errors") or not isinstance(answer.get("data"), dict):
             raise BenchFailure(f"GraphQL errors: {str(answer.get('errors'))[:300]}")
         data: dict[str, Any] = answer["data"]
@@ -227,6 +266,13 @@ class GraphQLClient(HttpClient):
             return 1
         await self._call(DELETE_MUTATION, {"input": {"id": cid}})
         return 1
+
+
+class TrustedGraphQLClient(GraphQLClient):
+    """The same documents, named by their manifest id (Relay's and the spec's documentId)."""
+
+    def _request(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        return {"documentId": f"sha256:{_IDS[query]}", "variables": variables}
 
 
 # --- REST ------------------------------------------------------------------------------------

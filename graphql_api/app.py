@@ -7,6 +7,7 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -30,13 +31,14 @@ from graphql_api.gql.executor import GraphQLRunner
 from graphql_api.gql.http import GraphQLEndpoint
 from graphql_api.gql.limits import DocumentLimits
 from graphql_api.gql.schema import build_schema
+from graphql_api.gql.trusted import PACKAGED_MANIFEST, ManifestError
 from graphql_api.gql.websocket import SubscriptionEndpoint
 from graphql_api.graphiql import GraphiQL
 from graphql_api.observability.middleware import RequestTelemetry
 from graphql_api.observability.telemetry import Telemetry
 from graphql_api.rest.routes import REST_PATHS, rest_routes
 from graphql_api.services import AppState, Services, open_services
-from graphql_api.settings import Settings
+from graphql_api.settings import Settings, SettingsError
 from graphql_api.storage.client import utc_now
 from graphql_api.transport import GraphQLTransportGuard, TransportGuard
 
@@ -134,17 +136,26 @@ def _middleware(settings: Settings) -> list[Middleware]:
 
 
 def graphql_runner(settings: Settings) -> GraphQLRunner:
-    return GraphQLRunner(
-        build_schema(settings),
-        DocumentLimits(
-            max_depth=settings.max_query_depth,
-            max_aliases=settings.max_aliases,
-            max_tokens=settings.max_tokens,
-            max_bytes=settings.max_query_bytes,
-            allow_introspection=settings.introspection_enabled,
-            cache_size=settings.graphql_document_cache_size,
-        ),
-    )
+    """The one runner of HTTP requests and WebSocket subscriptions alike, so the limits, the
+    caches and the trusted documents hold on both."""
+    manifests = [PACKAGED_MANIFEST, *map(Path, settings.trusted_documents_manifests)]
+    try:
+        return GraphQLRunner(
+            build_schema(settings),
+            DocumentLimits(
+                max_depth=settings.max_query_depth,
+                max_aliases=settings.max_aliases,
+                max_tokens=settings.max_tokens,
+                max_bytes=settings.max_query_bytes,
+                allow_introspection=settings.introspection_enabled,
+                cache_size=settings.graphql_document_cache_size,
+            ),
+            manifests=manifests,
+            trusted_only=settings.trusted_documents_only,
+        )
+    except ManifestError as exc:
+        # A document a client ships that this schema cannot run: stop the deploy here.
+        raise SettingsError("TRUSTED_DOCUMENTS_MANIFESTS", str(exc)) from None
 
 
 def graphql_endpoint(runner: GraphQLRunner, *, graphiql: GraphiQL | None) -> GraphQLEndpoint:

@@ -1,5 +1,5 @@
 """`chat-history-api`: dev, dev-token, serve, create-table, export-schema, export-openapi,
-and (transfer_cli.py) import, export, delete-user-data.
+export-operations, and (transfer_cli.py) import, export, delete-user-data.
 
 A command that cannot start says why in one line on stderr and exits non-zero, without a
 traceback: 2 for configuration (as argparse does for bad options), 1 for anything else.
@@ -85,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_create_table(commands)
     _add_export_schema(commands)
     _add_export_openapi(commands)
+    _add_export_operations(commands)
     add_transfer_commands(commands)
     return parser
 
@@ -163,6 +164,19 @@ def _add_export_openapi(commands: _Commands) -> None:
         "Write the REST routes' OpenAPI 3.1 document (default page sizes).",
     )
     parser.add_argument("--output", type=Path, default=DEFAULT_OPENAPI_PATH)
+
+
+def _add_export_operations(commands: _Commands) -> None:
+    parser = _command(
+        commands,
+        "export-operations",
+        _export_operations,
+        "Write the trusted documents' manifest of schema/operations/ (Apollo's format, an id "
+        "map, and the copy the service loads).",
+    )
+    parser.add_argument(
+        "--output-dir", type=Path, help="write the manifest and the map here instead (to compare)"
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -283,6 +297,28 @@ def _export_openapi(args: argparse.Namespace) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     export_openapi(output)
     print(f"wrote {output}")
+    return 0
+
+
+def _export_operations(args: argparse.Namespace) -> int:
+    from .gql import trusted
+
+    try:
+        documents = trusted.from_operations()
+    except trusted.ManifestError as exc:
+        raise CommandError(str(exc)) from None
+    output: Path | None = args.output_dir
+    if output is None:
+        written = trusted.write_manifests(documents)
+    else:
+        written = trusted.write_manifests(
+            documents,
+            manifest=output / trusted.MANIFEST_PATH.name,
+            documents_map_path=output / trusted.DOCUMENTS_MAP_PATH.name,
+            packaged=None,
+        )
+    for path in written:
+        print(f"wrote {path}")
     return 0
 
 

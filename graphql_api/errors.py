@@ -50,6 +50,11 @@ class Code(enum.StrEnum):
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
     RESYNC_REQUIRED = "RESYNC_REQUIRED"
+    # A persisted query id this process does not know: an APQ client then sends the document.
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+    # A document outside the trusted documents, where only those are served (Apollo Router's
+    # code for the same refusal).
+    QUERY_NOT_IN_SAFELIST = "QUERY_NOT_IN_SAFELIST"
 
 
 def code_of(error: BaseException) -> Code | None:
@@ -79,6 +84,10 @@ HTTP_STATUS: dict[Code, int] = {
     Code.INTERNAL_SERVER_ERROR: 500,
     # The history the client asked from is gone for good.
     Code.RESYNC_REQUIRED: 410,
+    # 200 whatever the media type: Apollo's clients (iOS stops at any other status) retry
+    # with the document only when the miss arrives as a successful response.
+    Code.PERSISTED_QUERY_NOT_FOUND: 200,
+    Code.QUERY_NOT_IN_SAFELIST: 403,
 }
 
 # One message for missing and foreign items alike: the two must be indistinguishable.

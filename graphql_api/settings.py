@@ -356,6 +356,12 @@ class Settings(_Section):
     body_limit: int | None = _env("MAX_BODY_BYTES", _positive(int), None)
     cors_allow_origins: tuple[str, ...] = _env("CORS_ALLOW_ORIGINS", _csv, ())
     graphql_document_cache_size: int = _env("GRAPHQL_DOCUMENT_CACHE_SIZE", _non_negative_int, 512)
+    # Trusted documents: the service's own manifest (schema/operations/) is always loaded;
+    # these manifests too (a client build's, an older app release's still in use), by path.
+    trusted_documents_manifests: tuple[str, ...] = _env("TRUSTED_DOCUMENTS_MANIFESTS", _csv, ())
+    # Recommended in production when the only clients are your own apps: any other document,
+    # introspection included, is refused before it is parsed.
+    trusted_documents_only: bool = _env("TRUSTED_DOCUMENTS_ONLY", _bool, False)
     # Cursors carry an HMAC so a tampered one is refused; isolation never rests on it, because
     # every query is scoped to the caller whatever the cursor says.
     cursor_secret: str = _env("CURSOR_SECRET", _text, "")

@@ -11,6 +11,12 @@ evict the operations real clients send.
 Execution calls graphql-core directly with Strawberry's schema and execution context: the
 resolvers are Strawberry's, but the per-request extension machinery around them is not needed
 on this path (errors are made public here, and limits are checked above).
+
+Before any of that, a request may name a known document (documents.py: the trusted documents,
+prepared at startup) by id or by its exact text: it then skips every phase up to execution and
+runs its execution plan. With `trusted_only`, any other document is refused before it is even
+parsed. Otherwise an id this process does not know may be registered with its text (Apollo's
+automatic persisted queries), once the hash is checked and the document passed every phase.
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
 
 from graphql import (
     DocumentNode,
@@ -37,16 +44,31 @@ from strawberry.execution import optimized_is_awaitable
 from strawberry.schema.schema import validate_document
 from strawberry.utils.await_maybe import await_maybe
 
+from graphql_api.errors import Code
+
+from .documents import KnownDocument, KnownDocuments
 from .errors import log_errors, public_error
 from .limits import DocumentLimits, first_violation, limit_error
+from .planned import ExecutionPlan, PlannedExecutor
 from .schema import ChatSchema
+from .trusted import document_id as sha256_id
 
 _TOO_MANY_TOKENS = "Document contains more than"
+# The message Apollo's clients match (Apollo iOS and Kotlin by the message, not the code)
+# before they send the document itself.
+PERSISTED_QUERY_NOT_FOUND_MESSAGE: Final = "PersistedQueryNotFound"
+HASH_MISMATCH_MESSAGE: Final = "provided sha does not match query"
+NOT_TRUSTED_MESSAGE: Final = (
+    "Only trusted documents are served here: send the id of an operation of the manifest."
+)
 
 
 class Phase(enum.Enum):
     """Where a request was refused, in the order the phases run."""
 
+    DOCUMENT_ID = "document_id"
+    PERSISTED = "persisted"
+    TRUSTED = "trusted"
     PARSE = "parse"
     LIMITS = "limits"
     VALIDATION = "validation"
@@ -76,6 +98,8 @@ class Prepared:
 
     document: DocumentNode
     operation: OperationDefinitionNode
+    # Set for a known document: execution follows it (planned.py).
+    plan: ExecutionPlan | None = None
 
     @property
     def kind(self) -> OperationType:
@@ -83,9 +107,20 @@ class Prepared:
 
 
 class GraphQLRunner:
-    """Prepares and executes operations against one schema, with that schema's caches."""
+    """Prepares and executes operations against one schema, with that schema's caches.
 
-    def __init__(self, schema: ChatSchema, limits: DocumentLimits) -> None:
+    `manifests` are the trusted documents' manifests, loaded and prepared now (ManifestError
+    if one cannot be trusted); with `trusted_only`, they are the only documents served.
+    """
+
+    def __init__(
+        self,
+        schema: ChatSchema,
+        limits: DocumentLimits,
+        *,
+        manifests: Sequence[Path] = (),
+        trusted_only: bool = False,
+    ) -> None:
         self.schema = schema
         self._limits = limits
         self._hide_suggestions = schema.config.disable_field_suggestions
@@ -94,9 +129,80 @@ class GraphQLRunner:
             # Per runner, never module-level: two apps in one process keep their own.
             check = functools.lru_cache(maxsize=limits.cache_size)(check)
         self._checked = check
+        self._trusted_only = trusted_only
+        # APQ registrations live as long as the document cache would keep their documents;
+        # with trusted_only nothing can be registered.
+        self.known = KnownDocuments.load(
+            manifests,
+            schema=schema._schema,
+            limits=limits,
+            validate=self._validate,
+            registrations=0 if trusted_only else limits.cache_size,
+        )
 
-    def prepare(self, query: str, operation_name: str | None) -> Prepared:
-        """The operation to run; RequestError if any check before execution refuses it."""
+    def prepare(
+        self, query: str | None, operation_name: str | None, *, document_id: str | None = None
+    ) -> Prepared:
+        """The operation to run; RequestError if any check before execution refuses it.
+
+        `document_id` (normalized: trusted.normalized_id) names the document by its id, with
+        or without `query`; at least one of the two is given.
+        """
+        found = self._known(query, document_id)
+        if isinstance(found, KnownDocument):
+            return self._prepared_known(found, operation_name)
+        prepared = self._prepare_text(found, operation_name)
+        if document_id is not None and query is not None:
+            # Checked against the text above and prepared without a refusal: worth keeping.
+            self.known.register(document_id, query)
+        return prepared
+
+    def _known(self, query: str | None, document_id: str | None) -> KnownDocument | str:
+        """The known document the request names, or the text to prepare the general way."""
+        if document_id is not None:
+            if query is not None and sha256_id(query) != document_id:
+                raise _refused(
+                    Phase.DOCUMENT_ID,
+                    GraphQLError(
+                        HASH_MISMATCH_MESSAGE, extensions={"code": Code.BAD_USER_INPUT.value}
+                    ),
+                )
+            known = self.known.by_id(document_id)
+            if known is not None:
+                return known
+            if query is None:
+                query = self.known.registered(document_id)
+            if query is None:
+                raise _refused(
+                    Phase.PERSISTED,
+                    GraphQLError(
+                        PERSISTED_QUERY_NOT_FOUND_MESSAGE,
+                        extensions={"code": Code.PERSISTED_QUERY_NOT_FOUND.value},
+                    ),
+                )
+        if query is None:
+            raise ValueError("a request names its document by text, by id, or both")
+        known = self.known.by_text(query)
+        if known is not None:
+            return known
+        if self._trusted_only:
+            # Refused on a dictionary miss: the text is never parsed, whatever it holds.
+            raise _refused(
+                Phase.TRUSTED,
+                GraphQLError(
+                    NOT_TRUSTED_MESSAGE, extensions={"code": Code.QUERY_NOT_IN_SAFELIST.value}
+                ),
+            )
+        return query
+
+    def _prepared_known(self, known: KnownDocument, operation_name: str | None) -> Prepared:
+        if operation_name is not None and operation_name != known.name:
+            raise _refused(
+                Phase.OPERATION, GraphQLError(f"Unknown operation named '{operation_name}'.")
+            )
+        return Prepared(document=known.document, operation=known.operation, plan=known.plan)
+
+    def _prepare_text(self, query: str, operation_name: str | None) -> Prepared:
         if len(query.encode()) > self._limits.max_bytes:
             raise _refused(
                 Phase.LIMITS,
@@ -129,16 +235,24 @@ class GraphQLRunner:
         violation = first_violation(document, self._limits)
         errors: list[GraphQLError] = []
         if violation is None:
-            errors = validate_document(self.schema._schema, document, tuple(specified_rules))
-            if self._hide_suggestions:
-                for error in errors:
-                    self.schema.remove_field_suggestion(error)
+            errors = self._validate(document)
         return _CheckedDocument(document, violation, tuple(errors))
+
+    def _validate(self, document: DocumentNode) -> list[GraphQLError]:
+        errors = validate_document(self.schema._schema, document, tuple(specified_rules))
+        if self._hide_suggestions:
+            for error in errors:
+                self.schema.remove_field_suggestion(error)
+        return errors
 
     async def execute(
         self, prepared: Prepared, *, variables: Mapping[str, Any] | None, context: object
     ) -> ExecutionResult:
         """The result with public errors; RequestError if the variables do not fit."""
+        planned: dict[str, Any] = {}
+        executor_class = self.schema.execution_context_class
+        if prepared.plan is not None:
+            executor_class, planned = PlannedExecutor, {"plan": prepared.plan}
         result: ExecutionResult = await await_maybe(
             execute(
                 self.schema._schema,
@@ -146,10 +260,11 @@ class GraphQLRunner:
                 context_value=context,
                 variable_values=dict(variables) if variables is not None else None,
                 operation_name=(prepared.operation.name.value if prepared.operation.name else None),
-                executor_class=self.schema.execution_context_class,
+                executor_class=executor_class,
                 is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
                 hide_suggestions=self._hide_suggestions,
                 operation_extensions=None,
+                **planned,
             )
         )
         if not result.errors:

@@ -7,11 +7,20 @@ one. Clients that accept only `application/json` (or send no Accept at all) get 
 always got: 200 for every GraphQL-level error, 4xx only for a body that is not a request.
 Field errors during execution are 200 with `data` for both.
 
+A request may name its document by id instead of (or beside) its text: Apollo's
+`extensions.persistedQuery.sha256Hash` or the spec's `documentId` (`sha256:<hex>` or bare hex).
+
 The spec's table, as served here (graphql-response+json / application/json):
   body not JSON                                   400 / 400
-  not a GraphQL request (not an object, query
-    missing or not a string, bad variables,
-    operationName or extensions)                  422 / 400
+  not a GraphQL request (not an object, neither
+    query nor id, query not a string, bad
+    variables, operationName, extensions, id)     422 / 400
+  an id with a document that does not hash to it 422 / 400
+  an id the service does not know                 200 / 200 (PERSISTED_QUERY_NOT_FOUND, with
+                                                    `data: null`: Apollo's clients then send
+                                                    the document, only after a 200)
+  TRUSTED_DOCUMENTS_ONLY and not a trusted
+    document (refused before parsing)             403 / 200 (QUERY_NOT_IN_SAFELIST)
   document does not parse                         400 / 200
   our document limits, validation                 422 / 200
   operation cannot be determined                  422 / 400
@@ -33,11 +42,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from graphql_api.context import Context
+from graphql_api.errors import HTTP_STATUS, Code
 from graphql_api.observability.cost import observed
 from graphql_api.observability.record import note_operation
 from graphql_api.services import AppState
 
 from .executor import GraphQLRunner, Phase, RequestError
+from .trusted import normalized_id
 
 GRAPHQL_RESPONSE: Final = "application/graphql-response+json"
 JSON: Final = "application/json"
@@ -46,13 +57,21 @@ _SUPPORTED: Final = (GRAPHQL_RESPONSE, JSON)
 # Status of each refused phase with the spec's media type; legacy JSON clients get 200 for
 # what GraphQL itself refused (the phases marked legacy_ok) and 400 for the rest.
 _SPEC_STATUS: Final = {
+    Phase.DOCUMENT_ID: 422,
+    Phase.PERSISTED: HTTP_STATUS[Code.PERSISTED_QUERY_NOT_FOUND],
+    Phase.TRUSTED: HTTP_STATUS[Code.QUERY_NOT_IN_SAFELIST],
     Phase.PARSE: 400,
     Phase.LIMITS: 422,
     Phase.VALIDATION: 422,
     Phase.OPERATION: 422,
     Phase.VARIABLES: 422,
 }
-_LEGACY_200: Final = frozenset({Phase.PARSE, Phase.LIMITS, Phase.VALIDATION, Phase.VARIABLES})
+_LEGACY_200: Final = frozenset(
+    {Phase.PERSISTED, Phase.TRUSTED, Phase.PARSE, Phase.LIMITS, Phase.VALIDATION, Phase.VARIABLES}
+)
+# Refusals answered with `data: null` for the spec's media type too: a 200 without data
+# would not be a GraphQL response the spec allows.
+_DATA_NULL: Final = frozenset({Phase.PERSISTED})
 
 
 class _BadRequest(Exception):
@@ -66,9 +85,11 @@ class _BadRequest(Exception):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Params:
-    query: str
+    query: str | None
     operation_name: str | None
     variables: dict[str, Any] | None
+    # Normalized; with `query` too, the id must be the query's hash.
+    document_id: str | None = None
 
 
 def negotiate(accept: str | None) -> str | None:
@@ -111,11 +132,13 @@ def _quality(parameters: str) -> float:
 
 
 def wants_ide(request: Request[Any]) -> bool:
-    """A browser opening the endpoint (Strawberry's rule: GET, HTML or anything, no query)."""
+    """A browser opening the endpoint (Strawberry's rule: GET, HTML or anything, no query;
+    and no document id, which an APQ or trusted-documents GET carries instead)."""
     accept = request.headers.get("accept", "")
+    params = request.query_params
     return (
         request.method == "GET"
-        and "query" not in request.query_params
+        and not any(name in params for name in ("query", "documentId", "extensions"))
         and ("text/html" in accept or "*/*" in accept)
     )
 
@@ -169,7 +192,9 @@ class GraphQLEndpoint:
             status = exc.status if media == GRAPHQL_RESPONSE else 400
             return _plain_error(exc.message, status, media)
         try:
-            prepared = self._runner.prepare(params.query, params.operation_name)
+            prepared = self._runner.prepare(
+                params.query, params.operation_name, document_id=params.document_id
+            )
             note_operation(
                 prepared.operation.name.value if prepared.operation.name else None,
                 prepared.kind.value,
@@ -203,7 +228,10 @@ def _refused_as_invalid(message: str) -> RequestError:
 def _refusal(refused: RequestError, media: str) -> Response:
     errors = [error.formatted for error in refused.errors]
     if media == GRAPHQL_RESPONSE:
-        return _json({"errors": errors}, _SPEC_STATUS[refused.phase], media)
+        body: dict[str, Any] = {"errors": errors}
+        if refused.phase in _DATA_NULL:
+            body = {"data": None, **body}
+        return _json(body, _SPEC_STATUS[refused.phase], media)
     if refused.phase in _LEGACY_200:
         return _json({"data": None, "errors": errors}, 200, media)
     return _json({"errors": errors}, 400, media)
@@ -237,9 +265,7 @@ def _from_query_string(query_params: Mapping[str, str]) -> _Params:
 
 def _checked(body: Mapping[str, Any]) -> _Params:
     query = body.get("query")
-    if query is None:
-        raise _BadRequest("No GraphQL query found in the request", status=422)
-    if not isinstance(query, str):
+    if query is not None and not isinstance(query, str):
         raise _BadRequest("The GraphQL operation's `query` must be a string", status=422)
     operation_name = body.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
@@ -250,7 +276,34 @@ def _checked(body: Mapping[str, Any]) -> _Params:
     extensions = body.get("extensions")
     if extensions is not None and not isinstance(extensions, dict):
         raise _BadRequest("`extensions` must be an object or null", status=422)
-    return _Params(query=query, operation_name=operation_name or None, variables=variables)
+    document_id = _document_id(body.get("documentId"), (extensions or {}).get("persistedQuery"))
+    if query is None and document_id is None:
+        raise _BadRequest("No GraphQL query found in the request", status=422)
+    return _Params(
+        query=query,
+        operation_name=operation_name or None,
+        variables=variables,
+        document_id=document_id,
+    )
+
+
+def _document_id(document_id: Any, persisted_query: Any) -> str | None:
+    """The id a request names its document by: the spec's documentId or Apollo's hash."""
+    ids: list[str] = []
+    if document_id is not None:
+        if not isinstance(document_id, str) or not document_id.strip():
+            raise _BadRequest("`documentId` must be a non-empty string", status=422)
+        ids.append(normalized_id(document_id))
+    if persisted_query is not None:
+        if not isinstance(persisted_query, dict) or persisted_query.get("version") != 1:
+            raise _BadRequest("Unsupported persisted query version", status=422)
+        sha256 = persisted_query.get("sha256Hash")
+        if not isinstance(sha256, str) or not sha256.strip():
+            raise _BadRequest("`persistedQuery.sha256Hash` must be a non-empty string", status=422)
+        ids.append(normalized_id(sha256))
+    if len(set(ids)) > 1:
+        raise _BadRequest("`documentId` and `persistedQuery` name different documents", status=422)
+    return ids[0] if ids else None
 
 
 def _json(body: Mapping[str, Any], status: int, media: str, **headers: str) -> Response:

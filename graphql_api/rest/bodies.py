@@ -157,11 +157,23 @@ NEW_MESSAGE = Shape(
     },
 )
 
+# What a REST route can answer: the change feed's and the persisted documents' codes belong to
+# GraphQL requests only.
+REST_CODES: tuple[Code, ...] = (
+    Code.UNAUTHENTICATED,
+    Code.NOT_FOUND,
+    Code.BAD_USER_INPUT,
+    Code.BAD_REQUEST,
+    Code.CONFLICT,
+    Code.SERVICE_UNAVAILABLE,
+    Code.INTERNAL_SERVER_ERROR,
+)
+
 ERROR_DETAIL = Shape(
     name="ErrorDetail",
     description="What went wrong; `code` is GraphQL's `extensions.code` for the same fault.",
     props={
-        "code": Prop(type="string", enum=tuple(code.value for code in Code)),
+        "code": Prop(type="string", enum=tuple(code.value for code in REST_CODES)),
         "message": Prop(type="string", description="For people; may change between releases."),
         "field": Prop(
             type="string",

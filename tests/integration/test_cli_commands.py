@@ -144,6 +144,16 @@ def test_export_schema_writes_the_committed_sdl(tmp_path: Path) -> None:
     )
 
 
+def test_export_operations_writes_the_committed_manifests(tmp_path: Path) -> None:
+    result = run_cli("export-operations", "--output-dir", str(tmp_path))
+
+    assert result.returncode == 0, result.stderr
+    for name in ("persisted-query-manifest.json", "persisted-documents.json"):
+        assert (tmp_path / name).read_text() == (ROOT / "schema" / name).read_text(), (
+            f"schema/{name} is stale: run `chat-history-api export-operations` and commit it"
+        )
+
+
 def test_dev_token_without_a_dev_server_says_how_to_start_one(tmp_path: Path) -> None:
     result = run_cli("dev-token", "--user", "bob", "--port", "8123", "--state-dir", str(tmp_path))
 

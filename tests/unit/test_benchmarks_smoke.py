@@ -7,6 +7,7 @@ import collections
 import gc
 import json
 import os
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,51 @@ def test_a_recorded_request_is_answered_exactly() -> None:
     recording.record(TARGET + "GetItem", _get_item_body("a"), answer)
 
     assert recording.answer(TARGET + "GetItem", _get_item_body("a")) == (answer, "exact")
+
+
+def test_a_read_that_differs_only_by_the_clock_is_answered_exactly() -> None:
+    def listing(now: int) -> bytes:
+        request = {
+            "TableName": "t",
+            "IndexName": "GSI1",
+            "ExpressionAttributeValues": {":pk": {"S": "USER#u"}, ":now": {"N": str(now)}},
+        }
+        return json.dumps(request).encode()
+
+    recording = Recording()
+    answer = _answer({"Items": [], "Count": 0})
+    recording.record(TARGET + "Query", listing(1_700_000_000), answer)
+    recording.record(TARGET + "Query", _get_item_body("other"), _answer({"Items": [{}]}))
+
+    assert recording.answer(TARGET + "Query", listing(1_700_000_009)) == (answer, "exact")
+
+
+def test_an_unseen_batch_get_is_answered_item_by_item() -> None:
+    def batch(*sort_keys: str) -> bytes:
+        keys = [{"PK": {"S": "USER#u"}, "SK": {"S": sk}} for sk in sort_keys]
+        return json.dumps({"RequestItems": {"t": {"Keys": keys, "ConsistentRead": True}}}).encode()
+
+    profile = {"PK": {"S": "USER#u"}, "SK": {"S": "PROFILE"}, "changeVersion": {"N": "4"}}
+    conversation = {"PK": {"S": "USER#u"}, "SK": {"S": "CONV#c"}, "title": {"S": "T"}}
+    recording = Recording()
+    recording.record(
+        TARGET + "BatchGetItem",
+        batch("PROFILE", "CONV#c"),
+        _answer({"Responses": {"t": [conversation, profile]}, "UnprocessedKeys": {}}),
+    )
+
+    # A write's first read: the same items, and the marker of a message id never seen.
+    found, outcome = recording.answer(
+        TARGET + "BatchGetItem", batch("PROFILE", "CONV#c", "MSGID#new")
+    )
+
+    assert outcome == "fallback"
+    assert found is not None
+    assert json.loads(found.body) == {
+        "Responses": {"t": [profile, conversation]},
+        "UnprocessedKeys": {},
+    }
+    assert dict(found.headers)["x-amz-crc32"] == str(zlib.crc32(found.body))
 
 
 def test_an_unseen_item_request_falls_back_to_the_same_items_last_success() -> None:

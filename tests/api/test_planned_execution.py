@@ -1,0 +1,178 @@
+"""The fast path answers byte for byte what the general path answers.
+
+Two apps, each on its own table, share one frozen clock and one user: every step of a client
+session runs on both, as a trusted document by id on one (planned execution) and as the same
+text on the other, an app that knows no trusted document (so the text is parsed, validated
+and executed by graphql-core as any query is). Same document, state, time and ids: the
+response bodies must be the same bytes, errors and their locations included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from graphql_api import app
+from graphql_api.gql import executor
+from graphql_api.gql.planned import PlannedExecutor
+from graphql_api.gql.trusted import apollo_manifest, from_operations
+from graphql_api.storage.client import DynamoDBClient
+from graphql_api.storage.table import create_table, delete_table
+from tests.api.harness import Api, api_settings, running_api
+from tests.conftest import REGION, credentials_for
+from tests.tokens import FakeUserPool
+
+MANIFEST = {document.name: document for document in from_operations()}
+
+
+class FrozenClock:
+    """The same now for both apps until the test moves it."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=123456)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def tick(self) -> None:
+        self.now += timedelta(seconds=1, microseconds=7)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def pair(
+    user_pool: FakeUserPool,
+    dynamodb_endpoint: str,
+    dynamodb_client: DynamoDBClient,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[tuple[Api, Api, FrozenClock]]:
+    clock = FrozenClock()
+    empty = tmp_path_factory.mktemp("manifests") / "empty.json"
+    empty.write_text(apollo_manifest([]))
+    tables = [f"chat-history-api-planned-{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    for name in tables:
+        await create_table(dynamodb_client, table_name=name)
+    try:
+        settings = [
+            api_settings(user_pool, table_name=name, endpoint=dynamodb_endpoint, region=REGION)
+            for name in tables
+        ]
+        credentials = credentials_for(dynamodb_endpoint)
+        async with contextlib.AsyncExitStack() as stack:
+            fast = await stack.enter_async_context(
+                running_api(settings[0], user_pool, credentials=credentials, clock=clock)
+            )
+            with pytest.MonkeyPatch.context() as patch:
+                # Built knowing no trusted document: every text takes the general path.
+                patch.setattr(app, "PACKAGED_MANIFEST", empty)
+                general = await stack.enter_async_context(
+                    running_api(settings[1], user_pool, credentials=credentials, clock=clock)
+                )
+            yield fast, general, clock
+    finally:
+        for name in tables:
+            await delete_table(dynamodb_client, table_name=name)
+
+
+@pytest.fixture
+def planned_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The operations that ran on the planned executor."""
+    runs: list[str] = []
+
+    class Counting(PlannedExecutor):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            runs.append(self.operation.name.value if self.operation.name else "")
+
+    monkeypatch.setattr(executor, "PlannedExecutor", Counting)
+    return runs
+
+
+class Session:
+    def __init__(self, fast: Api, general: Api, clock: FrozenClock, user: str) -> None:
+        self.fast, self.general, self.clock, self.user = fast, general, clock, user
+        self.steps = 0
+
+    async def step(self, name: str, **variables: Any) -> dict[str, Any]:
+        """Run `name` both ways; the two bodies must be the same bytes. Returns the body."""
+        known = MANIFEST[name]
+        headers = self.fast.headers(self.user)
+        by_id = await self.fast.http.post(
+            "/graphql", json={"documentId": known.id, "variables": variables}, headers=headers
+        )
+        by_text = await self.general.http.post(
+            "/graphql", json={"query": known.body, "variables": variables}, headers=headers
+        )
+        self.clock.tick()
+        self.steps += 1
+        assert by_id.status_code == by_text.status_code
+        assert by_id.content == by_text.content, name
+        body: dict[str, Any] = by_id.json()
+        return body
+
+
+async def test_every_operation_answers_the_same_bytes_both_ways(
+    pair: tuple[Api, Api, FrozenClock], alice: str, planned_runs: list[str]
+) -> None:
+    session = Session(*pair, user=alice)
+    first, second, missing = (str(uuid.uuid4()) for _ in range(3))
+
+    await session.step("HomeConversations")
+    await session.step("CreateConversation", id=first, title="Ideas", modelId="model-1")
+    await session.step("CreateConversation", id=second, title="Second")
+    await session.step(
+        "SendMessage", conversationId=first, id=str(uuid.uuid4()), role="USER", content="Hi é"
+    )
+    exchange = [
+        {
+            "id": str(uuid.uuid4()),
+            "role": "USER" if index % 2 == 0 else "ASSISTANT",
+            "content": f"m{index} " + "x" * index,
+            **({"modelId": "model-1"} if index % 2 else {}),
+            **({"isError": True, "errorMessage": "cut off"} if index == 7 else {}),
+        }
+        for index in range(20)
+    ]
+    saved = await session.step("SaveExchange", conversationId=first, messages=exchange)
+    assert saved["data"]["addMessages"]["conversation"]["messageCount"] == 21
+
+    home = await session.step("HomeConversations", first=1)
+    end = home["data"]["conversations"]["pageInfo"]["endCursor"]
+    await session.step("HomeConversations", first=1, after=end)
+    opened = await session.step("OpenConversation", id=first, last=15)
+    start = opened["data"]["conversation"]["messages"]["pageInfo"]["startCursor"]
+    older = await session.step("OlderMessages", id=first, before=start)
+    assert len(older["data"]["conversation"]["messages"]["edges"]) == 6
+    version = opened["data"]["conversation"]["version"]
+    await session.step("RenameConversation", id=first, title="Better", expectedVersion=version)
+
+    # Errors and nulls: each must be reported the same way, path and message included.
+    stale = await session.step(
+        "RenameConversation", id=first, title="Stale", expectedVersion=version
+    )
+    assert stale["errors"][0]["extensions"]["code"] == "CONFLICT"
+    assert (await session.step("OpenConversation", id=missing))["data"]["conversation"] is None
+    invalid = await session.step("OpenConversation", id="not-a-uuid")
+    assert invalid["errors"][0]["path"] == ["conversation"]
+    lost = await session.step(
+        "SendMessage", conversationId=missing, id=str(uuid.uuid4()), role="USER", content="?"
+    )
+    assert lost["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    tampered = await session.step("OlderMessages", id=first, before=start[:-2] + "AA")
+    assert tampered["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    refused = await session.step("HomeConversations", first="many")
+    assert refused["data"] is None
+    await session.step("SendMessage", conversationId=first, role="ROBOT", content="?")
+
+    await session.step("DeleteConversation", id=second)
+    after = await session.step("HomeConversations")
+    assert [edge["node"]["title"] for edge in after["data"]["conversations"]["edges"]] == ["Better"]
+
+    # Every step ran planned on the fast app, except the two refused before execution.
+    assert len(planned_runs) == session.steps - 2
+    assert set(planned_runs) == set(MANIFEST)
