@@ -11,6 +11,7 @@ and moves the version one past the last, with no entry for that version on purpo
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -76,20 +77,18 @@ async def read_changes(
         },
         "ConsistentRead": True,
     }
-    found: list[ChangeRecord] = []
     async with table.guard():
-        while len(found) <= limit:
-            response = await table.client.query(**request, Limit=limit + 1 - len(found))
-            found.extend(items.change_from_item(item) for item in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                break
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        found = await _query_log(table, request, limit=limit)
+        if not found and after > 0 and await current_version(table, user_id=user_id) > after:
+            # The log went further than the Query saw: a write committed in between, or every
+            # change since the position is gone. What committed before the version was read
+            # is in the log now unless it is gone, so a second look tells which.
+            found = await _query_log(table, request, limit=limit)
+            if not found:
+                return ChangePage(changes=[], version=after, has_more=False, resync_required=True)
     if found and (found[0].version != after + 1 or found[0].created_at < oldest_kept):
         # The change right after the reader's position is gone (swept, or past retention):
         # whatever came after it, the reader would miss something.
-        return ChangePage(changes=[], version=after, has_more=False, resync_required=True)
-    if not found and after > 0 and await current_version(table, user_id=user_id) > after:
-        # Nothing after the position, yet the log went further: every change since is gone.
         return ChangePage(changes=[], version=after, has_more=False, resync_required=True)
     page = found[:limit]
     if max_messages is not None:
@@ -99,6 +98,21 @@ async def read_changes(
         version=page[-1].version if page else after,
         has_more=len(found) > len(page),
     )
+
+
+async def _query_log(
+    table: ChatTable, request: Mapping[str, Any], *, limit: int
+) -> list[ChangeRecord]:
+    """Up to `limit` + 1 entries (one more tells whether there is more)."""
+    found: list[ChangeRecord] = []
+    page = dict(request)
+    while len(found) <= limit:
+        response = await table.client.query(**page, Limit=limit + 1 - len(found))
+        found.extend(items.change_from_item(item) for item in response.get("Items", []))
+        if "LastEvaluatedKey" not in response:
+            break
+        page["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return found
 
 
 def _within(changes: list[ChangeRecord], max_messages: int) -> list[ChangeRecord]:
