@@ -29,14 +29,23 @@ from .record import RequestRecord
 # step with the files, which the wheel does not ship.
 KNOWN_OPERATIONS: Final = frozenset(
     {
+        "BranchMessage",
+        "BrowseConversations",
         "CreateConversation",
+        "DeleteAllMyData",
         "DeleteConversation",
         "HomeConversations",
+        "ImportConversations",
+        "LiveChanges",
         "OlderMessages",
         "OpenConversation",
+        "OrganiseConversation",
+        "RateMessage",
         "RenameConversation",
         "SaveExchange",
         "SendMessage",
+        "SwitchBranch",
+        "SyncChanges",
     }
 )
 OTHER: Final = "other"

@@ -169,10 +169,64 @@ async def test_every_operation_answers_the_same_bytes_both_ways(
     assert refused["data"] is None
     await session.step("SendMessage", conversationId=first, role="ROBOT", content="?")
 
+    # Branches, feedback, organising, sync, import and erasure.
+    position = (await session.step("SyncChanges"))["data"]["changes"]["syncToken"]
+    regenerated = str(uuid.uuid4())
+    branched = await session.step(
+        "BranchMessage",
+        conversationId=first,
+        parentId=exchange[0]["id"],
+        id=regenerated,
+        role="ASSISTANT",
+        content="Again",
+    )
+    assert branched["data"]["addMessage"]["message"]["siblingIds"] == [
+        exchange[1]["id"],
+        regenerated,
+    ]
+    await session.step("SwitchBranch", conversationId=first, leafId=exchange[19]["id"])
+    await session.step(
+        "RateMessage", conversationId=first, messageId=exchange[1]["id"], rating="UP"
+    )
+    await session.step("OrganiseConversation", id=first, pinned=True, tags=["Work"])
+    tagged = await session.step("BrowseConversations", filter={"tag": "work"})
+    assert tagged["data"]["tags"] == [{"tag": "Work", "count": 1}]
+    synced = await session.step("SyncChanges", since=position)
+    assert len(synced["data"]["changes"]["changes"]) == 4
+    imported_at = (pair[2].now - timedelta(days=3)).isoformat()
+    await session.step(
+        "ImportConversations",
+        conversations=[
+            {
+                "id": str(uuid.uuid4()),
+                "title": "From elsewhere",
+                "createdAt": imported_at,
+                "messages": [
+                    {
+                        "id": str(uuid.uuid4()),
+                        "role": "USER",
+                        "content": "Hello",
+                        "createdAt": imported_at,
+                    }
+                ],
+            }
+        ],
+    )
+    live = await session.step("LiveChanges")
+    assert live["errors"]
+
     await session.step("DeleteConversation", id=second)
     after = await session.step("HomeConversations")
-    assert [edge["node"]["title"] for edge in after["data"]["conversations"]["edges"]] == ["Better"]
+    assert [edge["node"]["title"] for edge in after["data"]["conversations"]["edges"]] == [
+        "Better",
+        "From elsewhere",
+    ]
+    erased = await session.step("DeleteAllMyData")
+    assert erased["data"]["deleteAllMyData"] == {"done": True, "conversationsRemaining": 0}
 
-    # Every step ran planned on the fast app, except the two refused before execution.
-    assert len(planned_runs) == session.steps - 2
-    assert set(planned_runs) == set(MANIFEST)
+    # Every step ran planned on the fast app, except those refused before execution (a
+    # subscription never runs over HTTP).
+    assert len(planned_runs) == session.steps - 3
+    subscriptions = {name for name, known in MANIFEST.items() if known.type == "subscription"}
+    assert subscriptions == {"LiveChanges"}
+    assert set(planned_runs) == set(MANIFEST) - subscriptions

@@ -16,6 +16,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from graphql_api.gql.trusted import from_operations
 from graphql_api.settings import ObservabilitySettings, SubscriptionSettings
 from tests.api.harness import (
     Api,
@@ -463,6 +464,42 @@ async def test_queries_and_mutations_over_the_socket_are_refused(live: LiveApi) 
         sub = await socket.subscribe(CHANGES)
         await create_conversation(live.api, user)
         assert (await socket.next_data(sub))["changes"]["version"] == 1
+
+
+async def test_trusted_documents_only_holds_on_the_socket_too(
+    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
+) -> None:
+    """With TRUSTED_DOCUMENTS_ONLY, the socket runs the manifest's subscription and refuses
+    any other document as HTTP does: the setting cannot be bypassed over WebSocket."""
+    settings = api_settings(
+        user_pool,
+        table_name=api_table,
+        endpoint=dynamodb_endpoint,
+        region=REGION,
+        subscriptions=subscription_settings(),
+        trusted_documents_only=True,
+    )
+    # As a client sends them: the manifest's text of each.
+    bodies = {document.name: document.body for document in from_operations()}
+    live_changes, create = bodies["LiveChanges"], bodies["CreateConversation"]
+    user = new_user()
+    async with (
+        running_server(settings, user_pool, credentials=credentials_for(dynamodb_endpoint)) as live,
+        live.socket() as socket,
+    ):
+        await socket.init(live.api.token(user))
+        ad_hoc = await socket.subscribe(CHANGES)
+        refused = await socket.receive()
+        assert (refused["id"], refused["type"]) == (ad_hoc, "error")
+        assert refused["payload"][0]["extensions"] == {"code": "QUERY_NOT_IN_SAFELIST"}
+
+        sub = await socket.subscribe(live_changes)
+        await live.api.data(create, {"title": "Trusted"}, user=user)
+        change = (await socket.next_data(sub))["changes"]
+        assert (change["kind"], change["conversation"]["title"]) == (
+            "CONVERSATION_CREATED",
+            "Trusted",
+        )
 
 
 @pytest.mark.parametrize(

@@ -51,7 +51,7 @@ def test_the_manifest_is_apollos_format_with_every_operation() -> None:
     }
     for entry in manifest["operations"]:
         assert set(entry) == {"id", "name", "type", "body"}
-        assert entry["type"] in {"query", "mutation"}
+        assert entry["type"] in {"query", "mutation", "subscription"}
 
 
 @pytest.mark.parametrize("path", OPERATION_FILES, ids=lambda path: Path(path).stem)
