@@ -13,8 +13,6 @@ Role: TypeAlias = Literal["user", "assistant", "system"]
 ROLES: tuple[Role, ...] = ("user", "assistant", "system")
 RecordT = TypeVar("RecordT")
 
-# Fixed width with microseconds and a Z suffix, so string order is time order.
-_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 ONE_TICK = timedelta(microseconds=1)
 
 
@@ -29,11 +27,14 @@ UNSET: Final = Unset()
 
 
 def format_timestamp(moment: datetime) -> str:
-    """The one text form of a moment, in storage keys and in every transport's output."""
+    """The one text form of a moment, in storage keys and in every transport's output: fixed
+    width with microseconds and a Z, so string order is time order."""
     if moment.tzinfo is None:
         # Every timestamp we hold is aware; a naive one is a bug, not something to guess at.
         raise ValueError("naive datetime")
-    return moment.astimezone(UTC).strftime(_TIMESTAMP_FORMAT)
+    # isoformat is fixed-width for every year (strftime's %Y drops the zeros of years before
+    # 1000, breaking the order of keys) and under two thirds of strftime's cost.
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_timestamp(text: str) -> datetime:

@@ -46,7 +46,7 @@ from graphql_api.storage.table import (
 SCHEMA_TABLE_JSON = Path(__file__).resolve().parents[2] / "schema" / "table.json"
 MOMENT = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
 UTC_MOMENTS = st.datetimes(
-    min_value=datetime(1970, 1, 1), max_value=datetime(9999, 12, 31), timezones=st.just(UTC)
+    min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31), timezones=st.just(UTC)
 )
 
 
