@@ -4,7 +4,9 @@
 service in-process (its ASGI app called directly, as uvicorn would, with real Cognito tokens
 and its own DynamoDB client); moto answers in its own process, so this process's CPU time is
 the service's: HTTP handling, token check, GraphQL, and the storage client. Every operation of
-schema/operations/ runs the same way twice, side by side, rounds alternating which goes first:
+schema/operations/ (but the subscription, which HTTP refuses, and DeleteAllMyData, which would
+erase the data the others read) runs the same way twice, side by side, rounds alternating which
+goes first:
 - general: the operation file's text as `query` (parsed and validated once, then found in the
   document cache by its text, and executed by graphql-core with Strawberry's resolvers);
 - fast: its manifest id as `documentId` (no cache lookup of the text, and planned execution).
@@ -45,7 +47,7 @@ from graphql_api.gql.messages import Message, MessageConnection, MessageEdge
 from graphql_api.gql.pagination import PageInfo
 from graphql_api.gql.planned import PlannedExecutor, plan_operation
 from graphql_api.gql.scalars import SCALAR_MAP
-from graphql_api.gql.trusted import OPERATIONS_DIR, from_operations
+from graphql_api.gql.trusted import OPERATIONS_DIR, TrustedDocument, from_operations
 from graphql_api.local.cognito import DevCognito
 from graphql_api.settings import Settings
 from graphql_api.storage.client import ChatTable, client_config, open_client
@@ -73,6 +75,24 @@ FULL: Final = Budget(rounds=5, reads=30, writes=12, warmup=5)
 QUICK: Final = Budget(rounds=2, reads=5, writes=3, warmup=2)
 
 
+# Not measured: a subscription does not run over HTTP, and erasure would leave nothing to read.
+UNMEASURED: Final = frozenset({"LiveChanges", "DeleteAllMyData"})
+
+
+def measured_documents() -> list[TrustedDocument]:
+    return [document for document in from_operations() if document.name not in UNMEASURED]
+
+
+@dataclasses.dataclass
+class Branching:
+    """A conversation of a question and its answer, kept apart from the seeded ones: the
+    branch operations regenerate the answer, switch back to it and rate it."""
+
+    conversation_id: str
+    question_id: str
+    answer_id: str
+
+
 @dataclasses.dataclass
 class Target:
     """The seeded data the operations read and write."""
@@ -80,8 +100,11 @@ class Target:
     focus_id: str
     writable: list[str]
     older_cursor: str = ""
+    sync_token: str = ""
+    branching: Branching | None = None
     created: list[str] = dataclasses.field(default_factory=list)
     index: int = 0
+    pinned: bool = False
 
     def next_writable(self) -> str:
         self.index += 1
@@ -124,6 +147,53 @@ def variables_for(name: str, target: Target) -> Variables:
                         "modelId": "bench-model-1",
                     },
                 ],
+            }
+        case "BrowseConversations":
+            return {"filter": {"tag": "bench"}, "first": 20}
+        case "OrganiseConversation":
+            target.pinned = not target.pinned
+            return {"id": target.next_writable(), "pinned": target.pinned, "tags": ["bench"]}
+        case "SyncChanges":
+            # A device ten changes behind (the writes measured before it made many more).
+            return {"since": target.sync_token, "first": 10}
+        case "ImportConversations":
+            at = "2026-01-02T03:04:05.000006Z"
+            return {
+                "conversations": [
+                    {
+                        "id": new,
+                        "title": "Imported",
+                        "createdAt": at,
+                        "messages": [
+                            {
+                                "id": str(uuid.uuid4()),
+                                "role": "USER",
+                                "content": USER_TEXT,
+                                "createdAt": at,
+                            }
+                        ],
+                    }
+                ]
+            }
+    branching = target.branching or Branching(
+        conversation_id=target.focus_id, question_id=new, answer_id=new
+    )
+    match name:
+        case "BranchMessage":
+            return {
+                "conversationId": branching.conversation_id,
+                "parentId": branching.question_id,
+                "id": new,
+                "role": "ASSISTANT",
+                "content": ASSISTANT_TEXT,
+            }
+        case "SwitchBranch":
+            return {"conversationId": branching.conversation_id, "leafId": branching.answer_id}
+        case "RateMessage":
+            return {
+                "conversationId": branching.conversation_id,
+                "messageId": branching.answer_id,
+                "rating": "UP",
             }
     raise ValueError(f"no variables for {name}")
 
@@ -221,7 +291,7 @@ async def measure(client: InProcess, target: Target, budget: Budget) -> dict[str
             text=(OPERATIONS_DIR / f"{document.name}.graphql").read_text(encoding="utf-8"),
             id=document.id,
         )
-        for document in from_operations()
+        for document in measured_documents()
     ]
     by_name = {operation.name: operation for operation in operations}
 
@@ -234,6 +304,9 @@ async def measure(client: InProcess, target: Target, budget: Budget) -> dict[str
         by_name["OpenConversation"].request("fast", variables_for("OpenConversation", target))
     )
     target.older_cursor = opened["data"]["conversation"]["messages"]["pageInfo"]["startCursor"]
+    synced = await client.post(by_name["SyncChanges"].request("fast", {}))
+    target.sync_token = synced["data"]["changes"]["syncToken"]
+    target.branching = await _branching(client, by_name, target)
     samples: dict[str, dict[str, list[float]]] = {
         operation.name: {variant: [] for variant in VARIANTS} for operation in operations
     }
@@ -251,6 +324,17 @@ async def measure(client: InProcess, target: Target, budget: Budget) -> dict[str
         name: {variant: statistics.median(values) for variant, values in per_variant.items()}
         for name, per_variant in samples.items()
     }
+
+
+async def _branching(client: InProcess, by_name: dict[str, Operation], target: Target) -> Branching:
+    created = variables_for("CreateConversation", target)
+    target.created.remove(created["id"])
+    await client.post(by_name["CreateConversation"].request("fast", created))
+    exchange = variables_for("SaveExchange", target)
+    exchange["conversationId"] = created["id"]
+    await client.post(by_name["SaveExchange"].request("fast", exchange))
+    question, answer = (message["id"] for message in exchange["messages"])
+    return Branching(conversation_id=created["id"], question_id=question, answer_id=answer)
 
 
 @contextlib.asynccontextmanager

@@ -11,7 +11,14 @@ from graphql import OperationDefinitionNode, parse
 from graphql.execution.values import get_variable_values
 
 from benchmarks.scenarios import TRUSTED_MANIFEST, bench_documents, trusted_env
-from benchmarks.trusted_documents import QUICK, Target, render, variables_for
+from benchmarks.trusted_documents import (
+    QUICK,
+    UNMEASURED,
+    Target,
+    measured_documents,
+    render,
+    variables_for,
+)
 from graphql_api.gql.documents import KnownDocuments
 from graphql_api.gql.limits import DocumentLimits
 from graphql_api.gql.schema import build_schema
@@ -38,7 +45,7 @@ def test_the_bench_manifest_is_what_the_trusted_server_loads(tmp_path: Path) -> 
     assert all(known.by_id(document.id) is not None for document in bench_documents())
 
 
-@pytest.mark.parametrize("document", from_operations(), ids=lambda document: document.name)
+@pytest.mark.parametrize("document", measured_documents(), ids=lambda document: document.name)
 def test_the_benchmarks_variables_fit_each_operation(document: TrustedDocument) -> None:
     target = Target(focus_id=str(uuid.uuid4()), writable=[str(uuid.uuid4())])
     target.older_cursor = "cursor"
@@ -53,6 +60,13 @@ def test_the_benchmarks_variables_fit_each_operation(document: TrustedDocument) 
     )
 
     assert not isinstance(coerced, list), coerced
+
+
+def test_every_operation_is_measured_but_the_subscription_and_the_erasure() -> None:
+    measured = {document.name for document in measured_documents()}
+
+    assert measured | UNMEASURED == {document.name for document in from_operations()}
+    assert not measured & UNMEASURED
 
 
 def test_the_figures_are_rendered_per_operation() -> None:
