@@ -12,6 +12,9 @@ Execution calls graphql-core directly with Strawberry's schema and execution con
 resolvers are Strawberry's, but the per-request extension machinery around them is not needed
 on this path (errors are made public here, and limits are checked above).
 
+A valid document is also planned once (planned.py) when documents are cached, so the operations
+clients repeat run the planned way whether or not they are trusted documents.
+
 Before any of that, a request may name a known document (documents.py: the trusted documents,
 prepared at startup) by id or by its exact text: it then skips every phase up to execution and
 runs its execution plan. With `trusted_only`, any other document is refused before it is even
@@ -49,7 +52,7 @@ from graphql_api.errors import Code
 from .documents import KnownDocument, KnownDocuments
 from .errors import log_errors, public_error
 from .limits import DocumentLimits, first_violation, limit_error
-from .planned import ExecutionPlan, PlannedExecutor
+from .planned import ExecutionPlan, PlannedExecutor, plan_operation
 from .schema import ChatSchema
 from .trusted import document_id as sha256_id
 
@@ -90,6 +93,9 @@ class _CheckedDocument:
     document: DocumentNode
     violation: str | None
     validation_errors: tuple[GraphQLError, ...]
+    # The execution plan of each query and mutation of a valid document, by id() of its node
+    # (which the document keeps alive); only for cached documents, whose plans are reused.
+    plans: Mapping[int, ExecutionPlan | None] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -125,7 +131,8 @@ class GraphQLRunner:
         self._limits = limits
         self._hide_suggestions = schema.config.disable_field_suggestions
         check = self._check
-        if limits.cache_size > 0:
+        self._planning = limits.cache_size > 0
+        if self._planning:
             # Per runner, never module-level: two apps in one process keep their own.
             check = functools.lru_cache(maxsize=limits.cache_size)(check)
         self._checked = check
@@ -223,7 +230,9 @@ class GraphQLRunner:
                 else "Must provide operation name if query contains multiple operations."
             )
             raise _refused(Phase.OPERATION, GraphQLError(message))
-        return Prepared(document=checked.document, operation=operation)
+        return Prepared(
+            document=checked.document, operation=operation, plan=checked.plans.get(id(operation))
+        )
 
     def _check(self, query: str) -> _CheckedDocument:
         try:
@@ -236,7 +245,17 @@ class GraphQLRunner:
         errors: list[GraphQLError] = []
         if violation is None:
             errors = self._validate(document)
-        return _CheckedDocument(document, violation, tuple(errors))
+        plans: dict[int, ExecutionPlan | None] = {}
+        if self._planning and violation is None and not errors:
+            # Clients send the same few documents over and over: planned once, like the trusted
+            # documents, each then runs the planned way too (same bytes, planned.py).
+            plans = {
+                id(definition): plan_operation(self.schema._schema, document, definition)
+                for definition in document.definitions
+                if isinstance(definition, OperationDefinitionNode)
+                and definition.operation is not OperationType.SUBSCRIPTION
+            }
+        return _CheckedDocument(document, violation, tuple(errors), plans)
 
     def _validate(self, document: DocumentNode) -> list[GraphQLError]:
         errors = validate_document(self.schema._schema, document, tuple(specified_rules))

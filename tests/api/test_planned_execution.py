@@ -2,9 +2,11 @@
 
 Two apps, each on its own table, share one frozen clock and one user: every step of a client
 session runs on both, as a trusted document by id on one (planned execution) and as the same
-text on the other, an app that knows no trusted document (so the text is parsed, validated
-and executed by graphql-core as any query is). Same document, state, time and ids: the
-response bodies must be the same bytes, errors and their locations included.
+text on the other, an app that knows no trusted document and caches no document (so the text
+is parsed, validated and executed by graphql-core as any query is, never planned). Documents
+outside the manifest are planned too on an app that caches documents: ad hoc ones (aliases,
+fragments, __typename, arguments deep down) are compared the same way. Same document, state,
+time and ids: the response bodies must be the same bytes, errors and their locations included.
 """
 
 from __future__ import annotations
@@ -59,8 +61,14 @@ async def pair(
         await create_table(dynamodb_client, table_name=name)
     try:
         settings = [
-            api_settings(user_pool, table_name=name, endpoint=dynamodb_endpoint, region=REGION)
-            for name in tables
+            api_settings(
+                user_pool,
+                table_name=name,
+                endpoint=dynamodb_endpoint,
+                region=REGION,
+                graphql_document_cache_size=cache_size,
+            )
+            for name, cache_size in zip(tables, (512, 0), strict=True)
         ]
         credentials = credentials_for(dynamodb_endpoint)
         async with contextlib.AsyncExitStack() as stack:
@@ -113,6 +121,21 @@ class Session:
         assert by_id.status_code == by_text.status_code
         assert by_id.content == by_text.content, name
         body: dict[str, Any] = by_id.json()
+        return body
+
+    async def ad_hoc(self, query: str, **variables: Any) -> dict[str, Any]:
+        """`query` as text on both: planned on the fast app (it caches documents), not on the
+        general one. Read-only, so the two stay alike."""
+        headers = self.fast.headers(self.user)
+        bodies = [
+            await api.http.post(
+                "/graphql", json={"query": query, "variables": variables}, headers=headers
+            )
+            for api in (self.fast, self.general)
+        ]
+        assert bodies[0].status_code == bodies[1].status_code
+        assert bodies[0].content == bodies[1].content, query
+        body: dict[str, Any] = bodies[0].json()
         return body
 
 
@@ -221,12 +244,39 @@ async def test_every_operation_answers_the_same_bytes_both_ways(
         "Better",
         "From elsewhere",
     ]
+    # Documents no manifest holds, planned on first use.
+    planned_before = len(planned_runs)
+    aliased = await session.ad_hoc(
+        """
+        query Ad($id: ID!) {
+          mine: conversations(first: 5) { edges { node { ...Row } } totalCount }
+          one: conversation(id: $id) {
+            __typename
+            ...Row
+            newest: messages(last: 3) { edges { node { id role content feedback { rating } } } }
+            oldest: messages(first: 2) { edges { cursor node { siblingIds parentId } } }
+          }
+        }
+        fragment Row on Conversation { id title tags pinned lastMessage { content } }
+        """,
+        id=first,
+    )
+    assert aliased["data"]["one"]["__typename"] == "Conversation"
+    assert len(aliased["data"]["one"]["newest"]["edges"]) == 3
+    missing_field = await session.ad_hoc("{ conversation(id: 1) { id nothing } }")
+    assert missing_field["errors"]
+    nulls = await session.ad_hoc(
+        "query Gone($id: ID!) { conversation(id: $id) { id } }", id=missing
+    )
+    assert nulls["data"] == {"conversation": None}
+    assert len(planned_runs) == planned_before + 2
+
     erased = await session.step("DeleteAllMyData")
     assert erased["data"]["deleteAllMyData"] == {"done": True, "conversationsRemaining": 0}
 
     # Every step ran planned on the fast app, except those refused before execution (a
-    # subscription never runs over HTTP).
-    assert len(planned_runs) == session.steps - 3
+    # subscription never runs over HTTP), and so did each valid ad hoc document.
+    assert len(planned_runs) == session.steps - 3 + 2
     subscriptions = {name for name, known in MANIFEST.items() if known.type == "subscription"}
     assert subscriptions == {"LiveChanges"}
-    assert set(planned_runs) == set(MANIFEST) - subscriptions
+    assert set(planned_runs) == set(MANIFEST) - subscriptions | {"Ad", "Gone"}
