@@ -365,8 +365,15 @@ def test_the_report_is_written_with_its_tables_and_plots(tmp_path: Path) -> None
     assert "| home | GraphQL | 10.0 | 0.50 | 50 |" in text
     assert "| home | GraphQL (before) | 10.0 | 0.50 | 50 |" in text
     assert "| home | ops/s c16 | 100 | 100 | 100 | 100 | 1.00x | 1.00x → 1.00x |" in text
-    assert "home 1.00x (before 1.00x): **met**; open - (before -): **not measured**" in text
-    assert "Met on 1 of 1 scenarios: home 1.00x (before 1.00x): **met**." in text
+    assert (
+        "- **Target: server CPU per request, GraphQL / REST, at most 1.0x.** Met on 1 of 4 "
+        "(trusted documents: 0 of 4): home 1.00x (met), trusted documents - (not measured); "
+        "open - (not measured), trusted documents - (not measured);"
+    ) in text
+    assert (
+        "**Target: throughput at concurrency 16, GraphQL / REST, at least 1.0x.** Met on 1" in text
+    )
+    assert "**Target: p50 at concurrency 1, GraphQL / REST, at most 1.1x.** Met on 1 of 4" in text
     assert (tmp_path / "latency_p50_c1.png").stat().st_size > 0
 
 
