@@ -13,6 +13,7 @@ import base64
 import binascii
 import dataclasses
 import enum
+import functools
 import hashlib
 import hmac
 import re
@@ -28,6 +29,7 @@ _TAG_BYTES = 16
 # Well above any cursor we issue; refuses hostile input before any decoding work.
 _MAX_CURSOR_CHARS = 96
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MICROSECOND = timedelta(microseconds=1)
 
@@ -105,12 +107,22 @@ class CursorCodec:
             raise CursorError("sync token out of range")
         return SyncPosition(version=version, issued_at=_moment(micros))
 
+    @functools.cached_property
+    def _keyed(self) -> hmac.HMAC:
+        """The HMAC with its key already mixed in; each tag continues a copy (a page signs a
+        cursor per edge, and setting the key up was most of each one's cost)."""
+        return hmac.new(self.secret, digestmod=hashlib.sha256)
+
+    @functools.cached_property
+    def _user(self) -> bytes:
+        return hashlib.sha256(self.user_id.encode()).digest()
+
     def _tag(self, kind: Kind, scope: bytes, body: bytes) -> bytes:
-        user = hashlib.sha256(self.user_id.encode()).digest()
         # Every part but the body has a fixed length or comes first, so no two different
         # (kind, scope, body) triples can produce the same MAC input.
-        message = b"|".join((b"cursor", kind.label, user, scope, body))
-        return hmac.new(self.secret, message, hashlib.sha256).digest()[:_TAG_BYTES]
+        mac = self._keyed.copy()
+        mac.update(b"|".join((b"cursor", kind.label, self._user, scope, body)))
+        return mac.digest()[:_TAG_BYTES]
 
     def _sign(self, kind: Kind, scope: bytes, body: bytes) -> str:
         raw = body + self._tag(kind, scope, body)
@@ -147,7 +159,10 @@ def _uuid(raw: bytes) -> str:
 
 
 def _uuid_bytes(value: str) -> bytes:
-    # Storage only ever holds canonical UUIDs, so every id we sign fits in 16 bytes.
+    # Storage only ever holds canonical UUIDs, so every id we sign fits in 16 bytes; their
+    # hex digits read directly cost a fifth of parsing a UUID (a page signs one per edge).
+    if _CANONICAL_UUID.fullmatch(value):
+        return bytes.fromhex(value.replace("-", ""))
     return uuid.UUID(value).bytes
 
 

@@ -37,6 +37,7 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
+import orjson
 from graphql import GraphQLError, OperationType
 from starlette.requests import Request
 from starlette.responses import Response
@@ -308,7 +309,9 @@ def _document_id(document_id: Any, persisted_query: Any) -> str | None:
 
 def _json(body: Mapping[str, Any], status: int, media: str, **headers: str) -> Response:
     # observed: notes the error codes for the request's log line and adds extensions.cost.
-    content = json.dumps(observed(body), ensure_ascii=False, separators=(",", ":")).encode()
+    # orjson: the same compact UTF-8 as json.dumps(ensure_ascii=False) at a fraction of its
+    # cost, which showed on every page of results.
+    content = orjson.dumps(observed(body))
     # The spec asks for the charset; legacy clients keep the bare type they always got.
     content_type = f"{media}; charset=utf-8" if media == GRAPHQL_RESPONSE else media
     return Response(content, status_code=status, media_type=content_type, headers=headers or None)

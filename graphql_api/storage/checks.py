@@ -7,6 +7,7 @@ key or write an item DynamoDB would refuse.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any, Final
 
@@ -15,6 +16,7 @@ from graphql_api.errors import ValidationError
 from .items import item_size
 
 ITEM_SIZE_LIMIT: Final = 400 * 1024
+_CANONICAL_UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # Room a message must leave for the conversation's own attributes when it becomes the
 # conversation's lastMessage preview; titles and model ids are far smaller than this.
 CONVERSATION_HEADROOM: Final = 8 * 1024
@@ -22,13 +24,17 @@ CONVERSATION_HEADROOM: Final = 8 * 1024
 
 def checked_id(value: str, *, field: str) -> str:
     """A canonical lowercase UUID, so ids can never smuggle key separators into a key."""
+    if not isinstance(value, str):
+        raise ValidationError(field, "must be a UUID")
+    lowered = value.lower()
+    if _CANONICAL_UUID.fullmatch(lowered):
+        return lowered
     try:
-        parsed = uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError):
+        uuid.UUID(value)
+    except ValueError:
         raise ValidationError(field, "must be a UUID") from None
-    if str(parsed) != value.lower():
-        raise ValidationError(field, "must be a UUID in canonical 8-4-4-4-12 form")
-    return str(parsed)
+    # Braces, a URN or bare hex: a UUID, but one id must have one spelling.
+    raise ValidationError(field, "must be a UUID in canonical 8-4-4-4-12 form")
 
 
 def is_id(value: str) -> bool:
