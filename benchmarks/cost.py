@@ -47,7 +47,7 @@ REPO_ROOT: Final = Path(__file__).resolve().parents[1]
 OPERATIONS: Final = REPO_ROOT / "schema" / "operations"
 OUTPUT: Final = REPO_ROOT / "docs" / "cost.md"
 # The README's Operating it section shows the table too, between these markers.
-OPERATIONS_DOC: Final = REPO_ROOT / "README.md"
+README_DOC: Final = REPO_ROOT / "README.md"
 TABLE_START, TABLE_END = "<!-- cost-table -->", "<!-- /cost-table -->"
 LOCAL_CREDENTIALS: Final = ("testing", "testing")
 REGION: Final = "us-east-1"
@@ -416,12 +416,12 @@ def write(markdown_table: str, *, engine_is_moto: bool, engine: str) -> None:
     )
     caveat = MOTO_CAVEAT if engine_is_moto else ""
     OUTPUT.write_text(intro + markdown_table + caveat)
-    if OPERATIONS_DOC.exists():
-        text = OPERATIONS_DOC.read_text()
+    if README_DOC.exists():
+        text = README_DOC.read_text()
         block = f"{TABLE_START}\n{markdown_table}{TABLE_END}"
         pattern = re.compile(re.escape(TABLE_START) + ".*?" + re.escape(TABLE_END), re.DOTALL)
         if pattern.search(text):
-            OPERATIONS_DOC.write_text(pattern.sub(lambda _: block, text))
+            README_DOC.write_text(pattern.sub(lambda _: block, text))
 
 
 async def run(endpoint: str | None, sizes: Sizes) -> tuple[list[Measured], str]:

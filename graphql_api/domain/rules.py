@@ -5,7 +5,6 @@ Each failure is a ValidationError naming the input field as the client spelled i
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -13,6 +12,7 @@ from typing import cast
 
 from graphql_api.errors import ValidationError
 from graphql_api.settings import InputLimits
+from graphql_api.storage.checks import canonical_uuid
 from graphql_api.storage.records import ROLES, Rating, Role
 from graphql_api.storage.text import fold
 
@@ -20,16 +20,13 @@ TITLE_MAX_CHARS = 200
 MODEL_ID_MAX_CHARS = 128
 ERROR_MESSAGE_MAX_BYTES = 4 * 1024
 
-# The 8-4-4-4-12 form only: uuid.UUID also takes braces, URNs and bare hex, which would give
-# one conversation several spellings.
-_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
-
 
 def uuid_id(value: str, *, field: str) -> str:
     """The canonical (lowercase) form of a UUID id; storage keys only ever hold that form."""
-    if not _UUID.fullmatch(value):
+    canonical = canonical_uuid(value)
+    if canonical is None:
         raise ValidationError(field, "must be a UUID (8-4-4-4-12 hex digits)")
-    return value.lower()
+    return canonical
 
 
 def _has_control(value: str) -> bool:

@@ -16,19 +16,28 @@ from graphql_api.errors import ValidationError
 from .items import item_size
 
 ITEM_SIZE_LIMIT: Final = 400 * 1024
+# The 8-4-4-4-12 form only: uuid.UUID also takes braces, URNs and bare hex, which would give
+# one id several spellings.
 _CANONICAL_UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # Room a message must leave for the conversation's own attributes when it becomes the
 # conversation's lastMessage preview; titles and model ids are far smaller than this.
 CONVERSATION_HEADROOM: Final = 8 * 1024
 
 
+def canonical_uuid(value: str) -> str | None:
+    """`value` in the one form ids are stored in (8-4-4-4-12, lowercase), or None if it is
+    not a UUID in that form in any case."""
+    lowered = value.lower()
+    return lowered if _CANONICAL_UUID.fullmatch(lowered) else None
+
+
 def checked_id(value: str, *, field: str) -> str:
     """A canonical lowercase UUID, so ids can never smuggle key separators into a key."""
     if not isinstance(value, str):
         raise ValidationError(field, "must be a UUID")
-    lowered = value.lower()
-    if _CANONICAL_UUID.fullmatch(lowered):
-        return lowered
+    canonical = canonical_uuid(value)
+    if canonical is not None:
+        return canonical
     try:
         uuid.UUID(value)
     except ValueError:

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 from . import jsonstream, tree
-from .errors import MalformedConversation, MalformedExportError
+from .errors import MalformedConversation
 from .jsonstream import as_list, as_object, epoch_time, optional_str
 from .model import Notes, Origin, ReadResult, RefusedConversation, Role
 
@@ -45,9 +45,7 @@ _MEDIA_PARTS: Final = {
 
 
 def read(stream: io.BufferedReader, name: str) -> Iterator[ReadResult]:
-    if jsonstream.first_char(stream) != "[":
-        raise MalformedExportError(f"{name}: a ChatGPT export is a JSON list of conversations")
-    for index, raw in jsonstream.items(stream, prefix="item", name=name):
+    for index, raw in jsonstream.conversation_list(stream, name=name, app="ChatGPT"):
         yield convert(raw, file=name, index=index)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 from . import jsonstream, tree
-from .errors import MalformedConversation, MalformedExportError
+from .errors import MalformedConversation
 from .jsonstream import as_list, as_object, iso_time, optional_str, required_str
 from .model import Notes, Origin, ReadResult, RefusedConversation, Role
 
@@ -32,9 +32,7 @@ _DROPPED_BLOCKS: Final = {
 
 
 def read(stream: io.BufferedReader, name: str) -> Iterator[ReadResult]:
-    if jsonstream.first_char(stream) != "[":
-        raise MalformedExportError(f"{name}: a Claude export is a JSON list of conversations")
-    for index, raw in jsonstream.items(stream, prefix="item", name=name):
+    for index, raw in jsonstream.conversation_list(stream, name=name, app="Claude"):
         yield convert(raw, file=name, index=index)
 
 

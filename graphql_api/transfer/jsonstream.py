@@ -37,6 +37,16 @@ def items(stream: io.BufferedReader, *, prefix: str, name: str) -> Iterator[tupl
         ) from exc
 
 
+def conversation_list(
+    stream: io.BufferedReader, *, name: str, app: str
+) -> Iterator[tuple[int, object]]:
+    """The conversations of an export that is one JSON list of them (ChatGPT's, Claude's),
+    numbered from 0."""
+    if first_char(stream) != "[":
+        raise MalformedExportError(f"{name}: a {app} export is a JSON list of conversations")
+    return items(stream, prefix="item", name=name)
+
+
 def _said(exc: Exception) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) <= 200 else text[:197] + "..."
