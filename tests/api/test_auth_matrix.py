@@ -7,6 +7,7 @@ one test cannot leak into another.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
@@ -14,6 +15,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from graphql_api.auth.errors import SigningKeysUnavailableError
 from tests.api.harness import Api, api_settings, new_user, running_api
 from tests.conftest import REGION, credentials_for
 from tests.tokens import (
@@ -47,13 +49,24 @@ async def guarded(pool: FakeUserPool, dynamodb_endpoint: str, api_table: str) ->
         endpoint=dynamodb_endpoint,
         region=REGION,
         cognito={
-            "jwks_connect_timeout": 0.3,
-            "jwks_total_timeout": 0.5,
+            # Short enough that a hanging endpoint ends well within HANG_GUARD, long enough that
+            # the in-process JWKS server answers in time on a loaded two-core CI machine.
+            "jwks_connect_timeout": 1.0,
+            "jwks_total_timeout": 2.0,
             # Longer than any test: a second fetch in one test is a bug, never the window expiring.
             "jwks_penalty_seconds": 3600,
         },
     )
     async with running_api(settings, pool, credentials=credentials_for(dynamodb_endpoint)) as api:
+        # Every test here starts where a running service is: with the keys cached. The startup
+        # fetch only logs a failure, so a slow one would leave the cache empty and turn "cached
+        # keys keep working" into a second fetch against the endpoint the test has hung.
+        for _ in range(3):
+            if api.services.jwks.has_keys:
+                break
+            with contextlib.suppress(SigningKeysUnavailableError):
+                await api.services.jwks.warm()
+        assert api.services.jwks.has_keys, "the JWKS server never answered the warm-up"
         yield api
 
 

@@ -26,8 +26,10 @@ from graphql_api.auth import (
 from tests.tokens import JwksServer, SigningKey, TokenMinter
 
 PENALTY = 10.0
-CONNECT_TIMEOUT = 0.2
-TOTAL_TIMEOUT = 0.3
+# Long enough for the in-process JWKS server to answer on a loaded two-core CI machine: a fetch
+# that times out by accident would fail a test about something else.
+CONNECT_TIMEOUT = 1.0
+TOTAL_TIMEOUT = 2.0
 # Far above every timeout here and far below the 60 s a hanging endpoint holds a request:
 # only our own timeouts can end a fetch within it.
 HANG_GUARD = 20.0
