@@ -62,6 +62,45 @@ def test_a_sync_token_round_trips_and_is_bound_to_its_user() -> None:
         codec().decode_message(CONVERSATION, token)
 
 
+# Issued by the code before tags moved from HMAC-SHA256 to keyed BLAKE2b (version 2), for
+# user-1 under SECRET: devices keep sync tokens for days, so these must keep working.
+V2_SYNC_TOKEN = "AgAAAAAAAeJAAAYvfTsFZkNXEd0l-TN45tNe-kDl9shN"
+V2_CONVERSATION = "6f1c2a9e-3b4d-4c5e-8f70-123456789abc"
+V2_MESSAGE_CURSOR = "AgAAAAMAAAApChssPU5fSmucfY6foLHC0_oS3LQLKim26rYuZpvBxL0"
+
+
+def test_sync_tokens_and_cursors_issued_before_blake2b_tags_still_decode() -> None:
+    assert codec().decode_sync_token(V2_SYNC_TOKEN) == SyncPosition(
+        version=123_456, issued_at=MOMENT
+    )
+    assert codec().decode_message(V2_CONVERSATION, V2_MESSAGE_CURSOR) == MessagePosition(
+        segment=3, depth=41, message_id="0a1b2c3d-4e5f-4a6b-9c7d-8e9fa0b1c2d3"
+    )
+    for other in (codec("user-2"), codec(secret=b"another-secret")):
+        with pytest.raises(CursorError):
+            other.decode_sync_token(V2_SYNC_TOKEN)
+
+
+def raw_of(cursor: str) -> bytearray:
+    return bytearray(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+
+
+def encoded(raw: bytearray) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def test_new_cursors_are_version_3_and_their_version_byte_is_under_the_tag() -> None:
+    cursor = message_cursor()
+    raw = raw_of(cursor)
+    assert raw[0] == 3
+    raw[0] = 2  # claim the older HMAC tag: the BLAKE2b tag cannot pass for one
+    with pytest.raises(CursorError, match="does not belong"):
+        codec().decode_message(CONVERSATION, encoded(raw))
+    raw[0] = 9
+    with pytest.raises(CursorError, match="unsupported cursor version"):
+        codec().decode_message(CONVERSATION, encoded(raw))
+
+
 def test_a_cursor_is_compact_url_safe_and_does_not_contain_the_user() -> None:
     user = "a-very-recognisable-user-id"
     cursor = message_cursor(user)
