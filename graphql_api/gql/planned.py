@@ -65,7 +65,7 @@ from graphql.type import (
 )
 from graphql.type.scalars import GRAPHQL_MAX_INT, GRAPHQL_MIN_INT
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
 # What a completion closure returns when the value is not the expected case.
@@ -304,12 +304,21 @@ def _plain(step: _Step) -> tuple[str, Read, Complete]:
 def _leaf_completer(leaf_type: Any) -> Complete:
     coerce = leaf_type.coerce_output_value
     # The built-in scalars return these values unchanged (graphql.type.scalars); skipping the
-    # call for them is the whole saving on a leaf. Anything else goes through the coercion.
+    # call for them is the whole saving on a leaf. Anything else but our enums goes through the
+    # coercion.
     identity: type | None = None
     if leaf_type is GraphQLString or leaf_type is GraphQLID:
         identity = str
     elif leaf_type is GraphQLBoolean:
         identity = bool
+    # Strawberry's enum coercion scans the enum's values for each one; asking it once per member
+    # here gives the same names.
+    members: type | None = None
+    names: dict[Any, Any] = {}
+    if isinstance(leaf_type, CustomGraphQLEnumType):
+        members = leaf_type.wrapped_cls
+        every_member: list[Any] = list(members)
+        names = {member: coerce(member) for member in every_member}
 
     def complete_leaf(value: Any) -> Any:
         if value is None:
@@ -317,6 +326,8 @@ def _leaf_completer(leaf_type: Any) -> Complete:
         kind = type(value)
         if kind is identity:
             return value
+        if kind is members:
+            return names[value]
         if kind is int and leaf_type is GraphQLInt and GRAPHQL_MIN_INT <= value <= GRAPHQL_MAX_INT:
             return value
         if isinstance(value, Exception):
