@@ -87,7 +87,12 @@ class Driver:
         if base_url not in self._sessions:
             self._sessions[base_url] = await self._stack.enter_async_context(
                 aiohttp.ClientSession(
-                    connector=aiohttp.TCPConnector(limit=128, force_close=False),
+                    # Idle connections are dropped well before uvicorn closes them (after 5 s):
+                    # with aiohttp's 15 s, a request between runs could go out on a connection
+                    # the server was closing, and fail with "Server disconnected".
+                    connector=aiohttp.TCPConnector(
+                        limit=128, force_close=False, keepalive_timeout=2.0
+                    ),
                     timeout=aiohttp.ClientTimeout(total=300),
                 )
             )

@@ -771,7 +771,8 @@ def write_report(results: dict[str, Any], output_dir: Path) -> None:
             "## Profile",
             "",
             "The hottest read (the most server CPU per operation of GraphQL before, else of "
-            "GraphQL) and send, on the canned engine at concurrency 16, each server sampling "
+            "GraphQL), send and the mixed scenario (every action, in the mix), on the canned "
+            "engine at concurrency 16, each server sampling "
             "itself with pyinstrument: GraphQL after, GraphQL before, GraphQL with trusted "
             "documents, REST. Call trees in "
             "profile_*.txt.",

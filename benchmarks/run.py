@@ -544,7 +544,8 @@ class Bench:
         return answer
 
     async def profile(self, plan: Plan, dataset: Dataset) -> None:
-        """Profile GraphQL (after, before) and REST on the hottest read and on send, canned."""
+        """Profile GraphQL (after, before, trusted) and REST on the hottest read, on send and on
+        the mix (the widest GraphQL/REST gap), canned."""
         reads = [s for s in ("home", "open", "older") if s in plan.scenarios]
         # Hottest as the issue found it: by the before-variant's CPU where it was measured.
         measured_before = [s for s in reads if s in _before_scenarios(plan)]
@@ -560,7 +561,8 @@ class Bench:
             stale.unlink()
         await self.engine_mode("replay")
         variants: tuple[Variant, ...] = ("graphql", BEFORE, TRUSTED, "rest")
-        for scenario in (hottest, "send"):
+        profiled = [hottest, "send"] + (["mixed"] if "mixed" in plan.scenarios else [])
+        for scenario in profiled:
             for variant in variants:
                 session_path = self.log_dir / f"profile-{scenario}-{variant}.pyisession"
                 server = await self.start_server(variant, dataset.table, profile=session_path)
