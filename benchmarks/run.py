@@ -545,7 +545,7 @@ class Bench:
 
     async def profile(self, plan: Plan, dataset: Dataset) -> None:
         """Profile GraphQL (after, before, trusted) and REST on the hottest read, on send and on
-        the mix (the widest GraphQL/REST gap), canned."""
+        the mix (every action in one server), canned."""
         reads = [s for s in ("home", "open", "older") if s in plan.scenarios]
         # Hottest as the issue found it: by the before-variant's CPU where it was measured.
         measured_before = [s for s in reads if s in _before_scenarios(plan)]
