@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Iterable, Iterator
+from collections.abc import Awaitable, Iterator
 from datetime import datetime
 from typing import Any
 
 import strawberry
-from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
+from strawberry.types.nodes import SelectedField
 
 from graphql_api.context import Context
 from graphql_api.domain import rules
@@ -22,7 +22,7 @@ from graphql_api.storage.items import PREVIEW_CHARS
 from graphql_api.storage.records import UNSET, ConversationRecord, MessageRecord, Page, Tree
 
 from .messages import Message, MessageConnection, message_connection
-from .pagination import PageInfo
+from .pagination import PageInfo, edge_cursors, selected_fields, selects_edge_cursors
 
 
 async def _messages(
@@ -50,7 +50,14 @@ async def _messages(
     page = await context.loaders.message_page.load(key)
     thread = await context.loaders.thread.load(str(root.id))
     tree = Tree() if thread is None else thread.tree
-    return message_connection(context, str(root.id), page, root.message_count, tree)
+    return message_connection(
+        context,
+        str(root.id),
+        page,
+        root.message_count,
+        tree,
+        every_edge_cursor=selects_edge_cursors(info),
+    )
 
 
 @strawberry.type
@@ -193,13 +200,15 @@ async def conversations(
     if any(
         child.name == "totalCount"
         for field in info.selected_fields
-        for child in _fields(field.selections)
+        for child in selected_fields(field.selections)
     ):
         # Counted alongside the page rather than after it: one round trip, not two.
         page, total = await asyncio.gather(listing, chat.count_conversations(where))
     else:
         page = await listing
-    return _conversation_connection(context, page, total, where)
+    return _conversation_connection(
+        context, page, total, where, every_edge_cursor=selects_edge_cursors(info)
+    )
 
 
 async def tags(info: strawberry.Info[Context]) -> list[TagCount]:
@@ -212,25 +221,25 @@ def _conversation_connection(
     page: Page[ConversationRecord],
     total: int | None,
     where: StoredFilter,
+    *,
+    every_edge_cursor: bool,
 ) -> ConversationConnection:
     for record in page.items:
         # A conversation named again in the same request is then served from memory.
         context.loaders.conversation.prime(record.id, record)
-    cursors = context.chat.cursors
+    codec = context.chat.cursors
+    cursors = edge_cursors(
+        page.items,
+        lambda record: codec.conversation(record.position, archived=where.archived),
+        every_edge=every_edge_cursor,
+    )
     edges = [
-        ConversationEdge(
-            cursor=cursors.conversation(record.position, archived=where.archived),
-            node=Conversation.from_record(record),
-        )
-        for record in page.items
+        ConversationEdge(cursor=cursor, node=Conversation.from_record(record))
+        for cursor, record in zip(cursors, page.items, strict=True)
     ]
     return ConversationConnection(
         edges=edges,
-        page_info=PageInfo.of(
-            [edge.cursor for edge in edges],
-            has_previous=page.has_previous,
-            has_next=page.has_next,
-        ),
+        page_info=PageInfo.of(cursors, has_previous=page.has_previous, has_next=page.has_next),
         counted=total,
         where=where,
     )
@@ -280,17 +289,9 @@ def _selected(info: strawberry.Info[Context], name: str) -> list[SelectedField]:
     return [
         child
         for field in info.selected_fields
-        for child in _fields(field.selections)
+        for child in selected_fields(field.selections)
         if child.name == name
     ]
-
-
-def _fields(selections: Iterable[Selection]) -> Iterator[SelectedField]:
-    for selection in selections:
-        if isinstance(selection, SelectedField):
-            yield selection
-        elif isinstance(selection, FragmentSpread | InlineFragment):
-            yield from _fields(selection.selections)
 
 
 def _page_args(arguments: dict[str, Any]) -> PageArgs | None:

@@ -12,7 +12,7 @@ from graphql_api.domain.chat import MessageDraft
 from graphql_api.storage.records import Feedback as FeedbackRecord
 from graphql_api.storage.records import MessageRecord, Page, Tree
 
-from .pagination import PageInfo
+from .pagination import PageInfo, edge_cursors
 
 
 @strawberry.enum
@@ -116,22 +116,22 @@ def message_connection(
     page: Page[MessageRecord],
     total_count: int,
     tree: Tree,
+    *,
+    every_edge_cursor: bool,
 ) -> MessageConnection:
-    cursors = context.chat.cursors
+    codec = context.chat.cursors
+    cursors = edge_cursors(
+        page.items,
+        lambda record: codec.message(conversation_id, record.position),
+        every_edge=every_edge_cursor,
+    )
     edges = [
-        MessageEdge(
-            cursor=cursors.message(conversation_id, record.position),
-            node=Message.from_record(record, tree=tree),
-        )
-        for record in page.items
+        MessageEdge(cursor=cursor, node=Message.from_record(record, tree=tree))
+        for cursor, record in zip(cursors, page.items, strict=True)
     ]
     return MessageConnection(
         edges=edges,
-        page_info=PageInfo.of(
-            [edge.cursor for edge in edges],
-            has_previous=page.has_previous,
-            has_next=page.has_next,
-        ),
+        page_info=PageInfo.of(cursors, has_previous=page.has_previous, has_next=page.has_next),
         total_count=total_count,
     )
 

@@ -430,3 +430,75 @@ async def test_a_tampered_cursor_is_bad_input_not_a_crash(
         PAGE, {"id": conversation["id"], "first": 1, "after": mangle(cursor)}, user=alice
     )
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "after"}
+
+
+# Each edge's cursor is signed only when the selection reads one; these must all agree.
+EDGE_CURSOR_SHAPES = {
+    "direct": ("edges { cursor node { id } }", ""),
+    "aliased": ("edges { at: cursor node { id } }", ""),
+    "fragment spread": (
+        "edges { ...Place node { id } }",
+        "fragment Place on MessageEdge { cursor }",
+    ),
+    "inline fragment": ("edges { ... on MessageEdge { cursor } node { id } }", ""),
+    "edges in a fragment": (
+        "...Edges",
+        "fragment Edges on MessageConnection { edges { cursor node { id } } }",
+    ),
+}
+
+
+def shaped_page(edges: str, fragments: str = "") -> str:
+    return f"""
+query Shaped($id: ID!, $last: Int, $before: String) {{
+  conversation(id: $id) {{
+    messages(last: $last, before: $before) {{
+      {edges}
+      pageInfo {{ hasPreviousPage startCursor endCursor }}
+    }}
+  }}
+}}
+{fragments}"""
+
+
+async def test_edge_cursors_are_the_same_however_the_selection_asks_for_them(
+    api: Api, alice: str
+) -> None:
+    conversation = await create_conversation(api, alice)
+    await add_messages(api, alice, conversation["id"], [f"m{index}" for index in range(6)])
+    variables = {"id": conversation["id"], "last": 4}
+    answers = {
+        name: (await api.data(shaped_page(*shape), variables, user=alice))["conversation"][
+            "messages"
+        ]
+        for name, shape in EDGE_CURSOR_SHAPES.items()
+    }
+    direct = [edge["cursor"] for edge in answers["direct"]["edges"]]
+    assert len(set(direct)) == 4
+    assert all(direct)
+    assert [edge["at"] for edge in answers["aliased"]["edges"]] == direct
+    for name in ("fragment spread", "inline fragment", "edges in a fragment"):
+        assert [edge["cursor"] for edge in answers[name]["edges"]] == direct, name
+    for answer in answers.values():
+        assert answer["pageInfo"]["startCursor"] == direct[0]
+        assert answer["pageInfo"]["endCursor"] == direct[-1]
+
+
+async def test_without_edge_cursors_page_info_still_pages_through_every_message(
+    api: Api, alice: str
+) -> None:
+    conversation = await create_conversation(api, alice)
+    texts = [f"m{index}" for index in range(7)]
+    stored = await add_messages(api, alice, conversation["id"], texts)
+    query = shaped_page("edges { node { id } }")
+    seen: list[str] = []
+    before = None
+    for _ in range(4):
+        variables = {"id": conversation["id"], "last": 3, "before": before}
+        messages = (await api.data(query, variables, user=alice))["conversation"]["messages"]
+        assert all(set(edge) == {"node"} for edge in messages["edges"])
+        seen = [edge["node"]["id"] for edge in messages["edges"]] + seen
+        if not messages["pageInfo"]["hasPreviousPage"]:
+            break
+        before = messages["pageInfo"]["startCursor"]
+    assert seen == [message["id"] for message in stored]
