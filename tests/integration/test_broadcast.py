@@ -29,7 +29,7 @@ from graphql_api.storage.client import DynamoDBClient
 from graphql_api.storage.table import create_table, delete_table
 from tests.api.harness import api_settings, create_conversation, new_user
 from tests.conftest import REGION, credentials_for
-from tests.sockets import LiveApi, running_server
+from tests.sockets import LiveApi, running_server, sync_token
 from tests.tokens import FakeUserPool
 
 REDIS_SERVER = "redis-server"
@@ -43,7 +43,10 @@ mutation Rename($id: ID!, $title: String!) {
   renameConversation(input: {id: $id, title: $title}) { conversation { id } }
 }
 """
-CHANGES = "subscription { changes { version conversation { title } } }"
+CHANGES = (
+    "subscription Changes($since: String) "
+    "{ changes(since: $since) { version conversation { title } } }"
+)
 
 
 def require_redis() -> str:
@@ -170,7 +173,7 @@ async def test_a_write_through_one_instance_reaches_a_subscriber_on_another_with
     ):
         conversation = await create_conversation(a.api, user, "start")
         await socket.init(b.api.token(user))
-        sub = await socket.subscribe(CHANGES)
+        sub = await socket.subscribe(CHANGES, {"since": await sync_token(a.api, user)})
         await socket.nothing_within(0.2)
         for n in range(WRITES):
             receiving = asyncio.create_task(socket.next_data(sub, seconds=30.0))
@@ -206,7 +209,10 @@ async def test_a_lost_announcement_still_arrives_within_the_poll_bound(
         b.socket() as socket,
     ):
         await socket.init(b.api.token(user))
-        sub = await socket.subscribe(CHANGES)
+        sub = await socket.subscribe(CHANGES, {"since": await sync_token(b.api, user)})
+        # Time for the server to take up the subscription, so that the write below is found
+        # by the poll, as this test means; if it is late, the catch-up from `since` finds it.
+        await socket.nothing_within(0.5)
         started = time.perf_counter()
         await create_conversation(a.api, user, "unannounced")
         data = await socket.next_data(sub, seconds=BOUND_SECONDS)
@@ -234,7 +240,7 @@ async def test_subscribers_hear_through_redis_again_after_it_restarts(
             b.socket() as socket,
         ):
             await socket.init(b.api.token(user))
-            sub = await socket.subscribe(CHANGES)
+            sub = await socket.subscribe(CHANGES, {"since": await sync_token(b.api, user)})
             await create_conversation(a.api, user, "before")
             await socket.next_data(sub, seconds=1.0)
             redis.stop()
