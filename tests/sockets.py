@@ -30,7 +30,6 @@ from graphql_api.storage.client import utc_now
 from tests.api.harness import Api
 from tests.tokens import FakeUserPool
 
-SYNC_TOKEN = "query SyncToken { changes { syncToken } }"
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
 # Bounds every wait here: a server that never answers fails a test, never hangs it.
@@ -188,16 +187,3 @@ class GraphQLSocket:
         except Closed as closed:
             return closed
         raise AssertionError(f"expected a close, got {message}")
-
-
-async def sync_token(api: Api, user: str) -> str:
-    """`user`'s current syncToken, to subscribe from.
-
-    graphql-transport-ws never says when a subscription has started. Without `since`, a write
-    made right after sending `subscribe` can commit before the server fixes its starting point,
-    and is then history, not news: a test expecting it would wait in vain. With `since` read
-    first, every write after this call is delivered, whenever the server gets to the message.
-    """
-    data = await api.data(SYNC_TOKEN, {}, user=user)
-    token: str = data["changes"]["syncToken"]
-    return token

@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
-from strawberry.types.nodes import SelectedField
 
 from graphql_api.context import Context
 from graphql_api.domain import rules
@@ -22,7 +21,7 @@ from graphql_api.storage.items import PREVIEW_CHARS
 from graphql_api.storage.records import UNSET, ConversationRecord, MessageRecord, Page, Tree
 
 from .messages import Message, MessageConnection, message_connection
-from .pagination import PageInfo, edge_cursors, selected_fields, selects_edge_cursors
+from .pagination import PageInfo, edge_cursors, selected, selects_edge_cursors
 
 
 async def _messages(
@@ -197,11 +196,7 @@ async def conversations(
         where,
     )
     total: int | None = None
-    if any(
-        child.name == "totalCount"
-        for field in info.selected_fields
-        for child in selected_fields(field.selections)
-    ):
+    if selected(info, "totalCount"):
         # Counted alongside the page rather than after it: one round trip, not two.
         page, total = await asyncio.gather(listing, chat.count_conversations(where))
     else:
@@ -271,7 +266,7 @@ async def conversation(info: strawberry.Info[Context], id: strawberry.ID) -> Con
 def _requested_message_pages(
     info: strawberry.Info[Context], conversation_id: str
 ) -> Iterator[MessagePageKey]:
-    for child in _selected(info, "messages"):
+    for child in selected(info, "messages"):
         args = _page_args(child.arguments)
         if args is None or child.arguments.get("leafId") is not None:
             # A page along another branch needs its leaf found first.
@@ -282,16 +277,6 @@ def _requested_message_pages(
                 conversation_id=conversation_id,
                 window=info.context.chat.message_window(conversation_id, args),
             )
-
-
-def _selected(info: strawberry.Info[Context], name: str) -> list[SelectedField]:
-    """The sub-fields called `name` this field's selection asks for, through fragments too."""
-    return [
-        child
-        for field in info.selected_fields
-        for child in selected_fields(field.selections)
-        if child.name == name
-    ]
 
 
 def _page_args(arguments: dict[str, Any]) -> PageArgs | None:

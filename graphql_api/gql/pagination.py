@@ -38,6 +38,16 @@ def selected_fields(selections: Iterable[Selection]) -> Iterator[SelectedField]:
             yield from selected_fields(selection.selections)
 
 
+def selected(info: strawberry.Info[Any], name: str) -> list[SelectedField]:
+    """The sub-fields called `name` this field's selection asks for, through fragments too."""
+    return [
+        child
+        for field in info.selected_fields
+        for child in selected_fields(field.selections)
+        if child.name == name
+    ]
+
+
 def selects_edge_cursors(info: strawberry.Info[Any]) -> bool:
     """Whether this connection field's selection reads `edges { cursor }` anywhere.
 
@@ -46,9 +56,7 @@ def selects_edge_cursors(info: strawberry.Info[Any]) -> bool:
     """
     return any(
         child.name == "cursor"
-        for field in info.selected_fields
-        for edges in selected_fields(field.selections)
-        if edges.name == "edges"
+        for edges in selected(info, "edges")
         for child in selected_fields(edges.selections)
     )
 

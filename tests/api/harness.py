@@ -219,3 +219,19 @@ async def add_messages(
         )
         stored.extend(data["addMessages"]["messages"])
     return stored
+
+
+SYNC_TOKEN = "query SyncToken { changes { syncToken } }"
+
+
+async def sync_token(api: Api, user: str) -> str:
+    """`user`'s current syncToken, to subscribe from.
+
+    graphql-transport-ws never says when a subscription has started. Without `since`, a write
+    made right after sending `subscribe` can commit before the server fixes its starting point,
+    and is then history, not news: a test expecting it would wait in vain. With `since` read
+    first, every write after this call is delivered, whenever the server gets to the message.
+    """
+    data = await api.data(SYNC_TOKEN, {}, user=user)
+    token: str = data["changes"]["syncToken"]
+    return token

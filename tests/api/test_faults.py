@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 
 from graphql_api.errors import INTERNAL_MESSAGE
+from graphql_api.settings import Settings
 from tests.api.harness import Api, api_settings, new_id, running_api
 from tests.conftest import REGION, credentials_for
 from tests.tokens import FakeUserPool
@@ -35,27 +36,34 @@ def assert_no_internals(text: str) -> None:
         assert word not in text
 
 
-@pytest_asyncio.fixture(scope="module")
-async def unreachable(user_pool: FakeUserPool) -> AsyncIterator[Api]:
-    settings = api_settings(
-        user_pool,
+def unreachable_settings(pool: FakeUserPool) -> Settings:
+    """An app whose DynamoDB endpoint refuses every connection, failing after one attempt."""
+    return api_settings(
+        pool,
         table_name="chat-history",
         endpoint=f"http://127.0.0.1:{closed_port()}",
         region=REGION,
         dynamodb={"max_attempts": 1, "connect_timeout": 0.5, "deadline": 3.0},
     )
+
+
+def tableless_settings(pool: FakeUserPool, endpoint: str) -> Settings:
+    """An app on the real engine, naming a table that does not exist."""
+    return api_settings(
+        pool, table_name=f"missing-{uuid.uuid4().hex[:8]}", endpoint=endpoint, region=REGION
+    )
+
+
+@pytest_asyncio.fixture(scope="module")
+async def unreachable(user_pool: FakeUserPool) -> AsyncIterator[Api]:
+    settings = unreachable_settings(user_pool)
     async with running_api(settings, user_pool, credentials=("testing", "testing")) as running:
         yield running
 
 
 @pytest_asyncio.fixture(scope="module")
 async def tableless(user_pool: FakeUserPool, dynamodb_endpoint: str) -> AsyncIterator[Api]:
-    settings = api_settings(
-        user_pool,
-        table_name=f"missing-{uuid.uuid4().hex[:8]}",
-        endpoint=dynamodb_endpoint,
-        region=REGION,
-    )
+    settings = tableless_settings(user_pool, dynamodb_endpoint)
     async with running_api(
         settings, user_pool, credentials=credentials_for(dynamodb_endpoint)
     ) as running:

@@ -15,7 +15,7 @@ from graphql_api.storage import keys
 from graphql_api.storage.items import PREVIEW_CHARS
 from graphql_api.storage.messages import add_messages
 from graphql_api.storage.records import NewMessage
-from tests.api.harness import Api, create_conversation, new_id
+from tests.api.harness import Api, create_conversation, new_id, sync_token
 from tests.conftest import LOCAL_CREDENTIALS, REGION
 from tests.factories import stored_item
 
@@ -74,7 +74,7 @@ async def test_a_three_megabyte_message_reads_back_whole_from_every_path(
     conversation = await create_conversation(api, alice)
     since = (await api.data(FEED, {"since": None}, user=alice))["changes"]
     assert since["changes"] == []
-    token = (await api.data("{ changes { syncToken } }", user=alice))["changes"]["syncToken"]
+    token = await sync_token(api, alice)
     content = "€" * (THREE_MB // 3)  # 3 MB of UTF-8, a million characters
 
     added = await add(api, alice, conversation["id"], content)

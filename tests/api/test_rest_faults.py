@@ -11,7 +11,7 @@ import pytest_asyncio
 from graphql_api.errors import INTERNAL_MESSAGE, UNAVAILABLE_MESSAGE
 from tests.api.harness import api_settings, new_id, running_api
 from tests.api.rest_harness import Rest
-from tests.api.test_faults import assert_no_internals, closed_port
+from tests.api.test_faults import assert_no_internals, tableless_settings, unreachable_settings
 from tests.conftest import REGION, credentials_for
 from tests.tokens import FakeUserPool
 
@@ -25,22 +25,14 @@ CALLS = [
 
 @pytest_asyncio.fixture(scope="module")
 async def unreachable(user_pool: FakeUserPool) -> AsyncIterator[Rest]:
-    settings = api_settings(
-        user_pool,
-        table_name="chat-history",
-        endpoint=f"http://127.0.0.1:{closed_port()}",
-        region=REGION,
-        dynamodb={"max_attempts": 1, "connect_timeout": 0.5, "deadline": 3.0},
-    )
+    settings = unreachable_settings(user_pool)
     async with running_api(settings, user_pool, credentials=("testing", "testing")) as running:
         yield await Rest.on(running)
 
 
 @pytest_asyncio.fixture(scope="module")
 async def tableless(user_pool: FakeUserPool, dynamodb_endpoint: str) -> AsyncIterator[Rest]:
-    settings = api_settings(
-        user_pool, table_name=f"missing-{new_id()[:8]}", endpoint=dynamodb_endpoint, region=REGION
-    )
+    settings = tableless_settings(user_pool, dynamodb_endpoint)
     async with running_api(
         settings, user_pool, credentials=credentials_for(dynamodb_endpoint)
     ) as running:

@@ -25,10 +25,11 @@ from tests.api.harness import (
     api_settings,
     create_conversation,
     new_user,
+    sync_token,
 )
 from tests.clock import MovableClock
 from tests.conftest import REGION, credentials_for
-from tests.sockets import LEGACY_WS, Closed, GraphQLSocket, LiveApi, running_server, sync_token
+from tests.sockets import LEGACY_WS, Closed, GraphQLSocket, LiveApi, running_server
 from tests.tokens import FakeUserPool, tamper_payload, tamper_signature
 
 CHANGES = """

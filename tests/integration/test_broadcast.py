@@ -27,9 +27,9 @@ import pytest_asyncio
 from graphql_api.settings import Settings, SubscriptionSettings
 from graphql_api.storage.client import DynamoDBClient
 from graphql_api.storage.table import create_table, delete_table
-from tests.api.harness import api_settings, create_conversation, new_user
+from tests.api.harness import api_settings, create_conversation, new_user, sync_token
 from tests.conftest import REGION, credentials_for
-from tests.sockets import LiveApi, running_server, sync_token
+from tests.sockets import LiveApi, running_server
 from tests.tokens import FakeUserPool
 
 REDIS_SERVER = "redis-server"
