@@ -38,7 +38,7 @@ from .settings import INLINE_CONTENT_BYTES, ContentSettings, DynamoDBSettings, I
 from .storage.client import open_table
 from .storage.content import open_content_store
 from .storage.conversations import ConversationFilter
-from .storage.records import ConversationRecord, MessageRecord
+from .storage.records import UNSET, ConversationRecord, MessageRecord
 from .transfer import (
     SOURCE_FORMATS,
     ExportReader,
@@ -255,7 +255,7 @@ def _message_draft(message: ImportedMessage) -> ImportMessageDraft:
     feedback = message.feedback
     return ImportMessageDraft(
         id=message.id,
-        parent_id=message.parent_id,
+        parent_id=UNSET if message.follows_active_leaf else message.parent_id,
         role=message.role,
         content=message.content,
         created_at=message.created_at,

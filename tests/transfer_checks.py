@@ -36,14 +36,17 @@ def by_title(results: Sequence[ReadResult], title: str) -> ImportedConversation:
 
 
 def assert_well_formed(conversation: ImportedConversation) -> None:
-    """Canonical ids, UTC times, parents first and strictly earlier, storage's order."""
+    """Canonical ids, UTC times, parents first and strictly earlier, storage's order after
+    the one message that follows the active leaf, if any."""
     assert _CANONICAL_UUID.fullmatch(conversation.id)
     assert conversation.created_at.utcoffset() == timedelta(0)
     assert conversation.updated_at >= conversation.created_at
     seen: set[str] = set()
     times: dict[str, datetime] = {}
-    for message in conversation.messages:
+    for index, message in enumerate(conversation.messages):
         assert _CANONICAL_UUID.fullmatch(message.id), message.id
+        assert index == 0 or not message.follows_active_leaf
+        assert message.parent_id is None or not message.follows_active_leaf
         assert message.id not in seen
         assert message.created_at.utcoffset() == timedelta(0)
         assert message.content
@@ -52,11 +55,11 @@ def assert_well_formed(conversation: ImportedConversation) -> None:
             assert message.created_at > times[message.parent_id]
         seen.add(message.id)
         times[message.id] = message.created_at
-    order = [(message.created_at, message.id) for message in conversation.messages]
+    order = [(m.created_at, m.id) for m in conversation.messages if not m.follows_active_leaf]
     assert order == sorted(order)
     if conversation.messages:
-        assert conversation.created_at <= conversation.messages[0].created_at
+        assert conversation.created_at <= min(times.values())
         assert conversation.active_leaf_id in times
-        assert conversation.updated_at >= conversation.messages[-1].created_at
+        assert conversation.updated_at >= max(times.values())
     else:
         assert conversation.active_leaf_id is None

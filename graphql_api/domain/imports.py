@@ -14,7 +14,7 @@ from datetime import datetime
 from graphql_api.errors import ValidationError
 from graphql_api.settings import InputLimits
 from graphql_api.storage.imports import ConversationImport, MessageImport
-from graphql_api.storage.records import Feedback
+from graphql_api.storage.records import UNSET, Feedback, Unset
 
 from . import rules
 
@@ -32,7 +32,9 @@ class ImportMessageDraft:
     role: str
     content: str
     created_at: datetime
-    parent_id: str | None = None
+    # None: a first message; UNSET (omitted): the message before it in the list, or for the
+    # first one the conversation's active leaf (storage.imports.MessageImport).
+    parent_id: str | Unset | None = UNSET
     model_id: str | None = None
     is_error: bool = False
     error_message: str | None = None
@@ -120,9 +122,9 @@ def _checked_messages(
         message_id = rules.uuid_id(draft.id, field=f"{at}.id")
         if message_id in seen:
             raise ValidationError(f"{at}.id", "appears twice in this conversation")
-        parent_id = None
-        if draft.parent_id is not None:
-            parent_id = rules.uuid_id(draft.parent_id, field=f"{at}.parentId")
+        parent_id = draft.parent_id
+        if isinstance(parent_id, str):
+            parent_id = rules.uuid_id(parent_id, field=f"{at}.parentId")
             if index_of.get(parent_id, -1) >= index:
                 raise ValidationError(
                     f"{at}.parentId", "must name a message before this one (or one stored)"

@@ -9,6 +9,7 @@ import strawberry
 from graphql_api.context import Context
 from graphql_api.domain import rules
 from graphql_api.domain.imports import ImportConversationDraft, ImportMessageDraft
+from graphql_api.storage.records import UNSET
 
 from .conversations import Conversation
 from .messages import MessageRole
@@ -24,11 +25,17 @@ IMPORT_BOUND = (
 @strawberry.input
 class ImportMessageInput:
     id: strawberry.ID
+    # UNSET, not None: an omitted parentId (a flat list) and an explicit null mean different
+    # things.
     parent_id: strawberry.ID | None = strawberry.field(
-        default=None,
+        default=strawberry.UNSET,
         description=(
-            "The message this one follows: stored already, or earlier in this call. Null for "
-            "a first message."
+            "The message this one follows: stored already, or earlier in this call. Null: a "
+            "first message (beside the conversation's first message, if it has one). "
+            "Omitted: the message before this one in `messages`; for the first of "
+            "`messages`, the conversation's active leaf, as addMessage continues (a first "
+            "message in a conversation without messages). So a flat list imports as one "
+            "thread, in order, and the next call's list continues it."
         ),
     )
     role: MessageRole
@@ -43,7 +50,7 @@ class ImportMessageInput:
     def draft(self) -> ImportMessageDraft:
         return ImportMessageDraft(
             id=self.id,
-            parent_id=self.parent_id,
+            parent_id=UNSET if self.parent_id is strawberry.UNSET else self.parent_id,
             role=self.role.value,
             content=self.content,
             created_at=self.created_at,
@@ -67,7 +74,10 @@ class ImportConversationInput:
         ),
     )
     messages: list[ImportMessageInput] = strawberry.field(
-        description="Every parent before its children; messages stored already are skipped."
+        description=(
+            "Every parent before its children; messages stored already are skipped. Without "
+            "parentId, each message follows the one before it."
+        )
     )
     active_leaf_id: strawberry.ID | None = strawberry.field(
         default=None,

@@ -6,9 +6,13 @@ updatedAt, title and model unless the caller has it already (then those are left
 are); an id another user holds is a conflict, as for create. A message whose MSGID# marker
 exists is skipped, whatever it holds. The others are placed as `messages.add_to_conversation`
 places a message with a parent: after the parent in the parent's segment when the parent has
-no child yet, else on a new branch. Placement depends only on what is stored and on the order
-of the messages, so importing a conversation in parts, in order, over several calls gives
-what one call gives.
+no child yet, else on a new branch. A message given without a parent (UNSET, as a flat list
+comes) follows the one before it in `messages`; the first of the list follows the stored
+active leaf, as add places a message without one, and is a first message in a conversation
+without messages. Placement depends only on what is stored and on the order of the messages,
+so importing a conversation in parts, in order, over several calls gives what one call gives
+(a flat list's later part continues from the active leaf, which the part before leaves at its
+last message unless `active_leaf_id` names another).
 
 Content too large for an item is put in the content bucket first, as add does, under a key
 naming the message and its content (so writing it again is harmless); a refused transaction
@@ -56,6 +60,7 @@ from .records import (
     Role,
     Segment,
     Tree,
+    Unset,
     format_timestamp,
 )
 from .transaction import TRANSACTION_LIMIT, Transaction, TransactionCancelled
@@ -74,7 +79,9 @@ _ROOT: Final = (0, 0)
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class MessageImport:
     id: str
-    parent_id: str | None
+    # None: a first message. UNSET: the message before it in the list, or for the list's
+    # first message the stored active leaf (a first message when there is none).
+    parent_id: str | Unset | None
     role: Role
     content: str
     created_at: datetime
@@ -214,7 +221,9 @@ def _reads(
     of every message they name (parents, the active leaf) that this call did not place."""
     cid = header.id
     ids = [message.id for message in window]
-    named = [message.parent_id for message in window if message.parent_id is not None]
+    # A first message given without a parent follows the active leaf, which the conversation
+    # item (read already) names.
+    named = [message.parent_id for message in window if isinstance(message.parent_id, str)]
     if header.active_leaf_id is not None:
         named.append(header.active_leaf_id)
     # In a fixed order, so that the same import sends the same requests (benchmarks replay it).
@@ -344,9 +353,10 @@ class _Placer:
         return None if placed is None else placed.position
 
     def place(self, new: MessageImport) -> MessageRecord:
+        parent_id = _parent_of(new, self._conversation)
         at, floor = _ROOT, None
-        if new.parent_id is not None:
-            parent = self._known[new.parent_id]
+        if parent_id is not None:
+            parent = self._known[parent_id]
             at = (parent.position.segment, parent.position.depth)
             floor = parent.created_at + ONE_TICK
         segment, depth = at[0], at[1] + 1
@@ -365,7 +375,7 @@ class _Placer:
             model_id=new.model_id,
             is_error=new.is_error,
             error_message=new.error_message,
-            parent_id=new.parent_id,
+            parent_id=parent_id,
             segment=segment,
             depth=depth,
             feedback=new.feedback,
@@ -408,10 +418,16 @@ async def _placer(
     cid = conversation.id
     fresh_ids = {message.id for message in fresh}
     known = dict(call.placed)
+    leaf, last = conversation.active_leaf, conversation.last_message
+    if leaf is not None and last is not None and fresh and isinstance(fresh[0].parent_id, Unset):
+        # Known without a read: the conversation keeps its active leaf's preview as its
+        # lastMessage (they are written together), and the leaf never has a child
+        # (messages._continue_active), so the message goes right after it.
+        known.setdefault(leaf.message_id, _Placed(leaf, last.created_at))
     occupants = dict(call.occupied) if call.trusted else {}
     wanted: set[tuple[int, int]] = set()
-    for message in fresh:
-        parent_id = message.parent_id
+    parents = [_parent_of(message, conversation) for message in fresh]
+    for message, parent_id in zip(fresh, parents, strict=True):
         if parent_id is None or parent_id in fresh_ids or (call.trusted and parent_id in known):
             continue
         position = known[parent_id].position if parent_id in known else None
@@ -423,7 +439,7 @@ async def _placer(
                 "conversation nor imported before it",
             )
         wanted |= {(position.segment, position.depth), (position.segment, position.depth + 1)}
-    roots = any(message.parent_id is None for message in fresh)
+    roots = any(parent_id is None for parent_id in parents)
     if roots and conversation.message_count > 0 and (0, 1) not in occupants:
         wanted.add((0, 1))
     partition = keys.conversation_partition(cid)
@@ -433,9 +449,18 @@ async def _placer(
         occupants[(record.segment, record.depth)] = record.id
         known.setdefault(record.id, _Placed(record.position, record.created_at))
     reachable = fresh_ids | known.keys()
-    if any(m.parent_id is not None and m.parent_id not in reachable for m in fresh):
+    if any(parent_id is not None and parent_id not in reachable for parent_id in parents):
         raise ConflictError("a stored message is not readable; try again")
     return _Placer(conversation, tree, known, occupants)
+
+
+def _parent_of(message: MessageImport, conversation: ConversationRecord) -> str | None:
+    """The message `message` follows: the one it names, else (only ever the first message of
+    a call: _checked names the one before it for the others) the active leaf."""
+    if isinstance(message.parent_id, Unset):
+        leaf = conversation.active_leaf
+        return None if leaf is None else leaf.message_id
+    return message.parent_id
 
 
 async def _active_leaf(
@@ -518,7 +543,8 @@ def _plan_writes(
 def _checked(
     table: ChatTable, user_id: str, conversation: ConversationImport
 ) -> ConversationImport:
-    """Canonical ids; each id once; every parent before its children; items that fit."""
+    """Canonical ids; each id once; every parent before its children, named for each message
+    after the first (UNSET: the one before it); items that fit."""
     messages: list[MessageImport] = []
     index_of: dict[str, int] = {}
     for index, message in enumerate(conversation.messages):
@@ -529,7 +555,10 @@ def _checked(
     for index, message in enumerate(conversation.messages):
         field = f"messages[{index}]"
         parent_id = message.parent_id
-        if parent_id is not None:
+        if isinstance(parent_id, Unset) and messages:
+            # A flat list: each message follows the one before it.
+            parent_id = messages[-1].id
+        elif isinstance(parent_id, str):
             parent_id = checked_id(parent_id, field=f"{field}.parentId")
             if index_of.get(parent_id, -1) >= index:
                 raise ValidationError(f"{field}.parentId", "must name a message before it")
@@ -571,7 +600,7 @@ def _ensure_fits(table: ChatTable, user_id: str, conversation: ConversationImpor
             model_id=message.model_id,
             is_error=message.is_error,
             error_message=message.error_message,
-            parent_id=message.parent_id or message.id,
+            parent_id=message.parent_id if isinstance(message.parent_id, str) else message.id,
             segment=keys.MAX_SEGMENT,
             depth=keys.MAX_DEPTH,
             feedback=message.feedback,

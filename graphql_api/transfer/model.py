@@ -2,7 +2,8 @@
 
 Every id is a canonical lowercase UUID and every timestamp an aware UTC datetime. Along each
 parent chain the timestamps strictly increase, and `messages` lists every parent before its
-children (in time order), so a consumer can store them in one pass.
+children (in time order, after the one message that follows the active leaf, if any), so a
+consumer can store them in one pass.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ class ImportedMessage:
     is_error: bool = False
     error_message: str | None = None
     feedback: Feedback | None = None
+    # Our format's first message given without parentId (parent_id is then None): it follows
+    # the conversation's active leaf where it is stored, and is a first message where
+    # nothing is, as importConversations reads an omitted parentId. Only ever the first of
+    # `messages`.
+    follows_active_leaf: bool = False
 
 
 @dataclasses.dataclass(slots=True)

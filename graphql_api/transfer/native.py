@@ -70,9 +70,12 @@ def conversation_fields(conversation: ImportedConversation) -> dict[str, Any]:
 
 def message_fields(message: ImportedMessage) -> dict[str, Any]:
     feedback = message.feedback
+    # Left out only where the file read left it out: its absence says what a null does not
+    # (see _nodes). Storage holds no such message, so an export writes it for every one.
+    parent = {} if message.follows_active_leaf else {"parentId": message.parent_id}
     return {
         "id": message.id,
-        "parentId": message.parent_id,
+        **parent,
         "role": _ROLE_NAMES[message.role],
         "content": message.content,
         "createdAt": format_timestamp(message.created_at),
@@ -176,33 +179,50 @@ def convert(raw: object, *, file: str, index: int) -> ReadResult:
             archived=_bool(data.get("archived", False), "archived"),
             tags=tuple(required_str(tag, "tag") for tag in as_list(data.get("tags", []), "tags")),
         )
-        nodes = [_node(message, position) for position, message in enumerate(messages)]
-        return tree.build(header, nodes, namespace=NAMESPACE, origin=origin, notes=notes)
+        return tree.build(header, _nodes(messages), namespace=NAMESPACE, origin=origin, notes=notes)
     except MalformedConversation as exc:
         return RefusedConversation(origin=origin, reasons=(str(exc),))
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         return RefusedConversation(origin=origin, reasons=(f"unexpected structure: {exc}",))
 
 
-def _node(raw: object, position: int) -> tree.Node:
-    what = f"message #{position}"
-    message = as_object(raw, what)
+def _nodes(messages: list[Any]) -> list[tree.Node]:
+    """The messages, read as importConversations reads them: `parentId: null` is a first
+    message; without parentId, a message follows the one before it, and the first one the
+    conversation's active leaf where it is stored (a first message where nothing is)."""
+    nodes: list[tree.Node] = []
+    for position, raw in enumerate(messages):
+        what = f"message #{position}"
+        message = as_object(raw, what)
+        source_id = _uuid(message.get("id"), f"{what} id")
+        if "parentId" in message:
+            parent = _optional_uuid(message["parentId"], f"{what} parentId")
+        else:
+            parent = nodes[-1].source_id if nodes else None
+        nodes.append(
+            tree.Node(
+                source_id=source_id,
+                parent_source_id=parent,
+                message=_message(message, what),
+                follows_active_leaf=not nodes and "parentId" not in message,
+            )
+        )
+    return nodes
+
+
+def _message(message: Mapping[str, Any], what: str) -> tree.Message:
     role = message.get("role")
     if role not in _ROLES:
         raise MalformedConversation(f"{what} role is {role!r}, not USER, ASSISTANT or SYSTEM")
     content = required_str(message.get("content"), f"{what} content")
-    return tree.Node(
-        source_id=_uuid(message.get("id"), f"{what} id"),
-        parent_source_id=_optional_uuid(message.get("parentId"), f"{what} parentId"),
-        message=tree.Message(
-            role=_ROLES[str(role)],
-            content=content,
-            created_at=_time(message.get("createdAt"), f"{what} createdAt"),
-            model_id=optional_str(message.get("modelId"), f"{what} modelId"),
-            is_error=_bool(message.get("isError", False), f"{what} isError"),
-            error_message=optional_str(message.get("errorMessage"), f"{what} errorMessage"),
-            feedback=_feedback(message.get("feedback"), f"{what} feedback"),
-        ),
+    return tree.Message(
+        role=_ROLES[str(role)],
+        content=content,
+        created_at=_time(message.get("createdAt"), f"{what} createdAt"),
+        model_id=optional_str(message.get("modelId"), f"{what} modelId"),
+        is_error=_bool(message.get("isError", False), f"{what} isError"),
+        error_message=optional_str(message.get("errorMessage"), f"{what} errorMessage"),
+        feedback=_feedback(message.get("feedback"), f"{what} feedback"),
     )
 
 

@@ -9,7 +9,9 @@ no branch is lost. The rules that make an import idempotent and storable live he
 - time: a child is never before its parent. A missing time inherits its parent's (the
   conversation's for a first message), and a time equal to or before the parent's moves to
   one microsecond after it;
-- order: time, then id (the order storage keeps), which puts parents before children.
+- order: time, then id (the order storage keeps), which puts parents before children; a
+  message that follows the active leaf (our format's first message without parentId) comes
+  first, where importConversations reads it so.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ class Node:
     source_id: str
     parent_source_id: str | None
     message: Message | None
+    # Without a parent in the source, after whatever the conversation holds where it is
+    # stored (ImportedMessage.follows_active_leaf); only for the first node.
+    follows_active_leaf: bool = False
 
 
 class Kept(NamedTuple):
@@ -100,14 +105,22 @@ def build(
     ids = _ids(order, namespace=namespace, scope=conversation_id)
     messages = [
         _message(
-            node, ids=ids, parent=kept_parent[node.source_id], at=times[node.source_id], notes=notes
+            node,
+            ids=ids,
+            parent=kept_parent[node.source_id],
+            at=times[node.source_id],
+            notes=notes,
+            follows_active_leaf=by_id[node.source_id].follows_active_leaf,
         )
         for node in order
     ]
     # Storage's own order (time, then id): a child is strictly later, so it follows its parent.
-    messages.sort(key=lambda message: (message.created_at, message.id))
-    newest = messages[-1].created_at if messages else created_at
-    updated_at = max(header.updated_at or created_at, newest, created_at)
+    # A message that follows the active leaf goes first, the one place where an import reads
+    # an omitted parentId so; it has no parent here, so parents still come first.
+    messages.sort(key=lambda m: (not m.follows_active_leaf, m.created_at, m.id))
+    newest = max(messages, key=lambda m: (m.created_at, m.id), default=None)
+    latest = created_at if newest is None else newest.created_at
+    updated_at = max(header.updated_at or created_at, latest, created_at)
     return ImportedConversation(
         id=conversation_id,
         title=clean_title(header.title, notes),
@@ -115,7 +128,7 @@ def build(
         created_at=created_at,
         updated_at=updated_at,
         messages=messages,
-        active_leaf_id=_active_leaf(header.active_source_id, by_id, kept_parent, ids, messages),
+        active_leaf_id=_active_leaf(header.active_source_id, by_id, kept_parent, ids, newest),
         pinned=header.pinned,
         archived=header.archived,
         tags=header.tags,
@@ -227,7 +240,13 @@ def _ids(order: list[Kept], *, namespace: uuid.UUID, scope: str) -> dict[str, st
 
 
 def _message(
-    node: Kept, *, ids: dict[str, str], parent: str | None, at: datetime, notes: Notes
+    node: Kept,
+    *,
+    ids: dict[str, str],
+    parent: str | None,
+    at: datetime,
+    notes: Notes,
+    follows_active_leaf: bool,
 ) -> ImportedMessage:
     source = node.message
     content = valid_unicode(source.content)
@@ -249,6 +268,7 @@ def _message(
         is_error=source.is_error,
         error_message=error,
         feedback=source.feedback,
+        follows_active_leaf=follows_active_leaf,
     )
 
 
@@ -257,7 +277,7 @@ def _active_leaf(
     by_id: dict[str, Node],
     kept_parent: dict[str, str | None],
     ids: dict[str, str],
-    messages: list[ImportedMessage],
+    newest: ImportedMessage | None,
 ) -> str | None:
     if active in by_id:
         node = by_id[active]
@@ -265,7 +285,7 @@ def _active_leaf(
         if kept is not None:
             return ids[kept]
     # Without a usable pointer, the newest message: a leaf, since children come later.
-    return messages[-1].id if messages else None
+    return None if newest is None else newest.id
 
 
 # --- text that the API would refuse, repaired rather than refusing the conversation.

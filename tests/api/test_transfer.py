@@ -195,6 +195,116 @@ async def test_a_conversation_imported_in_several_calls_equals_one_call(api: Api
         assert named(f"{user}-whole", one) == named(f"{user}-parts", two)
 
 
+def without_parents(conversation: dict[str, Any], *ids: str) -> dict[str, Any]:
+    """The input with parentId left out of the messages of `ids` (of every one, without)."""
+    messages = [
+        {key: value for key, value in message.items() if key != "parentId"}
+        if not ids or message["id"] in ids
+        else message
+        for message in conversation["messages"]
+    ]
+    return {**conversation, "messages": messages}
+
+
+FLAT = [(f"m{index}", f"m{index - 1}" if index else None) for index in range(10)]
+
+
+def thread_of(namespace: str, conversation: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """The active branch as (name, parent's name), first message first."""
+    return [
+        (
+            name_of(namespace, FLAT, edge["node"]["id"]),
+            edge["node"]["parentId"] and name_of(namespace, FLAT, edge["node"]["parentId"]),
+        )
+        for edge in conversation["messages"]["edges"]
+    ]
+
+
+async def test_a_flat_list_imports_as_one_thread_in_order(api: Api, alice: str) -> None:
+    namespace = f"{alice}-flat"
+    given = without_parents(as_input(imported(namespace, FLAT[:5])))
+
+    (result,) = await import_all(api, alice, given)
+
+    assert (result["messageCount"], result["activeLeafId"]) == (5, message_id(namespace, "m4"))
+    assert result["lastMessage"] == {
+        "id": message_id(namespace, "m4"),
+        "content": f"m4: {namespace}",
+    }
+    thread = await branch(api, alice, result["id"])
+    assert thread_of(namespace, thread) == FLAT[:5]
+    assert [edge["node"]["content"] for edge in thread["messages"]["edges"]] == [
+        f"m{index}: {namespace}" for index in range(5)
+    ]
+
+
+async def test_a_flat_list_imported_in_two_calls_continues_after_the_first(api: Api) -> None:
+    user = new_user()
+    namespace = f"{user}-two-calls"
+    given = without_parents(as_input(imported(namespace, FLAT)))
+
+    (first,) = await import_all(api, user, {**given, "messages": given["messages"][:5]})
+    (second,) = await import_all(api, user, {**given, "messages": given["messages"][5:]})
+
+    assert (first["messageCount"], second["messageCount"]) == (5, 10)
+    assert second["lastMessage"]["id"] == message_id(namespace, "m9")
+    assert thread_of(namespace, await branch(api, user, given["id"])) == FLAT
+
+
+async def test_a_flat_list_imported_again_returns_the_same_and_logs_no_change(api: Api) -> None:
+    user = new_user()
+    namespace = f"{user}-flat-again"
+    given = without_parents(as_input(imported(namespace, FLAT)))
+    first = await import_all(api, user, given)
+    token = (await api.data(SYNC, user=user))["changes"]["syncToken"]
+
+    again = await import_all(api, user, given)
+    part = await import_all(api, user, {**given, "messages": given["messages"][3:6]})
+
+    assert again == part == first
+    changes = (await api.data(SYNC, {"since": token}, user=user))["changes"]
+    assert changes["changes"] == []
+    assert thread_of(namespace, await branch(api, user, given["id"])) == FLAT
+
+
+async def test_parent_id_omitted_null_and_given_mix_in_one_list(api: Api) -> None:
+    user = new_user()
+    namespace = f"{user}-mixed"
+    # q2 starts over (null); a1b answers q1 again (given); the rest say nothing, so each
+    # follows the message before it in the list.
+    shape = [
+        ("q1", None),
+        ("a1", "q1"),
+        ("q2", None),
+        ("a2", "q2"),
+        ("a1b", "q1"),
+        ("q3", "a1b"),
+    ]
+    omitted = [message_id(namespace, name) for name in ("q1", "a1", "a2", "q3")]
+    given = without_parents(as_input(imported(namespace, shape)), *omitted)
+    assert [("parentId" in m, m.get("parentId")) for m in given["messages"]] == [
+        (False, None),
+        (False, None),
+        (True, None),
+        (False, None),
+        (True, message_id(namespace, "q1")),
+        (False, None),
+    ]
+
+    (result,) = await import_all(api, user, given)
+
+    assert (result["messageCount"], result["activeLeafId"]) == (6, message_id(namespace, "q3"))
+    active = (await branch(api, user, given["id"]))["messages"]["edges"]
+    assert [name_of(namespace, shape, edge["node"]["id"]) for edge in active] == ["q1", "a1b", "q3"]
+    assert [name_of(namespace, shape, i) for i in active[0]["node"]["siblingIds"]] == ["q1", "q2"]
+    assert [name_of(namespace, shape, i) for i in active[1]["node"]["siblingIds"]] == ["a1", "a1b"]
+    other = await branch(api, user, given["id"], message_id(namespace, "a2"))
+    assert [
+        (name_of(namespace, shape, edge["node"]["id"]), edge["node"]["parentId"])
+        for edge in other["messages"]["edges"]
+    ] == [("q2", None), ("a2", message_id(namespace, "q2"))]
+
+
 async def test_another_users_conversation_id_is_a_conflict(api: Api, alice: str, bob: str) -> None:
     conversation = as_input(imported(f"{alice}-mine", EDITED))
     await import_all(api, alice, conversation)

@@ -208,6 +208,63 @@ async def test_an_export_imports_back_into_an_empty_account_as_it_was(
     assert not (tmp_path / "first.json.partial").exists()
 
 
+def flat_file(path: Path, conversation_id: str, indices: range) -> Path:
+    """Our format as another tool might write it: messages without parentId."""
+    messages = [
+        {
+            "id": f"6d2e3f40-0000-4000-8000-{index:012d}",
+            "role": "ASSISTANT" if index % 2 else "USER",
+            "content": f"m{index}",
+            "createdAt": f"2024-08-01T09:00:{index:02d}.000000Z",
+            "modelId": None,
+            "isError": False,
+            "errorMessage": None,
+        }
+        for index in indices
+    ]
+    conversation = {
+        "id": conversation_id,
+        "title": "Flat",
+        "modelId": None,
+        "createdAt": "2024-08-01T09:00:00.000000Z",
+        "updatedAt": messages[-1]["createdAt"],
+        "messages": messages,
+    }
+    document = {
+        "format": "chat-history-api/export",
+        "version": 1,
+        "exportedAt": "2024-08-02T00:00:00.000000Z",
+        "conversations": [conversation],
+    }
+    jsonschema.validate(document, SCHEMA, cls=jsonschema.Draft202012Validator)
+    path.write_text(json.dumps(document))
+    return path
+
+
+async def test_a_flat_file_imports_as_one_thread_and_a_later_file_continues_it(
+    environ: dict[str, str], chat_table: ChatTable, tmp_path: Path
+) -> None:
+    user = f"user-{uuid.uuid4()}"
+    cid = str(uuid.uuid4())
+    first = flat_file(tmp_path / "first.json", cid, range(5))
+    rest = flat_file(tmp_path / "rest.json", cid, range(5, 10))
+
+    runs = [run(environ, "import", "--user", user, path) for path in (first, rest, first, rest)]
+
+    for result in runs:
+        assert result.returncode == 0, result.stderr
+    assert runs[1].stdout.startswith("imported 1 conversations (5 messages)"), runs[1].stdout
+    assert runs[3].stdout.startswith("imported 0 conversations (0 messages)"), runs[3].stdout
+    messages = [m async for m in all_messages(chat_table, user_id=user, conversation_id=cid)]
+    assert [m.content for m in messages] == [f"m{index}" for index in range(10)]
+    assert [m.parent_id for m in messages] == [None, *(m.id for m in messages[:-1])]
+    assert {m.segment for m in messages} == {0}
+    (conversation,) = [c async for c in all_conversations(chat_table, user_id=user)]
+    assert conversation.message_count == 10
+    assert conversation.active_leaf is not None
+    assert conversation.active_leaf.message_id == messages[-1].id
+
+
 async def test_delete_user_data_asks_first_unless_told_yes(
     environ: dict[str, str], chat_table: ChatTable
 ) -> None:

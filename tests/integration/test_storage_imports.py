@@ -24,8 +24,8 @@ from graphql_api.storage.imports import (
     import_conversation,
 )
 from graphql_api.storage.items import PREVIEW_CHARS
-from graphql_api.storage.messages import add_messages
-from graphql_api.storage.records import ONE_TICK, Feedback, MessageRecord, NewMessage
+from graphql_api.storage.messages import add_messages, set_active_branch
+from graphql_api.storage.records import ONE_TICK, UNSET, Feedback, MessageRecord, NewMessage
 from graphql_api.storage.threads import list_messages
 from tests.conftest import LOCAL_CREDENTIALS, REGION
 from tests.counting import RequestCounter
@@ -302,6 +302,134 @@ async def test_an_import_into_a_live_conversation_never_moves_it_back(
     assert outcome.conversation.updated_at == imported_message.created_at
     assert after.parent_id == old.id
     assert after.created_at > imported_message.created_at
+
+
+FLAT = [(f"m{index}", f"m{index - 1}" if index else None) for index in range(10)]
+
+
+def flat(conversation: ConversationImport) -> ConversationImport:
+    """`conversation` as a flat list: every message given without its parent."""
+    return dataclasses.replace(
+        conversation,
+        messages=[dataclasses.replace(m, parent_id=UNSET) for m in conversation.messages],
+    )
+
+
+async def test_a_flat_list_is_one_thread_in_order_and_a_later_part_continues_it(
+    chat_table: ChatTable, user_id: str, request_counter: RequestCounter
+) -> None:
+    given = flat(imported("flat", FLAT))
+    linked = imported("linked", FLAT)
+
+    first = await import_conversation(
+        chat_table,
+        user_id=user_id,
+        conversation=dataclasses.replace(given, messages=given.messages[:5]),
+    )
+    request_counter.reset()
+    second = await import_conversation(
+        chat_table,
+        user_id=user_id,
+        conversation=dataclasses.replace(given, messages=given.messages[5:]),
+    )
+    continued = list(request_counter.operations)
+    await import_conversation(chat_table, user_id=user_id, conversation=linked)
+
+    assert first.conversation.active_leaf is not None
+    assert first.conversation.active_leaf.message_id == message_id("flat", "m4")
+    assert (first.conversation.message_count, second.conversation.message_count) == (5, 10)
+    records = await stored(chat_table, user_id, given.id)
+    leaf = next(m for m in records if m.id == message_id("flat", "m9"))
+    assert await path_to(chat_table, user_id, given.id, leaf) == [m.id for m in given.messages]
+    # Placed as the same list with every parent named, in one call.
+    assert _shape_of(records, "flat", FLAT) == _shape_of(
+        await stored(chat_table, user_id, linked.id), "linked", FLAT
+    )
+    # The active leaf came with the conversation's item: nothing is read for it.
+    assert continued == ["BatchGetItem", "TransactWriteItems"]
+
+
+async def test_a_flat_list_over_several_transactions_resumes_where_it_stopped(
+    chat_table: ChatTable, user_id: str
+) -> None:
+    shape = [
+        (f"m{i}", f"m{i - 1}" if i else None) for i in range(MAX_MESSAGES_PER_TRANSACTION + 13)
+    ]
+    given = flat(imported("flat-long", shape))
+    linked = imported("linked-long", shape)
+
+    # Stopped after the first 50; then the whole list again, in one call of two transactions
+    # whose first holds only messages stored already.
+    partial = dataclasses.replace(given, messages=given.messages[:50])
+    await import_conversation(chat_table, user_id=user_id, conversation=partial)
+    outcome = await import_conversation(chat_table, user_id=user_id, conversation=given)
+    await import_conversation(chat_table, user_id=user_id, conversation=linked)
+
+    assert (outcome.added, outcome.skipped) == (len(shape) - 50, 50)
+    assert _shape_of(await stored(chat_table, user_id, given.id), "flat-long", shape) == (
+        _shape_of(await stored(chat_table, user_id, linked.id), "linked-long", shape)
+    )
+
+
+async def test_a_flat_list_imported_again_changes_nothing(
+    chat_table: ChatTable, user_id: str
+) -> None:
+    conversation = flat(imported("flat-again", FLAT))
+    first = await import_conversation(chat_table, user_id=user_id, conversation=conversation)
+    version = await current_version(chat_table, user_id=user_id)
+
+    again = await import_conversation(chat_table, user_id=user_id, conversation=conversation)
+    # A part of it again, whose first message is not the active leaf's child.
+    part = dataclasses.replace(conversation, messages=conversation.messages[4:7])
+    after = await import_conversation(chat_table, user_id=user_id, conversation=part)
+
+    assert (again.created, again.added, again.skipped) == (False, 0, 10)
+    assert again.conversation == first.conversation == after.conversation
+    assert await current_version(chat_table, user_id=user_id) == version
+    assert len(await stored(chat_table, user_id, conversation.id)) == 10
+
+
+async def test_a_flat_list_continues_the_active_branch_of_a_stored_conversation(
+    chat_table: ChatTable, user_id: str
+) -> None:
+    branchy = imported("flat-onto", EDITED)
+    await import_conversation(chat_table, user_id=user_id, conversation=branchy)
+    a2 = message_id("flat-onto", "a2")
+    await set_active_branch(chat_table, user_id=user_id, conversation_id=branchy.id, message_id=a2)
+    more = flat(imported("flat-onto", [("q3", None), ("a3", "q3")], start=START))
+    q3, a3 = more.messages
+
+    outcome = await import_conversation(
+        chat_table,
+        user_id=user_id,
+        conversation=dataclasses.replace(branchy, messages=more.messages),
+    )
+
+    messages = {m.id: m for m in await stored(chat_table, user_id, branchy.id)}
+    assert (messages[q3.id].parent_id, messages[a3.id].parent_id) == (a2, q3.id)
+    # Older than the branch it continues, so moved to just after it, as a child is.
+    assert messages[q3.id].created_at == messages[a2].created_at + ONE_TICK
+    assert outcome.conversation.active_leaf is not None
+    assert outcome.conversation.active_leaf.message_id == a3.id
+    assert outcome.conversation.message_count == 9
+
+
+async def test_a_flat_list_into_a_conversation_without_messages_starts_it(
+    chat_table: ChatTable, user_id: str
+) -> None:
+    empty = await a_conversation(chat_table, user_id=user_id)
+    given = flat(imported("flat-empty", FLAT[:3]))
+
+    outcome = await import_conversation(
+        chat_table, user_id=user_id, conversation=dataclasses.replace(given, id=empty.id)
+    )
+
+    records = await stored(chat_table, user_id, empty.id)
+    assert [(m.id, m.parent_id, m.segment, m.depth) for m in records] == [
+        (m.id, None if index == 0 else given.messages[index - 1].id, 0, index + 1)
+        for index, m in enumerate(given.messages)
+    ]
+    assert outcome.conversation.message_count == 3
 
 
 async def test_feedback_and_errors_are_imported_with_the_message(

@@ -16,15 +16,19 @@ from graphql_api.domain.imports import (
 )
 from graphql_api.errors import ValidationError
 from graphql_api.settings import InputLimits
+from graphql_api.storage.records import UNSET, Unset
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 CONVERSATION_ID = "0b6a8f6e-2c1d-4e5f-8a9b-0c1d2e3f4a5b"
 FIRST = "1b6a8f6e-2c1d-4e5f-8a9b-0c1d2e3f4a5b"
 SECOND = "2b6a8f6e-2c1d-4e5f-8a9b-0c1d2e3f4a5b"
+THIRD = "3b6a8f6e-2c1d-4e5f-8a9b-0c1d2e3f4a5b"
 LIMITS = InputLimits(max_content_bytes=100 * 1024)
 
 
-def message(message_id: str, parent_id: str | None = None, **fields: object) -> ImportMessageDraft:
+def message(
+    message_id: str, parent_id: str | Unset | None = None, **fields: object
+) -> ImportMessageDraft:
     values: dict[str, object] = {
         "id": message_id,
         "parent_id": parent_id,
@@ -100,6 +104,18 @@ def test_each_bad_field_is_named(draft: ImportConversationDraft, field: str) -> 
         check(draft)
 
     assert refused.value.field == field
+
+
+def test_a_parent_left_out_reaches_storage_as_unset_and_a_null_one_as_none() -> None:
+    omitted = ImportMessageDraft(id=SECOND, role="user", content="hi", created_at=NOW)
+    checked = checked_conversation(
+        conversation(message(FIRST, None), omitted, message(THIRD, UNSET)),
+        limits=LIMITS,
+        now=NOW,
+        field="c",
+    )
+
+    assert [m.parent_id for m in checked.messages] == [None, UNSET, UNSET]
 
 
 def test_a_clock_a_little_ahead_is_tolerated() -> None:

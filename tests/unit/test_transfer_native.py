@@ -122,6 +122,80 @@ def test_the_schema_refuses_what_the_format_does_not_allow(
     assert raised.value.json_path.endswith(where)
 
 
+def flat_message(index: int, **fields: Any) -> dict[str, Any]:
+    """Message `index` of a hand-written conversation, `index` seconds after 09:00."""
+    return {
+        "id": f"7c1d2e3f-0000-4000-8000-{index:012d}",
+        "role": "ASSISTANT" if index % 2 else "USER",
+        "content": f"m{index}",
+        "createdAt": f"2024-08-01T09:00:{index:02d}.000000Z",
+        "modelId": None,
+        "isError": False,
+        "errorMessage": None,
+        **fields,
+    }
+
+
+def hand_written(tmp_path: Path, messages: list[dict[str, Any]]) -> ImportedConversation:
+    conversation = {
+        "id": "7c1d2e3f-0000-4000-8000-ffffffffffff",
+        "title": "Written by another tool",
+        "modelId": None,
+        "createdAt": "2024-08-01T08:59:00.000000Z",
+        "updatedAt": "2024-08-01T09:10:00.000000Z",
+        "messages": messages,
+    }
+    path = tmp_path / "flat.json"
+    header = json.loads(written([], "json"))
+    path.write_text(json.dumps({**header, "conversations": [conversation]}))
+    (read,) = imported(read_all(path))
+    assert_well_formed(read)
+    return read
+
+
+def test_messages_without_parent_id_read_as_import_conversations_reads_them(
+    tmp_path: Path, schema: dict[str, Any]
+) -> None:
+    ids = [flat_message(index)["id"] for index in range(6)]
+    conversation = hand_written(
+        tmp_path,
+        [
+            flat_message(3),  # first, without parentId: after the stored active leaf
+            flat_message(4),  # after 3, the message before it
+            flat_message(0, parentId=None),  # a first message, older than 3
+            flat_message(5),  # after 0
+            flat_message(1, parentId=ids[0]),  # another answer to 0
+        ],
+    )
+
+    assert [(m.content, m.parent_id, m.follows_active_leaf) for m in conversation.messages] == [
+        ("m3", None, True),
+        ("m0", None, False),
+        ("m1", ids[0], False),
+        ("m4", ids[3], False),
+        ("m5", ids[0], False),
+    ]
+    assert conversation.active_leaf_id == ids[5]
+    # Written back, only the first message goes without parentId, so it reads the same again.
+    text = written([conversation], "json")
+    validate(text, "json", schema)
+    messages = json.loads(text)["conversations"][0]["messages"]
+    assert ["parentId" in message for message in messages] == [False, True, True, True, True]
+    path = tmp_path / "again.json"
+    path.write_text(text)
+    assert imported(read_all(path)) == [conversation]
+
+
+def test_a_flat_list_reads_as_one_thread_in_order(tmp_path: Path) -> None:
+    conversation = hand_written(tmp_path, [flat_message(index) for index in range(5)])
+
+    messages = conversation.messages
+    assert [m.content for m in messages] == ["m0", "m1", "m2", "m3", "m4"]
+    assert [m.parent_id for m in messages] == [None, *(m.id for m in messages[:-1])]
+    assert [m.follows_active_leaf for m in messages] == [True, False, False, False, False]
+    assert conversation.active_leaf_id == messages[-1].id
+
+
 def test_a_damaged_ndjson_line_costs_only_its_conversation() -> None:
     path = FIXTURES / "chat-history-export-damaged.ndjson"
     results = read_all(path)
@@ -269,6 +343,7 @@ def conversations(draw: st.DrawFn) -> ImportedConversation:
                         st.just(Feedback(rating=rating, comment="ok", updated_at=moment)),  # type: ignore[arg-type]
                     )
                 ),
+                follows_active_leaf=index == 0 and draw(st.booleans()),
             )
         )
     return ImportedConversation(
