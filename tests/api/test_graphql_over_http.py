@@ -100,7 +100,8 @@ def the_errors(response: httpx.Response) -> list[dict[str, Any]]:
     errors: list[dict[str, Any]] = body["errors"]
     assert errors, body
     assert all(error["message"] for error in errors), body
-    assert all(error["extensions"]["code"] in {"BAD_REQUEST", "BAD_USER_INPUT"} for error in errors)
+    codes = {"BAD_REQUEST", "BAD_USER_INPUT", "MAX_ALIASES_LIMIT"}
+    assert all(error["extensions"]["code"] in codes for error in errors)
     return errors
 
 

@@ -49,6 +49,7 @@ async def test_alias_overloading_is_refused(production: Api) -> None:
     aliases = " ".join(f"a{i}: conversations {{ totalCount }}" for i in range(101))
     (error,) = refused_without_data(await production.run(f"{{ {aliases} }}", user=new_user()))
     assert "101 aliases" in error["message"]
+    assert error["extensions"]["code"] == "MAX_ALIASES_LIMIT"
 
 
 async def test_batched_queries_are_refused(production: Api) -> None:
@@ -64,6 +65,7 @@ async def test_field_duplication_is_refused(production: Api) -> None:
     query = "query { " + "__typename " * 500 + "}"
     (error,) = refused_without_data(await production.run(query, user=new_user()))
     assert "repeats one field 500 times" in error["message"]
+    assert error["extensions"]["code"] == "MAX_FIELD_REPEATS_LIMIT"
 
 
 async def test_directive_overloading_gets_one_error(production: Api) -> None:
@@ -71,17 +73,20 @@ async def test_directive_overloading_gets_one_error(production: Api) -> None:
     errors = refused_without_data(await production.run(query, user=new_user()))
     assert len(errors) == 1
     assert "directives" in errors[0]["message"]
+    assert errors[0]["extensions"]["code"] == "MAX_DIRECTIVES_LIMIT"
 
 
 async def test_circular_introspection_is_refused(production: Api) -> None:
     errors = refused_without_data(await production.run(CIRCULAR_INTROSPECTION, user=new_user()))
     assert len(errors) == 1
+    assert errors[0]["extensions"]["code"] == "INTROSPECTION_DISABLED"
 
 
 async def test_introspection_is_off(production: Api) -> None:
     body = await production.run("{ __schema { queryType { name } } }", user=new_user())
     (error,) = refused_without_data(body)
     assert "introspection" in error["message"].lower()
+    assert error["extensions"]["code"] == "INTROSPECTION_DISABLED"
     assert "Query" not in json.dumps(body)
 
 

@@ -76,5 +76,5 @@ async def test_introspection_is_refused_when_disabled(
     assert body["data"] is None
     assert body["errors"]
     for error in body["errors"]:
-        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+        assert error["extensions"]["code"] == "INTROSPECTION_DISABLED"
         assert "introspection is disabled" in error["message"]
