@@ -9,6 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 import pytest_asyncio
 
 from tests.api.harness import Api, api_settings, new_user, running_api
@@ -39,7 +40,7 @@ async def production(
 
 
 def refused_without_data(body: dict[str, Any]) -> list[dict[str, Any]]:
-    assert body.get("data") is None, body
+    assert "data" not in body, body
     errors: list[dict[str, Any]] = body["errors"]
     assert errors
     return errors
@@ -88,6 +89,24 @@ async def test_introspection_is_off(production: Api) -> None:
     assert "introspection" in error["message"].lower()
     assert error["extensions"]["code"] == "INTROSPECTION_DISABLED"
     assert "Query" not in json.dumps(body)
+
+
+@pytest.mark.parametrize(
+    ("accept", "status"),
+    [("application/graphql-response+json", 400), ("application/json", 200)],
+)
+async def test_introspection_off_is_a_request_error_with_its_own_code(
+    production: Api, accept: str, status: int
+) -> None:
+    response = await production.http.post(
+        "/graphql",
+        json={"query": "{ __schema { queryType { name } } }"},
+        headers={**production.headers(new_user()), "Accept": accept},
+    )
+
+    assert response.status_code == status
+    (error,) = refused_without_data(response.json())
+    assert error["extensions"]["code"] == "INTROSPECTION_DISABLED"
 
 
 async def test_type_introspection_is_off_too(production: Api) -> None:
