@@ -8,9 +8,12 @@ BIN := $(VENV)/bin
 # first start); everything else needs the dev tools too. [dev] includes [local].
 LOCAL := $(VENV)/.installed-local
 INSTALLED := $(VENV)/.installed
+# The GraphQL-over-HTTP audit's npm packages (npm ci writes node_modules/.package-lock.json).
+AUDIT := tools/graphql-http-audit
+AUDIT_INSTALLED := $(AUDIT)/node_modules/.package-lock.json
 ARGS ?=
 
-.PHONY: install run test lint typecheck unit schema bench bench-trusted soak synth lambda-package clean graphiql-assets
+.PHONY: install run test lint typecheck unit schema bench bench-trusted soak synth lambda-package clean graphiql-assets audit-tools
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
@@ -42,7 +45,9 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
 
-test: lint typecheck
+# The audit's packages only where npm is: without node the audit test skips (and fails in CI,
+# where .ci/run installs node and npm first).
+test: lint typecheck $(if $(shell command -v npm),audit-tools)
 	$(BIN)/pytest $(ARGS)
 
 unit: $(INSTALLED)
@@ -79,5 +84,12 @@ lambda-package: $(INSTALLED)
 graphiql-assets:
 	cd tools/graphiql && npm ci --no-audit --no-fund && node build.mjs
 
+# graphql-http's conformance audit (tests/api/test_graphql_http_audit.py), from the lock file
+audit-tools: $(AUDIT_INSTALLED)
+
+$(AUDIT_INSTALLED): $(AUDIT)/package.json $(AUDIT)/package-lock.json
+	cd $(AUDIT) && npm ci --no-audit --no-fund
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts infra/cdk.out infra/build
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts infra/cdk.out infra/build \
+	  $(AUDIT)/node_modules

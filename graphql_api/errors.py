@@ -55,6 +55,16 @@ class Code(enum.StrEnum):
     # A document outside the trusted documents, where only those are served (Apollo Router's
     # code for the same refusal).
     QUERY_NOT_IN_SAFELIST = "QUERY_NOT_IN_SAFELIST"
+    # A document over one of the document limits (gql/limits.py), a code per limit so a client
+    # can tell which one: Apollo Router's names for its operation limits, where it has one.
+    MAX_DOCUMENT_BYTES_LIMIT = "MAX_DOCUMENT_BYTES_LIMIT"
+    MAX_TOKENS_LIMIT = "MAX_TOKENS_LIMIT"
+    MAX_DEPTH_LIMIT = "MAX_DEPTH_LIMIT"
+    MAX_ALIASES_LIMIT = "MAX_ALIASES_LIMIT"
+    MAX_DIRECTIVES_LIMIT = "MAX_DIRECTIVES_LIMIT"
+    MAX_FIELD_REPEATS_LIMIT = "MAX_FIELD_REPEATS_LIMIT"
+    MAX_INTROSPECTION_LISTS_LIMIT = "MAX_INTROSPECTION_LISTS_LIMIT"
+    INTROSPECTION_DISABLED = "INTROSPECTION_DISABLED"
 
 
 def code_of(error: BaseException) -> Code | None:

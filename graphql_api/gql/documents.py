@@ -135,7 +135,7 @@ def _prepare(
         raise ManifestError(f"{where}: {exc.message}") from None
     violation = first_violation(document, limits)
     if violation is not None:
-        raise ManifestError(f"{where}: {violation}")
+        raise ManifestError(f"{where}: {violation.message}")
     errors = validate(document)
     if errors:
         raise ManifestError(f"{where}: does not validate: {errors[0].message}")

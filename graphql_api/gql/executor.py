@@ -51,12 +51,18 @@ from graphql_api.errors import Code
 
 from .documents import KnownDocument, KnownDocuments
 from .errors import log_errors, public_error
-from .limits import DocumentLimits, first_violation, limit_error
+from .limits import (
+    DocumentLimits,
+    Violation,
+    first_violation,
+    limit_error,
+    oversized,
+    too_many_tokens,
+)
 from .planned import ExecutionPlan, PlannedExecutor, plan_operation
 from .schema import ChatSchema
 from .trusted import document_id as sha256_id
 
-_TOO_MANY_TOKENS = "Document contains more than"
 # The message Apollo's clients match (Apollo iOS and Kotlin by the message, not the code)
 # before they send the document itself.
 PERSISTED_QUERY_NOT_FOUND_MESSAGE: Final = "PersistedQueryNotFound"
@@ -91,7 +97,7 @@ class RequestError(Exception):
 @dataclasses.dataclass(frozen=True, slots=True)
 class _CheckedDocument:
     document: DocumentNode
-    violation: str | None
+    violation: Violation | None
     validation_errors: tuple[GraphQLError, ...]
     # The execution plan of each query and mutation of a valid document, by id() of its node
     # (which the document keeps alive); only for cached documents, whose plans are reused.
@@ -210,13 +216,9 @@ class GraphQLRunner:
         return Prepared(document=known.document, operation=known.operation, plan=known.plan)
 
     def _prepare_text(self, query: str, operation_name: str | None) -> Prepared:
-        if len(query.encode()) > self._limits.max_bytes:
-            raise _refused(
-                Phase.LIMITS,
-                limit_error(
-                    f"query document is larger than the limit of {self._limits.max_bytes} bytes"
-                ),
-            )
+        too_large = oversized(query, self._limits)
+        if too_large is not None:
+            raise _refused(Phase.LIMITS, limit_error(too_large))
         checked = self._checked(query)
         if checked.violation is not None:
             raise _refused(Phase.LIMITS, limit_error(checked.violation))
@@ -238,9 +240,11 @@ class GraphQLRunner:
         try:
             document = parse(query, max_tokens=self._limits.max_tokens)
         except GraphQLSyntaxError as exc:
-            phase = Phase.LIMITS if exc.message.startswith(_TOO_MANY_TOKENS) else Phase.PARSE
             # Raised, not returned, so the cache never keeps a document that did not parse.
-            raise _refused(phase, exc) from None
+            too_long = too_many_tokens(exc, self._limits)
+            if too_long is not None:
+                raise _refused(Phase.LIMITS, limit_error(too_long)) from None
+            raise _refused(Phase.PARSE, exc) from None
         violation = first_violation(document, self._limits)
         errors: list[GraphQLError] = []
         if violation is None:

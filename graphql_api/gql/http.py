@@ -1,11 +1,13 @@
 """GraphQL over HTTP: GET and POST on one path, with the media type the client asks for.
 
 Clients that accept `application/graphql-response+json` (the GraphQL-over-HTTP spec's media
-type) get the spec's status codes: a request refused before execution answers 4xx with
-`errors` and no `data`, so a proxy, a log or a metric can tell a broken request from a served
-one. Clients that accept only `application/json` (or send no Accept at all) get what they have
-always got: 200 for every GraphQL-level error, 4xx only for a body that is not a request.
-Field errors during execution are 200 with `data` for both.
+type) get the spec's status codes: a request refused before execution (a request error)
+answers 400, so a proxy, a log or a metric can tell a broken request from a served one.
+Clients that accept only `application/json` (or send no Accept at all) get what they have
+always got: 200 for every GraphQL-level error, 400 only for a body that is not a request.
+A request error carries `errors` and no `data` with either media type (GraphQL: no `data`
+entry when execution did not start). Field errors during execution are 200 with `data` for
+both.
 
 A request may name its document by id instead of (or beside) its text: Apollo's
 `extensions.persistedQuery.sha256Hash` or the spec's `documentId` (`sha256:<hex>` or bare hex).
@@ -14,17 +16,19 @@ The spec's table, as served here (graphql-response+json / application/json):
   body not JSON                                   400 / 400
   not a GraphQL request (not an object, neither
     query nor id, query not a string, bad
-    variables, operationName, extensions, id)     422 / 400
-  an id with a document that does not hash to it 422 / 400
+    variables, operationName, extensions, id)     400 / 400 (BAD_REQUEST)
+  an id with a document that does not hash to it 400 / 400
   an id the service does not know                 200 / 200 (PERSISTED_QUERY_NOT_FOUND, with
                                                     `data: null`: Apollo's clients then send
                                                     the document, only after a 200)
   TRUSTED_DOCUMENTS_ONLY and not a trusted
     document (refused before parsing)             403 / 200 (QUERY_NOT_IN_SAFELIST)
   document does not parse                         400 / 200
-  our document limits, validation                 422 / 200
-  operation cannot be determined                  422 / 400
-  variables do not coerce                         422 / 200
+  over a document limit                           400 / 200 (the limit's own code, e.g.
+                                                    MAX_DEPTH_LIMIT)
+  validation                                      400 / 200
+  operation cannot be determined                  400 / 400
+  variables do not coerce                         400 / 200
   mutation over GET                               405 / 405 (Allow: POST)
   other methods                                   405 / 405 (Allow: GET, POST)
   no acceptable media type                        406 / 406
@@ -55,33 +59,30 @@ GRAPHQL_RESPONSE: Final = "application/graphql-response+json"
 JSON: Final = "application/json"
 _SUPPORTED: Final = (GRAPHQL_RESPONSE, JSON)
 
-# Status of each refused phase with the spec's media type; legacy JSON clients get 200 for
-# what GraphQL itself refused (the phases marked legacy_ok) and 400 for the rest.
+# Status of each refused phase with the spec's media type: 400 for every request error, as
+# the spec's examples answer each of them; legacy JSON clients get 200 for what GraphQL itself
+# refused (the _LEGACY_200 phases) and 400 for the rest.
 _SPEC_STATUS: Final = {
-    Phase.DOCUMENT_ID: 422,
+    Phase.DOCUMENT_ID: 400,
     Phase.PERSISTED: HTTP_STATUS[Code.PERSISTED_QUERY_NOT_FOUND],
     Phase.TRUSTED: HTTP_STATUS[Code.QUERY_NOT_IN_SAFELIST],
     Phase.PARSE: 400,
-    Phase.LIMITS: 422,
-    Phase.VALIDATION: 422,
-    Phase.OPERATION: 422,
-    Phase.VARIABLES: 422,
+    Phase.LIMITS: 400,
+    Phase.VALIDATION: 400,
+    Phase.OPERATION: 400,
+    Phase.VARIABLES: 400,
 }
 _LEGACY_200: Final = frozenset(
     {Phase.PERSISTED, Phase.TRUSTED, Phase.PARSE, Phase.LIMITS, Phase.VALIDATION, Phase.VARIABLES}
 )
-# Refusals answered with `data: null` for the spec's media type too: a 200 without data
-# would not be a GraphQL response the spec allows.
-_DATA_NULL: Final = frozenset({Phase.PERSISTED})
 
 
 class _BadRequest(Exception):
-    """The HTTP request is not a GraphQL request; `status` is the spec's answer."""
+    """The HTTP request is not a GraphQL request: 400 whatever the media type."""
 
-    def __init__(self, message: str, *, status: int) -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-        self.status = status
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -190,8 +191,7 @@ class GraphQLEndpoint:
         try:
             params = await _params(request)
         except _BadRequest as exc:
-            status = exc.status if media == GRAPHQL_RESPONSE else 400
-            return _plain_error(exc.message, status, media)
+            return _plain_error(exc.message, 400, media)
         try:
             prepared = self._runner.prepare(
                 params.query, params.operation_name, document_id=params.document_id
@@ -222,20 +222,21 @@ class GraphQLEndpoint:
 
 
 def _refused_as_invalid(message: str) -> RequestError:
-    error = GraphQLError(message, extensions={"code": "BAD_USER_INPUT"})
+    error = GraphQLError(message, extensions={"code": Code.BAD_USER_INPUT.value})
     return RequestError(Phase.VALIDATION, [error])
 
 
 def _refusal(refused: RequestError, media: str) -> Response:
-    errors = [error.formatted for error in refused.errors]
+    body: dict[str, Any] = {"errors": [error.formatted for error in refused.errors]}
+    if refused.phase is Phase.PERSISTED:
+        # The one refusal with `data`: Apollo's clients send the document after this miss only
+        # when it arrives as a 200, and a 200 graphql-response+json must carry `data`.
+        body = {"data": None, **body}
     if media == GRAPHQL_RESPONSE:
-        body: dict[str, Any] = {"errors": errors}
-        if refused.phase in _DATA_NULL:
-            body = {"data": None, **body}
-        return _json(body, _SPEC_STATUS[refused.phase], media)
-    if refused.phase in _LEGACY_200:
-        return _json({"data": None, "errors": errors}, 200, media)
-    return _json({"errors": errors}, 400, media)
+        status = _SPEC_STATUS[refused.phase]
+    else:
+        status = 200 if refused.phase in _LEGACY_200 else 400
+    return _json(body, status, media)
 
 
 async def _params(request: Request[Any]) -> _Params:
@@ -245,11 +246,11 @@ async def _params(request: Request[Any]) -> _Params:
         body = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError, RecursionError):
         # RecursionError: nesting deeper than the parser goes ("[" * 100_000) is no request.
-        raise _BadRequest("Unable to parse request body as JSON", status=400) from None
+        raise _BadRequest("Unable to parse request body as JSON") from None
     if isinstance(body, list):
-        raise _BadRequest("Batching is not enabled", status=422)
+        raise _BadRequest("Batching is not enabled")
     if not isinstance(body, dict):
-        raise _BadRequest("The request body must be a JSON object", status=422)
+        raise _BadRequest("The request body must be a JSON object")
     return _checked(body)
 
 
@@ -260,26 +261,26 @@ def _from_query_string(query_params: Mapping[str, str]) -> _Params:
             try:
                 raw[name] = json.loads(raw[name])
             except (ValueError, RecursionError):
-                raise _BadRequest(f"`{name}` must be JSON", status=422) from None
+                raise _BadRequest(f"`{name}` must be JSON") from None
     return _checked(raw)
 
 
 def _checked(body: Mapping[str, Any]) -> _Params:
     query = body.get("query")
     if query is not None and not isinstance(query, str):
-        raise _BadRequest("The GraphQL operation's `query` must be a string", status=422)
+        raise _BadRequest("The GraphQL operation's `query` must be a string")
     operation_name = body.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
-        raise _BadRequest("`operationName` must be a string or null", status=422)
+        raise _BadRequest("`operationName` must be a string or null")
     variables = body.get("variables")
     if variables is not None and not isinstance(variables, dict):
-        raise _BadRequest("`variables` must be an object or null", status=422)
+        raise _BadRequest("`variables` must be an object or null")
     extensions = body.get("extensions")
     if extensions is not None and not isinstance(extensions, dict):
-        raise _BadRequest("`extensions` must be an object or null", status=422)
+        raise _BadRequest("`extensions` must be an object or null")
     document_id = _document_id(body.get("documentId"), (extensions or {}).get("persistedQuery"))
     if query is None and document_id is None:
-        raise _BadRequest("No GraphQL query found in the request", status=422)
+        raise _BadRequest("No GraphQL query found in the request")
     return _Params(
         query=query,
         operation_name=operation_name or None,
@@ -293,17 +294,17 @@ def _document_id(document_id: Any, persisted_query: Any) -> str | None:
     ids: list[str] = []
     if document_id is not None:
         if not isinstance(document_id, str) or not document_id.strip():
-            raise _BadRequest("`documentId` must be a non-empty string", status=422)
+            raise _BadRequest("`documentId` must be a non-empty string")
         ids.append(normalized_id(document_id))
     if persisted_query is not None:
         if not isinstance(persisted_query, dict) or persisted_query.get("version") != 1:
-            raise _BadRequest("Unsupported persisted query version", status=422)
+            raise _BadRequest("Unsupported persisted query version")
         sha256 = persisted_query.get("sha256Hash")
         if not isinstance(sha256, str) or not sha256.strip():
-            raise _BadRequest("`persistedQuery.sha256Hash` must be a non-empty string", status=422)
+            raise _BadRequest("`persistedQuery.sha256Hash` must be a non-empty string")
         ids.append(normalized_id(sha256))
     if len(set(ids)) > 1:
-        raise _BadRequest("`documentId` and `persistedQuery` name different documents", status=422)
+        raise _BadRequest("`documentId` and `persistedQuery` name different documents")
     return ids[0] if ids else None
 
 
@@ -320,5 +321,5 @@ def _json(body: Mapping[str, Any], status: int, media: str, **headers: str) -> R
 def _plain_error(message: str, status: int, media: str, *, allow: str | None = None) -> Response:
     """A refusal outside GraphQL's own phases, in the GraphQL error shape all the same."""
     headers = {} if allow is None else {"Allow": allow}
-    body = {"errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]}
+    body = {"errors": [{"message": message, "extensions": {"code": Code.BAD_REQUEST.value}}]}
     return _json(body, status, media, **headers)

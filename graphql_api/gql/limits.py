@@ -3,7 +3,8 @@
 One walk over the parsed document measures depth, aliases, directives and repeated fields.
 A document over any limit gets ONE error and is neither validated nor executed: a hostile
 document (101 aliases, 500 copies of __typename, a wall of directives) then costs one pass
-over the AST and no DynamoDB read, and the answer does not echo one error per offence.
+over the AST and no DynamoDB read, and the answer does not echo one error per offence. The
+error's `extensions.code` names the limit (graphql_api.errors.Code), its message the numbers.
 
 Documents that pass are parsed and validated through LRU caches owned by one schema: clients
 send the same few operations over and over, and parsing plus validation were a third of a
@@ -25,6 +26,7 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLSyntaxError,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
@@ -32,7 +34,10 @@ from graphql import (
 from graphql.language.parser import parse
 from strawberry.extensions import MaxTokensLimiter, SchemaExtension
 
-LIMIT_CODE: Final = "BAD_USER_INPUT"
+from graphql_api.errors import Code
+
+# How graphql-core's parser says it stopped at `max_tokens`; it raises no error type of its own.
+_TOO_MANY_TOKENS: Final = "Document contains more than"
 _INTROSPECTION_FIELDS: Final = frozenset({"__schema", "__type"})
 # Introspection fields that return lists. Nested in each other they multiply (every type's
 # fields' types' fields...): that, not depth, is what makes an introspection query costly.
@@ -67,12 +72,40 @@ class _Tally:
     introspection_lists: int = 0
 
 
-def limit_error(message: str) -> GraphQLError:
-    return GraphQLError(message, extensions={"code": LIMIT_CODE})
+@dataclasses.dataclass(frozen=True, slots=True)
+class Violation:
+    """A limit a document breaks: its code, and one sentence for the client."""
+
+    code: Code
+    message: str
 
 
-def first_violation(document: DocumentNode, limits: DocumentLimits) -> str | None:
-    """The first limit `document` breaks, as one sentence for the client; None if none."""
+def limit_error(violation: Violation) -> GraphQLError:
+    return GraphQLError(violation.message, extensions={"code": violation.code.value})
+
+
+def oversized(query: str, limits: DocumentLimits) -> Violation | None:
+    """The size limit, checked on the text before it is parsed."""
+    if len(query.encode()) <= limits.max_bytes:
+        return None
+    return Violation(
+        Code.MAX_DOCUMENT_BYTES_LIMIT,
+        f"query document is larger than the limit of {limits.max_bytes} bytes",
+    )
+
+
+def too_many_tokens(error: GraphQLSyntaxError, limits: DocumentLimits) -> Violation | None:
+    """The token limit, when `error` is the parser stopping at it; None for any other error."""
+    if not error.description.startswith(_TOO_MANY_TOKENS):
+        return None
+    return Violation(
+        Code.MAX_TOKENS_LIMIT,
+        f"query document has more than the limit of {limits.max_tokens} tokens",
+    )
+
+
+def first_violation(document: DocumentNode, limits: DocumentLimits) -> Violation | None:
+    """The first limit `document` breaks; None if none."""
     return next(_violations(_measure(document), limits), None)
 
 
@@ -159,24 +192,35 @@ def _walk(
     tally.repeats = max(tally.repeats, max(names.values(), default=0))
 
 
-def _violations(tally: _Tally, limits: DocumentLimits) -> Iterator[str]:
+def _violations(tally: _Tally, limits: DocumentLimits) -> Iterator[Violation]:
     if tally.introspects and not limits.allow_introspection:
-        yield "introspection is disabled"
+        yield Violation(Code.INTROSPECTION_DISABLED, "introspection is disabled")
     if tally.introspection_lists > limits.max_introspection_lists:
-        yield (
+        yield Violation(
+            Code.MAX_INTROSPECTION_LISTS_LIMIT,
             f"introspection nests {tally.introspection_lists} lists; "
-            f"the limit is {limits.max_introspection_lists}"
+            f"the limit is {limits.max_introspection_lists}",
         )
     if tally.depth > limits.max_depth:
-        yield f"query is nested {tally.depth} levels deep; the limit is {limits.max_depth}"
+        yield Violation(
+            Code.MAX_DEPTH_LIMIT,
+            f"query is nested {tally.depth} levels deep; the limit is {limits.max_depth}",
+        )
     if tally.aliases > limits.max_aliases:
-        yield f"query uses {tally.aliases} aliases; the limit is {limits.max_aliases}"
+        yield Violation(
+            Code.MAX_ALIASES_LIMIT,
+            f"query uses {tally.aliases} aliases; the limit is {limits.max_aliases}",
+        )
     if tally.directives > limits.max_directives:
-        yield f"query uses {tally.directives} directives; the limit is {limits.max_directives}"
+        yield Violation(
+            Code.MAX_DIRECTIVES_LIMIT,
+            f"query uses {tally.directives} directives; the limit is {limits.max_directives}",
+        )
     if tally.repeats > limits.max_repeats_of_a_field:
-        yield (
+        yield Violation(
+            Code.MAX_FIELD_REPEATS_LIMIT,
             f"query repeats one field {tally.repeats} times; "
-            f"the limit is {limits.max_repeats_of_a_field}"
+            f"the limit is {limits.max_repeats_of_a_field}",
         )
 
 
@@ -184,7 +228,7 @@ class _DocumentLimitsExtension(SchemaExtension):
     def __init__(
         self,
         limits: DocumentLimits,
-        first_violation: Callable[[DocumentNode], str | None],
+        first_violation: Callable[[DocumentNode], Violation | None],
         parse_document: Callable[..., DocumentNode] | None,
         validate_document: Callable[..., list[GraphQLError]] | None,
     ) -> None:
@@ -196,10 +240,9 @@ class _DocumentLimitsExtension(SchemaExtension):
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         query = context.query or ""
-        if len(query.encode()) > self._limits.max_bytes:
-            raise limit_error(
-                f"query document is larger than the limit of {self._limits.max_bytes} bytes"
-            )
+        too_large = oversized(query, self._limits)
+        if too_large is not None:
+            raise limit_error(too_large)
         if self._parse is not None and context.graphql_document is None and query:
             # Parse errors are raised, not returned, so lru_cache never keeps a bad document.
             context.graphql_document = self._parse(query, **context.parse_options)
@@ -227,7 +270,7 @@ def document_limit_extensions(limits: DocumentLimits) -> list[Callable[[], Schem
     shared between schemas or kept at module level.
     """
 
-    def violation(document: DocumentNode) -> str | None:
+    def violation(document: DocumentNode) -> Violation | None:
         return first_violation(document, limits)
 
     parse_document: Callable[..., DocumentNode] | None = None

@@ -9,6 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 import pytest_asyncio
 
 from tests.api.harness import Api, api_settings, new_user, running_api
@@ -39,7 +40,7 @@ async def production(
 
 
 def refused_without_data(body: dict[str, Any]) -> list[dict[str, Any]]:
-    assert body.get("data") is None, body
+    assert "data" not in body, body
     errors: list[dict[str, Any]] = body["errors"]
     assert errors
     return errors
@@ -49,6 +50,7 @@ async def test_alias_overloading_is_refused(production: Api) -> None:
     aliases = " ".join(f"a{i}: conversations {{ totalCount }}" for i in range(101))
     (error,) = refused_without_data(await production.run(f"{{ {aliases} }}", user=new_user()))
     assert "101 aliases" in error["message"]
+    assert error["extensions"]["code"] == "MAX_ALIASES_LIMIT"
 
 
 async def test_batched_queries_are_refused(production: Api) -> None:
@@ -64,6 +66,7 @@ async def test_field_duplication_is_refused(production: Api) -> None:
     query = "query { " + "__typename " * 500 + "}"
     (error,) = refused_without_data(await production.run(query, user=new_user()))
     assert "repeats one field 500 times" in error["message"]
+    assert error["extensions"]["code"] == "MAX_FIELD_REPEATS_LIMIT"
 
 
 async def test_directive_overloading_gets_one_error(production: Api) -> None:
@@ -71,18 +74,39 @@ async def test_directive_overloading_gets_one_error(production: Api) -> None:
     errors = refused_without_data(await production.run(query, user=new_user()))
     assert len(errors) == 1
     assert "directives" in errors[0]["message"]
+    assert errors[0]["extensions"]["code"] == "MAX_DIRECTIVES_LIMIT"
 
 
 async def test_circular_introspection_is_refused(production: Api) -> None:
     errors = refused_without_data(await production.run(CIRCULAR_INTROSPECTION, user=new_user()))
     assert len(errors) == 1
+    assert errors[0]["extensions"]["code"] == "INTROSPECTION_DISABLED"
 
 
 async def test_introspection_is_off(production: Api) -> None:
     body = await production.run("{ __schema { queryType { name } } }", user=new_user())
     (error,) = refused_without_data(body)
     assert "introspection" in error["message"].lower()
+    assert error["extensions"]["code"] == "INTROSPECTION_DISABLED"
     assert "Query" not in json.dumps(body)
+
+
+@pytest.mark.parametrize(
+    ("accept", "status"),
+    [("application/graphql-response+json", 400), ("application/json", 200)],
+)
+async def test_introspection_off_is_a_request_error_with_its_own_code(
+    production: Api, accept: str, status: int
+) -> None:
+    response = await production.http.post(
+        "/graphql",
+        json={"query": "{ __schema { queryType { name } } }"},
+        headers={**production.headers(new_user()), "Accept": accept},
+    )
+
+    assert response.status_code == status
+    (error,) = refused_without_data(response.json())
+    assert error["extensions"]["code"] == "INTROSPECTION_DISABLED"
 
 
 async def test_type_introspection_is_off_too(production: Api) -> None:

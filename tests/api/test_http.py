@@ -112,23 +112,23 @@ async def test_an_oversized_body_is_413(api: Api, alice: str) -> None:
     assert response.status_code == 413
 
 
-async def test_an_oversized_query_document_is_bad_input(api: Api, alice: str) -> None:
+async def test_an_oversized_query_document_is_refused_by_its_limit(api: Api, alice: str) -> None:
     limit = api.services.settings.max_query_bytes
     query = "{ __typename }" + " " * limit
     error = await api.error(query, user=alice)
-    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["extensions"]["code"] == "MAX_DOCUMENT_BYTES_LIMIT"
     assert f"larger than the limit of {limit} bytes" in error["message"]
 
 
-async def test_a_too_deep_query_is_bad_input(api: Api, alice: str) -> None:
+async def test_a_too_deep_query_is_refused_by_the_depth_limit(api: Api, alice: str) -> None:
     nested = "{ conversations { edges { node { messages { edges { node { id } } } } } } }"
     assert (await api.run(nested, user=alice)).get("errors") is None
     shallow_settings = dataclasses.replace(api.services.settings, max_query_depth=4)
     async with running_api(shallow_settings, api.pool, credentials=LOCAL_CREDENTIALS) as shallow:
         body = await shallow.run(nested, user=alice)
-    assert body["data"] is None
+    assert "data" not in body
     (error,) = body["errors"]
-    assert error["extensions"] == {"code": "BAD_USER_INPUT"}
+    assert error["extensions"] == {"code": "MAX_DEPTH_LIMIT"}
     assert "nested 6 levels deep; the limit is 4" in error["message"]
 
 

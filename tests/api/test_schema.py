@@ -73,8 +73,8 @@ async def test_introspection_is_refused_when_disabled(
         settings, user_pool, credentials=credentials_for(dynamodb_endpoint)
     ) as closed:
         body = await closed.run(INTROSPECTION, user=alice)
-    assert body["data"] is None
+    assert "data" not in body
     assert body["errors"]
     for error in body["errors"]:
-        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+        assert error["extensions"]["code"] == "INTROSPECTION_DISABLED"
         assert "introspection is disabled" in error["message"]
