@@ -98,7 +98,10 @@ async def observed_api(
         telemetry=telemetry,
     )
     async with served(app) as (http, state):
-        yield Api(app=app, http=http, pool=pool, state=state, asgi=http_app(http)), telemetry
+        api = Api(
+            app=app, http=http, pool=pool, state=state, asgi=http_app(http), telemetry=telemetry
+        )
+        yield api, telemetry
 
 
 def operation_document(name: str) -> str:
