@@ -16,8 +16,8 @@ import pytest
 import pytest_asyncio
 
 from graphql_api.auth.errors import SigningKeysUnavailableError
-from tests.api.harness import Api, api_settings, new_user, running_api
-from tests.conftest import REGION, credentials_for
+from tests.api.harness import Api, new_user
+from tests.apps import AppFactory
 from tests.tokens import (
     FakeUserPool,
     SigningKey,
@@ -42,22 +42,16 @@ def pool() -> Iterator[FakeUserPool]:
 
 
 @pytest_asyncio.fixture
-async def guarded(pool: FakeUserPool, dynamodb_endpoint: str, api_table: str) -> AsyncIterator[Api]:
-    settings = api_settings(
-        pool,
-        table_name=api_table,
-        endpoint=dynamodb_endpoint,
-        region=REGION,
-        cognito={
-            # Short enough that a hanging endpoint ends well within HANG_GUARD, long enough that
-            # the in-process JWKS server answers in time on a loaded two-core CI machine.
-            "jwks_connect_timeout": 1.0,
-            "jwks_total_timeout": 2.0,
-            # Longer than any test: a second fetch in one test is a bug, never the window expiring.
-            "jwks_penalty_seconds": 3600,
-        },
-    )
-    async with running_api(settings, pool, credentials=credentials_for(dynamodb_endpoint)) as api:
+async def guarded(pool: FakeUserPool, make_api: AppFactory) -> AsyncIterator[Api]:
+    cognito = {
+        # Short enough that a hanging endpoint ends well within HANG_GUARD, long enough that
+        # the in-process JWKS server answers in time on a loaded two-core CI machine.
+        "jwks_connect_timeout": 1.0,
+        "jwks_total_timeout": 2.0,
+        # Longer than any test: a second fetch in one test is a bug, never the window expiring.
+        "jwks_penalty_seconds": 3600,
+    }
+    async with make_api(pool=pool, cognito=cognito) as api:
         # Every test here starts where a running service is: with the keys cached. The startup
         # fetch only logs a failure, so a slow one would leave the cache empty and turn "cached
         # keys keep working" into a second fetch against the endpoint the test has hung.
