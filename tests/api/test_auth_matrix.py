@@ -30,8 +30,8 @@ from tests.tokens import (
 
 QUERY = {"query": "{ conversations { totalCount } }"}
 SKEW = 3600
-# Far above the JWKS timeouts below and far below the 60 s a hanging endpoint holds a request:
-# only the app's own timeout can end a fetch within it.
+# Far above the JWKS timeouts below: only a request that never ends reaches it. Whether the
+# app's own timeout ended a fetch is told by the endpoint still holding it (JwksServer.held).
 HANG_GUARD = 20.0
 
 
@@ -225,9 +225,12 @@ async def test_a_hanging_key_endpoint_fails_fast_while_cached_keys_keep_working(
         newcomer = guarded.pool.minter.access_token(sub=USER, key=SigningKey.generate())
         async with asyncio.timeout(HANG_GUARD):
             response = await call(guarded, bearer(newcomer))
+        # Still held, never answered: the app gave up on its own.
+        held = guarded.pool.server.held
         cached = await call(guarded, bearer(guarded.pool.minter.access_token(sub=new_user())))
     finally:
         guarded.pool.server.recover()
+    assert held == 1
     assert response.status_code == 503
     assert response.json()["errors"][0]["extensions"] == {"code": "SERVICE_UNAVAILABLE"}
     assert cached.status_code == 200
