@@ -1,4 +1,5 @@
-"""Shared fixtures: a real DynamoDB-compatible endpoint, a uniquely named table per run.
+"""Shared fixtures: a real DynamoDB-compatible endpoint, a uniquely named table per run, and
+`make_api`, the one way the suite builds an app (tests/apps.py).
 
 With DYNAMODB_ENDPOINT_URL set, the suite runs against that engine (any DynamoDB-compatible
 endpoint, or AWS itself); otherwise it starts moto in server mode on loopback, serialized the
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 import aioboto3  # type: ignore[import-untyped]
 import pytest
@@ -20,6 +22,10 @@ from graphql_api.settings import ContentSettings
 from graphql_api.storage.client import ChatTable, DynamoDBClient, client_config, open_client
 from graphql_api.storage.table import create_table, delete_table
 from tests.counting import RequestCounter
+from tests.tokens import FakeUserPool
+
+if TYPE_CHECKING:
+    from tests.apps import AppFactory
 
 REGION = os.environ.get("AWS_REGION", "us-east-1")
 LOCAL_CREDENTIALS = ("testing", "testing")
@@ -72,6 +78,41 @@ async def content_bucket(moto_server: LockedMotoServer) -> AsyncIterator[Content
     async with session.client("s3", endpoint_url=moto_server.url) as s3:
         await s3.create_bucket(Bucket=settings.bucket)
         yield settings
+
+
+@pytest.fixture(scope="session")
+def user_pool() -> Iterator[FakeUserPool]:
+    with FakeUserPool() as pool:
+        yield pool
+
+
+@pytest_asyncio.fixture(scope="module")
+async def api_table(dynamodb_client: DynamoDBClient) -> AsyncIterator[str]:
+    """A table per module: moto copies the whole table on every transaction action, so a
+    table shared by the suite makes every write slower as the suite goes on."""
+    name = f"chat-history-api-test-{uuid.uuid4().hex[:12]}"
+    await create_table(dynamodb_client, table_name=name)
+    try:
+        yield name
+    finally:
+        await delete_table(dynamodb_client, table_name=name)
+
+
+@pytest.fixture(scope="module")
+def make_api(
+    user_pool: FakeUserPool,
+    dynamodb_endpoint: str,
+    api_table: str,
+    content_bucket: ContentSettings,
+) -> AppFactory:
+    """Apps on the suite's engine, the module's table, the session's user pool and the
+    content bucket; see tests/apps.py."""
+    # Imported here: tests.apps imports this module (REGION, credentials_for).
+    from tests.apps import AppFactory
+
+    return AppFactory(
+        pool=user_pool, engine=dynamodb_endpoint, table_name=api_table, content=content_bucket
+    )
 
 
 @pytest_asyncio.fixture(scope="session")

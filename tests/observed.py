@@ -1,4 +1,4 @@
-"""Apps with chosen telemetry settings, and log lines as the real logging config writes them."""
+"""Log lines as the real logging config writes them, and the shipped client operations."""
 
 from __future__ import annotations
 
@@ -7,17 +7,12 @@ import io
 import json
 import logging
 import logging.config
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from graphql_api.app import create_app
 from graphql_api.observability import logs
-from graphql_api.observability.telemetry import Telemetry
 from graphql_api.settings import ObservabilitySettings
-from tests.api.harness import Api, api_settings, http_app, served
-from tests.conftest import REGION, credentials_for
-from tests.tokens import FakeUserPool
 
 OPERATIONS_DIR = Path(__file__).resolve().parents[1] / "schema" / "operations"
 
@@ -69,36 +64,6 @@ def captured_logs(settings: ObservabilitySettings) -> Iterator[CapturedLogs]:
             logger.setLevel(level)
             logger.handlers[:] = handlers
             logger.propagate = propagate
-
-
-@contextlib.asynccontextmanager
-async def observed_api(
-    pool: FakeUserPool,
-    *,
-    endpoint: str,
-    table_name: str,
-    observability: ObservabilitySettings,
-    credentials_endpoint: str | None = None,
-    span_exporter: Any = None,
-    **overrides: Any,
-) -> AsyncIterator[tuple[Api, Telemetry]]:
-    """An app on `endpoint` with these observability settings, served in-process."""
-    settings = api_settings(
-        pool,
-        table_name=table_name,
-        endpoint=endpoint,
-        region=REGION,
-        observability=observability,
-        **overrides,
-    )
-    telemetry = Telemetry.from_settings(settings, span_exporter=span_exporter)
-    app = create_app(
-        settings,
-        aws_credentials=credentials_for(credentials_endpoint or endpoint),
-        telemetry=telemetry,
-    )
-    async with served(app) as (http, state):
-        yield Api(app=app, http=http, pool=pool, state=state, asgi=http_app(http)), telemetry
 
 
 def operation_document(name: str) -> str:

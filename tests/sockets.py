@@ -24,6 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from graphql_api.app import create_app
+from graphql_api.observability.telemetry import Telemetry
 from graphql_api.services import AppState
 from graphql_api.settings import Settings
 from graphql_api.storage.client import utc_now
@@ -84,14 +85,14 @@ async def running_server(
     credentials: tuple[str, str] | None,
     clock: Callable[[], datetime] = utc_now,
 ) -> AsyncIterator[LiveApi]:
-    app = create_app(settings, aws_credentials=credentials, clock=clock)
+    telemetry = Telemetry.from_settings(settings)
+    app = create_app(settings, aws_credentials=credentials, telemetry=telemetry, clock=clock)
     async with (
         uvicorn_serving(app) as (address, state),
         httpx.AsyncClient(base_url=f"http://{address}", timeout=30.0) as http,
     ):
-        yield LiveApi(
-            api=Api(app=app, http=http, pool=pool, state=state, asgi=app), address=address
-        )
+        api = Api(app=app, http=http, pool=pool, state=state, asgi=app, telemetry=telemetry)
+        yield LiveApi(api=api, address=address)
 
 
 class Closed(Exception):

@@ -22,9 +22,9 @@ The parts, for tests that need control:
 - `JwksServer(keys=[...])` serves `{"keys": [...]}` at `.url` and counts fetches
   (`fetch_count`). Change it while it runs: `publish(key)`, `withdraw(kid)`, `rotate_to(key)`,
   `add_raw_jwk({...})` for entries that are not RSA signing keys, `fail(status=500)`,
-  `respond(status=200, body=b"not json")`, `hang()`
-  (requests get no answer until `recover()` or `stop()`), `hold()` (requests are counted
-  and wait until `release()`, then get the usual answer) and `stop()` (connection refused).
+  `respond(status=200, body=b"not json")`, `hang()` (requests get no answer until
+  `recover()` or `stop()`; `held` counts those waiting), `hold()` (requests are counted and
+  wait until `release()`, then get the usual answer) and `stop()` (connection refused).
   `wait_for_fetches(n)` blocks until the endpoint has been asked n times in all, so a test
   can act while a fetch is known to be in flight.
 - `TokenMinter(issuer=..., client_id=..., key=...)` mints Cognito-shaped tokens:
@@ -283,6 +283,7 @@ class JwksServer:
         self._override: tuple[int, bytes] | None = None
         self._fetch_count = 0
         self._hanging = False
+        self._held = 0
         self._released = threading.Event()
         self._gate = threading.Event()
         self._gate.set()
@@ -300,6 +301,13 @@ class JwksServer:
     def fetch_count(self) -> int:
         with self._lock:
             return self._fetch_count
+
+    @property
+    def held(self) -> int:
+        """Fetches `hang()` holds unanswered right now: one the client gave up on is still
+        held, so a count above zero after a failure means the client's own timeout ended it."""
+        with self._lock:
+            return self._held
 
     def publish(self, *keys: SigningKey) -> None:
         with self._lock:
@@ -394,6 +402,7 @@ class JwksServer:
             self._fetch_count += 1
             self._asked.notify_all()
             if self._hanging:
+                self._held += 1
                 return None
         # Bounded like a hang, so a forgotten hold cannot keep a thread forever.
         self._gate.wait(timeout=60)
@@ -416,6 +425,8 @@ class JwksServer:
                     # Hold the connection without a byte of response; a bounded wait so a
                     # forgotten server cannot keep a thread forever.
                     jwks._released.wait(timeout=60)
+                    with jwks._lock:
+                        jwks._held -= 1
                     self.close_connection = True
                     return
                 status, body = answer

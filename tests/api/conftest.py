@@ -2,56 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 
-from graphql_api.settings import ContentSettings
-from graphql_api.storage.client import DynamoDBClient
-from graphql_api.storage.table import create_table, delete_table
-from tests.api.harness import Api, api_settings, new_user, running_api
+from tests.api.harness import Api, new_user
 from tests.api.rest_harness import Rest
-from tests.conftest import REGION, credentials_for
-from tests.tokens import FakeUserPool
-
-
-@pytest.fixture(scope="session")
-def user_pool() -> Iterator[FakeUserPool]:
-    with FakeUserPool() as pool:
-        yield pool
+from tests.apps import AppFactory
 
 
 @pytest_asyncio.fixture(scope="module")
-async def api_table(dynamodb_client: DynamoDBClient) -> AsyncIterator[str]:
-    """A table per module: moto copies the whole table on every transaction action, so a
-    table shared by the suite makes every write slower as the suite goes on."""
-    name = f"chat-history-api-test-{uuid.uuid4().hex[:12]}"
-    await create_table(dynamodb_client, table_name=name)
-    try:
-        yield name
-    finally:
-        await delete_table(dynamodb_client, table_name=name)
-
-
-@pytest_asyncio.fixture(scope="module")
-async def api(
-    user_pool: FakeUserPool,
-    dynamodb_endpoint: str,
-    api_table: str,
-    content_bucket: ContentSettings,
-) -> AsyncIterator[Api]:
-    settings = api_settings(
-        user_pool,
-        table_name=api_table,
-        endpoint=dynamodb_endpoint,
-        region=REGION,
-        content=content_bucket,
-    )
-    async with running_api(
-        settings, user_pool, credentials=credentials_for(dynamodb_endpoint)
-    ) as running:
+async def api(make_api: AppFactory) -> AsyncIterator[Api]:
+    async with make_api() as running:
         yield running
 
 

@@ -7,13 +7,14 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from graphql_api.app import create_app
+from graphql_api.observability.telemetry import Telemetry
 from graphql_api.services import AppState, Services
 from graphql_api.settings import (
     CognitoSettings,
@@ -25,6 +26,9 @@ from graphql_api.settings import (
 from graphql_api.storage.client import utc_now
 from tests.counting import RequestCounter
 from tests.tokens import FakeUserPool
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 
 class GraphQLErrors(AssertionError):
@@ -39,6 +43,8 @@ class Api:
     state: AppState
     # The app as a server runs it: each request carries the lifespan's state.
     asgi: ASGIApp
+    # What the app logs, counts and traces through (its metrics, its user hashes).
+    telemetry: Telemetry
 
     @property
     def services(self) -> Services:
@@ -92,40 +98,40 @@ class Api:
 
 
 def api_settings(
-    pool: FakeUserPool,
-    *,
-    table_name: str,
-    endpoint: str,
-    region: str,
-    limits: InputLimits | None = None,
-    dynamodb: Mapping[str, Any] | None = None,
-    cognito: Mapping[str, Any] | None = None,
-    content: ContentSettings | None = None,
-    **overrides: Any,
+    pool: FakeUserPool, *, table_name: str, endpoint: str, region: str, **overrides: Any
 ) -> Settings:
-    """Settings for an app on the suite's engine and `pool`; `dynamodb` and `cognito` set
-    fields of those sections, `overrides` the top-level ones."""
-    values: dict[str, Any] = {
-        "dynamodb": DynamoDBSettings(
-            table_name=table_name, region=region, endpoint_url=endpoint, **(dynamodb or {})
-        ),
-        "cognito": CognitoSettings(
+    """Settings for an app on `endpoint` and `pool`, with `overrides` applied as `overridden`
+    applies them."""
+    base = Settings(
+        dynamodb=DynamoDBSettings(table_name=table_name, region=region, endpoint_url=endpoint),
+        cognito=CognitoSettings(
             user_pool_id=pool.pool_id,
             region=pool.region,
             app_client_ids=(pool.client_id,),
             jwks_url_override=pool.jwks_url,
-            **(cognito or {}),
         ),
-        "limits": limits or InputLimits(),
-        "content": content or ContentSettings(),
-        "cursor_secret": "api-test-cursor-secret",
-        "introspection_enabled": True,
-        "graphiql_enabled": True,
+        limits=InputLimits(),
+        content=ContentSettings(),
+        cursor_secret="api-test-cursor-secret",
+        introspection_enabled=True,
+        graphiql_enabled=True,
         # Frozen objects are never collected, which would hide the unclosed-resource warnings
         # the suite turns into errors; test_http checks the freeze itself.
-        "gc_freeze_after_startup": False,
+        gc_freeze_after_startup=False,
+    )
+    return overridden(base, overrides)
+
+
+def overridden(settings: Settings, overrides: Mapping[str, Any]) -> Settings:
+    """`settings` with each field in `overrides` replaced; a mapping given for a section sets
+    only those fields of it (`dynamodb={"deadline": 1.0}` keeps the table and endpoint)."""
+    values = {
+        name: dataclasses.replace(getattr(settings, name), **value)
+        if isinstance(value, Mapping)
+        else value
+        for name, value in overrides.items()
     }
-    return Settings(**{**values, **overrides})
+    return dataclasses.replace(settings, **values)
 
 
 @contextlib.asynccontextmanager
@@ -136,12 +142,21 @@ async def running_api(
     credentials: tuple[str, str] | None,
     graphiql_headers: dict[str, str] | None = None,
     clock: Callable[[], datetime] = utc_now,
+    span_exporter: SpanExporter | None = None,
 ) -> AsyncIterator[Api]:
+    """The app `settings` describe, served in-process (tests/apps.py chooses the settings)."""
+    telemetry = Telemetry.from_settings(settings, span_exporter=span_exporter)
     app = create_app(
-        settings, aws_credentials=credentials, graphiql_headers=graphiql_headers, clock=clock
+        settings,
+        aws_credentials=credentials,
+        graphiql_headers=graphiql_headers,
+        telemetry=telemetry,
+        clock=clock,
     )
     async with served(app) as (http, state):
-        yield Api(app=app, http=http, pool=pool, state=state, asgi=http_app(http))
+        yield Api(
+            app=app, http=http, pool=pool, state=state, asgi=http_app(http), telemetry=telemetry
+        )
 
 
 @contextlib.asynccontextmanager

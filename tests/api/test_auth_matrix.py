@@ -16,8 +16,8 @@ import pytest
 import pytest_asyncio
 
 from graphql_api.auth.errors import SigningKeysUnavailableError
-from tests.api.harness import Api, api_settings, new_user, running_api
-from tests.conftest import REGION, credentials_for
+from tests.api.harness import Api, new_user
+from tests.apps import AppFactory
 from tests.tokens import (
     FakeUserPool,
     SigningKey,
@@ -30,8 +30,8 @@ from tests.tokens import (
 
 QUERY = {"query": "{ conversations { totalCount } }"}
 SKEW = 3600
-# Far above the JWKS timeouts below and far below the 60 s a hanging endpoint holds a request:
-# only the app's own timeout can end a fetch within it.
+# Far above the JWKS timeouts below: only a request that never ends reaches it. Whether the
+# app's own timeout ended a fetch is told by the endpoint still holding it (JwksServer.held).
 HANG_GUARD = 20.0
 
 
@@ -42,22 +42,16 @@ def pool() -> Iterator[FakeUserPool]:
 
 
 @pytest_asyncio.fixture
-async def guarded(pool: FakeUserPool, dynamodb_endpoint: str, api_table: str) -> AsyncIterator[Api]:
-    settings = api_settings(
-        pool,
-        table_name=api_table,
-        endpoint=dynamodb_endpoint,
-        region=REGION,
-        cognito={
-            # Short enough that a hanging endpoint ends well within HANG_GUARD, long enough that
-            # the in-process JWKS server answers in time on a loaded two-core CI machine.
-            "jwks_connect_timeout": 1.0,
-            "jwks_total_timeout": 2.0,
-            # Longer than any test: a second fetch in one test is a bug, never the window expiring.
-            "jwks_penalty_seconds": 3600,
-        },
-    )
-    async with running_api(settings, pool, credentials=credentials_for(dynamodb_endpoint)) as api:
+async def guarded(pool: FakeUserPool, make_api: AppFactory) -> AsyncIterator[Api]:
+    cognito = {
+        # Short enough that a hanging endpoint ends well within HANG_GUARD, long enough that
+        # the in-process JWKS server answers in time on a loaded two-core CI machine.
+        "jwks_connect_timeout": 1.0,
+        "jwks_total_timeout": 2.0,
+        # Longer than any test: a second fetch in one test is a bug, never the window expiring.
+        "jwks_penalty_seconds": 3600,
+    }
+    async with make_api(pool=pool, cognito=cognito) as api:
         # Every test here starts where a running service is: with the keys cached. The startup
         # fetch only logs a failure, so a slow one would leave the cache empty and turn "cached
         # keys keep working" into a second fetch against the endpoint the test has hung.
@@ -231,9 +225,12 @@ async def test_a_hanging_key_endpoint_fails_fast_while_cached_keys_keep_working(
         newcomer = guarded.pool.minter.access_token(sub=USER, key=SigningKey.generate())
         async with asyncio.timeout(HANG_GUARD):
             response = await call(guarded, bearer(newcomer))
+        # Still held, never answered: the app gave up on its own.
+        held = guarded.pool.server.held
         cached = await call(guarded, bearer(guarded.pool.minter.access_token(sub=new_user())))
     finally:
         guarded.pool.server.recover()
+    assert held == 1
     assert response.status_code == 503
     assert response.json()["errors"][0]["extensions"] == {"code": "SERVICE_UNAVAILABLE"}
     assert cached.status_code == 200

@@ -15,8 +15,9 @@ import pytest
 from graphql_api import aws_lambda
 from graphql_api.aws_lambda import LambdaHandler
 from graphql_api.settings import Settings, SettingsError
-from tests.api.harness import CREATE, api_settings
-from tests.conftest import LOCAL_CREDENTIALS, REGION, credentials_for
+from tests.api.harness import CREATE
+from tests.apps import AppFactory
+from tests.conftest import LOCAL_CREDENTIALS, REGION
 from tests.lambda_events import LambdaContext, graphql_event, http_api_event
 from tests.tokens import FakeUserPool, claims_of
 
@@ -49,16 +50,16 @@ def runtime() -> Iterator[LambdaRuntime]:
 
 
 @pytest.fixture(scope="module")
-def settings(user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str) -> Settings:
-    return api_settings(user_pool, table_name=api_table, endpoint=dynamodb_endpoint, region=REGION)
+def settings(make_api: AppFactory) -> Settings:
+    return make_api.settings()
 
 
 @pytest.fixture(scope="module")
 def handler(
-    runtime: LambdaRuntime, settings: Settings, dynamodb_endpoint: str
+    runtime: LambdaRuntime, settings: Settings, make_api: AppFactory
 ) -> Iterator[LambdaHandler]:
     built: LambdaHandler = runtime.run(
-        lambda: LambdaHandler(settings, aws_credentials=credentials_for(dynamodb_endpoint))
+        lambda: LambdaHandler(settings, aws_credentials=make_api.credentials)
     )
     yield built
     runtime.run(built.close)

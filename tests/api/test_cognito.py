@@ -6,12 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from graphql_api.app import create_app
 from graphql_api.local.cognito import DevCognito
 from graphql_api.local.moto_server import LockedMotoServer
-from graphql_api.settings import CognitoSettings, DynamoDBSettings, InputLimits, Settings
-from tests.api.harness import served
-from tests.conftest import REGION, credentials_for
+from tests.apps import AppFactory
+from tests.conftest import REGION
 
 
 @pytest.fixture(scope="module")
@@ -21,32 +19,25 @@ def cognito(moto_server: LockedMotoServer) -> Iterator[DevCognito]:
 
 
 async def test_a_signed_in_cognito_user_gets_their_own_data(
-    cognito: DevCognito, dynamodb_endpoint: str, api_table: str
+    cognito: DevCognito, make_api: AppFactory
 ) -> None:
-    settings = Settings(
-        dynamodb=DynamoDBSettings(
-            table_name=api_table, region=REGION, endpoint_url=dynamodb_endpoint
-        ),
-        cognito=CognitoSettings(
-            user_pool_id=cognito.pool_id,
-            region=cognito.region,
-            app_client_ids=(cognito.client_id,),
-            jwks_url_override=cognito.jwks_url,
-        ),
-        limits=InputLimits(),
-    )
-    app = create_app(settings, aws_credentials=credentials_for(dynamodb_endpoint))
+    trusting_cognito = {
+        "user_pool_id": cognito.pool_id,
+        "region": cognito.region,
+        "app_client_ids": (cognito.client_id,),
+        "jwks_url_override": cognito.jwks_url,
+    }
     create = (
         'mutation { createConversation(input: {title: "via cognito"}) { conversation { id } } }'
     )
     listing = "{ conversations { edges { node { title } } } }"
-    async with served(app) as (http, _):
+    async with make_api(cognito=trusting_cognito) as api:
         alice = {"Authorization": f"Bearer {cognito.token_for('alice')}"}
         bob = {"Authorization": f"Bearer {cognito.token_for('bob')}"}
-        created = await http.post("/graphql", json={"query": create}, headers=alice)
+        created = await api.http.post("/graphql", json={"query": create}, headers=alice)
         assert created.status_code == 200, created.text
         assert "errors" not in created.json()
-        mine = await http.post("/graphql", json={"query": listing}, headers=alice)
-        theirs = await http.post("/graphql", json={"query": listing}, headers=bob)
+        mine = await api.http.post("/graphql", json={"query": listing}, headers=alice)
+        theirs = await api.http.post("/graphql", json={"query": listing}, headers=bob)
     assert mine.json()["data"]["conversations"]["edges"] == [{"node": {"title": "via cognito"}}]
     assert theirs.json()["data"]["conversations"]["edges"] == []

@@ -8,14 +8,14 @@ from __future__ import annotations
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 import pytest_asyncio
 
 from graphql_api.errors import INTERNAL_MESSAGE
-from graphql_api.settings import Settings
-from tests.api.harness import Api, api_settings, new_id, running_api
-from tests.conftest import REGION, credentials_for
+from tests.api.harness import Api, new_id
+from tests.apps import AppFactory
 from tests.tokens import FakeUserPool
 
 LIST = "{ conversations { edges { node { id } } } }"
@@ -36,37 +36,32 @@ def assert_no_internals(text: str) -> None:
         assert word not in text
 
 
-def unreachable_settings(pool: FakeUserPool) -> Settings:
+def unreachable_store() -> dict[str, Any]:
     """An app whose DynamoDB endpoint refuses every connection, failing after one attempt."""
-    return api_settings(
-        pool,
-        table_name="chat-history",
-        endpoint=f"http://127.0.0.1:{closed_port()}",
-        region=REGION,
-        dynamodb={"max_attempts": 1, "connect_timeout": 0.5, "deadline": 3.0},
-    )
+    return {
+        "dynamodb": {
+            "endpoint_url": f"http://127.0.0.1:{closed_port()}",
+            "max_attempts": 1,
+            "connect_timeout": 0.5,
+            "deadline": 3.0,
+        }
+    }
 
 
-def tableless_settings(pool: FakeUserPool, endpoint: str) -> Settings:
+def missing_table() -> dict[str, Any]:
     """An app on the real engine, naming a table that does not exist."""
-    return api_settings(
-        pool, table_name=f"missing-{uuid.uuid4().hex[:8]}", endpoint=endpoint, region=REGION
-    )
+    return {"dynamodb": {"table_name": f"missing-{uuid.uuid4().hex[:8]}"}}
 
 
 @pytest_asyncio.fixture(scope="module")
-async def unreachable(user_pool: FakeUserPool) -> AsyncIterator[Api]:
-    settings = unreachable_settings(user_pool)
-    async with running_api(settings, user_pool, credentials=("testing", "testing")) as running:
+async def unreachable(make_api: AppFactory) -> AsyncIterator[Api]:
+    async with make_api(**unreachable_store()) as running:
         yield running
 
 
 @pytest_asyncio.fixture(scope="module")
-async def tableless(user_pool: FakeUserPool, dynamodb_endpoint: str) -> AsyncIterator[Api]:
-    settings = tableless_settings(user_pool, dynamodb_endpoint)
-    async with running_api(
-        settings, user_pool, credentials=credentials_for(dynamodb_endpoint)
-    ) as running:
+async def tableless(make_api: AppFactory) -> AsyncIterator[Api]:
+    async with make_api(**missing_table()) as running:
         yield running
 
 
@@ -116,15 +111,10 @@ async def test_readyz_is_503_when_the_table_is_missing(tableless: Api) -> None:
 
 
 async def test_unreachable_signing_keys_are_503_not_a_crash(
-    dead_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str, alice: str
+    make_api: AppFactory, dead_pool: FakeUserPool, alice: str
 ) -> None:
-    settings = api_settings(
-        dead_pool, table_name=api_table, endpoint=dynamodb_endpoint, region=REGION
-    )
     # Startup survives the failed warm-up; requests then say why they cannot be served.
-    async with running_api(
-        settings, dead_pool, credentials=credentials_for(dynamodb_endpoint)
-    ) as keyless:
+    async with make_api(pool=dead_pool) as keyless:
         response = await keyless.post(LIST, user=alice)
         ready = await keyless.http.get("/readyz")
     assert response.status_code == 503

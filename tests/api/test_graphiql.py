@@ -11,9 +11,8 @@ import httpx
 import pytest_asyncio
 
 from graphql_api.graphiql import ASSETS_PATH, Assets
-from tests.api.harness import Api, api_settings, running_api
-from tests.conftest import REGION, credentials_for
-from tests.tokens import FakeUserPool
+from tests.api.harness import Api
+from tests.apps import AppFactory
 
 HTML = {"Accept": "text/html"}
 CONFIG = re.compile(r'<script type="application/json" id="graphiql-config">(.*?)</script>', re.S)
@@ -32,18 +31,10 @@ def csp(response: httpx.Response) -> dict[str, str]:
 
 
 @pytest_asyncio.fixture(scope="module")
-async def dev(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
-) -> AsyncIterator[Api]:
+async def dev(make_api: AppFactory) -> AsyncIterator[Api]:
     """The app as `dev` builds it: GraphiQL's headers editor holds a token."""
-    settings = api_settings(
-        user_pool, table_name=api_table, endpoint=dynamodb_endpoint, region=REGION
-    )
-    async with running_api(
-        settings,
-        user_pool,
-        credentials=credentials_for(dynamodb_endpoint),
-        graphiql_headers={"Authorization": "Bearer dev.token.</script><script>alert(1)//"},
+    async with make_api(
+        graphiql_headers={"Authorization": "Bearer dev.token.</script><script>alert(1)//"}
     ) as running:
         yield running
 
@@ -141,19 +132,8 @@ async def test_only_files_the_manifest_lists_are_served(api: Api) -> None:
         assert response.status_code == 404, name
 
 
-async def test_assets_pass_the_cors_and_transport_guards(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
-) -> None:
-    settings = api_settings(
-        user_pool,
-        table_name=api_table,
-        endpoint=dynamodb_endpoint,
-        region=REGION,
-        cors_allow_origins=("https://app.example",),
-    )
-    async with running_api(
-        settings, user_pool, credentials=credentials_for(dynamodb_endpoint)
-    ) as guarded:
+async def test_assets_pass_the_cors_and_transport_guards(make_api: AppFactory) -> None:
+    async with make_api(cors_allow_origins=("https://app.example",)) as guarded:
         script = Assets.load().script
         response = await guarded.http.get(
             f"{ASSETS_PATH}/{script}", headers={"Origin": "https://app.example"}
@@ -161,19 +141,8 @@ async def test_assets_pass_the_cors_and_transport_guards(
     assert response.status_code == 200
 
 
-async def test_graphiql_and_its_assets_are_absent_when_disabled(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
-) -> None:
-    settings = api_settings(
-        user_pool,
-        table_name=api_table,
-        endpoint=dynamodb_endpoint,
-        region=REGION,
-        graphiql_enabled=False,
-    )
-    async with running_api(
-        settings, user_pool, credentials=credentials_for(dynamodb_endpoint)
-    ) as closed:
+async def test_graphiql_and_its_assets_are_absent_when_disabled(make_api: AppFactory) -> None:
+    async with make_api(graphiql_enabled=False) as closed:
         page = await closed.http.get("/graphql", headers=HTML)
         script = await closed.http.get(f"{ASSETS_PATH}/{Assets.load().script}")
     assert page.status_code == 401

@@ -20,10 +20,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests.api.harness import api_settings, new_user
-from tests.conftest import REGION, credentials_for
-from tests.sockets import LiveApi, running_server
-from tests.tokens import FakeUserPool
+from tests.api.harness import new_user
+from tests.apps import AppFactory
+from tests.sockets import LiveApi
 
 pytestmark = pytest.mark.conformance
 
@@ -53,16 +52,9 @@ def node() -> str:
 
 
 @pytest_asyncio.fixture(scope="module")
-async def live(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
-) -> AsyncIterator[LiveApi]:
-    settings = api_settings(
-        user_pool, table_name=api_table, endpoint=dynamodb_endpoint, region=REGION
-    )
-    assert settings.introspection_enabled, "the audit queries __type"
-    async with running_server(
-        settings, user_pool, credentials=credentials_for(dynamodb_endpoint)
-    ) as running:
+async def live(make_api: AppFactory) -> AsyncIterator[LiveApi]:
+    async with make_api.live() as running:
+        assert running.api.services.settings.introspection_enabled, "the audit queries __type"
         yield running
 
 

@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests.api.harness import Api, api_settings, new_user, running_api
-from tests.conftest import REGION, credentials_for
-from tests.tokens import FakeUserPool
+from tests.api.harness import Api, new_user
+from tests.apps import AppFactory
 
 CIRCULAR_INTROSPECTION = """
 query { __schema { types { fields { type { fields { type { fields { type { name } } } } } } } } }
@@ -22,20 +21,8 @@ query { __schema { types { fields { type { fields { type { fields { type { name 
 
 
 @pytest_asyncio.fixture(scope="module")
-async def production(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
-) -> AsyncIterator[Api]:
-    settings = api_settings(
-        user_pool,
-        table_name=api_table,
-        endpoint=dynamodb_endpoint,
-        region=REGION,
-        introspection_enabled=False,
-        graphiql_enabled=False,
-    )
-    async with running_api(
-        settings, user_pool, credentials=credentials_for(dynamodb_endpoint)
-    ) as api:
+async def production(make_api: AppFactory) -> AsyncIterator[Api]:
+    async with make_api(introspection_enabled=False, graphiql_enabled=False) as api:
         yield api
 
 

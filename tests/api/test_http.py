@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import json
 
 import httpx
 import pytest
 
-from tests.api.harness import Api, api_settings, running_api
-from tests.conftest import LOCAL_CREDENTIALS, REGION, credentials_for
-from tests.tokens import FakeUserPool, SigningKey, tamper_signature, unsigned
+from tests.api.harness import Api
+from tests.apps import AppFactory
+from tests.tokens import SigningKey, tamper_signature, unsigned
 
 QUERY = {"query": "{ conversations { edges { cursor } } }"}
 
@@ -120,11 +119,12 @@ async def test_an_oversized_query_document_is_refused_by_its_limit(api: Api, ali
     assert f"larger than the limit of {limit} bytes" in error["message"]
 
 
-async def test_a_too_deep_query_is_refused_by_the_depth_limit(api: Api, alice: str) -> None:
+async def test_a_too_deep_query_is_refused_by_the_depth_limit(
+    api: Api, make_api: AppFactory, alice: str
+) -> None:
     nested = "{ conversations { edges { node { messages { edges { node { id } } } } } } }"
     assert (await api.run(nested, user=alice)).get("errors") is None
-    shallow_settings = dataclasses.replace(api.services.settings, max_query_depth=4)
-    async with running_api(shallow_settings, api.pool, credentials=LOCAL_CREDENTIALS) as shallow:
+    async with make_api(max_query_depth=4) as shallow:
         body = await shallow.run(nested, user=alice)
     assert "data" not in body
     (error,) = body["errors"]
@@ -170,23 +170,12 @@ async def test_lone_surrogates_in_input_are_bad_input_not_a_crash(api: Api, alic
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "title"}
 
 
-async def test_cors_preflight_is_answered_for_configured_origins(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
-) -> None:
-    settings = api_settings(
-        user_pool,
-        table_name=api_table,
-        endpoint=dynamodb_endpoint,
-        region=REGION,
-        cors_allow_origins=("https://chat.example",),
-    )
+async def test_cors_preflight_is_answered_for_configured_origins(make_api: AppFactory) -> None:
     preflight = {
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "authorization, content-type",
     }
-    async with running_api(
-        settings, user_pool, credentials=credentials_for(dynamodb_endpoint)
-    ) as cors:
+    async with make_api(cors_allow_origins=("https://chat.example",)) as cors:
         allowed = await cors.http.options(
             "/graphql", headers={**preflight, "Origin": "https://chat.example"}
         )
@@ -199,17 +188,10 @@ async def test_cors_preflight_is_answered_for_configured_origins(
 
 
 async def test_startup_objects_are_frozen_out_of_garbage_collection(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
+    make_api: AppFactory,
 ) -> None:
-    settings = api_settings(
-        user_pool,
-        table_name=api_table,
-        endpoint=dynamodb_endpoint,
-        region=REGION,
-        gc_freeze_after_startup=True,
-    )
     try:
-        async with running_api(settings, user_pool, credentials=credentials_for(dynamodb_endpoint)):
+        async with make_api(gc_freeze_after_startup=True):
             assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()

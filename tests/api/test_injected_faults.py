@@ -20,17 +20,10 @@ import pytest_asyncio
 from graphql_api.storage import keys
 from graphql_api.storage.client import ChatTable
 from graphql_api.storage.conversations import get_conversation
-from tests.api.harness import (
-    Api,
-    api_settings,
-    create_conversation,
-    new_id,
-    running_api,
-)
-from tests.conftest import REGION, credentials_for
+from tests.api.harness import Api, create_conversation, new_id
+from tests.apps import AppFactory
 from tests.factories import seed_messages
 from tests.faults import FaultProxy
-from tests.tokens import FakeUserPool
 
 READ_TIMEOUT = 0.5
 MAX_ATTEMPTS = 3
@@ -61,41 +54,27 @@ async def proxy(dynamodb_endpoint: str) -> AsyncIterator[FaultProxy]:
 
 
 @pytest_asyncio.fixture(scope="module")
-async def faulty(
-    proxy: FaultProxy, user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
-) -> AsyncIterator[Api]:
-    settings = api_settings(
-        user_pool,
-        table_name=api_table,
-        endpoint=proxy.url,
-        region=REGION,
-        dynamodb={"read_timeout": READ_TIMEOUT, "max_attempts": MAX_ATTEMPTS, "deadline": DEADLINE},
-    )
-    async with running_api(
-        settings, user_pool, credentials=credentials_for(dynamodb_endpoint)
-    ) as api:
+async def faulty(proxy: FaultProxy, make_api: AppFactory) -> AsyncIterator[Api]:
+    dynamodb = {
+        "endpoint_url": proxy.url,
+        "read_timeout": READ_TIMEOUT,
+        "max_attempts": MAX_ATTEMPTS,
+        "deadline": DEADLINE,
+    }
+    async with make_api(dynamodb=dynamodb) as api:
         yield api
 
 
 @pytest_asyncio.fixture(scope="module")
-async def hurried(
-    proxy: FaultProxy, user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
-) -> AsyncIterator[Api]:
+async def hurried(proxy: FaultProxy, make_api: AppFactory) -> AsyncIterator[Api]:
     """The app with a deadline well inside one read timeout: only the deadline ends a stall."""
-    settings = api_settings(
-        user_pool,
-        table_name=api_table,
-        endpoint=proxy.url,
-        region=REGION,
-        dynamodb={
-            "read_timeout": HANG_GUARD / 2,
-            "max_attempts": 1,
-            "deadline": HURRIED_DEADLINE,
-        },
-    )
-    async with running_api(
-        settings, user_pool, credentials=credentials_for(dynamodb_endpoint)
-    ) as api:
+    dynamodb = {
+        "endpoint_url": proxy.url,
+        "read_timeout": HANG_GUARD / 2,
+        "max_attempts": 1,
+        "deadline": HURRIED_DEADLINE,
+    }
+    async with make_api(dynamodb=dynamodb) as api:
         yield api
 
 

@@ -12,12 +12,11 @@ import pytest
 import pytest_asyncio
 
 from graphql_api.observability.metrics import KNOWN_OPERATIONS, OTHER, PrometheusMetrics
-from graphql_api.observability.telemetry import Telemetry
 from graphql_api.settings import ObservabilitySettings
 from tests.api.harness import Api, add_messages, create_conversation, new_user
+from tests.apps import AppFactory
 from tests.faults import FaultProxy
-from tests.observed import captured_logs, observed_api, operation_document
-from tests.tokens import FakeUserPool
+from tests.observed import captured_logs, operation_document
 
 HOME = operation_document("HomeConversations")
 OPEN = operation_document("OpenConversation")
@@ -29,23 +28,9 @@ TRAFFIC = ObservabilitySettings(metrics_enabled=True, cost_extension_enabled=Tru
 
 
 @pytest_asyncio.fixture(scope="module")
-async def observed(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
-) -> AsyncIterator[tuple[Api, Telemetry]]:
-    async with observed_api(
-        user_pool, endpoint=dynamodb_endpoint, table_name=api_table, observability=TRAFFIC
-    ) as running:
+async def api(make_api: AppFactory) -> AsyncIterator[Api]:
+    async with make_api(observability=TRAFFIC) as running:
         yield running
-
-
-@pytest.fixture
-def api(observed: tuple[Api, Telemetry]) -> Api:
-    return observed[0]
-
-
-@pytest.fixture
-def telemetry(observed: tuple[Api, Telemetry]) -> Telemetry:
-    return observed[1]
 
 
 async def post(
@@ -64,9 +49,7 @@ async def post(
 # --- the request line --------------------------------------------------------------------
 
 
-async def test_each_request_writes_one_json_line_with_its_fields(
-    api: Api, telemetry: Telemetry
-) -> None:
+async def test_each_request_writes_one_json_line_with_its_fields(api: Api) -> None:
     user = new_user()
     await create_conversation(api, user, "first")
     with captured_logs(ObservabilitySettings()) as logs:
@@ -80,7 +63,7 @@ async def test_each_request_writes_one_json_line_with_its_fields(
     [line] = logs.access_lines()
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["time"])
     assert line["request_id"] == "req-1234"
-    assert line["user_hash"] == telemetry.user_hash(user)
+    assert line["user_hash"] == api.telemetry.user_hash(user)
     assert user not in logs.text
     assert (line["method"], line["path"], line["route"]) == ("POST", "/graphql", "/graphql")
     assert (line["operation_name"], line["operation_type"]) == ("HomeConversations", "query")
@@ -142,7 +125,7 @@ async def proxy(dynamodb_endpoint: str) -> AsyncIterator[FaultProxy]:
 
 
 async def test_no_line_holds_content_titles_or_tokens_even_at_debug(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str, proxy: FaultProxy
+    make_api: AppFactory, proxy: FaultProxy
 ) -> None:
     marker = f"MARKER{uuid.uuid4().hex}"
     user = new_user()
@@ -151,13 +134,7 @@ async def test_no_line_holds_content_titles_or_tokens_even_at_debug(
         # Someone turned the AWS SDK's loggers up: their request bodies must still not appear.
         for name in ("botocore", "aiobotocore"):
             logging.getLogger(name).setLevel(logging.DEBUG)
-        async with observed_api(
-            user_pool,
-            endpoint=proxy.url,
-            credentials_endpoint=dynamodb_endpoint,
-            table_name=api_table,
-            observability=debug,
-        ) as (api, _):
+        async with make_api(dynamodb={"endpoint_url": proxy.url}, observability=debug) as api:
             token = api.token(user)
             conversation = await create_conversation(api, user, f"title {marker}")
             await add_messages(api, user, conversation["id"], [f"content {marker}"] * 3)
@@ -239,15 +216,8 @@ async def test_a_call_the_engine_reports_no_capacity_for_is_counted_not_estimate
     assert reported != ("unreportedRequests" in cost)
 
 
-async def test_without_the_setting_responses_carry_no_cost(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
-) -> None:
-    async with observed_api(
-        user_pool,
-        endpoint=dynamodb_endpoint,
-        table_name=api_table,
-        observability=ObservabilitySettings(),
-    ) as (api, _):
+async def test_without_the_setting_responses_carry_no_cost(make_api: AppFactory) -> None:
+    async with make_api() as api:
         _, body, _ = await post(api, HOME, headers=api.headers(new_user()))
 
     assert "extensions" not in body
@@ -256,9 +226,7 @@ async def test_without_the_setting_responses_carry_no_cost(
 # --- /metrics ------------------------------------------------------------------------------
 
 
-async def test_metrics_expose_durations_dynamodb_use_errors_and_jwks_fetches(
-    api: Api, telemetry: Telemetry
-) -> None:
+async def test_metrics_expose_durations_dynamodb_use_errors_and_jwks_fetches(api: Api) -> None:
     user = new_user()
     conversation = await create_conversation(api, user)
     await post(api, OPEN, {"id": conversation["id"]}, headers=api.headers(user))
@@ -285,20 +253,19 @@ async def test_metrics_expose_durations_dynamodb_use_errors_and_jwks_fetches(
     assert _value(text, "chat_api_subscriptions_open") == 0
 
 
-async def test_the_subscription_gauge_follows_its_api(api: Api, telemetry: Telemetry) -> None:
-    telemetry.metrics.subscription_opened()
-    telemetry.metrics.subscription_opened()
-    telemetry.metrics.subscription_closed()
+async def test_the_subscription_gauge_follows_its_api(api: Api) -> None:
+    metrics = api.telemetry.metrics
+    metrics.subscription_opened()
+    metrics.subscription_opened()
+    metrics.subscription_closed()
     opened = _value((await api.http.get("/metrics")).text, "chat_api_subscriptions_open")
-    telemetry.metrics.subscription_closed()
+    metrics.subscription_closed()
 
     assert opened == 1
 
 
-async def test_a_thousand_made_up_operation_names_share_one_label(
-    api: Api, telemetry: Telemetry
-) -> None:
-    metrics = telemetry.metrics
+async def test_a_thousand_made_up_operation_names_share_one_label(api: Api) -> None:
+    metrics = api.telemetry.metrics
     assert isinstance(metrics, PrometheusMetrics)
     headers = api.headers(new_user())
     for index in range(1000):
@@ -317,27 +284,16 @@ async def test_a_thousand_made_up_operation_names_share_one_label(
     assert len(labels) <= len(KNOWN_OPERATIONS) + cap + 10
 
 
-async def test_without_the_setting_there_is_no_metrics_route(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
-) -> None:
-    async with observed_api(
-        user_pool,
-        endpoint=dynamodb_endpoint,
-        table_name=api_table,
-        observability=ObservabilitySettings(),
-    ) as (api, _):
+async def test_without_the_setting_there_is_no_metrics_route(make_api: AppFactory) -> None:
+    async with make_api() as api:
         assert (await api.http.get("/metrics")).status_code == 404
 
 
-async def test_on_lambda_the_metrics_ride_in_the_request_line(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
-) -> None:
+async def test_on_lambda_the_metrics_ride_in_the_request_line(make_api: AppFactory) -> None:
     on_lambda = ObservabilitySettings(metrics_enabled=True, lambda_function_name="chat-history-api")
     user = new_user()
     with captured_logs(on_lambda) as logs:
-        async with observed_api(
-            user_pool, endpoint=dynamodb_endpoint, table_name=api_table, observability=on_lambda
-        ) as (api, _):
+        async with make_api(observability=on_lambda) as api:
             assert (await api.http.get("/metrics")).status_code == 404
             await post(api, HOME, headers=api.headers(user))
 

@@ -7,17 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.api.harness import (
-    Api,
-    add_messages,
-    api_settings,
-    create_conversation,
-    new_user,
-    running_api,
-)
+from tests.api.harness import Api, add_messages, create_conversation, new_user
+from tests.apps import AppFactory
 from tests.clock import MovableClock
-from tests.conftest import REGION, credentials_for
-from tests.tokens import FakeUserPool
 
 LIST = """
 query List($first: Int, $after: String, $last: Int, $before: String,
@@ -264,15 +256,10 @@ async def test_the_home_list_and_the_archive_are_one_query_a_page(api: Api, alic
 
 
 async def test_a_temporary_conversation_vanishes_from_every_read_at_its_time(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
+    make_api: AppFactory,
 ) -> None:
     clock = MovableClock()
-    settings = api_settings(
-        user_pool, table_name=api_table, endpoint=dynamodb_endpoint, region=REGION
-    )
-    async with running_api(
-        settings, user_pool, credentials=credentials_for(dynamodb_endpoint), clock=clock
-    ) as api:
+    async with make_api(clock=clock) as api:
         user = new_user()
         kept = await create_conversation(api, user, "kept", tags=["x"])
         temporary = await api.data(
@@ -282,7 +269,7 @@ async def test_a_temporary_conversation_vanishes_from_every_read_at_its_time(
         )
         gone = temporary["createConversation"]["conversation"]
         await add_messages(api, user, gone["id"], ["a", "b"])
-        retention = settings.retention.temporary_retention
+        retention = api.services.settings.retention.temporary_retention
         assert gone["expiresAt"] is not None
 
         assert await titles(api, user) == ["gone soon", "kept"]

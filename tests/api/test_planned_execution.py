@@ -26,9 +26,8 @@ from graphql_api.gql.planned import PlannedExecutor
 from graphql_api.gql.trusted import apollo_manifest, from_operations
 from graphql_api.storage.client import DynamoDBClient
 from graphql_api.storage.table import create_table, delete_table
-from tests.api.harness import Api, api_settings, running_api
-from tests.conftest import REGION, credentials_for
-from tests.tokens import FakeUserPool
+from tests.api.harness import Api
+from tests.apps import AppFactory
 
 MANIFEST = {document.name: document for document in from_operations()}
 
@@ -48,8 +47,7 @@ class FrozenClock:
 
 @pytest_asyncio.fixture(scope="module")
 async def pair(
-    user_pool: FakeUserPool,
-    dynamodb_endpoint: str,
+    make_api: AppFactory,
     dynamodb_client: DynamoDBClient,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[tuple[Api, Api, FrozenClock]]:
@@ -60,26 +58,19 @@ async def pair(
     for name in tables:
         await create_table(dynamodb_client, table_name=name)
     try:
-        settings = [
-            api_settings(
-                user_pool,
-                table_name=name,
-                endpoint=dynamodb_endpoint,
-                region=REGION,
-                graphql_document_cache_size=cache_size,
-            )
-            for name, cache_size in zip(tables, (512, 0), strict=True)
-        ]
-        credentials = credentials_for(dynamodb_endpoint)
         async with contextlib.AsyncExitStack() as stack:
             fast = await stack.enter_async_context(
-                running_api(settings[0], user_pool, credentials=credentials, clock=clock)
+                make_api(clock=clock, dynamodb={"table_name": tables[0]})
             )
             with pytest.MonkeyPatch.context() as patch:
                 # Built knowing no trusted document: every text takes the general path.
                 patch.setattr(app, "PACKAGED_MANIFEST", empty)
                 general = await stack.enter_async_context(
-                    running_api(settings[1], user_pool, credentials=credentials, clock=clock)
+                    make_api(
+                        clock=clock,
+                        dynamodb={"table_name": tables[1]},
+                        graphql_document_cache_size=0,
+                    )
                 )
             yield fast, general, clock
     finally:

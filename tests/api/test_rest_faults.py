@@ -9,10 +9,10 @@ import pytest
 import pytest_asyncio
 
 from graphql_api.errors import INTERNAL_MESSAGE, UNAVAILABLE_MESSAGE
-from tests.api.harness import api_settings, new_id, running_api
+from tests.api.harness import new_id
 from tests.api.rest_harness import Rest
-from tests.api.test_faults import assert_no_internals, tableless_settings, unreachable_settings
-from tests.conftest import REGION, credentials_for
+from tests.api.test_faults import assert_no_internals, missing_table, unreachable_store
+from tests.apps import AppFactory
 from tests.tokens import FakeUserPool
 
 CALLS = [
@@ -24,18 +24,14 @@ CALLS = [
 
 
 @pytest_asyncio.fixture(scope="module")
-async def unreachable(user_pool: FakeUserPool) -> AsyncIterator[Rest]:
-    settings = unreachable_settings(user_pool)
-    async with running_api(settings, user_pool, credentials=("testing", "testing")) as running:
+async def unreachable(make_api: AppFactory) -> AsyncIterator[Rest]:
+    async with make_api(**unreachable_store()) as running:
         yield await Rest.on(running)
 
 
 @pytest_asyncio.fixture(scope="module")
-async def tableless(user_pool: FakeUserPool, dynamodb_endpoint: str) -> AsyncIterator[Rest]:
-    settings = tableless_settings(user_pool, dynamodb_endpoint)
-    async with running_api(
-        settings, user_pool, credentials=credentials_for(dynamodb_endpoint)
-    ) as running:
+async def tableless(make_api: AppFactory) -> AsyncIterator[Rest]:
+    async with make_api(**missing_table()) as running:
         yield await Rest.on(running)
 
 
@@ -82,14 +78,9 @@ async def test_an_unexpected_storage_failure_is_a_generic_500(
 
 
 async def test_unreachable_signing_keys_are_503_in_the_rest_shape(
-    dead_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str, alice: str
+    make_api: AppFactory, dead_pool: FakeUserPool, alice: str
 ) -> None:
-    settings = api_settings(
-        dead_pool, table_name=api_table, endpoint=dynamodb_endpoint, region=REGION
-    )
-    async with running_api(
-        settings, dead_pool, credentials=credentials_for(dynamodb_endpoint)
-    ) as keyless:
+    async with make_api(pool=dead_pool) as keyless:
         rest = await Rest.on(keyless)
         response = await rest.request("GET", "/conversations", user=alice)
     assert response.status_code == 503

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.api.harness import api_settings, new_id, running_api
+from tests.api.harness import new_id
 from tests.api.rest_harness import Rest
-from tests.conftest import REGION, credentials_for
-from tests.tokens import FakeUserPool, tamper_signature
+from tests.apps import AppFactory
+from tests.tokens import tamper_signature
 
 ROUTES = [
     ("GET", "/conversations"),
@@ -236,18 +236,9 @@ async def test_the_openapi_document_is_served_without_a_token(rest: Rest) -> Non
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE"])
 async def test_cors_lets_a_configured_origin_update_and_delete(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str, method: str
+    make_api: AppFactory, method: str
 ) -> None:
-    settings = api_settings(
-        user_pool,
-        table_name=api_table,
-        endpoint=dynamodb_endpoint,
-        region=REGION,
-        cors_allow_origins=("https://chat.example",),
-    )
-    async with running_api(
-        settings, user_pool, credentials=credentials_for(dynamodb_endpoint)
-    ) as cors:
+    async with make_api(cors_allow_origins=("https://chat.example",)) as cors:
         response = await cors.http.options(
             f"/conversations/{new_id()}",
             headers={

@@ -8,9 +8,8 @@ import pytest
 from graphql import parse, validate
 
 from graphql_api.gql.schema import SDL_PATH, build_schema, sdl
-from tests.api.harness import Api, api_settings, running_api
-from tests.conftest import REGION, credentials_for
-from tests.tokens import FakeUserPool
+from tests.api.harness import Api
+from tests.apps import AppFactory
 
 OPERATIONS = sorted((SDL_PATH.parent / "operations").glob("*.graphql"))
 INTROSPECTION = "{ __schema { queryType { name } } }"
@@ -59,19 +58,8 @@ async def test_introspection_answers_when_enabled(api: Api, alice: str) -> None:
     assert data == {"__schema": {"queryType": {"name": "Query"}}}
 
 
-async def test_introspection_is_refused_when_disabled(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str, alice: str
-) -> None:
-    settings = api_settings(
-        user_pool,
-        table_name=api_table,
-        endpoint=dynamodb_endpoint,
-        region=REGION,
-        introspection_enabled=False,
-    )
-    async with running_api(
-        settings, user_pool, credentials=credentials_for(dynamodb_endpoint)
-    ) as closed:
+async def test_introspection_is_refused_when_disabled(make_api: AppFactory, alice: str) -> None:
+    async with make_api(introspection_enabled=False) as closed:
         body = await closed.run(INTROSPECTION, user=alice)
     assert "data" not in body
     assert body["errors"]

@@ -11,18 +11,9 @@ import pytest
 
 from graphql_api.domain.cursors import CursorCodec, SyncPosition
 from graphql_api.gql.schema import build_schema
-from tests.api.harness import (
-    Api,
-    add_messages,
-    api_settings,
-    create_conversation,
-    new_id,
-    new_user,
-    running_api,
-)
+from tests.api.harness import Api, add_messages, create_conversation, new_id, new_user
+from tests.apps import AppFactory
 from tests.clock import MovableClock
-from tests.conftest import REGION, credentials_for
-from tests.tokens import FakeUserPool
 
 FEED = """
 query Feed($since: String, $first: Int) {
@@ -267,15 +258,11 @@ async def test_a_token_older_than_the_retention_asks_for_a_resync(api: Api, alic
 
 
 async def test_changes_past_the_retention_ask_for_a_resync_not_a_partial_feed(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
+    make_api: AppFactory,
 ) -> None:
     clock = MovableClock()
-    settings = api_settings(
-        user_pool, table_name=api_table, endpoint=dynamodb_endpoint, region=REGION
-    )
-    async with running_api(
-        settings, user_pool, credentials=credentials_for(dynamodb_endpoint), clock=clock
-    ) as api:
+    async with make_api(clock=clock) as api:
+        settings = api.services.settings
         user = new_user()
         since = await start(api, user)
         await create_conversation(api, user)

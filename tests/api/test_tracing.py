@@ -11,10 +11,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from graphql_api.observability.tracing import ScrubbingExporter
-from graphql_api.settings import ObservabilitySettings
 from tests.api.harness import create_conversation, new_user
-from tests.observed import observed_api, operation_document
-from tests.tokens import FakeUserPool
+from tests.apps import AppFactory
+from tests.observed import operation_document
 
 OPEN = operation_document("OpenConversation")
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -26,17 +25,11 @@ def _instrumented() -> bool:
 
 
 async def test_a_request_is_one_span_with_its_dynamodb_calls_as_children(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
+    make_api: AppFactory,
 ) -> None:
     exporter = InMemorySpanExporter()
     user = new_user()
-    async with observed_api(
-        user_pool,
-        endpoint=dynamodb_endpoint,
-        table_name=api_table,
-        observability=ObservabilitySettings(otel_enabled=True),
-        span_exporter=exporter,
-    ) as (api, _):
+    async with make_api(observability={"otel_enabled": True}, span_exporter=exporter) as api:
         conversation = await create_conversation(api, user)
         exporter.clear()
         response = await api.http.post(
@@ -67,15 +60,10 @@ async def test_a_request_is_one_span_with_its_dynamodb_calls_as_children(
 
 
 async def test_with_tracing_off_nothing_is_patched_and_requests_work(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
+    make_api: AppFactory,
 ) -> None:
-    async with observed_api(
-        user_pool,
-        endpoint=dynamodb_endpoint,
-        table_name=api_table,
-        observability=ObservabilitySettings(),
-    ) as (api, telemetry):
-        assert telemetry.tracing is None
+    async with make_api() as api:
+        assert api.telemetry.tracing is None
         assert not _instrumented()
         conversation = await create_conversation(api, new_user())
 

@@ -12,12 +12,11 @@ import pytest
 import pytest_asyncio
 
 from graphql_api.domain import rules
-from graphql_api.settings import ContentSettings
 from graphql_api.storage.imports import ConversationImport
 from graphql_api.storage.items import PREVIEW_CHARS
 from graphql_api.storage.records import format_timestamp
-from tests.api.harness import Api, api_settings, create_conversation, new_user, running_api
-from tests.conftest import REGION, credentials_for
+from tests.api.harness import Api, create_conversation, new_user
+from tests.apps import AppFactory
 from tests.import_builders import (
     EDITED,
     START,
@@ -26,7 +25,6 @@ from tests.import_builders import (
     message_id,
     name_of,
 )
-from tests.tokens import FakeUserPool
 
 IMPORT = """
 mutation Import($input: ImportConversationsInput!) {
@@ -451,22 +449,8 @@ class TickingClock:
 
 
 @pytest_asyncio.fixture
-async def ticking_api(
-    user_pool: FakeUserPool,
-    dynamodb_endpoint: str,
-    api_table: str,
-    content_bucket: ContentSettings,
-) -> AsyncIterator[Api]:
-    settings = api_settings(
-        user_pool,
-        table_name=api_table,
-        endpoint=dynamodb_endpoint,
-        region=REGION,
-        content=content_bucket,
-    )
-    async with running_api(
-        settings, user_pool, credentials=credentials_for(dynamodb_endpoint), clock=TickingClock()
-    ) as running:
+async def ticking_api(make_api: AppFactory) -> AsyncIterator[Api]:
+    async with make_api(clock=TickingClock()) as running:
         yield running
 
 

@@ -24,9 +24,8 @@ from graphql_api.gql.trusted import (
     from_operations,
 )
 from graphql_api.settings import SettingsError
-from tests.api.harness import Api, api_settings, create_conversation, running_api
-from tests.conftest import REGION, credentials_for
-from tests.tokens import FakeUserPool
+from tests.api.harness import Api, create_conversation
+from tests.apps import AppFactory
 
 SPEC = "application/graphql-response+json"
 LEGACY = "application/json"
@@ -266,19 +265,8 @@ async def test_a_malformed_id_is_not_a_graphql_request(
 
 
 @pytest_asyncio.fixture(scope="module")
-async def trusted_api(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
-) -> AsyncIterator[Api]:
-    settings = api_settings(
-        user_pool,
-        table_name=api_table,
-        endpoint=dynamodb_endpoint,
-        region=REGION,
-        trusted_documents_only=True,
-    )
-    async with running_api(
-        settings, user_pool, credentials=credentials_for(dynamodb_endpoint)
-    ) as running:
+async def trusted_api(make_api: AppFactory) -> AsyncIterator[Api]:
+    async with make_api(trusted_documents_only=True) as running:
         yield running
 
 
@@ -377,24 +365,11 @@ def client_manifest(tmp_path: Path, body: str, *, as_map: bool = False) -> Path:
 
 @pytest.mark.parametrize("as_map", [False, True], ids=["apollo", "id map"])
 async def test_a_client_builds_manifest_is_trusted_too(
-    user_pool: FakeUserPool,
-    dynamodb_endpoint: str,
-    api_table: str,
-    alice: str,
-    tmp_path: Path,
-    as_map: bool,
+    make_api: AppFactory, alice: str, tmp_path: Path, as_map: bool
 ) -> None:
     path = client_manifest(tmp_path, CLIENT_BUILD, as_map=as_map)
-    settings = api_settings(
-        user_pool,
-        table_name=api_table,
-        endpoint=dynamodb_endpoint,
-        region=REGION,
-        trusted_documents_only=True,
-        trusted_documents_manifests=(str(path),),
-    )
-    async with running_api(
-        settings, user_pool, credentials=credentials_for(dynamodb_endpoint)
+    async with make_api(
+        trusted_documents_only=True, trusted_documents_manifests=(str(path),)
     ) as running:
         by_id = await post(running, alice, {"extensions": persisted(document_id(CLIENT_BUILD))})
         own = await post(running, alice, {"documentId": HOME.id})
@@ -417,16 +392,10 @@ async def test_a_client_builds_manifest_is_trusted_too(
     ids=["stale", "over the limits", "two operations"],
 )
 def test_a_manifest_document_the_service_cannot_run_stops_it_from_starting(
-    user_pool: FakeUserPool, tmp_path: Path, body: str, problem: str
+    make_api: AppFactory, tmp_path: Path, body: str, problem: str
 ) -> None:
     path = client_manifest(tmp_path, body, as_map=True)
-    settings = api_settings(
-        user_pool,
-        table_name="unused",
-        endpoint="http://127.0.0.1:9",
-        region=REGION,
-        trusted_documents_manifests=(str(path),),
-    )
+    settings = make_api.settings(trusted_documents_manifests=(str(path),))
 
     with pytest.raises(SettingsError) as refused:
         create_app(settings)
@@ -437,17 +406,11 @@ def test_a_manifest_document_the_service_cannot_run_stops_it_from_starting(
 
 
 def test_a_manifest_whose_id_lies_about_its_body_stops_the_service(
-    user_pool: FakeUserPool, tmp_path: Path
+    make_api: AppFactory, tmp_path: Path
 ) -> None:
     path = tmp_path / "lying.json"
     path.write_text(json.dumps({HOME.id: AD_HOC}))
-    settings = api_settings(
-        user_pool,
-        table_name="unused",
-        endpoint="http://127.0.0.1:9",
-        region=REGION,
-        trusted_documents_manifests=(str(path),),
-    )
+    settings = make_api.settings(trusted_documents_manifests=(str(path),))
 
     with pytest.raises(SettingsError, match="is not the SHA-256 of its body"):
         create_app(settings)

@@ -30,8 +30,9 @@ PENALTY = 10.0
 # that times out by accident would fail a test about something else.
 CONNECT_TIMEOUT = 1.0
 TOTAL_TIMEOUT = 2.0
-# Far above every timeout here and far below the 60 s a hanging endpoint holds a request:
-# only our own timeouts can end a fetch within it.
+# Far above every timeout here: only a wait that never ends reaches it. Whether our own
+# timeout ended a fetch is told by the endpoint still holding it (JwksServer.held); that a
+# refused connection did, by timeouts set beyond the guard.
 HANG_GUARD = 20.0
 ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Jwks"
 
@@ -273,12 +274,13 @@ async def test_a_hanging_endpoint_fails_in_bounded_time_while_cached_keys_keep_w
     await asyncio.sleep(0)  # one step: the miss has started the fetch and waits on it
     cached = answered_at_once(verifier.verify(old_tokens.access_token()))
     assert not miss.done()
-    # The endpoint never answers (it holds the request for 60 s): only the total timeout
-    # can end the fetch within the guard.
+    # The endpoint never answers: the total timeout ends the fetch, which the endpoint still
+    # holds when the miss has failed.
     async with asyncio.timeout(HANG_GUARD):
         with pytest.raises(SigningKeysUnavailableError):
             await miss
 
+    assert server.held == 1
     assert cached.sub == "user-1"
     assert cache.fetch_count == 2
 
@@ -291,6 +293,7 @@ async def test_inside_the_penalty_window_an_outage_fails_fast_without_a_fetch(
     async with asyncio.timeout(HANG_GUARD):
         with pytest.raises(SigningKeysUnavailableError):
             await verifier.verify(new_tokens.access_token())
+    assert server.held == 1
 
     with pytest.raises(SigningKeysUnavailableError):
         answered_at_once(verifier.verify(new_tokens.access_token()))
