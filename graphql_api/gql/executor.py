@@ -238,7 +238,7 @@ class GraphQLRunner:
         try:
             document = parse(query, max_tokens=self._limits.max_tokens)
         except GraphQLSyntaxError as exc:
-            phase = Phase.LIMITS if exc.message.startswith(_TOO_MANY_TOKENS) else Phase.PARSE
+            phase = Phase.LIMITS if exc.description.startswith(_TOO_MANY_TOKENS) else Phase.PARSE
             # Raised, not returned, so the cache never keeps a document that did not parse.
             raise _refused(phase, exc) from None
         violation = first_violation(document, self._limits)
