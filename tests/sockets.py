@@ -165,6 +165,24 @@ class GraphQLSocket:
         self.received.append(message)
         return message
 
+    async def run(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The payload (data, errors) of a query or mutation: its one result, then complete."""
+        id = await self.subscribe(query, variables)
+        message = await self.receive()
+        kind = "next" if self.protocol == TRANSPORT_WS else "data"
+        assert (message.get("id"), message["type"]) == (id, kind), message
+        assert await self.receive() == {"id": id, "type": "complete"}
+        payload: dict[str, Any] = message["payload"]
+        return payload
+
+    async def refused(self, query: str, variables: dict[str, Any] | None = None) -> Any:
+        """The payload of the `error` message refusing an operation (a list of errors in
+        graphql-transport-ws, one error in graphql-ws)."""
+        id = await self.subscribe(query, variables)
+        message = await self.receive()
+        assert (message.get("id"), message["type"]) == (id, "error"), message
+        return message["payload"]
+
     async def next_data(self, id: str, seconds: float = RECEIVE_SECONDS) -> dict[str, Any]:
         """The data of the next result of subscription `id` (which must have no errors)."""
         message = await self.receive(seconds)
