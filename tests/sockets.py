@@ -24,6 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from graphql_api.app import create_app
+from graphql_api.gql.websocket import WaitUntil, wall_clock_until
 from graphql_api.services import AppState
 from graphql_api.settings import Settings
 from graphql_api.storage.client import utc_now
@@ -83,8 +84,9 @@ async def running_server(
     *,
     credentials: tuple[str, str] | None,
     clock: Callable[[], datetime] = utc_now,
+    wait_until: WaitUntil = wall_clock_until,
 ) -> AsyncIterator[LiveApi]:
-    app = create_app(settings, aws_credentials=credentials, clock=clock)
+    app = create_app(settings, aws_credentials=credentials, clock=clock, wait_until=wait_until)
     async with (
         uvicorn_serving(app) as (address, state),
         httpx.AsyncClient(base_url=f"http://{address}", timeout=30.0) as http,
@@ -182,6 +184,13 @@ class GraphQLSocket:
         message = await self.receive()
         assert (message.get("id"), message["type"]) == (id, "error"), message
         return message["payload"]
+
+    async def handled(self) -> None:
+        """Returns once the server has handled every message sent before (graphql-transport-ws
+        answers a ping after them, in order)."""
+        assert self.protocol == TRANSPORT_WS
+        await self.send({"type": "ping"})
+        assert await self.receive() == {"type": "pong"}
 
     async def next_data(self, id: str, seconds: float = RECEIVE_SECONDS) -> dict[str, Any]:
         """The data of the next result of subscription `id` (which must have no errors)."""

@@ -38,7 +38,7 @@ import collections
 import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from json import JSONDecodeError
 from typing import Any, Final, cast
@@ -90,6 +90,14 @@ TOO_MANY: Final = 4429
 TOO_BIG: Final = 1009
 TRY_AGAIN_LATER: Final = 1013
 NOT_A_REQUEST_MESSAGE: Final = "The message's payload is not a GraphQL request"
+
+# Returns when the wall clock reaches the moment given (epoch seconds).
+WaitUntil = Callable[[float], Awaitable[None]]
+
+
+async def wall_clock_until(moment: float) -> None:
+    """Sleep until `moment` on the wall clock, the one tokens' `exp` is read against."""
+    await asyncio.sleep(max(0.0, moment - time.time()))
 
 
 class Connection:
@@ -326,7 +334,11 @@ class _LegacyHandler(BaseGraphQLWSHandler[Any, None]):
 
 
 class WebSocketEndpoint(GraphQL[Any, None]):
-    """The ASGI app for WebSocket connections to /graphql (HTTP goes to GraphQLEndpoint)."""
+    """The ASGI app for WebSocket connections to /graphql (HTTP goes to GraphQLEndpoint).
+
+    `wait_until` is how a connection waits for its token to expire (tests pass one they
+    release themselves).
+    """
 
     graphql_transport_ws_handler_class = _TransportWSHandler
     graphql_ws_handler_class = _LegacyHandler
@@ -339,6 +351,7 @@ class WebSocketEndpoint(GraphQL[Any, None]):
         settings: SubscriptionSettings,
         telemetry: Telemetry,
         allowed_origins: Sequence[str] = (),
+        wait_until: WaitUntil = wall_clock_until,
     ) -> None:
         super().__init__(
             runner.schema,
@@ -353,6 +366,7 @@ class WebSocketEndpoint(GraphQL[Any, None]):
         self._runner = runner
         self._settings = settings
         self._telemetry = telemetry
+        self._wait_until = wait_until
         self.max_message_bytes = settings.max_message_bytes
         # Open connections by user, in this process.
         self._connections: collections.Counter[str] = collections.Counter()
@@ -379,7 +393,7 @@ class WebSocketEndpoint(GraphQL[Any, None]):
             await connection.close(INIT_TIMEOUT, "Connection initialisation timeout")
             return
         identity, _ = connection.established()
-        await asyncio.sleep(max(0.0, identity.expires_at - time.time()))
+        await self._wait_until(identity.expires_at)
         await connection.close(FORBIDDEN, "Token expired")
 
     async def on_ws_connect(self, context: Any) -> UnsetType | dict[str, object] | None:
