@@ -32,7 +32,7 @@ from graphql_api.gql.http import GraphQLEndpoint
 from graphql_api.gql.limits import DocumentLimits
 from graphql_api.gql.schema import build_schema
 from graphql_api.gql.trusted import PACKAGED_MANIFEST, ManifestError
-from graphql_api.gql.websocket import SubscriptionEndpoint
+from graphql_api.gql.websocket import WaitUntil, WebSocketEndpoint, wall_clock_until
 from graphql_api.graphiql import GraphiQL
 from graphql_api.observability.middleware import RequestTelemetry
 from graphql_api.observability.telemetry import Telemetry
@@ -53,10 +53,13 @@ def create_app(
     graphiql_headers: dict[str, str] | None = None,
     telemetry: Telemetry | None = None,
     clock: Callable[[], datetime] = utc_now,
+    wait_until: WaitUntil = wall_clock_until,
 ) -> Starlette:
     """The service. `graphiql_headers` pre-fills GraphiQL's headers editor: dev use only;
     `telemetry` replaces the one built from settings (tests pass an in-memory span exporter);
-    `clock` is what the service takes for now (tests move it to see time pass)."""
+    `clock` is what the service takes for now (tests move it to see time pass);
+    `wait_until(moment)` returns when the wall clock reaches `moment`, which is how a
+    WebSocket connection waits for its token to expire (tests release it themselves)."""
     telemetry = telemetry or Telemetry.from_settings(settings)
 
     @contextlib.asynccontextmanager
@@ -78,14 +81,15 @@ def create_app(
     return Starlette(
         routes=[
             Route("/graphql", graphql_endpoint(runner, graphiql=graphiql)),
-            # The same path over WebSocket: subscriptions, checked by the same runner.
+            # The same path over WebSocket, every operation run by the same runner.
             WebSocketRoute(
                 "/graphql",
-                SubscriptionEndpoint(
+                WebSocketEndpoint(
                     runner,
                     settings=settings.subscriptions,
-                    gauge=telemetry.metrics,
+                    telemetry=telemetry,
                     allowed_origins=settings.cors_allow_origins,
+                    wait_until=wait_until,
                 ),
             ),
             Route("/healthz", healthz, methods=["GET"]),
@@ -136,8 +140,8 @@ def _middleware(settings: Settings) -> list[Middleware]:
 
 
 def graphql_runner(settings: Settings) -> GraphQLRunner:
-    """The one runner of HTTP requests and WebSocket subscriptions alike, so the limits, the
-    caches and the trusted documents hold on both."""
+    """The one runner of GraphQL over HTTP and over WebSocket alike, so the limits, the caches
+    and the trusted documents hold on both."""
     manifests = [PACKAGED_MANIFEST, *map(Path, settings.trusted_documents_manifests)]
     try:
         return GraphQLRunner(

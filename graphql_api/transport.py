@@ -16,6 +16,8 @@ import json
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
+from graphql_api.errors import Code
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -134,7 +136,9 @@ class TransportGuard:
         )
 
     async def _refuse(self, send: Send, status: int, message: str) -> None:
-        await send_error(send, status, message, "BAD_REQUEST", error_body=self._paths.error_body)
+        await send_error(
+            send, status, message, Code.BAD_REQUEST.value, error_body=self._paths.error_body
+        )
 
 
 class GraphQLTransportGuard(TransportGuard):

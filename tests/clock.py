@@ -1,7 +1,9 @@
-"""A clock tests can move: the service's idea of now, while the world's clock runs on."""
+"""Time a test controls: a clock it moves (the service's idea of now, while the world's clock
+runs on), and moments that come only when it says so."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
@@ -17,3 +19,26 @@ class MovableClock:
 
     def advance(self, by: timedelta) -> None:
         self.offset += by
+
+
+@dataclasses.dataclass
+class HeldMoments:
+    """A `wait_until` (create_app's) whose moments come when the test says, not by the clock:
+    a wait returns only after `arrive()`. `awaited` holds each moment waited for."""
+
+    awaited: list[float] = dataclasses.field(default_factory=list)
+    _waiting: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    _arrived: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+
+    async def __call__(self, moment: float) -> None:
+        self.awaited.append(moment)
+        self._waiting.set()
+        await self._arrived.wait()
+
+    async def waited_for(self) -> None:
+        """Returns once something is waiting for a moment."""
+        await self._waiting.wait()
+
+    def arrive(self) -> None:
+        """Every moment waited for, and every later one, has come."""
+        self._arrived.set()

@@ -24,6 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from graphql_api.app import create_app
+from graphql_api.gql.websocket import WaitUntil, wall_clock_until
 from graphql_api.observability.telemetry import Telemetry
 from graphql_api.services import AppState
 from graphql_api.settings import Settings
@@ -84,9 +85,16 @@ async def running_server(
     *,
     credentials: tuple[str, str] | None,
     clock: Callable[[], datetime] = utc_now,
+    wait_until: WaitUntil = wall_clock_until,
 ) -> AsyncIterator[LiveApi]:
     telemetry = Telemetry.from_settings(settings)
-    app = create_app(settings, aws_credentials=credentials, telemetry=telemetry, clock=clock)
+    app = create_app(
+        settings,
+        aws_credentials=credentials,
+        telemetry=telemetry,
+        clock=clock,
+        wait_until=wait_until,
+    )
     async with (
         uvicorn_serving(app) as (address, state),
         httpx.AsyncClient(base_url=f"http://{address}", timeout=30.0) as http,
@@ -165,6 +173,31 @@ class GraphQLSocket:
         message: dict[str, Any] = json.loads(raw)
         self.received.append(message)
         return message
+
+    async def run(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The payload (data, errors) of a query or mutation: its one result, then complete."""
+        id = await self.subscribe(query, variables)
+        message = await self.receive()
+        kind = "next" if self.protocol == TRANSPORT_WS else "data"
+        assert (message.get("id"), message["type"]) == (id, kind), message
+        assert await self.receive() == {"id": id, "type": "complete"}
+        payload: dict[str, Any] = message["payload"]
+        return payload
+
+    async def refused(self, query: str, variables: dict[str, Any] | None = None) -> Any:
+        """The payload of the `error` message refusing an operation (a list of errors in
+        graphql-transport-ws, one error in graphql-ws)."""
+        id = await self.subscribe(query, variables)
+        message = await self.receive()
+        assert (message.get("id"), message["type"]) == (id, "error"), message
+        return message["payload"]
+
+    async def handled(self) -> None:
+        """Returns once the server has handled every message sent before (graphql-transport-ws
+        answers a ping after them, in order)."""
+        assert self.protocol == TRANSPORT_WS
+        await self.send({"type": "ping"})
+        assert await self.receive() == {"type": "pong"}
 
     async def next_data(self, id: str, seconds: float = RECEIVE_SECONDS) -> dict[str, Any]:
         """The data of the next result of subscription `id` (which must have no errors)."""

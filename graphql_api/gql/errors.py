@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors
 
-from graphql_api.errors import INTERNAL_MESSAGE, Code, UnavailableError, code_of, public_message
+from graphql_api.errors import Code, UnavailableError, code_of, public_message
 
 logger = logging.getLogger(__name__)
 
@@ -59,24 +58,6 @@ def public_error(error: GraphQLError) -> GraphQLError:
         path=error.path,
         extensions=extensions,
     )
-
-
-def _is_raw(error: GraphQLError) -> bool:
-    return "code" not in (error.extensions or {})
-
-
-class PublicErrors(MaskErrors):
-    """MaskErrors whose "anonymised" error is the public form above, code included.
-
-    Used where Strawberry runs the operation itself (subscriptions over WebSocket); the HTTP
-    transport calls `public_error` directly.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(should_mask_error=_is_raw, error_message=INTERNAL_MESSAGE)
-
-    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        return public_error(error)
 
 
 def log_errors(errors: list[GraphQLError]) -> None:

@@ -10,7 +10,9 @@ evict the operations real clients send.
 
 Execution calls graphql-core directly with Strawberry's schema and execution context: the
 resolvers are Strawberry's, but the per-request extension machinery around them is not needed
-on this path (errors are made public here, and limits are checked above).
+on this path (errors are made public here, and limits are checked above). Both transports run
+here: HTTP requests, and every operation a WebSocket carries, subscriptions included
+(`subscribe`), so a document is parsed, limited, validated and cached in this one place.
 
 A valid document is also planned once (planned.py) when documents are cached, so the operations
 clients repeat run the planned way whether or not they are trusted documents.
@@ -24,22 +26,27 @@ automatic persisted queries), once the hash is checked and the document passed e
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
+import strawberry
 from graphql import (
     DocumentNode,
     ExecutionResult,
+    FieldNode,
     GraphQLError,
     GraphQLSyntaxError,
     OperationDefinitionNode,
     OperationType,
     execute,
+    located_error,
     parse,
+    subscribe,
 )
 from graphql.utilities import get_operation_ast
 from graphql.validation import specified_rules
@@ -60,7 +67,6 @@ from .limits import (
     too_many_tokens,
 )
 from .planned import ExecutionPlan, PlannedExecutor, plan_operation
-from .schema import ChatSchema
 from .trusted import document_id as sha256_id
 
 # The message Apollo's clients match (Apollo iOS and Kotlin by the message, not the code)
@@ -127,7 +133,7 @@ class GraphQLRunner:
 
     def __init__(
         self,
-        schema: ChatSchema,
+        schema: strawberry.Schema,
         limits: DocumentLimits,
         *,
         manifests: Sequence[Path] = (),
@@ -282,7 +288,7 @@ class GraphQLRunner:
                 prepared.document,
                 context_value=context,
                 variable_values=dict(variables) if variables is not None else None,
-                operation_name=(prepared.operation.name.value if prepared.operation.name else None),
+                operation_name=_name(prepared),
                 executor_class=executor_class,
                 is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
                 hide_suggestions=self._hide_suggestions,
@@ -290,15 +296,83 @@ class GraphQLRunner:
                 **planned,
             )
         )
-        if not result.errors:
-            return result
-        if result.data is None and all(error.path is None for error in result.errors):
-            # Only variable coercion fails without a path and without running anything.
-            raise _refused(Phase.VARIABLES, *result.errors)
-        log_errors(result.errors)
-        return ExecutionResult(
-            data=result.data, errors=[public_error(error) for error in result.errors]
+        _refuse_variables(result)
+        return _public(result)
+
+    async def subscribe(
+        self, prepared: Prepared, *, variables: Mapping[str, Any] | None, context: object
+    ) -> AsyncGenerator[ExecutionResult]:
+        """The subscription's results with public errors, one per event; RequestError, before
+        any result, if the variables do not fit.
+
+        An error of the subscription's source (a domain error ending it, say) is its last
+        result. Subscriptions run unplanned: an event's selection is executed afresh each time.
+        """
+        outcome = await await_maybe(
+            subscribe(
+                self.schema._schema,
+                prepared.document,
+                context_value=context,
+                variable_values=dict(variables) if variables is not None else None,
+                operation_name=_name(prepared),
+                executor_class=self.schema.execution_context_class,
+                hide_suggestions=self._hide_suggestions,
+                operation_extensions=None,
+            )
         )
+        if isinstance(outcome, ExecutionResult):
+            # Nothing to stream: the variables, or a source that would not even start.
+            _refuse_variables(outcome)
+            return _one(_public(outcome))
+        # graphql-core maps the source to results with an async generator.
+        events = cast(AsyncGenerator[ExecutionResult], outcome)
+        return _events(events, prepared.operation)
+
+
+def _name(prepared: Prepared) -> str | None:
+    return prepared.operation.name.value if prepared.operation.name else None
+
+
+def _refuse_variables(result: ExecutionResult) -> None:
+    if result.errors and result.data is None and all(e.path is None for e in result.errors):
+        # Only variable coercion fails without a path and without running anything.
+        raise _refused(Phase.VARIABLES, *result.errors)
+
+
+def _public(result: ExecutionResult) -> ExecutionResult:
+    if not result.errors:
+        return result
+    log_errors(result.errors)
+    return ExecutionResult(
+        data=result.data, errors=[public_error(error) for error in result.errors]
+    )
+
+
+async def _one(result: ExecutionResult) -> AsyncGenerator[ExecutionResult]:
+    yield result
+
+
+async def _events(
+    events: AsyncGenerator[ExecutionResult], operation: OperationDefinitionNode
+) -> AsyncGenerator[ExecutionResult]:
+    async with contextlib.aclosing(events):
+        try:
+            async for result in events:
+                yield _public(result)
+        except Exception as error:
+            # graphql-core lets the source's failure through; it ends the stream as an error
+            # of the one root field whose resolver made the source.
+            yield _public(ExecutionResult(data=None, errors=[_source_error(error, operation)]))
+
+
+def _source_error(error: Exception, operation: OperationDefinitionNode) -> GraphQLError:
+    field = next(
+        (node for node in operation.selection_set.selections if isinstance(node, FieldNode)),
+        None,
+    )
+    if field is None:
+        return located_error(error)
+    return located_error(error, [field], [(field.alias or field.name).value])
 
 
 def _refused(phase: Phase, *errors: GraphQLError) -> RequestError:

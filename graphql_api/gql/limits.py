@@ -6,19 +6,16 @@ document (101 aliases, 500 copies of __typename, a wall of directives) then cost
 over the AST and no DynamoDB read, and the answer does not echo one error per offence. The
 error's `extensions.code` names the limit (graphql_api.errors.Code), its message the numbers.
 
-Documents that pass are parsed and validated through LRU caches owned by one schema: clients
-send the same few operations over and over, and parsing plus validation were a third of a
-request's CPU. The limits are checked before the validation cache is consulted, so a cached
-verdict can never let an over-limit document through.
+GraphQLRunner (executor.py) checks them, for every transport, and caches the verdict with the
+parsed document.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections import Counter
-from collections.abc import Callable, Iterator
-from typing import Any, Final
+from collections.abc import Iterator
+from typing import Final
 
 from graphql import (
     DocumentNode,
@@ -31,8 +28,6 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
 )
-from graphql.language.parser import parse
-from strawberry.extensions import MaxTokensLimiter, SchemaExtension
 
 from graphql_api.errors import Code
 
@@ -222,71 +217,3 @@ def _violations(tally: _Tally, limits: DocumentLimits) -> Iterator[Violation]:
             f"query repeats one field {tally.repeats} times; "
             f"the limit is {limits.max_repeats_of_a_field}",
         )
-
-
-class _DocumentLimitsExtension(SchemaExtension):
-    def __init__(
-        self,
-        limits: DocumentLimits,
-        first_violation: Callable[[DocumentNode], Violation | None],
-        parse_document: Callable[..., DocumentNode] | None,
-        validate_document: Callable[..., list[GraphQLError]] | None,
-    ) -> None:
-        self._limits = limits
-        self._first_violation = first_violation
-        self._parse = parse_document
-        self._validate = validate_document
-
-    def on_parse(self) -> Iterator[None]:
-        context = self.execution_context
-        query = context.query or ""
-        too_large = oversized(query, self._limits)
-        if too_large is not None:
-            raise limit_error(too_large)
-        if self._parse is not None and context.graphql_document is None and query:
-            # Parse errors are raised, not returned, so lru_cache never keeps a bad document.
-            context.graphql_document = self._parse(query, **context.parse_options)
-        yield
-
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        document = context.graphql_document
-        if document is not None and context.pre_execution_errors is None:
-            problem = self._first_violation(document)
-            if problem is not None:
-                # Setting errors before validation makes strawberry skip validation entirely.
-                context.pre_execution_errors = [limit_error(problem)]
-            elif self._validate is not None:
-                context.pre_execution_errors = self._validate(
-                    context.schema._schema, document, context.validation_rules
-                )
-        yield
-
-
-def document_limit_extensions(limits: DocumentLimits) -> list[Callable[[], SchemaExtension]]:
-    """Extension factories (strawberry builds one per operation) enforcing `limits`.
-
-    The parse and validation caches live in this call's closure: one pair per schema, never
-    shared between schemas or kept at module level.
-    """
-
-    def violation(document: DocumentNode) -> Violation | None:
-        return first_violation(document, limits)
-
-    parse_document: Callable[..., DocumentNode] | None = None
-    validate_document: Callable[..., list[GraphQLError]] | None = None
-    if limits.cache_size > 0:
-        from strawberry.schema.schema import validate_document as strawberry_validate
-
-        # A cached document is the same object every time, so its measurement is kept too.
-        violation = functools.lru_cache(maxsize=limits.cache_size)(violation)
-        parse_document = functools.lru_cache(maxsize=limits.cache_size)(_parse)
-        validate_document = functools.lru_cache(maxsize=limits.cache_size)(strawberry_validate)
-    return [
-        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        lambda: _DocumentLimitsExtension(limits, violation, parse_document, validate_document),
-    ]
-
-
-def _parse(query: str, **options: Any) -> DocumentNode:
-    return parse(query, **options)

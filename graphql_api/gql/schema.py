@@ -1,15 +1,15 @@
-"""The schema: root types, the extensions every request runs through, and the SDL export."""
+"""The schema: root types, and the SDL export.
+
+The schema carries no extensions: GraphQLRunner (executor.py) parses, limits, validates and
+executes every document, over HTTP and WebSocket alike, and makes its errors public.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext
 
 from graphql_api.settings import Settings
 
@@ -17,8 +17,6 @@ from . import changes as change_api
 from . import conversations as conversation_api
 from . import message_mutations, transfer
 from . import subscriptions as subscription_api
-from .errors import PublicErrors, log_errors
-from .limits import DocumentLimits, document_limit_extensions
 from .scalars import SCALAR_MAP
 
 SDL_PATH = Path(__file__).resolve().parents[2] / "schema" / "schema.graphql"
@@ -90,42 +88,17 @@ class Mutation:
     )
 
 
-class ChatSchema(strawberry.Schema):
-    def process_errors(
-        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
-    ) -> None:
-        # Strawberry logs every error; a client's bad input is not an incident.
-        log_errors(errors)
-
-
-def build_schema(settings: Settings | None = None) -> ChatSchema:
-    """The schema with the request limits of `settings`; with None, only its shape (for SDL)."""
-    extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [PublicErrors]
-    if settings is not None:
-        extensions += _limits(settings)
-    return ChatSchema(
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    """The schema as `settings` configure it; with None, only its shape (for SDL)."""
+    return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=subscription_api.Subscription,
-        extensions=extensions,
         config=StrawberryConfig(
             scalar_map=SCALAR_MAP,
             # "Did you mean" hints map the schema out as surely as introspection does.
             disable_field_suggestions=settings is not None and not settings.introspection_enabled,
         ),
-    )
-
-
-def _limits(settings: Settings) -> list[Callable[[], SchemaExtension]]:
-    return document_limit_extensions(
-        DocumentLimits(
-            max_depth=settings.max_query_depth,
-            max_aliases=settings.max_aliases,
-            max_tokens=settings.max_tokens,
-            max_bytes=settings.max_query_bytes,
-            allow_introspection=settings.introspection_enabled,
-            cache_size=settings.graphql_document_cache_size,
-        )
     )
 
 

@@ -1,8 +1,7 @@
-"""GraphQL subscriptions over WebSocket on /graphql: graphql-transport-ws, and the legacy
-graphql-ws protocol.
+"""GraphQL over WebSocket on /graphql: graphql-transport-ws, and the legacy graphql-ws protocol.
 
-Strawberry's ASGI view speaks the protocols; this module decides who may connect, for how
-long, and what they may run:
+Strawberry's handlers speak the protocols; this module decides who may connect, for how long,
+and runs what they carry:
 
 - The token comes in `connection_init`'s payload as {"Authorization": "Bearer <token>"} and is
   verified as an HTTP request's is. No token, a bad one or another pool's: the socket is
@@ -13,14 +12,23 @@ long, and what they may run:
 - `connection_init` must come within SUBSCRIPTION_INIT_TIMEOUT_SECONDS (else 4408); a user
   may hold SUBSCRIPTION_CONNECTIONS_PER_USER connections to one process (else 4429: the count
   is per process, not per deployment); a connection may run SUBSCRIPTIONS_PER_CONNECTION
-  subscriptions at once (the next gets an `error` message); an inbound message over
+  operations at once (the next gets an `error` message); an inbound message over
   SUBSCRIPTION_MAX_MESSAGE_BYTES closes the socket with 1009.
-- Only subscriptions run here. Queries and mutations go over HTTP, where every request is
-  logged, counted and limited; over the socket they get an `error` message. Every `subscribe`
-  is first checked by the HTTP transport's GraphQLRunner, so the document limits, validation
-  and their caches are the same on both paths, as are the public errors.
-- The connection's Context is built from the verified identity once; its loaders are renewed
-  before each change a subscription delivers (gql.subscriptions).
+- Every operation either protocol carries goes through `WebSocketEndpoint.results`: the HTTP
+  transport's GraphQLRunner prepares its document (parses, limits, validates and caches it,
+  or finds it among the trusted documents; nowhere else) and runs it. So the limits, the
+  caches, TRUSTED_DOCUMENTS_ONLY and the public errors are the same on both transports.
+  Strawberry's own pipeline (`schema.subscribe`) never runs: the handlers' methods that would
+  call it are replaced here. A refused document, or variables that do not fit, get the
+  protocol's `error` message.
+- A subscription runs with the connection's Context, built once from the verified identity;
+  its loaders are renewed before each change it delivers (gql.subscriptions).
+- A query or mutation runs as an HTTP request does (GraphQLRunner.execute, planned), with a
+  Context of its own (fresh loaders), and is reported as one (observability.sockets: an
+  access line, metrics, its DynamoDB calls, the cost extension). It gets one `next` (`data`
+  in graphql-ws), then `complete`. graphql-ws runs them too: its `start` may carry any
+  operation, and both protocols take the same path, so refusing them would be a branch of
+  its own for no gain.
 """
 
 from __future__ import annotations
@@ -28,13 +36,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import time
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from json import JSONDecodeError
 from typing import Any, Final, cast
 
-from graphql import GraphQLError, OperationType
+from graphql import ExecutionResult, GraphQLFormattedError, OperationType
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
@@ -43,11 +52,19 @@ from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageRec
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    NextMessage,
+    NextMessagePayload,
+    SubscribeMessage,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import (
     ConnectionInitMessage,
+    DataMessage,
+    DataMessagePayload,
+    ErrorMessage,
     StartMessage,
 )
 from strawberry.types.unset import UNSET, UnsetType
@@ -55,12 +72,16 @@ from strawberry.types.unset import UNSET, UnsetType
 from graphql_api.auth import AuthenticationError, Identity, SigningKeysUnavailableError
 from graphql_api.auth.bearer import bearer_token
 from graphql_api.context import Context, build_context
-from graphql_api.domain.live import LiveChanges, SubscriptionGauge
+from graphql_api.domain.live import LiveChanges
 from graphql_api.errors import Code
+from graphql_api.observability.cost import note_errors, observed
+from graphql_api.observability.record import RequestRecord
+from graphql_api.observability.sockets import observed_operation
+from graphql_api.observability.telemetry import Telemetry
 from graphql_api.services import Services
 from graphql_api.settings import SubscriptionSettings
 
-from .executor import GraphQLRunner, RequestError
+from .executor import GraphQLRunner, Prepared, RequestError
 
 # Close codes: graphql-transport-ws's own, and RFC 6455's.
 FORBIDDEN: Final = 4403
@@ -68,14 +89,23 @@ INIT_TIMEOUT: Final = 4408
 TOO_MANY: Final = 4429
 TOO_BIG: Final = 1009
 TRY_AGAIN_LATER: Final = 1013
-HTTP_ONLY_MESSAGE: Final = "queries and mutations are served over HTTP on this path"
+NOT_A_REQUEST_MESSAGE: Final = "The message's payload is not a GraphQL request"
+
+# Returns when the wall clock reaches the moment given (epoch seconds).
+WaitUntil = Callable[[float], Awaitable[None]]
+
+
+async def wall_clock_until(moment: float) -> None:
+    """Sleep until `moment` on the wall clock, the one tokens' `exp` is read against."""
+    await asyncio.sleep(max(0.0, moment - time.time()))
 
 
 class Connection:
     """One socket, from its handshake to its close.
 
-    Strawberry's context until the client is authenticated (its handlers set
-    `connection_params`); then `context` holds the Context every operation runs with.
+    Strawberry's context for the protocol handlers (they set `connection_params`); once the
+    client is authenticated, `identity` and `context` (the Context its subscriptions run
+    with) are set.
     """
 
     def __init__(self, websocket: WebSocket) -> None:
@@ -90,10 +120,21 @@ class Connection:
         services: Services = self.websocket.scope["state"]["services"]
         return services
 
+    @property
+    def route(self) -> str:
+        scope = self.websocket.scope
+        return str(getattr(scope.get("route"), "path", None) or scope["path"])
+
     def establish(self, identity: Identity, context: Context) -> None:
         self.identity = identity
         self.context = context
         self.authenticated.set()
+
+    def established(self) -> tuple[Identity, Context]:
+        """The caller and its Context; the handlers run no operation before `connection_ack`."""
+        if self.identity is None or self.context is None:
+            raise RuntimeError("an operation on a connection not authenticated")
+        return self.identity, self.context
 
     async def close(self, code: int, reason: str) -> None:
         await close_quietly(self.websocket, code, reason)
@@ -120,11 +161,44 @@ def _token(params: Mapping[str, Any] | None) -> str:
     return bearer_token(values)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class SocketRequest:
+    """What one `subscribe` (graphql-transport-ws) or `start` (graphql-ws) asks to run."""
+
+    query: str
+    operation_name: str | None
+    variables: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, payload: object) -> SocketRequest | None:
+        """The request a message's payload holds; None when it holds none."""
+        if not isinstance(payload, dict):
+            return None
+        query = payload.get("query")
+        name = payload.get("operationName")
+        variables = payload.get("variables")
+        if (
+            not isinstance(query, str)
+            or not isinstance(name, str | None)
+            or not isinstance(variables, dict | None)
+        ):
+            return None
+        return cls(query=query, operation_name=name or None, variables=variables)
+
+
+def _payload(result: ExecutionResult) -> dict[str, Any]:
+    """A `next` (graphql-ws: `data`) message's payload: the result as an HTTP body has it."""
+    payload: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        payload["errors"] = [error.formatted for error in result.errors]
+    return payload
+
+
 class _SocketAdapter(ASGIWebSocketAdapter):
     """Strawberry's adapter with a cap on inbound messages and a close that may come twice."""
 
     async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object]:
-        max_bytes = cast(SubscriptionEndpoint, self.view).max_message_bytes
+        max_bytes = cast(WebSocketEndpoint, self.view).max_message_bytes
         try:
             while self.ws.application_state != WebSocketState.DISCONNECTED:
                 text = await self.ws.receive_text()
@@ -153,29 +227,52 @@ class _SocketAdapter(ASGIWebSocketAdapter):
         await close_quietly(self.ws, code, reason)
 
 
-def _established(context: Any) -> Any:
-    """The authenticated connection's Context, for every operation from now on."""
-    if isinstance(context, Connection) and context.context is not None:
-        return context.context
-    return context
-
-
 class _TransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
-    async def handle_connection_init(self, message: Any) -> None:
-        await super().handle_connection_init(message)
-        self.context = _established(self.context)
+    """graphql-transport-ws, its operations run by the endpoint, never by the schema."""
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
-        if self.connection_acknowledged and message["id"] not in self.operations:
-            refused = cast(SubscriptionEndpoint, self.view).refusal(message["payload"])
-            if refused is not None:
-                await self.send_message({"id": message["id"], "type": "error", "payload": refused})
-                return
+        if self.connection_acknowledged and SocketRequest.of(message["payload"]) is None:
+            # The protocol's answer to a message of a format it does not specify.
+            await self.handle_invalid_message(NOT_A_REQUEST_MESSAGE)
+            return
         await super().handle_subscribe(message)
+
+    async def run_operation(self, operation: Operation[Any, None]) -> None:
+        """The operation's task (Strawberry's would run it through `schema.stream`)."""
+        endpoint = cast(WebSocketEndpoint, self.view)
+        request = SocketRequest(
+            query=operation.query,
+            operation_name=operation.operation_name or None,
+            variables=operation.variables,
+        )
+        try:
+            protocol = GRAPHQL_TRANSPORT_WS_PROTOCOL
+            results = endpoint.results(self.context, request, protocol=protocol)
+            async with contextlib.aclosing(results):
+                async for payload in results:
+                    next_payload = cast(NextMessagePayload, payload)
+                    await operation.send_operation_message(
+                        NextMessage(id=operation.id, type="next", payload=next_payload)
+                    )
+        except RequestError as refused:
+            errors = [error.formatted for error in refused.errors]
+            await operation.send_operation_message(
+                {"id": operation.id, "type": "error", "payload": errors}
+            )
+            return
+        except Exception as error:
+            # As Strawberry's own task: logged, then completed and forgotten.
+            await self.handle_task_exception(error)
+            with contextlib.suppress(Exception):
+                await operation.send_operation_message({"id": operation.id, "type": "complete"})
+            self.operations.pop(operation.id, None)
+            raise
+        await operation.send_operation_message({"id": operation.id, "type": "complete"})
 
 
 class _LegacyHandler(BaseGraphQLWSHandler[Any, None]):
-    """graphql-ws (subscriptions-transport-ws), refused and limited as the newer protocol is."""
+    """graphql-ws (subscriptions-transport-ws), refused, limited and run as the newer protocol
+    is."""
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         if self.connection_acknowledged:
@@ -191,21 +288,57 @@ class _LegacyHandler(BaseGraphQLWSHandler[Any, None]):
             return
         await self.send_message({"type": "connection_ack"})
         self.connection_acknowledged = True
-        self.context = _established(connection)
 
     async def handle_start(self, message: StartMessage) -> None:
-        if self.connection_acknowledged:
-            refused = cast(SubscriptionEndpoint, self.view).refusal(message["payload"])
-            if refused is not None:
-                await self.send_message(
-                    {"type": "error", "id": message["id"], "payload": refused[0]}
-                )
-                return
+        if self.connection_acknowledged and SocketRequest.of(message.get("payload")) is None:
+            # graphql-ws has no close for it: the operation's `error`, as for a bad document.
+            error = GraphQLFormattedError(
+                message=NOT_A_REQUEST_MESSAGE, extensions={"code": Code.BAD_REQUEST.value}
+            )
+            await self.send_message(ErrorMessage(type="error", id=message["id"], payload=error))
+            return
         await super().handle_start(message)
 
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
+        """The operation's task (Strawberry's would run it through `schema.subscribe`)."""
+        endpoint = cast(WebSocketEndpoint, self.view)
+        request = SocketRequest(
+            query=query, operation_name=operation_name or None, variables=variables
+        )
+        try:
+            results = endpoint.results(self.context, request, protocol=GRAPHQL_WS_PROTOCOL)
+            async with contextlib.aclosing(results):
+                async for payload in results:
+                    data = cast(DataMessagePayload, payload)
+                    await self.send_message(DataMessage(type="data", id=operation_id, payload=data))
+        except RequestError as refused:
+            # The protocol's `error` carries one error.
+            error = refused.errors[0].formatted
+            await self.send_message(ErrorMessage(type="error", id=operation_id, payload=error))
+            return
+        except asyncio.CancelledError:
+            # Stopped, or the socket is closing: graphql-ws completes the operation all the same.
+            await self.send_message({"type": "complete", "id": operation_id})
+            raise
+        else:
+            await self.send_message({"type": "complete", "id": operation_id})
+        finally:
+            # As Strawberry's: the operation no longer counts towards the cap, its id is free.
+            self.tasks.pop(operation_id, None)
 
-class SubscriptionEndpoint(GraphQL[Any, None]):
-    """The ASGI app for WebSocket connections to /graphql (HTTP goes to GraphQLEndpoint)."""
+
+class WebSocketEndpoint(GraphQL[Any, None]):
+    """The ASGI app for WebSocket connections to /graphql (HTTP goes to GraphQLEndpoint).
+
+    `wait_until` is how a connection waits for its token to expire (tests pass one they
+    release themselves).
+    """
 
     graphql_transport_ws_handler_class = _TransportWSHandler
     graphql_ws_handler_class = _LegacyHandler
@@ -216,8 +349,9 @@ class SubscriptionEndpoint(GraphQL[Any, None]):
         runner: GraphQLRunner,
         *,
         settings: SubscriptionSettings,
-        gauge: SubscriptionGauge,
+        telemetry: Telemetry,
         allowed_origins: Sequence[str] = (),
+        wait_until: WaitUntil = wall_clock_until,
     ) -> None:
         super().__init__(
             runner.schema,
@@ -231,7 +365,8 @@ class SubscriptionEndpoint(GraphQL[Any, None]):
         )
         self._runner = runner
         self._settings = settings
-        self._gauge = gauge
+        self._telemetry = telemetry
+        self._wait_until = wait_until
         self.max_message_bytes = settings.max_message_bytes
         # Open connections by user, in this process.
         self._connections: collections.Counter[str] = collections.Counter()
@@ -257,8 +392,8 @@ class SubscriptionEndpoint(GraphQL[Any, None]):
         except TimeoutError:
             await connection.close(INIT_TIMEOUT, "Connection initialisation timeout")
             return
-        assert connection.identity is not None
-        await asyncio.sleep(max(0.0, connection.identity.expires_at - time.time()))
+        identity, _ = connection.established()
+        await self._wait_until(identity.expires_at)
         await connection.close(FORBIDDEN, "Token expired")
 
     async def on_ws_connect(self, context: Any) -> UnsetType | dict[str, object] | None:
@@ -278,7 +413,7 @@ class SubscriptionEndpoint(GraphQL[Any, None]):
         live = LiveChanges(
             broadcast=services.broadcast,
             poll_seconds=self._settings.poll_seconds,
-            gauge=self._gauge,
+            gauge=self._telemetry.metrics,
         )
         chat = services.chat.for_user(identity.sub)
         connection.establish(identity, build_context(chat, live=live))
@@ -289,18 +424,68 @@ class SubscriptionEndpoint(GraphQL[Any, None]):
         if self._connections[user_id] <= 0:
             del self._connections[user_id]
 
-    def refusal(self, payload: Any) -> list[Any] | None:
-        """The public errors refusing a `subscribe`, or None to let it run (a payload of the
-        wrong shape is left to the protocol handler, which closes the socket for it)."""
-        query = payload.get("query") if isinstance(payload, dict) else None
-        name = payload.get("operationName") if isinstance(payload, dict) else None
-        if not isinstance(query, str) or not isinstance(name, str | None):
-            return None
+    async def results(
+        self, connection: Connection, request: SocketRequest, *, protocol: str
+    ) -> AsyncGenerator[dict[str, Any]]:
+        """What an operation answers, as payloads of `next` (graphql-ws: `data`) messages: one
+        for a query or mutation, one per event for a subscription. RequestError, before any
+        payload, when the runner refuses the document or its variables.
+
+        Every operation of either protocol passes here, as every HTTP request passes
+        GraphQLEndpoint.respond; a per-operation admission (rate limits) belongs here too.
+        """
+        _, context = connection.established()
         try:
-            prepared = self._runner.prepare(query, name)
+            prepared = self._runner.prepare(request.query, request.operation_name)
         except RequestError as refused:
-            return [error.formatted for error in refused.errors]
-        if prepared.kind is not OperationType.SUBSCRIPTION:
-            error = GraphQLError(HTTP_ONLY_MESSAGE, extensions={"code": Code.BAD_USER_INPUT.value})
-            return [error.formatted]
-        return None
+            self._note_refusal(connection, protocol, None, refused)
+            raise
+        if prepared.kind is OperationType.SUBSCRIPTION:
+            try:
+                events = await self._runner.subscribe(
+                    prepared, variables=request.variables, context=context
+                )
+            except RequestError as refused:
+                self._note_refusal(connection, protocol, prepared, refused)
+                raise
+            async with contextlib.aclosing(events):
+                async for result in events:
+                    yield _payload(result)
+            return
+        with self._observed(connection, protocol, prepared):
+            try:
+                # Loaders of its own, as an HTTP request's: the connection's may be an hour old.
+                result = await self._runner.execute(
+                    prepared, variables=request.variables, context=build_context(context.chat)
+                )
+            except RequestError as refused:
+                note_errors([error.formatted for error in refused.errors])
+                raise
+            # Notes its error codes, and adds the cost extension when that is on.
+            payload = dict(observed(_payload(result)))
+        yield payload
+
+    def _note_refusal(
+        self,
+        connection: Connection,
+        protocol: str,
+        prepared: Prepared | None,
+        refused: RequestError,
+    ) -> None:
+        """A refused operation's line, as an HTTP request refused at the same phase has."""
+        with self._observed(connection, protocol, prepared):
+            note_errors([error.formatted for error in refused.errors])
+
+    def _observed(
+        self, connection: Connection, protocol: str, prepared: Prepared | None
+    ) -> contextlib.AbstractContextManager[RequestRecord]:
+        identity, _ = connection.established()
+        operation = None if prepared is None else prepared.operation
+        return observed_operation(
+            self._telemetry,
+            protocol=protocol,
+            route=connection.route,
+            user=identity.sub,
+            name=operation.name.value if operation is not None and operation.name else None,
+            kind=None if operation is None else operation.operation.value,
+        )

@@ -34,13 +34,19 @@ def observed(body: Mapping[str, Any]) -> Mapping[str, Any]:
     current = record.current()
     if current is None:
         return body
-    errors = body.get("errors")
-    if errors:
-        current.error_codes.extend(_codes(errors))
+    note_errors(body.get("errors"))
     if not current.cost_extension:
         return body
     extensions = {**body.get("extensions", {}), "cost": cost_of(current)}
     return {**body, "extensions": extensions}
+
+
+def note_errors(errors: Any) -> None:
+    """Note the codes of `errors` (formatted, as a response carries them) in the record: for
+    errors answered outside a response body (a WebSocket's `error` message)."""
+    current = record.current()
+    if current is not None and errors:
+        current.error_codes.extend(_codes(errors))
 
 
 def _codes(errors: Any) -> list[str]:

@@ -148,9 +148,13 @@ class ConsoleFormatter(logging.Formatter):
 def _access_summary(fields: Mapping[str, Any]) -> str:
     what = fields.get("operation_name") or fields.get("route") or fields.get("path")
     kind = fields.get("operation_type")
-    text = f"{fields.get('method')} {fields.get('path')} "
+    # An operation over a WebSocket has a protocol and an outcome, no method or status.
+    protocol = fields.get("protocol")
+    text = f"WS {protocol} " if protocol else f"{fields.get('method')} "
+    text += f"{fields.get('path')} "
     text += f"{kind} {what} " if kind else ""
-    text += f"-> {fields.get('status')} in {fields.get('duration_ms')} ms"
+    answer = fields.get("outcome") if protocol else fields.get("status")
+    text += f"-> {answer} in {fields.get('duration_ms')} ms"
     if fields.get("error_codes"):
         text += f" errors={','.join(fields['error_codes'])}"
     if fields.get("dynamodb_requests"):

@@ -97,9 +97,11 @@ def code_label(code: str) -> str:
     return code if code in _CODES else "OTHER"
 
 
-def outcome_of(status: int, codes: Sequence[str]) -> str:
+def outcome_of(status: int | None, codes: Sequence[str]) -> str:
     """ok, client_error (the caller's fault: retrying the same request will not help) or
-    server_error (ours, or DynamoDB's)."""
+    server_error (ours, or DynamoDB's). `status` is None for an operation with no HTTP
+    response of its own (one over a WebSocket): its codes decide alone."""
+    status = status or 0
     if status >= 500 or any(code in _SERVER_CODES for code in codes):
         return "server_error"
     if status >= 400 or codes:

@@ -3,12 +3,12 @@ line, its metrics and its span, and returns its id in `X-Request-Id`.
 
 Plain ASGI (no BaseHTTPMiddleware task per request): it runs on every request, so it adds only
 a context variable, a wrapped `send` and the bookkeeping at the end. WebSocket connections
-pass through untouched; the subscription transport reports its own.
+pass through untouched; the WebSocket transport reports each operation they carry
+(sockets.py).
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 import uuid
@@ -108,8 +108,8 @@ class RequestTelemetry:
                         )
         finally:
             record.end(token)
-            if fields is not None or self._wanted():
-                self._report(fields or self._fields(scope, current, status, started), current)
+            if fields is not None or telemetry.reporting:
+                telemetry.report(fields or self._fields(scope, current, status, started), current)
 
     def _fields(
         self, scope: Scope, current: record.RequestRecord, status: int, started: float
@@ -135,31 +135,8 @@ class RequestTelemetry:
             "error_codes": codes,
             "duration_ms": round((time.perf_counter() - started) * 1000, 2),
             "user_hash": self._user_hash(scope),
-            "dynamodb_requests": current.dynamodb_requests,
-            "read_capacity_units": round(current.read_units, 3),
-            "write_capacity_units": round(current.write_units, 3),
-            "dynamodb_unreported": current.unreported,
-            "dynamodb_calls": {name: usage.requests for name, usage in current.calls.items()},
+            **current.usage(),
         }
-
-    def _wanted(self) -> bool:
-        """Whether anyone reads the summary (metrics, or a log level that shows the line)."""
-        telemetry = self._telemetry
-        return telemetry.metrics.enabled or telemetry.access_log.isEnabledFor(logging.INFO)
-
-    def _report(self, fields: dict[str, Any], current: record.RequestRecord) -> None:
-        telemetry = self._telemetry
-        extra = telemetry.metrics.request_finished(
-            operation=fields["operation"],
-            outcome=fields["outcome"],
-            seconds=fields["duration_ms"] / 1000,
-            record=current,
-            codes=fields["error_codes"],
-        )
-        if extra:
-            fields.update(extra)
-        if telemetry.access_log.isEnabledFor(logging.INFO):
-            telemetry.access_log.info("request", extra={"fields": fields})
 
     def _user_hash(self, scope: Scope) -> str | None:
         user = scope.get("user")

@@ -59,6 +59,16 @@ class RequestRecord:
             usage.read_units += read
             usage.write_units += write
 
+    def usage(self) -> dict[str, Any]:
+        """What the request's access line says of its DynamoDB calls."""
+        return {
+            "dynamodb_requests": self.dynamodb_requests,
+            "read_capacity_units": round(self.read_units, 3),
+            "write_capacity_units": round(self.write_units, 3),
+            "dynamodb_unreported": self.unreported,
+            "dynamodb_calls": {name: usage.requests for name, usage in self.calls.items()},
+        }
+
     @property
     def dynamodb_requests(self) -> int:
         return sum(usage.requests for usage in self.calls.values())

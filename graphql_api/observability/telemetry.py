@@ -5,8 +5,9 @@
     async with telemetry.running(jwks=services.jwks): ... # in the lifespan
     telemetry.metrics_endpoint                            # /metrics, or None
 
-The subscription transport reports open subscriptions with
-`telemetry.metrics.subscription_opened()` / `subscription_closed()`.
+The WebSocket transport reports open subscriptions with
+`telemetry.metrics.subscription_opened()` / `subscription_closed()`, and each other operation
+as a request (sockets.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from graphql_api.settings import Settings
 
 from .logs import ACCESS_LOGGER
 from .metrics import FetchCounter, Metrics, PrometheusMetrics, build_metrics
+from .record import RequestRecord
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -74,6 +76,25 @@ class Telemetry:
             user_hash_key=key,
             weak_user_hash_key=weak,
         )
+
+    @property
+    def reporting(self) -> bool:
+        """Whether anyone reads a request's summary (metrics, or a log level that shows it)."""
+        return self.metrics.enabled or self.access_log.isEnabledFor(logging.INFO)
+
+    def report(self, fields: dict[str, Any], current: RequestRecord) -> None:
+        """One request done: its metrics, then its access line (`fields`, an allow-list)."""
+        extra = self.metrics.request_finished(
+            operation=fields["operation"],
+            outcome=fields["outcome"],
+            seconds=fields["duration_ms"] / 1000,
+            record=current,
+            codes=fields["error_codes"],
+        )
+        if extra:
+            fields.update(extra)
+        if self.access_log.isEnabledFor(logging.INFO):
+            self.access_log.info("request", extra={"fields": fields})
 
     def user_hash(self, sub: str) -> str:
         digest = hmac.new(self.user_hash_key, sub.encode(), hashlib.sha256).hexdigest()

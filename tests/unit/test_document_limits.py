@@ -1,14 +1,18 @@
-"""Document limits reject hostile shapes with one error, before validation or any resolver."""
+"""Document limits reject hostile shapes with one error, before validation or any resolver.
+
+Through GraphQLRunner, the one place a document is limited, on a small schema of its own.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 
 import strawberry
-from graphql import get_introspection_query
+from graphql import ExecutionResult, get_introspection_query
 from strawberry.schema.config import StrawberryConfig
 
-from graphql_api.gql.limits import DocumentLimits, document_limit_extensions
+from graphql_api.gql.executor import GraphQLRunner, Phase, RequestError
+from graphql_api.gql.limits import DocumentLimits
 
 LIMITS = DocumentLimits(max_depth=4, max_aliases=3, max_tokens=1000, max_bytes=8192)
 
@@ -31,24 +35,37 @@ class Query:
         return Node()
 
 
-def make_schema() -> strawberry.Schema:
-    return strawberry.Schema(
-        Query,
-        extensions=document_limit_extensions(LIMITS),
-        config=StrawberryConfig(disable_field_suggestions=True),
-    )
+class Runner:
+    """A runner with `limits` on this module's schema, answering as a response would."""
+
+    def __init__(self, limits: DocumentLimits = LIMITS) -> None:
+        schema = strawberry.Schema(Query, config=StrawberryConfig(disable_field_suggestions=True))
+        self._runner = GraphQLRunner(schema, limits)
+
+    async def execute(self, query: str) -> ExecutionResult:
+        try:
+            prepared = self._runner.prepare(query, None)
+            return await self._runner.execute(prepared, variables=None, context=None)
+        except RequestError as refused:
+            return ExecutionResult(data=None, errors=refused.errors)
+
+    def refusal(self, query: str) -> RequestError:
+        try:
+            self._runner.prepare(query, None)
+        except RequestError as refused:
+            return refused
+        raise AssertionError(f"not refused: {query}")
 
 
 async def single_error(query: str) -> str:
-    result = await make_schema().execute(query)
-    assert result.data is None
-    assert result.errors is not None
-    assert len(result.errors) == 1, [e.message for e in result.errors]
-    return result.errors[0].message
+    refused = Runner().refusal(query)
+    assert refused.phase is Phase.LIMITS
+    assert len(refused.errors) == 1, [e.message for e in refused.errors]
+    return refused.errors[0].message
 
 
 async def test_a_document_within_every_limit_runs() -> None:
-    result = await make_schema().execute("{ a: node { child { value } } b: node { value } }")
+    result = await Runner().execute("{ a: node { child { value } } b: node { value } }")
     assert result.errors is None
     assert result.data == {"a": {"child": {"value": 1}}, "b": {"value": 1}}
 
@@ -96,7 +113,7 @@ async def test_a_fragment_cycle_does_not_hang_the_walk() -> None:
       fragment a on Node { child { ...b } }
       fragment b on Node { child { ...a } }
     """
-    result = await make_schema().execute(query)
+    result = await Runner().execute(query)
     assert result.errors
 
 
@@ -106,26 +123,22 @@ async def test_introspection_is_one_error_when_disabled() -> None:
 
 
 async def test_typename_is_not_introspection() -> None:
-    result = await make_schema().execute("{ __typename node { __typename } }")
+    result = await Runner().execute("{ __typename node { __typename } }")
     assert result.errors is None
-
-
-def cached_schema(limits: DocumentLimits) -> strawberry.Schema:
-    return strawberry.Schema(Query, extensions=document_limit_extensions(limits))
 
 
 async def test_graphiqls_introspection_query_runs_where_introspection_is_allowed() -> None:
     # GraphiQL's docs, explorer and completion all hang on this one query.
-    schema = cached_schema(dataclasses.replace(LIMITS, allow_introspection=True))
-    result = await schema.execute(get_introspection_query(input_value_deprecation=True))
+    runner = Runner(dataclasses.replace(LIMITS, allow_introspection=True))
+    result = await runner.execute(get_introspection_query(input_value_deprecation=True))
     assert result.errors is None
     assert result.data is not None
     assert result.data["__schema"]["queryType"]["name"] == "Query"
 
 
 async def test_depth_outside_introspection_still_counts_beside_it() -> None:
-    schema = cached_schema(dataclasses.replace(LIMITS, allow_introspection=True))
-    result = await schema.execute(
+    runner = Runner(dataclasses.replace(LIMITS, allow_introspection=True))
+    result = await runner.execute(
         "{ __schema { queryType { name } } node { child { child { child { child { value } } } } } }"
     )
     assert result.errors is not None
@@ -135,19 +148,19 @@ async def test_depth_outside_introspection_still_counts_beside_it() -> None:
 async def test_introspection_lists_nested_four_deep_are_refused_where_it_is_allowed() -> None:
     # Each nested list multiplies: every type's fields' types' fields' ... is the classic
     # introspection DoS, and it is shallow enough to pass any depth limit meant for GraphiQL.
-    schema = cached_schema(dataclasses.replace(LIMITS, allow_introspection=True))
+    runner = Runner(dataclasses.replace(LIMITS, allow_introspection=True))
     three = "{ __schema { types { fields { args { name } } } } }"
     four = "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }"
-    assert (await schema.execute(three)).errors is None
-    result = await schema.execute(four)
+    assert (await runner.execute(three)).errors is None
+    result = await runner.execute(four)
     assert result.errors is not None
     assert result.errors[0].message == "introspection nests 4 lists; the limit is 3"
 
 
 async def test_a_cached_document_still_meets_the_limits_of_its_schema() -> None:
     query = "{ a: node { value } b: node { value } c: node { value } d: node { value } }"
-    lenient = cached_schema(dataclasses.replace(LIMITS, max_aliases=10))
-    strict = cached_schema(LIMITS)
+    lenient = Runner(dataclasses.replace(LIMITS, max_aliases=10))
+    strict = Runner(LIMITS)
     for _ in range(2):
         assert (await lenient.execute(query)).errors is None
         result = await strict.execute(query)
@@ -156,18 +169,18 @@ async def test_a_cached_document_still_meets_the_limits_of_its_schema() -> None:
 
 
 async def test_validation_errors_are_served_from_the_cache_unchanged() -> None:
-    schema = cached_schema(LIMITS)
-    first = await schema.execute("{ node { missing } }")
-    again = await schema.execute("{ node { missing } }")
+    runner = Runner(LIMITS)
+    first = await runner.execute("{ node { missing } }")
+    again = await runner.execute("{ node { missing } }")
     assert first.errors is not None
     assert again.errors is not None
     assert [e.message for e in first.errors] == [e.message for e in again.errors]
 
 
 async def test_without_a_cache_the_limits_still_apply() -> None:
-    schema = cached_schema(dataclasses.replace(LIMITS, cache_size=0))
-    result = await schema.execute(
+    runner = Runner(dataclasses.replace(LIMITS, cache_size=0))
+    result = await runner.execute(
         "{ " + " ".join(f"a{i}: node {{ value }}" for i in range(5)) + " }"
     )
     assert result.errors is not None
-    assert (await schema.execute("{ node { value } }")).data == {"node": {"value": 1}}
+    assert (await runner.execute("{ node { value } }")).data == {"node": {"value": 1}}
