@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from graphql_api.gql.websocket import WaitUntil, wall_clock_until
 from graphql_api.settings import ContentSettings, Settings
 from graphql_api.storage.client import utc_now
 from tests.api.harness import Api, api_settings, overridden, running_api
@@ -84,13 +85,16 @@ class AppFactory:
         *,
         pool: FakeUserPool | None = None,
         clock: Callable[[], datetime] = utc_now,
+        wait_until: WaitUntil = wall_clock_until,
         **overrides: Any,
     ) -> AsyncIterator[LiveApi]:
-        """The app on a real uvicorn server on 127.0.0.1, for WebSocket clients."""
+        """The app on a real uvicorn server on 127.0.0.1, for WebSocket clients;
+        `wait_until` is how its connections wait for their tokens to expire."""
         async with running_server(
             self.settings(pool=pool, **overrides),
             pool or self.pool,
             credentials=self.credentials,
             clock=clock,
+            wait_until=wait_until,
         ) as live:
             yield live

@@ -20,7 +20,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 import httpx
 import pytest
@@ -34,13 +34,12 @@ from graphql_api.settings import ObservabilitySettings, SubscriptionSettings
 from tests.api.harness import (
     Api,
     add_messages,
-    api_settings,
     create_conversation,
     new_user,
     sync_token,
 )
+from tests.apps import AppFactory
 from tests.clock import HeldMoments, MovableClock
-from tests.conftest import REGION, credentials_for
 from tests.observed import captured_logs
 from tests.sockets import (
     LEGACY_WS,
@@ -49,7 +48,6 @@ from tests.sockets import (
     Closed,
     GraphQLSocket,
     LiveApi,
-    running_server,
 )
 from tests.tokens import FakeUserPool, claims_of, tamper_payload, tamper_signature
 
@@ -92,22 +90,13 @@ def subscription_settings() -> SubscriptionSettings:
     )
 
 
+# A token's connection ends when the token does, not 30 s later.
+NO_LEEWAY: Final = {"leeway_seconds": 0}
+
+
 @pytest_asyncio.fixture(scope="module")
-async def live(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
-) -> AsyncIterator[LiveApi]:
-    settings = api_settings(
-        user_pool,
-        table_name=api_table,
-        endpoint=dynamodb_endpoint,
-        region=REGION,
-        subscriptions=subscription_settings(),
-        # A token's connection ends when the token does, not 30 s later.
-        cognito={"leeway_seconds": 0},
-    )
-    async with running_server(
-        settings, user_pool, credentials=credentials_for(dynamodb_endpoint)
-    ) as running:
+async def live(make_api: AppFactory) -> AsyncIterator[LiveApi]:
+    async with make_api.live(subscriptions=subscription_settings(), cognito=NO_LEEWAY) as running:
         yield running
 
 
@@ -282,7 +271,7 @@ async def test_a_since_of_another_user_or_tampered_ends_the_subscription_as_bad_
 
 
 async def test_a_subscription_catches_up_through_the_log_after_a_silent_gap(
-    live: LiveApi,
+    live: LiveApi, make_api: AppFactory
 ) -> None:
     """Writes this process never announced (another instance's, with no broadcast between
     them) reach the subscriber by its poll of the log."""
@@ -290,23 +279,15 @@ async def test_a_subscription_catches_up_through_the_log_after_a_silent_gap(
     async with live.socket() as socket:
         sub = await subscribed(socket, live, user)
         # Written behind the app's back: the same table, no announcement.
-        async with running_server(
-            live.api.services.settings, live.api.pool, credentials=_credentials(live)
-        ) as other:
+        async with make_api.live(subscriptions=subscription_settings(), cognito=NO_LEEWAY) as other:
             await create_conversation(other.api, user, "elsewhere")
             # Nothing announces it to this process: only the poll of the log can deliver it.
             (change,) = await changes_of(socket, sub, 1)
     assert change["conversation"]["title"] == "elsewhere"
 
 
-def _credentials(live: LiveApi) -> tuple[str, str] | None:
-    endpoint = live.api.services.settings.dynamodb.endpoint_url
-    assert endpoint is not None
-    return credentials_for(endpoint)
-
-
 async def test_thirty_concurrent_adds_through_two_instances_are_thirty_contiguous_changes(
-    live: LiveApi,
+    live: LiveApi, make_api: AppFactory
 ) -> None:
     """Two devices, each writing through its own instance of the service on one table: the
     version race between processes (no in-process queue helps there) still gives versions
@@ -332,9 +313,7 @@ async def test_thirty_concurrent_adds_through_two_instances_are_thirty_contiguou
             assert "errors" not in response.json(), response.text
 
     async with (
-        running_server(
-            live.api.services.settings, live.api.pool, credentials=_credentials(live)
-        ) as other,
+        make_api.live(subscriptions=subscription_settings(), cognito=NO_LEEWAY) as other,
         live.socket() as socket,
     ):
         sub = await subscribed(socket, live, user)
@@ -402,24 +381,16 @@ async def test_subscribing_before_connection_init_is_refused(live: LiveApi) -> N
 
 
 async def test_the_server_closes_the_socket_4403_when_the_token_expires(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
+    make_api: AppFactory, user_pool: FakeUserPool
 ) -> None:
     """The connection waits for its token's exp (a moment this test lets come when it wants):
     until then it serves, then it closes with 4403 and nothing else."""
     moments = HeldMoments()
-    settings = api_settings(
-        user_pool,
-        table_name=api_table,
-        endpoint=dynamodb_endpoint,
-        region=REGION,
-        subscriptions=subscription_settings(),
-        cognito={"leeway_seconds": 0},
-    )
     user = new_user()
     token = user_pool.minter.access_token(sub=user)
     async with (
-        running_server(
-            settings, user_pool, credentials=credentials_for(dynamodb_endpoint), wait_until=moments
+        make_api.live(
+            subscriptions=subscription_settings(), cognito=NO_LEEWAY, wait_until=moments
         ) as live,
         live.socket() as socket,
     ):
@@ -719,19 +690,9 @@ async def test_a_message_the_protocol_does_not_allow_closes_the_socket(
     assert (closed.code, closed.reason) == (code, reason)
 
 
-async def test_trusted_documents_only_holds_on_the_socket_too(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
-) -> None:
+async def test_trusted_documents_only_holds_on_the_socket_too(make_api: AppFactory) -> None:
     """With TRUSTED_DOCUMENTS_ONLY, the socket runs the manifest's subscription and refuses
     any other document as HTTP does: the setting cannot be bypassed over WebSocket."""
-    settings = api_settings(
-        user_pool,
-        table_name=api_table,
-        endpoint=dynamodb_endpoint,
-        region=REGION,
-        subscriptions=subscription_settings(),
-        trusted_documents_only=True,
-    )
     # As a client sends them: the manifest's text of each.
     bodies = {document.name: document.body for document in from_operations()}
     live_changes, create = bodies["LiveChanges"], bodies["CreateConversation"]
@@ -739,7 +700,7 @@ async def test_trusted_documents_only_holds_on_the_socket_too(
     sync = bodies["SyncChanges"]
     user = new_user()
     async with (
-        running_server(settings, user_pool, credentials=credentials_for(dynamodb_endpoint)) as live,
+        make_api.live(subscriptions=subscription_settings(), trusted_documents_only=True) as live,
         live.socket() as socket,
     ):
         await socket.init(live.api.token(user))
@@ -826,20 +787,15 @@ async def test_the_legacy_protocol_runs_queries_and_mutations_and_refuses_as_the
 
 
 async def test_a_since_older_than_the_retention_ends_with_resync_required_and_counts(
-    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
+    make_api: AppFactory,
 ) -> None:
     clock = MovableClock()
-    settings = api_settings(
-        user_pool,
-        table_name=api_table,
-        endpoint=dynamodb_endpoint,
-        region=REGION,
+    async with make_api.live(
+        clock=clock,
         subscriptions=subscription_settings(),
         observability=ObservabilitySettings(metrics_enabled=True),
-    )
-    async with running_server(
-        settings, user_pool, credentials=credentials_for(dynamodb_endpoint), clock=clock
     ) as live:
+        settings = live.api.services.settings
         user = new_user()
         stale = await sync_token(live.api, user)
         await create_conversation(live.api, user)
