@@ -141,6 +141,7 @@ def error_from_client_error(
     service: str = "DynamoDB",
     resource: str | None = None,
     items: int | None = None,
+    reasons: tuple[str, ...] = (),
 ) -> ChatError:
     code = error_code(exc)
     metadata = exc.response.get("ResponseMetadata", {})
@@ -158,13 +159,8 @@ def error_from_client_error(
         request_id=str(metadata.get("RequestId") or "") or None,
         status=status,
         items=items,
-        reasons=_cancellation_codes(exc),
+        reasons=reasons,
     )
-
-
-def _cancellation_codes(exc: ClientError) -> tuple[str, ...]:
-    reasons: list[dict[str, Any]] = list(exc.response.get("CancellationReasons", []))  # type: ignore[arg-type]
-    return tuple(sorted({str(r.get("Code") or "None") for r in reasons} - {"None"}))
 
 
 def client_config(

@@ -149,7 +149,10 @@ class Transaction:
                 # Refused, or cancelled for a reason no retry or settling changes: the count
                 # of items tells an engine's smaller transaction limit from a bug of ours.
                 raise error_from_client_error(
-                    exc, resource=self._table.name, items=len(self._actions)
+                    exc,
+                    resource=self._table.name,
+                    items=len(self._actions),
+                    reasons=tuple(sorted({r.code for r in reasons or ()} - _UNDERSTOOD_REASONS)),
                 ) from exc
             raise TransactionCancelled(dict(zip(self._names, reasons, strict=True))) from None
 
