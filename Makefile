@@ -63,7 +63,7 @@ soak: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(BIN)/python -m benchmarks
-	$(BIN)/python -m benchmarks.coldstart --json docs/benchmarks/coldstart.json
+	$(BIN)/python -m benchmarks.coldstart --json
 
 # CPU per request of each schema/operations document, general path vs trusted documents
 bench-trusted: $(INSTALLED)

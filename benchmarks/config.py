@@ -1,6 +1,9 @@
 """What one run measures and how long it may take: the full run, or BENCH_QUICK=1 for smoke runs.
 
-This is the one place the harness reads its environment.
+This is the one place the harness reads its environment. A full run writes the published
+results, docs/benchmarks/ (or BENCH_OUTPUT_DIR); a quick run writes only BENCH_OUTPUT_DIR, or
+a temporary directory's bench-quick/, and never the published results: its figures are not
+results.
 """
 
 from __future__ import annotations
@@ -12,6 +15,22 @@ from collections.abc import Mapping
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Committed: only a full run may write here.
+PUBLISHED = REPO_ROOT / "docs" / "benchmarks"
+
+
+class QuickRunError(ValueError):
+    """A quick run asked to write where the published results are."""
+
+
+def refuse_published(path: Path) -> Path:
+    """`path`, unless it is inside the published results: a quick run's output must not be."""
+    if path.resolve().is_relative_to(PUBLISHED.resolve()):
+        raise QuickRunError(
+            f"{path}: a quick run (BENCH_QUICK) does not write the published results in "
+            f"{PUBLISHED}; set BENCH_OUTPUT_DIR to another directory"
+        )
+    return path
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -48,19 +67,23 @@ class BenchConfig:
     # Bound on the whole run, whatever happens.
     deadline_seconds: float
     profile: bool
+    # Fresh processes per variant of the cold-start benchmark (benchmarks.coldstart).
+    coldstart_runs: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> BenchConfig:
         quick = environ.get("BENCH_QUICK", "").strip().lower() in {"1", "true", "yes"}
         endpoint = environ.get("DYNAMODB_ENDPOINT_URL", "").strip() or None
-        output = Path(environ.get("BENCH_OUTPUT_DIR", "") or REPO_ROOT / "docs" / "benchmarks")
+        output = Path(environ.get("BENCH_OUTPUT_DIR", "") or PUBLISHED)
         profile = environ.get("BENCH_PROFILE", "1").strip().lower() not in {"0", "false", "no"}
         if quick:
             return cls(
                 quick=True,
-                output_dir=Path(
-                    environ.get("BENCH_OUTPUT_DIR", "")
-                    or Path(tempfile.gettempdir()) / "bench-quick"
+                output_dir=refuse_published(
+                    Path(
+                        environ.get("BENCH_OUTPUT_DIR", "")
+                        or Path(tempfile.gettempdir()) / "bench-quick"
+                    )
                 ),
                 dynamodb_endpoint_url=endpoint,
                 region=environ.get("AWS_REGION", "us-east-1"),
@@ -77,6 +100,7 @@ class BenchConfig:
                 count_repeats=1,
                 deadline_seconds=300.0,
                 profile=profile and environ.get("BENCH_PROFILE") is not None,
+                coldstart_runs=2,
             )
         return cls(
             quick=False,
@@ -96,6 +120,7 @@ class BenchConfig:
             count_repeats=2,
             deadline_seconds=1200.0,
             profile=profile,
+            coldstart_runs=7,
         )
 
 

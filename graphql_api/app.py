@@ -51,15 +51,17 @@ def create_app(
     *,
     aws_credentials: tuple[str, str] | None = None,
     graphiql_headers: dict[str, str] | None = None,
+    graphiql_query: str | None = None,
     telemetry: Telemetry | None = None,
     clock: Callable[[], datetime] = utc_now,
     wait_until: WaitUntil = wall_clock_until,
 ) -> Starlette:
-    """The service. `graphiql_headers` pre-fills GraphiQL's headers editor: dev use only;
-    `telemetry` replaces the one built from settings (tests pass an in-memory span exporter);
-    `clock` is what the service takes for now (tests move it to see time pass);
-    `wait_until(moment)` returns when the wall clock reaches `moment`, which is how a
-    WebSocket connection waits for its token to expire (tests release it themselves)."""
+    """The service. `graphiql_headers` and `graphiql_query` are what GraphiQL's headers and
+    query editors start with: dev use only; `telemetry` replaces the one built from settings
+    (tests pass an in-memory span exporter); `clock` is what the service takes for now (tests
+    move it to see time pass); `wait_until(moment)` returns when the wall clock reaches
+    `moment`, which is how a WebSocket connection waits for its token to expire (tests release
+    it themselves)."""
     telemetry = telemetry or Telemetry.from_settings(settings)
 
     @contextlib.asynccontextmanager
@@ -73,7 +75,7 @@ def create_app(
             yield {"services": services}
 
     graphiql = (
-        GraphiQL.load(endpoint="/graphql", headers=graphiql_headers)
+        GraphiQL.load(endpoint="/graphql", headers=graphiql_headers, default_query=graphiql_query)
         if settings.graphiql_enabled
         else None
     )

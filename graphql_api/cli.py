@@ -11,6 +11,8 @@ import argparse
 import asyncio
 import dataclasses
 import os
+import shlex
+import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +32,7 @@ from .transfer_cli import add_commands as add_transfer_commands
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
+_PROGRAM: Final = "chat-history-api"
 EXIT_FAILURE: Final = 1
 EXIT_CONFIGURATION: Final = 2
 DEFAULT_SCHEMA_PATH: Final = Path("schema/schema.graphql")
@@ -190,7 +193,13 @@ def _dev(args: argparse.Namespace) -> int:
     with _local_extra():
         from .local import devstack
     options = devstack.DevOptions(
-        host=args.host, port=args.port, open_browser=not args.no_browser, state_dir=args.state_dir
+        host=args.host,
+        port=args.port,
+        open_browser=not args.no_browser,
+        state_dir=args.state_dir,
+        command=invocation(
+            sys.argv[0], executable=sys.executable, cwd=Path.cwd(), path=os.environ.get("PATH")
+        ),
     )
     try:
         devstack.run(options, os.environ)
@@ -199,6 +208,34 @@ def _dev(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass  # Ctrl-C or SIGTERM: the stack has shut down cleanly.
     return 0
+
+
+def invocation(argv0: str, *, executable: str, cwd: Path, path: str | None) -> str:
+    """How to run this program again from `cwd`, as it was started: by its name when `path`
+    (PATH) finds this same script, else by its path (`.venv/bin/chat-history-api` from the
+    clone, where nothing is on PATH); `python -m graphql_api.cli` when started so."""
+    script = _absolute(argv0, cwd)
+    if script.name == _PROGRAM:
+        found = shutil.which(_PROGRAM, path=path)
+        if found is not None and os.path.samefile(found, script):
+            return _PROGRAM
+        return _runnable(script, cwd)
+    return shlex.join([_runnable(_absolute(executable, cwd), cwd), "-m", __spec__.name])
+
+
+def _absolute(program: str, cwd: Path) -> Path:
+    # Symbolic links are kept: a virtualenv's python is one, and only through it is it the
+    # virtualenv's.
+    return Path(os.path.normpath(cwd / program))
+
+
+def _runnable(program: Path, cwd: Path) -> str:
+    """`program` as a shell runs it from `cwd`: relative below it (with ./ when it has no
+    directory part, so that PATH is not searched), absolute elsewhere."""
+    if not program.is_relative_to(cwd):
+        return shlex.quote(str(program))
+    relative = str(program.relative_to(cwd))
+    return shlex.quote(relative if os.sep in relative else f".{os.sep}{relative}")
 
 
 def _dev_token(args: argparse.Namespace) -> int:

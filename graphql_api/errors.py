@@ -35,6 +35,65 @@ class UnavailableError(ChatError):
     """DynamoDB throttled, failed or was unreachable after every retry; safe to retry later."""
 
 
+class StorageRejectedError(ChatError):
+    """DynamoDB or S3 refused a request and would refuse it again: a bug of ours, a table
+    that is not the one we expect, or a limit of the engine's (some DynamoDB-compatible
+    engines take fewer items in a transaction than DynamoDB's 100). Never the client's
+    fault, so an internal error to them; for an operator it carries what tells these apart.
+
+    The engine's own message is not kept: it can quote the request's values (a refused
+    item's attributes, a key), and what it would add is in `code`, `operation` and `items`.
+    """
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        code: str,
+        operation: str,
+        resource: str | None,
+        request_id: str | None,
+        status: int,
+        items: int | None = None,
+        reasons: tuple[str, ...] = (),
+    ) -> None:
+        self.service = service
+        self.code = code
+        self.operation = operation
+        self.resource = resource
+        self.request_id = request_id
+        self.status = status
+        self.items = items
+        self.reasons = reasons
+        super().__init__(self.summary())
+
+    def details(self) -> dict[str, str | int]:
+        """The fields a log line carries: none of them holds anything the request held."""
+        named = {
+            "service": self.service,
+            "code": self.code,
+            "operation": self.operation,
+            # The table, or for S3 the bucket.
+            "table" if self.service == "DynamoDB" else "bucket": self.resource,
+            "request_id": self.request_id,
+            "http_status": self.status,
+            # How many items the request carried, where a limit on that may be the reason.
+            "items": self.items,
+            # A cancelled transaction's reasons other than a condition or a race.
+            "cancellation_reasons": ",".join(self.reasons) or None,
+        }
+        return {name: value for name, value in named.items() if value is not None}
+
+    def summary(self) -> str:
+        where = f" on {self.resource}" if self.resource else ""
+        code = f"{self.code} ({', '.join(self.reasons)})" if self.reasons else self.code
+        items = f", {self.items} items" if self.items is not None else ""
+        return (
+            f"{self.service} rejected {self.operation}{where}: {code} "
+            f"(HTTP {self.status}{items}, request id {self.request_id or 'none'})"
+        )
+
+
 class ResyncRequiredError(ChatError):
     """A sync position older than the retained change history: the client must reload, then
     sync from a fresh token. (The changes query says so in its result; a subscription, which

@@ -20,6 +20,7 @@ import dataclasses
 import json
 import socket
 import struct
+import uuid
 import zlib
 from collections import Counter
 from collections.abc import Mapping
@@ -40,12 +41,14 @@ ANY: Final = "*"
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Fail:
-    """Answer with an error instead of forwarding (or after forwarding, if `forward_first`)."""
+    """Answer with an error instead of forwarding (or after forwarding, if `forward_first`);
+    `fields` are more members of the error's body (a cancellation's CancellationReasons)."""
 
     status: int
     error_type: str
     message: str
     forward_first: bool = False
+    fields: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -106,6 +109,8 @@ class FaultProxy:
         self._rules: list[_Rule] = []
         self.requests: Counter[str] = Counter()
         self.forwarded: Counter[str] = Counter()
+        # The request ids of the errors it answered with, oldest first.
+        self.error_ids: list[str] = []
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.ServerRunner | None = None
         self._url: str | None = None
@@ -133,9 +138,14 @@ class FaultProxy:
         times: int | None = 1,
         after: int = 0,
         forward_first: bool = False,
+        fields: Mapping[str, Any] | None = None,
     ) -> None:
         fault = Fail(
-            status=status, error_type=error_type, message=message, forward_first=forward_first
+            status=status,
+            error_type=error_type,
+            message=message,
+            forward_first=forward_first,
+            fields=dict(fields or {}),
         )
         self._add(operation, fault, times, after)
 
@@ -193,6 +203,7 @@ class FaultProxy:
         self._rules.clear()
         self.requests.clear()
         self.forwarded.clear()
+        self.error_ids.clear()
 
     def _add(self, operation: str, fault: Fault, times: int | None, after: int) -> None:
         self._rules.append(_Rule(operation=operation, fault=fault, remaining=times, skip=after))
@@ -257,7 +268,7 @@ class FaultProxy:
             case Fail() as fail:
                 if fail.forward_first:
                     await self._forward(request, operation, body)
-                return _error(fail.status, fail.error_type, fail.message)
+                return self._error(fail.status, fail.error_type, fail.message, fail.fields)
             case Delay() as delay:
                 response = (
                     await self._forward(request, operation, body) if delay.forward_first else None
@@ -265,7 +276,7 @@ class FaultProxy:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._closing.wait(), delay.seconds)
                 if response is None and self._closing.is_set():
-                    return _error(503, "ServiceUnavailable", "the fault proxy is closing")
+                    return self._error(503, "ServiceUnavailable", "the fault proxy is closing")
                 return response or await self._forward(request, operation, body)
             case Reset() as reset:
                 if reset.forward_first:
@@ -275,6 +286,17 @@ class FaultProxy:
                 return web.Response(status=500)
             case LeaveUnprocessed(keep=keep):
                 return await self._partial(request, operation, body, keep)
+
+    def _error(
+        self, status: int, error_type: str, message: str, fields: Mapping[str, Any] | None = None
+    ) -> web.Response:
+        """An error as DynamoDB sends one, with a request id of its own (kept in `error_ids`)."""
+        document = {"__type": f"{_ERROR_PREFIX}{error_type}", "message": message, **(fields or {})}
+        request_id = f"fault-{uuid.uuid4().hex}"
+        self.error_ids.append(request_id)
+        response = _json_response(status, document)
+        response.headers["x-amzn-RequestId"] = request_id
+        return response
 
     async def _forward(self, request: web.BaseRequest, operation: str, body: bytes) -> web.Response:
         status, headers, payload = await self._send(request, operation, body)
@@ -354,10 +376,6 @@ def _json_response(status: int, document: Any) -> web.Response:
     # botocore checks DynamoDB's CRC32 header; a rewritten body needs its own.
     headers = {"x-amz-crc32": str(zlib.crc32(payload) & 0xFFFFFFFF), "Content-Type": _JSON}
     return web.Response(status=status, body=payload, headers=headers)
-
-
-def _error(status: int, error_type: str, message: str) -> web.Response:
-    return _json_response(status, {"__type": f"{_ERROR_PREFIX}{error_type}", "message": message})
 
 
 def _reset_connection(request: web.BaseRequest) -> None:

@@ -15,7 +15,7 @@ import aiohttp
 from aiobotocore.config import AioConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from graphql_api.errors import ChatError, UnavailableError, ValidationError
+from graphql_api.errors import ChatError, StorageRejectedError, UnavailableError, ValidationError
 from graphql_api.observability.capacity import watch_capacity
 from graphql_api.settings import DynamoDBSettings
 
@@ -113,18 +113,20 @@ class ChatTable:
         """Bound the enclosed calls in time and turn botocore failures into domain errors."""
         try:
             async with asyncio.timeout(self.deadline if deadline is None else deadline):
-                with translate_errors():
+                with translate_errors(resource=self.name):
                     yield
         except TimeoutError as exc:
             raise UnavailableError("DynamoDB did not answer in time") from exc
 
 
 @contextlib.contextmanager
-def translate_errors(service: str = "DynamoDB") -> Iterator[None]:
+def translate_errors(service: str = "DynamoDB", *, resource: str | None = None) -> Iterator[None]:
+    """botocore's failures as domain errors; `resource` (the table or bucket) is named in the
+    error an operator reads, since the engine's answer does not say which it was."""
     try:
         yield
     except ClientError as exc:
-        raise error_from_client_error(exc, service=service) from exc
+        raise error_from_client_error(exc, service=service, resource=resource) from exc
     except (BotoCoreError, aiohttp.ClientError, ConnectionError) as exc:
         raise UnavailableError(f"{service} is unreachable") from exc
 
@@ -133,15 +135,32 @@ def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def error_from_client_error(exc: ClientError, *, service: str = "DynamoDB") -> ChatError:
+def error_from_client_error(
+    exc: ClientError,
+    *,
+    service: str = "DynamoDB",
+    resource: str | None = None,
+    items: int | None = None,
+    reasons: tuple[str, ...] = (),
+) -> ChatError:
     code = error_code(exc)
-    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    metadata = exc.response.get("ResponseMetadata", {})
+    status = int(metadata.get("HTTPStatusCode", 0) or 0)
     if code in _TRANSIENT_CODES or code in ("SlowDown", "RequestTimeout") or status >= 500:
         return UnavailableError(f"{service} is unavailable ({code or status})")
     message = str(exc.response.get("Error", {}).get("Message", ""))
     if code == "ValidationException" and "size" in message.lower():
         return ValidationError("item", "exceeds DynamoDB's item size limit")
-    return ChatError(f"{service} rejected the request ({code})")
+    return StorageRejectedError(
+        service=service,
+        code=code or "unknown",
+        operation=exc.operation_name,
+        resource=resource,
+        request_id=str(metadata.get("RequestId") or "") or None,
+        status=status,
+        items=items,
+        reasons=reasons,
+    )
 
 
 def client_config(

@@ -83,7 +83,7 @@ class ContentStore:
     async def _guard(self) -> AsyncIterator[None]:
         try:
             async with asyncio.timeout(self.deadline):
-                with translate_errors(service="S3"):
+                with translate_errors(service="S3", resource=self.bucket):
                     yield
         except TimeoutError as exc:
             raise UnavailableError("S3 did not answer in time") from exc

@@ -59,7 +59,7 @@ async def create_table(
 ) -> bool:
     """Create the table unless it exists, then wait until it is ACTIVE. True if it was created."""
     created = True
-    with translate_errors():
+    with translate_errors(resource=table_name):
         try:
             await client.create_table(**table_definition(table_name))
         except ClientError as exc:
@@ -93,5 +93,5 @@ async def _enable_time_to_live(client: DynamoDBClient, table_name: str) -> None:
 
 
 async def delete_table(client: DynamoDBClient, *, table_name: str) -> None:
-    with translate_errors():
+    with translate_errors(resource=table_name):
         await client.delete_table(TableName=table_name)

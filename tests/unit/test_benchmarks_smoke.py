@@ -7,16 +7,22 @@ import collections
 import gc
 import json
 import os
+import shlex
+import shutil
+import subprocess
 import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import pytest_asyncio
 from aiohttp import web
 
+from benchmarks import coldstart
 from benchmarks.canned_engine import Answer, Engine, Recording, WaveCounter, build_app
 from benchmarks.children import loopback_listener
+from benchmarks.config import PUBLISHED, REPO_ROOT, BenchConfig, QuickRunError
 from benchmarks.driver import latency_summary, percentile
 from benchmarks.gcstats import GcWatch
 from benchmarks.procstat import cpu_seconds
@@ -409,3 +415,74 @@ def test_the_storage_section_compares_direct_before_and_after(tmp_path: Path) ->
     assert "home 0.33x (12.00 → 4.00 ms): **met**; open - (- → - ms): **not measured**" in text
     assert "| home | server CPU ms/op (c16) | 12.00 | 4.00 | 0.33x |" in text
     assert "### a profile of the storage calls" in text
+
+
+# --- where a run writes ----------------------------------------------------------------------
+
+
+def make_bench_commands() -> list[list[str]]:
+    """The benchmark commands `make bench` runs, as make itself expands them (not run)."""
+    make = shutil.which("make")
+    assert make is not None, "make is needed (the README's setup)"
+    dry = subprocess.run(  # noqa: S603 - a fixed command
+        [make, "--no-print-directory", "-n", "bench"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    commands = [shlex.split(line) for line in dry.stdout.splitlines()]
+    # Only the benchmarks' own: a dry run also lists the install steps when the virtualenv is
+    # older than what it installs from, and those write into the virtualenv alone.
+    return [
+        command
+        for command in commands
+        if "-m" in command and command[command.index("-m") + 1].split(".")[0] == "benchmarks"
+    ]
+
+
+def written_by(command: list[str], config: BenchConfig) -> Path | None:
+    """Where one `python -m benchmarks...` command of the Makefile writes under `config`."""
+    module, arguments = command[command.index("-m") + 1], command[command.index("-m") + 2 :]
+    if module == "benchmarks":
+        return config.output_dir
+    if module == "benchmarks.coldstart":
+        return coldstart.json_path(coldstart.parser().parse_args(arguments).json, config)
+    raise AssertionError(f"`make bench` runs {module}: say here where it writes")
+
+
+def test_a_quick_make_bench_writes_only_where_bench_output_dir_says(tmp_path: Path) -> None:
+    config = BenchConfig.from_env({"BENCH_QUICK": "1", "BENCH_OUTPUT_DIR": str(tmp_path)})
+
+    written = [written_by(command, config) for command in make_bench_commands()]
+
+    assert len(written) == 2
+    for path in written:
+        assert path is not None
+        assert path.is_relative_to(tmp_path), path
+
+
+def test_a_quick_make_bench_writes_no_tracked_file_by_default() -> None:
+    config = BenchConfig.from_env({"BENCH_QUICK": "1"})
+
+    written = [written_by(command, config) for command in make_bench_commands()]
+
+    for path in written:
+        assert path is not None
+        assert not path.resolve().is_relative_to(REPO_ROOT), path
+
+
+def test_a_full_make_bench_publishes_its_results(tmp_path: Path) -> None:
+    config = BenchConfig.from_env({})
+
+    written = [written_by(command, config) for command in make_bench_commands()]
+
+    assert written == [PUBLISHED, PUBLISHED / "coldstart.json"]
+
+
+def test_a_quick_run_refuses_to_write_the_published_results() -> None:
+    with pytest.raises(QuickRunError):
+        BenchConfig.from_env({"BENCH_QUICK": "1", "BENCH_OUTPUT_DIR": str(PUBLISHED)})
+    quick = BenchConfig.from_env({"BENCH_QUICK": "1"})
+    with pytest.raises(QuickRunError):
+        coldstart.json_path(PUBLISHED / "coldstart.json", quick)

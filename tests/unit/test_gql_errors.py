@@ -10,6 +10,7 @@ from graphql_api.errors import (
     Code,
     ConflictError,
     NotFoundError,
+    StorageRejectedError,
     UnavailableError,
     ValidationError,
 )
@@ -27,8 +28,16 @@ def raised(exc: Exception, *, path: list[str | int] | None = None) -> GraphQLErr
         (NotFoundError("conversation not found"), Code.NOT_FOUND),
         (ConflictError("stale"), Code.CONFLICT),
         (UnavailableError("throttled"), Code.SERVICE_UNAVAILABLE),
+        (ChatError("a fault of ours"), Code.INTERNAL_SERVER_ERROR),
         (
-            ChatError("DynamoDB rejected the request (ResourceNotFoundException)"),
+            StorageRejectedError(
+                service="DynamoDB",
+                code="ValidationException",
+                operation="TransactWriteItems",
+                resource="chat-history",
+                request_id="R",
+                status=400,
+            ),
             Code.INTERNAL_SERVER_ERROR,
         ),
         (KeyError("oops"), Code.INTERNAL_SERVER_ERROR),
