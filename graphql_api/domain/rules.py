@@ -13,7 +13,7 @@ from typing import cast
 from graphql_api.errors import ValidationError
 from graphql_api.settings import InputLimits
 from graphql_api.storage.checks import canonical_uuid
-from graphql_api.storage.records import ROLES, Rating, Role
+from graphql_api.storage.records import FINISH_STATUSES, ROLES, FinishStatus, Rating, Role
 from graphql_api.storage.text import fold
 
 TITLE_MAX_CHARS = 200
@@ -195,3 +195,54 @@ def past_moment(value: datetime, *, now: datetime, field: str) -> datetime:
     if value > now + IMPORT_CLOCK_SKEW:
         raise ValidationError(field, "must not be in the future")
     return value.astimezone(UTC)
+
+
+# --- streamed messages (startMessage, appendMessage, finishMessage) --------------------------
+
+
+def seq(value: int, *, field: str = "seq") -> int:
+    """A delta's place in its message: 1, 2, 3, ..."""
+    if value < 1:
+        raise ValidationError(field, "must be 1 or more (the first delta is seq 1)")
+    return value
+
+
+def last_seq(value: int, *, field: str = "lastSeq") -> int:
+    """The last seq a finisher sent; 0 when it sent none."""
+    if value < 0:
+        raise ValidationError(field, "must be 0 or more")
+    return value
+
+
+def delta(value: str, *, max_bytes: int, field: str = "delta") -> str:
+    """Not empty: an empty delta would take a seq and carry nothing."""
+    size = _utf8_size(value, field)
+    if size == 0:
+        raise ValidationError(field, "must not be empty")
+    if size > max_bytes:
+        raise ValidationError(field, f"must be at most {max_bytes} bytes of UTF-8")
+    return value
+
+
+def finish_status(value: str, *, field: str = "status") -> FinishStatus:
+    if value not in FINISH_STATUSES:
+        raise ValidationError(field, "must be COMPLETE, STOPPED or FAILED")
+    return value
+
+
+def final_content(value: str | None, *, max_bytes: int, field: str = "content") -> str | None:
+    """The text a finish gives, which replaces the streamed one; empty is allowed (a stopped
+    or failed answer may have none), over the content limit is not."""
+    if value is not None and _utf8_size(value, field) > max_bytes:
+        raise ValidationError(field, f"must be at most {max_bytes} bytes of UTF-8")
+    return value
+
+
+def finish_error_message(
+    status: FinishStatus, value: str | None, *, field: str = "errorMessage"
+) -> str | None:
+    """Only a FAILED message carries an error message (and is an error: storage sets
+    isError from the status)."""
+    if value is not None and status != "failed":
+        raise ValidationError(field, "is only for a message finished as FAILED")
+    return error_message(value, field=field)

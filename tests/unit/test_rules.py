@@ -52,3 +52,45 @@ def test_expected_version_must_be_positive() -> None:
     assert rules.expected_version(None) is None
     with pytest.raises(ValidationError):
         rules.expected_version(0)
+
+
+# --- streamed messages
+
+
+def test_a_seq_counts_from_one_and_a_last_seq_from_zero() -> None:
+    assert rules.seq(1) == 1
+    assert rules.last_seq(0) == 0
+    with pytest.raises(ValidationError) as caught:
+        rules.seq(0)
+    assert caught.value.field == "seq"
+    with pytest.raises(ValidationError) as caught:
+        rules.last_seq(-1)
+    assert caught.value.field == "lastSeq"
+
+
+@pytest.mark.parametrize("delta", ["", "€€", "\ud800"])
+def test_a_delta_is_not_empty_and_within_its_bytes(delta: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        rules.delta(delta, max_bytes=5)
+    assert caught.value.field == "delta"
+
+
+def test_a_delta_at_its_limit_and_an_empty_final_content_are_taken() -> None:
+    assert rules.delta("€a", max_bytes=4) == "€a"
+    assert rules.final_content("", max_bytes=1) == ""
+    assert rules.final_content(None, max_bytes=1) is None
+    with pytest.raises(ValidationError) as caught:
+        rules.final_content("ab", max_bytes=1)
+    assert caught.value.field == "content"
+
+
+def test_only_a_failed_finish_carries_an_error_message() -> None:
+    assert rules.finish_status("stopped") == "stopped"
+    assert rules.finish_error_message("failed", "overloaded") == "overloaded"
+    assert rules.finish_error_message("complete", None) is None
+    with pytest.raises(ValidationError) as caught:
+        rules.finish_error_message("stopped", "why")
+    assert caught.value.field == "errorMessage"
+    with pytest.raises(ValidationError) as caught:
+        rules.finish_status("interrupted")
+    assert caught.value.field == "status"
