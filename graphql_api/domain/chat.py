@@ -42,7 +42,7 @@ from graphql_api.storage.records import (
     Page,
     Unset,
 )
-from graphql_api.storage.streams import Appended, Ending, Finished
+from graphql_api.storage.streams import Appended, Ending, Finished, StreamTip
 
 from . import imports, rules
 from .cursors import CursorCodec, CursorError, SyncPosition
@@ -402,13 +402,21 @@ class UserChat:
                 else rules.uuid_id(draft.parent_id, field="parentId")
             ),
         )
-        return await stream_store.start_message(
+        added = await stream_store.start_message(
             self.table,
             user_id=self.user_id,
             conversation_id=checked_id,
             message=new,
             max_streaming=self.chat.streaming.max_streaming_messages,
         )
+        if added.conversation is not None:
+            # This start wrote the stream: it stands at seq 0, so the first append is one put.
+            (message,) = added.messages
+            self.chat.streams.put(
+                (self.user_id, checked_id, message.id),
+                StreamTip(seq=0, end=0, size=0, expires_at=added.conversation.expires_at),
+            )
+        return added
 
     async def append_message(
         self, *, conversation_id: str, message_id: str, seq: int, delta: str
