@@ -21,7 +21,7 @@ from graphql_api.settings import InputLimits, StreamingSettings
 from graphql_api.storage import changes as change_store
 from graphql_api.storage import content as content_store
 from graphql_api.storage import conversations as conversation_store
-from graphql_api.storage import erasure, exports, threads
+from graphql_api.storage import deltas, erasure, exports, threads
 from graphql_api.storage import imports as import_store
 from graphql_api.storage import messages as message_store
 from graphql_api.storage import streams as stream_store
@@ -570,7 +570,8 @@ class UserChat:
     ) -> AsyncIterator[tuple[ConversationRecord, list[MessageRecord]]]:
         """Every conversation, archived or not, with every message of every branch in time
         order (then id); one conversation in memory at a time. A message whose content is in
-        the content bucket holds only its start: `whole` reads the rest."""
+        the content bucket holds only its start: `whole` reads the rest. A streaming one holds
+        its text so far, and its status says whether it still streams."""
         async for conversation in exports.all_conversations(self.table, user_id=self.user_id):
             messages = [
                 message
@@ -579,7 +580,8 @@ class UserChat:
                 )
             ]
             messages.sort(key=lambda message: (message.created_at, message.id))
-            yield conversation, messages
+            # A streaming message is exported with its text so far, as every read shows it.
+            yield conversation, await deltas.streamed_in(self.table, messages)
 
     async def whole(self, message: MessageRecord) -> MessageRecord:
         """`message` with its content read back from the content bucket, if it is kept there."""

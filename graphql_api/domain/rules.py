@@ -13,7 +13,15 @@ from typing import cast
 from graphql_api.errors import ValidationError
 from graphql_api.settings import InputLimits
 from graphql_api.storage.checks import canonical_uuid
-from graphql_api.storage.records import FINISH_STATUSES, ROLES, FinishStatus, Rating, Role
+from graphql_api.storage.records import (
+    FINISH_STATUSES,
+    MESSAGE_STATUSES,
+    ROLES,
+    FinishStatus,
+    MessageStatus,
+    Rating,
+    Role,
+)
 from graphql_api.storage.text import fold
 
 TITLE_MAX_CHARS = 200
@@ -186,6 +194,27 @@ def import_size(
             f"must hold at most {IMPORT_MAX_BYTES} bytes of message content in one call (or "
             "one message alone); import a large conversation in parts with the same ids",
         )
+
+
+def message_status(value: str, *, field: str = "status") -> MessageStatus:
+    """An imported message's status; a streaming or interrupted one is stored to read
+    INTERRUPTED, and a late finishMessage completes it."""
+    if value not in MESSAGE_STATUSES:
+        raise ValidationError(
+            field, "must be one of COMPLETE, STREAMING, STOPPED, FAILED, INTERRUPTED"
+        )
+    return value
+
+
+def imported_content(
+    value: str, *, status: MessageStatus, max_bytes: int, field: str = "content"
+) -> str:
+    """As `content`, but a message streamed and not complete may be empty (stopped, failed
+    or cut off before its first delta)."""
+    if status == "complete":
+        return content(value, max_bytes=max_bytes, field=field)
+    checked = final_content(value, max_bytes=max_bytes, field=field)
+    return "" if checked is None else checked
 
 
 def past_moment(value: datetime, *, now: datetime, field: str) -> datetime:

@@ -53,6 +53,7 @@ from .records import (
     Feedback,
     MessagePosition,
     MessageRecord,
+    MessageStatus,
     Role,
     Segment,
     Tree,
@@ -82,6 +83,10 @@ class MessageImport:
     is_error: bool = False
     error_message: str | None = None
     feedback: Feedback | None = None
+    # A message that was streaming (or interrupted) where it comes from is stored streaming,
+    # its text the base of later deltas: its createdAt is its last activity, so it reads as
+    # interrupted (unless imported within the lease), and a late finish completes it.
+    status: MessageStatus = "complete"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -369,6 +374,8 @@ class _Placer:
             segment=segment,
             depth=depth,
             feedback=new.feedback,
+            # Interrupted is how a streaming message reads, never what is stored.
+            status="streaming" if new.status == "interrupted" else new.status,
         )
         self._known[record.id] = _Placed(record.position, record.created_at)
         self._occupants[(segment, depth)] = record.id
@@ -470,7 +477,12 @@ def _plan_writes(
             item = items.message_item(record)
             ensure_fits(item, field="content")
             transaction.put(("message", record.id), item, condition=_ABSENT)
-            transaction.put(("marker", record.id), items.marker_item(record), condition=_ABSENT)
+            marker = (
+                items.stream_marker_item(record, base=record.content)
+                if record.status == "streaming"
+                else items.marker_item(record)
+            )
+            transaction.put(("marker", record.id), marker, condition=_ABSENT)
         item = items.conversation_item(conversation)
         if stored is None:
             owner = items.owner_item(cid, conversation.user_id)

@@ -14,6 +14,8 @@ from typing import Literal, TypeAlias
 
 Role: TypeAlias = Literal["user", "assistant", "system"]
 Rating: TypeAlias = Literal["UP", "DOWN"]
+# A streamed message's state, as the API stores it; every other message is "complete".
+Status: TypeAlias = Literal["complete", "streaming", "stopped", "failed", "interrupted"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,6 +36,7 @@ class ImportedMessage:
     is_error: bool = False
     error_message: str | None = None
     feedback: Feedback | None = None
+    status: Status = "complete"
 
 
 @dataclasses.dataclass(slots=True)

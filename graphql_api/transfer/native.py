@@ -31,6 +31,7 @@ from .model import (
     ReadResult,
     RefusedConversation,
     Role,
+    Status,
 )
 
 FORMAT: Final = "chat-history-api/export"
@@ -40,6 +41,14 @@ NAMESPACE: Final = uuid.UUID("3d0c2a4e-7f1b-4e8a-9c6d-2b5e8f0a1c03")
 _ROLES: Final[dict[str, Role]] = {"USER": "user", "ASSISTANT": "assistant", "SYSTEM": "system"}
 _ROLE_NAMES: Final = {role: name for name, role in _ROLES.items()}
 _RATINGS: Final = ("UP", "DOWN")
+_STATUSES: Final[dict[str, Status]] = {
+    "COMPLETE": "complete",
+    "STREAMING": "streaming",
+    "STOPPED": "stopped",
+    "FAILED": "failed",
+    "INTERRUPTED": "interrupted",
+}
+_STATUS_NAMES: Final = {status: name for name, status in _STATUSES.items()}
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -70,7 +79,7 @@ def conversation_fields(conversation: ImportedConversation) -> dict[str, Any]:
 
 def message_fields(message: ImportedMessage) -> dict[str, Any]:
     feedback = message.feedback
-    return {
+    fields: dict[str, Any] = {
         "id": message.id,
         "parentId": message.parent_id,
         "role": _ROLE_NAMES[message.role],
@@ -87,6 +96,10 @@ def message_fields(message: ImportedMessage) -> dict[str, Any]:
             "updatedAt": format_timestamp(feedback.updated_at),
         },
     }
+    if message.status != "complete":
+        # Absent means COMPLETE: every export written before streaming existed reads so.
+        fields["status"] = _STATUS_NAMES[message.status]
+    return fields
 
 
 # --- reading.
@@ -190,7 +203,14 @@ def _node(raw: object, position: int) -> tree.Node:
     role = message.get("role")
     if role not in _ROLES:
         raise MalformedConversation(f"{what} role is {role!r}, not USER, ASSISTANT or SYSTEM")
-    content = required_str(message.get("content"), f"{what} content")
+    status = message.get("status", "COMPLETE")
+    if status not in _STATUSES:
+        raise MalformedConversation(f"{what} status is {status!r}, not a MessageStatus")
+    if status == "COMPLETE":
+        content = required_str(message.get("content"), f"{what} content")
+    else:
+        # A stream stopped, failed or cut off before its first delta has no text.
+        content = optional_str(message.get("content"), f"{what} content") or ""
     return tree.Node(
         source_id=_uuid(message.get("id"), f"{what} id"),
         parent_source_id=_optional_uuid(message.get("parentId"), f"{what} parentId"),
@@ -202,6 +222,7 @@ def _node(raw: object, position: int) -> tree.Node:
             is_error=_bool(message.get("isError", False), f"{what} isError"),
             error_message=optional_str(message.get("errorMessage"), f"{what} errorMessage"),
             feedback=_feedback(message.get("feedback"), f"{what} feedback"),
+            status=_STATUSES[str(status)],
         ),
     )
 

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Final, NamedTuple
 
 from .errors import MalformedConversation
-from .model import Feedback, ImportedConversation, ImportedMessage, Notes, Origin, Role
+from .model import Feedback, ImportedConversation, ImportedMessage, Notes, Origin, Role, Status
 
 ONE_TICK: Final = timedelta(microseconds=1)
 # The API's own limits (graphql_api.gql.validation), repeated so that this package stays
@@ -43,6 +43,7 @@ class Message:
     is_error: bool = False
     error_message: str | None = None
     feedback: Feedback | None = None
+    status: Status = "complete"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -249,6 +250,7 @@ def _message(
         is_error=source.is_error,
         error_message=error,
         feedback=source.feedback,
+        status=source.status,
     )
 
 

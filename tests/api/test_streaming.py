@@ -7,9 +7,11 @@ movable clock and small limits shows the lease and the bounds.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import aioboto3  # type: ignore[import-untyped]
@@ -23,6 +25,8 @@ from graphql_api.settings import (
     StreamingSettings,
 )
 from graphql_api.storage.deltas import read_deltas
+from graphql_api.transfer import write_export
+from graphql_api.transfer_cli import conversation_draft, exported
 from tests.api.harness import (
     Api,
     add_messages,
@@ -35,6 +39,7 @@ from tests.api.test_operations import operation
 from tests.clock import MovableClock
 from tests.conftest import LOCAL_CREDENTIALS, REGION, credentials_for
 from tests.tokens import FakeUserPool
+from tests.transfer_checks import imported, read_all
 
 START = operation("StartMessage")
 APPEND = operation("AppendMessage")
@@ -528,3 +533,45 @@ async def test_an_answer_over_the_inline_limit_goes_to_the_content_bucket_at_fin
         )
         assert [entry["Key"].split("/")[2] for entry in listed["Contents"]] == [stored["id"]]
         assert (await newest(api, alice, stored["conversationId"]))["content"] == text
+
+
+# --- export and import
+
+
+async def test_an_export_mid_stream_carries_the_text_so_far_and_imports_as_interrupted(
+    small: Api, clock: MovableClock, alice: str, tmp_path: Path
+) -> None:
+    message = await a_stream(small, alice, ["It was", " a dark"])
+    chat = small.services.chat
+
+    exports = [
+        exported(conversation, messages)
+        async for conversation, messages in chat.for_user(alice).export_conversations()
+    ]
+    path = tmp_path / "export.json"
+    with path.open("w", encoding="utf-8") as out:
+        write_export(out, exports, format="json", exported_at=clock())
+
+    (written,) = json.loads(path.read_text(encoding="utf-8"))["conversations"]
+    (fields,) = written["messages"]
+    assert (fields["id"], fields["content"], fields["status"]) == (
+        message["id"],
+        "It was a dark",
+        "STREAMING",
+    )
+    # Into an account that lost it, as a restore does.
+    await chat.for_user(alice).delete_conversation(conversation_id=message["conversationId"])
+    (read_back,) = imported(read_all(path))
+    await chat.for_user(alice).import_conversations([conversation_draft(read_back)])
+    clock.advance(LEASE)
+    node = await newest(small, alice, message["conversationId"])
+    assert (node["content"], node["status"], node["streamSeq"]) == (
+        "It was a dark",
+        "INTERRUPTED",
+        0,
+    )
+    finished = await finish(small, alice, message, "STOPPED", 0)
+    assert (finished["message"]["content"], finished["message"]["status"]) == (
+        "It was a dark",
+        "STOPPED",
+    )

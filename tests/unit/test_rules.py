@@ -94,3 +94,14 @@ def test_only_a_failed_finish_carries_an_error_message() -> None:
     with pytest.raises(ValidationError) as caught:
         rules.finish_status("interrupted")
     assert caught.value.field == "status"
+
+
+def test_an_imported_message_may_be_empty_only_when_streamed_and_not_complete() -> None:
+    assert rules.message_status("interrupted") == "interrupted"
+    assert rules.imported_content("", status="stopped", max_bytes=10) == ""
+    with pytest.raises(ValidationError) as caught:
+        rules.imported_content("", status="complete", max_bytes=10, field="messages[0].content")
+    assert caught.value.field == "messages[0].content"
+    with pytest.raises(ValidationError) as caught:
+        rules.message_status("paused", field="messages[0].status")
+    assert caught.value.field == "messages[0].status"
