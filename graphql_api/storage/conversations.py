@@ -25,7 +25,7 @@ from . import items, keys
 from .batch import batch_delete, batch_get
 from .checks import checked_id, checked_user, ensure_fits, is_id
 from .client import ChatTable, error_code
-from .deltas import streamed_previews
+from .deltas import streamed_preview, streamed_previews
 from .paging import SortedRange, read_page
 from .profile import Counts, counts, record_change
 from .records import (
@@ -357,7 +357,8 @@ async def update_conversation(
         )
         return _replace(stored, updated, kind="CONVERSATION_UPDATED")
 
-    return await commit(table, user_id=user_id, reads=[key], plan=plan)
+    updated = await commit(table, user_id=user_id, reads=[key], plan=plan)
+    return await streamed_preview(table, updated)
 
 
 def _replace(

@@ -173,31 +173,42 @@ async def streamed_previews(
     table: ChatTable, conversations: Sequence[ConversationRecord | None]
 ) -> list[ConversationRecord | None]:
     """`conversations` with the lastMessage preview of each streaming one showing its text so
-    far (cut as every preview is): one Query per streaming preview, none for the others."""
-    previews = [
-        conversation.last_message
+    far (cut as every preview is): one Query per streaming preview, all at once; nothing when
+    none streams."""
+    streaming = [
+        conversation
         for conversation in conversations
-        if conversation is not None
-        and conversation.last_message is not None
-        and conversation.last_message.status == "streaming"
+        if conversation is not None and _streams(conversation)
     ]
-    if not previews:
+    if not streaming:
         return list(conversations)
     streamed = {
-        (record.conversation_id, record.id): items.preview(record)
-        for record in await streamed_in(table, previews)
+        conversation.id: conversation
+        for conversation in await asyncio.gather(
+            *(streamed_preview(table, conversation) for conversation in streaming)
+        )
     }
     return [
-        conversation
-        if conversation is None or conversation.last_message is None
-        else dataclasses.replace(
-            conversation,
-            last_message=streamed.get(
-                (conversation.id, conversation.last_message.id), conversation.last_message
-            ),
-        )
+        None if conversation is None else streamed.get(conversation.id, conversation)
         for conversation in conversations
     ]
+
+
+def _streams(conversation: ConversationRecord) -> bool:
+    preview = conversation.last_message
+    return preview is not None and preview.status == "streaming"
+
+
+async def streamed_preview(
+    table: ChatTable, conversation: ConversationRecord
+) -> ConversationRecord:
+    """One conversation as streamed_previews gives it (a write answering with the conversation
+    it wrote took its preview from a stored item)."""
+    preview = conversation.last_message
+    if preview is None or preview.status != "streaming":
+        return conversation
+    (streamed,) = await streamed_in(table, [preview])
+    return dataclasses.replace(conversation, last_message=items.preview(streamed))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

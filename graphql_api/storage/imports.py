@@ -44,6 +44,7 @@ from .batch import batch_get
 from .checks import checked_id, checked_user, ensure_fits
 from .client import ChatTable
 from .content import is_large, object_key
+from .deltas import streamed_preview
 from .messages import newest_descendant_run, segment_tip
 from .profile import record_change
 from .records import (
@@ -182,7 +183,7 @@ async def import_conversation(
             call.occupied[(record.segment, record.depth)] = record.id
     assert call.conversation is not None  # at least one window ran
     return Imported(
-        conversation=call.conversation,
+        conversation=await streamed_preview(table, call.conversation),
         created=call.created,
         added=call.added,
         skipped=call.skipped,

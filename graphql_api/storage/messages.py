@@ -30,7 +30,7 @@ from .batch import batch_get
 from .checks import checked_id, checked_user, ensure_fits
 from .client import ChatTable
 from .content import filled_in, is_large, object_key
-from .deltas import whole
+from .deltas import streamed_preview, whole
 from .records import (
     ONE_TICK,
     ROLES,
@@ -479,7 +479,8 @@ async def set_active_branch(
         items.tree_key(conversation_id),
         items.marker_key(conversation_id, message_id),
     ]
-    return await commit(table, user_id=user_id, reads=reads, plan=plan)
+    switched = await commit(table, user_id=user_id, reads=reads, plan=plan)
+    return await streamed_preview(table, switched)
 
 
 def newest_descendant_run(tree: Tree, start: MessagePosition) -> tuple[int, int]:

@@ -236,6 +236,23 @@ async def test_an_answer_reads_as_it_streams_on_every_path_then_completes(
     ]
 
 
+async def test_a_write_answering_with_the_conversation_shows_its_preview_streamed(
+    api: Api, alice: str
+) -> None:
+    message = await a_stream(api, alice, ["so", " far"])
+    renamed = await api.data(
+        'mutation($id: ID!) { renameConversation(input: {id: $id, title: "Renamed"}) '
+        "{ conversation { lastMessage { content status streamSeq } } } }",
+        {"id": message["conversationId"]},
+        user=alice,
+    )
+    assert renamed["renameConversation"]["conversation"]["lastMessage"] == {
+        "content": "so far",
+        "status": "STREAMING",
+        "streamSeq": 2,
+    }
+
+
 async def test_a_regenerated_answer_streams_on_a_new_branch(api: Api, alice: str) -> None:
     conversation = await create_conversation(api, alice)
     question, answer = await add_messages(api, alice, conversation["id"], ["Q", "first answer"])
