@@ -445,10 +445,7 @@ class UserChat:
             # Whatever the stream's state is, it is not what the entry says.
             cache.forget(key)
             raise
-        if appended.tip is None:
-            cache.forget(key)
-        else:
-            cache.put(key, appended.tip)
+        cache.put(key, appended.tip)
         return appended
 
     async def finish_message(

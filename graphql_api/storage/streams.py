@@ -22,6 +22,11 @@ Why tombstones, not deletes: an instance's cache may still say a finished stream
 and admit only k + 1; that key holds a delta or a tombstone, so the conditional put fails. A
 deleted key would take the append. Tombstones expire after TOMBSTONE_LIFETIME, which must
 outlast any cache entry (domain/streams.py: STREAM_CACHE_IDLE_SECONDS) by far.
+
+Not covered: an append that read the stream's marker just before its conversation was deleted
+can put its delta after the partition was purged. Nothing reads it (its marker is gone), and
+it costs one item; a delete closing that window would need a read of the conversation per
+append, which is what the design avoids.
 """
 
 from __future__ import annotations
@@ -91,8 +96,9 @@ class Appended:
     seq: int
     # Characters stored once this seq is (what AppendMessagePayload.length says).
     length: int
-    # The stream's newest delta as this call verified it, for the cache; None: not known.
-    tip: StreamTip | None
+    # Where this call verified the stream stands, for the cache: at seq or beyond it (the
+    # next put is conditional, so a cache a little behind costs a read, never a wrong write).
+    tip: StreamTip
     # Whether this call stored the delta (False: a retry of a stored one, answered again).
     written: bool
 
@@ -230,7 +236,7 @@ async def _stale_streams(table: ChatTable, snapshot: Snapshot, limit: int) -> se
         return set()
     names = list(entries)
     live = await asyncio.gather(
-        *(_streams(table, snapshot.user_id, *entries[name], snapshot.now) for name in names)
+        *(_still_streams(table, snapshot.user_id, *entries[name], snapshot.now) for name in names)
     )
     stale = {name for name, streams in zip(names, live, strict=True) if not streams}
     if len(entries) - len(stale) >= limit:
@@ -238,7 +244,7 @@ async def _stale_streams(table: ChatTable, snapshot: Snapshot, limit: int) -> se
     return stale
 
 
-async def _streams(
+async def _still_streams(
     table: ChatTable, user_id: str, conversation_id: str, message_id: str, now: datetime
 ) -> bool:
     """Whether the stream still streams (not interrupted, not finished, not gone)."""
