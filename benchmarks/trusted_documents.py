@@ -4,9 +4,9 @@
 service in-process (its ASGI app called directly, as uvicorn would, with real Cognito tokens
 and its own DynamoDB client); moto answers in its own process, so this process's CPU time is
 the service's: HTTP handling, token check, GraphQL, and the storage client. Every operation of
-schema/operations/ (but the subscription, which HTTP refuses, and DeleteAllMyData, which would
-erase the data the others read) runs the same way twice, side by side, rounds alternating which
-goes first:
+schema/operations/ (but the subscription, which HTTP refuses, DeleteAllMyData, which would
+erase the data the others read, and the three steps of a stream, which depend on one another)
+runs the same way twice, side by side, rounds alternating which goes first:
 - general: the operation file's text as `query` (parsed and validated once, then found in the
   document cache by its text, and executed by graphql-core with Strawberry's resolvers);
 - fast: its manifest id as `documentId` (no cache lookup of the text, and planned execution).
@@ -75,8 +75,12 @@ FULL: Final = Budget(rounds=5, reads=30, writes=12, warmup=5)
 QUICK: Final = Budget(rounds=2, reads=5, writes=3, warmup=2)
 
 
-# Not measured: a subscription does not run over HTTP, and erasure would leave nothing to read.
-UNMEASURED: Final = frozenset({"LiveChanges", "DeleteAllMyData"})
+# Not measured: a subscription does not run over HTTP, erasure would leave nothing to read,
+# and a stream's three steps depend on one another (an append needs its started message and
+# the seq after the last): issue 21's benchmarks measure them as whole streams.
+UNMEASURED: Final = frozenset(
+    {"LiveChanges", "DeleteAllMyData", "StartMessage", "AppendMessage", "FinishMessage"}
+)
 
 
 def measured_documents() -> list[TrustedDocument]:

@@ -22,6 +22,15 @@ class ConflictError(ChatError):
     """A condition failed: a stale version, an id already taken, a delete in progress."""
 
 
+class SequenceConflictError(ConflictError):
+    """An append or a finish out of step with a stream's stored deltas: `expected_seq` is the
+    seq the stream takes next (the client sends from there)."""
+
+    def __init__(self, message: str, *, expected_seq: int) -> None:
+        super().__init__(message)
+        self.expected_seq = expected_seq
+
+
 class ValidationError(ChatError):
     """Input we refuse before anything is written; `field` names it as the client spelled it."""
 
@@ -139,6 +148,14 @@ def code_of(error: BaseException) -> Code | None:
     if isinstance(error, ResyncRequiredError):
         return Code.RESYNC_REQUIRED
     return None
+
+
+def details_of(error: BaseException) -> dict[str, object]:
+    """What a client acts on beyond the code and the message, named as both transports carry
+    it: in GraphQL's `extensions` and in the REST error body."""
+    if isinstance(error, SequenceConflictError):
+        return {"expectedSeq": error.expected_seq}
+    return {}
 
 
 # The HTTP status a code answers with where the transport has one per error (REST, and

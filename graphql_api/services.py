@@ -19,6 +19,7 @@ import aiohttp
 from graphql_api.auth import JwksCache, SigningKeysUnavailableError, TokenVerifier
 from graphql_api.domain.broadcast import Broadcast, open_broadcast
 from graphql_api.domain.chat import Chat
+from graphql_api.domain.streams import StreamCache
 from graphql_api.settings import Settings
 from graphql_api.storage.client import ChatTable, open_table, utc_now
 from graphql_api.storage.content import open_content_store
@@ -62,6 +63,7 @@ async def open_services(
             credentials=aws_credentials,
             change_retention=settings.retention.change_retention,
             listener=broadcast.publish,
+            stream_lease=settings.streaming.lease,
             clock=clock,
             content=content,
         ) as table,
@@ -86,6 +88,9 @@ async def open_services(
                 ),
                 cursor_secret=settings.effective_cursor_secret,
                 temporary_retention=settings.retention.temporary_retention,
+                streaming=settings.streaming,
+                # One per process, as the Chat is: an instance's appends share what it knows.
+                streams=StreamCache(),
             ),
             broadcast=broadcast,
         )

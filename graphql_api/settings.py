@@ -311,6 +311,32 @@ class RetentionSettings(_Section):
         return timedelta(days=self.temporary_retention_days)
 
 
+# A delta is one item (DynamoDB's limit is 400 KB with its keys and attributes).
+MAX_DELTA_CEILING = 256 * 1024
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StreamingSettings(_Section):
+    """Answers saved as they stream: startMessage, appendMessage, finishMessage."""
+
+    # A streaming message with no append for this long reads as INTERRUPTED (its text kept;
+    # a late append or finish goes on). Longer than a model's longest pause between tokens.
+    lease_seconds: float = _env("STREAM_LEASE_SECONDS", _positive(float), 30.0)
+    max_delta_bytes: int = _env("MAX_DELTA_BYTES", _positive(int), 64 * 1024)
+    # Per user, counting only messages still streaming (not those past the lease).
+    max_streaming_messages: int = _env("MAX_STREAMING_MESSAGES", _positive(int), 16)
+
+    def __post_init__(self) -> None:
+        if self.max_delta_bytes > MAX_DELTA_CEILING:
+            raise SettingsError(
+                "MAX_DELTA_BYTES", f"must be at most {MAX_DELTA_CEILING} bytes (256 KiB)"
+            )
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.lease_seconds)
+
+
 def _redis_url(value: str) -> str | None:
     value = value.strip()
     if not value:
@@ -342,6 +368,7 @@ class Settings(_Section):
     limits: InputLimits = _section(InputLimits, defaults=True)
     retention: RetentionSettings = _section(RetentionSettings, defaults=True)
     subscriptions: SubscriptionSettings = _section(SubscriptionSettings, defaults=True)
+    streaming: StreamingSettings = _section(StreamingSettings, defaults=True)
     observability: ObservabilitySettings = _section(ObservabilitySettings, defaults=True)
     content: ContentSettings = _section(ContentSettings, defaults=True)
 

@@ -262,6 +262,7 @@ def _message_draft(message: ImportedMessage) -> ImportMessageDraft:
         model_id=message.model_id,
         is_error=message.is_error,
         error_message=message.error_message,
+        status=message.status,
         feedback=None
         if feedback is None
         else FeedbackDraft(
@@ -355,6 +356,7 @@ def _exported_message(message: MessageRecord) -> ImportedMessage:
         model_id=message.model_id,
         is_error=message.is_error,
         error_message=message.error_message,
+        status=message.status,
         feedback=None
         if feedback is None
         else Feedback(

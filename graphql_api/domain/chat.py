@@ -16,14 +16,15 @@ import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from graphql_api.errors import ValidationError
-from graphql_api.settings import InputLimits
+from graphql_api.errors import ChatError, ValidationError
+from graphql_api.settings import InputLimits, StreamingSettings
 from graphql_api.storage import changes as change_store
 from graphql_api.storage import content as content_store
 from graphql_api.storage import conversations as conversation_store
-from graphql_api.storage import erasure, exports, threads
+from graphql_api.storage import deltas, erasure, exports, threads
 from graphql_api.storage import imports as import_store
 from graphql_api.storage import messages as message_store
+from graphql_api.storage import streams as stream_store
 from graphql_api.storage.changes import ChangePage
 from graphql_api.storage.client import ChatTable
 from graphql_api.storage.conversations import ConversationFilter, Thread
@@ -41,11 +42,13 @@ from graphql_api.storage.records import (
     Page,
     Unset,
 )
+from graphql_api.storage.streams import Appended, Ending, Finished, StreamTip
 
 from . import imports, rules
 from .cursors import CursorCodec, CursorError, SyncPosition
 from .imports import ImportConversationDraft
 from .paging import PageArgs, Window, window
+from .streams import StreamCache
 from .sync import ChangeFeed
 
 # A feed page's messages are read in one BatchGetItem.
@@ -66,6 +69,26 @@ class MessageDraft:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class StartDraft:
+    """A streamed message as a client starts it: no text yet."""
+
+    role: str = "assistant"
+    id: str | None = None
+    model_id: str | None = None
+    parent_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FinishDraft:
+    """How a client ends a stream, before the rules have looked at it."""
+
+    status: str
+    last_seq: int
+    content: str | None = None
+    error_message: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ListFilter:
     """A conversation list's filter as a client sends it."""
 
@@ -81,6 +104,9 @@ class Chat:
     limits: InputLimits
     cursor_secret: bytes
     temporary_retention: timedelta = timedelta(days=30)
+    streaming: StreamingSettings = dataclasses.field(default_factory=StreamingSettings)
+    # Where this process last saw each stream (see domain/streams.py).
+    streams: StreamCache = dataclasses.field(default_factory=StreamCache)
 
     def for_user(self, user_id: str) -> UserChat:
         return UserChat(
@@ -359,6 +385,96 @@ class UserChat:
             comment=rules.feedback_comment(comment),
         )
 
+    # --- streamed messages ------------------------------------------------------------------
+
+    async def start_message(self, *, conversation_id: str, draft: StartDraft) -> Added:
+        """An empty message with status STREAMING, placed as addMessage places one; a retry
+        with its id returns it as it is now."""
+        checked_id = rules.uuid_id(conversation_id, field="conversationId")
+        new = NewMessage(
+            id=None if draft.id is None else rules.uuid_id(draft.id, field="id"),
+            role=rules.role(draft.role),
+            content="",
+            model_id=rules.model_id(draft.model_id),
+            parent_id=(
+                None
+                if draft.parent_id is None
+                else rules.uuid_id(draft.parent_id, field="parentId")
+            ),
+        )
+        added = await stream_store.start_message(
+            self.table,
+            user_id=self.user_id,
+            conversation_id=checked_id,
+            message=new,
+            max_streaming=self.chat.streaming.max_streaming_messages,
+        )
+        if added.conversation is not None:
+            # This start wrote the stream: it stands at seq 0, so the first append is one put.
+            (message,) = added.messages
+            self.chat.streams.put(
+                (self.user_id, checked_id, message.id),
+                StreamTip(seq=0, end=0, size=0, expires_at=added.conversation.expires_at),
+            )
+        return added
+
+    async def append_message(
+        self, *, conversation_id: str, message_id: str, seq: int, delta: str
+    ) -> Appended:
+        """Store delta `seq` once; appends are sequential (send N + 1 once N is answered)."""
+        key = (
+            self.user_id,
+            rules.uuid_id(conversation_id, field="conversationId"),
+            rules.uuid_id(message_id, field="messageId"),
+        )
+        checked_seq = rules.seq(seq)
+        checked_delta = rules.delta(delta, max_bytes=self.chat.streaming.max_delta_bytes)
+        cache = self.chat.streams
+        try:
+            appended = await stream_store.append_delta(
+                self.table,
+                user_id=self.user_id,
+                conversation_id=key[1],
+                message_id=key[2],
+                seq=checked_seq,
+                delta=checked_delta,
+                max_bytes=self.limits.max_content_bytes,
+                known=cache.get(key),
+            )
+        except ChatError:
+            # Whatever the stream's state is, it is not what the entry says.
+            cache.forget(key)
+            raise
+        cache.put(key, appended.tip)
+        return appended
+
+    async def finish_message(
+        self, *, conversation_id: str, message_id: str, draft: FinishDraft
+    ) -> Finished:
+        """Fold the stored deltas (or the draft's content, which wins) into the message."""
+        key = (
+            self.user_id,
+            rules.uuid_id(conversation_id, field="conversationId"),
+            rules.uuid_id(message_id, field="messageId"),
+        )
+        status = rules.finish_status(draft.status)
+        ending = Ending(
+            status=status,
+            last_seq=rules.last_seq(draft.last_seq),
+            content=rules.final_content(draft.content, max_bytes=self.limits.max_content_bytes),
+            error_message=rules.finish_error_message(status, draft.error_message),
+        )
+        try:
+            return await stream_store.finish_message(
+                self.table,
+                user_id=self.user_id,
+                conversation_id=key[1],
+                message_id=key[2],
+                ending=ending,
+            )
+        finally:
+            self.chat.streams.forget(key)
+
     # --- sync ---------------------------------------------------------------------------
 
     def sync_token(self, version: int) -> str:
@@ -451,7 +567,8 @@ class UserChat:
     ) -> AsyncIterator[tuple[ConversationRecord, list[MessageRecord]]]:
         """Every conversation, archived or not, with every message of every branch in time
         order (then id); one conversation in memory at a time. A message whose content is in
-        the content bucket holds only its start: `whole` reads the rest."""
+        the content bucket holds only its start: `whole` reads the rest. A streaming one holds
+        its text so far, and its status says whether it still streams."""
         async for conversation in exports.all_conversations(self.table, user_id=self.user_id):
             messages = [
                 message
@@ -460,7 +577,8 @@ class UserChat:
                 )
             ]
             messages.sort(key=lambda message: (message.created_at, message.id))
-            yield conversation, messages
+            # A streaming message is exported with its text so far, as every read shows it.
+            yield conversation, await deltas.streamed_in(self.table, messages)
 
     async def whole(self, message: MessageRecord) -> MessageRecord:
         """`message` with its content read back from the content bucket, if it is kept there."""

@@ -39,6 +39,8 @@ class ImportMessageDraft:
     is_error: bool = False
     error_message: str | None = None
     feedback: FeedbackDraft | None = None
+    # A streamed message's status where it comes from (lowercase, as records spell it).
+    status: str = "complete"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -130,14 +132,19 @@ def _checked_messages(
                     f"{at}.parentId", "must name a message before this one (or one stored)"
                 )
         seen.add(message_id)
+        status = rules.message_status(draft.status, field=f"{at}.status")
         checked.append(
             MessageImport(
                 id=message_id,
                 parent_id=parent_id,
                 role=rules.role(draft.role, field=f"{at}.role"),
-                content=rules.content(
-                    draft.content, max_bytes=limits.max_content_bytes, field=f"{at}.content"
+                content=rules.imported_content(
+                    draft.content,
+                    status=status,
+                    max_bytes=limits.max_content_bytes,
+                    field=f"{at}.content",
                 ),
+                status=status,
                 created_at=rules.past_moment(draft.created_at, now=now, field=f"{at}.createdAt"),
                 model_id=rules.model_id(draft.model_id, field=f"{at}.modelId"),
                 is_error=draft.is_error,

@@ -19,6 +19,7 @@ class ChangeKind(enum.Enum):
     CONVERSATION_UPDATED = "CONVERSATION_UPDATED"
     CONVERSATION_DELETED = "CONVERSATION_DELETED"
     MESSAGES_ADDED = "MESSAGES_ADDED"
+    MESSAGE_FINISHED = "MESSAGE_FINISHED"
 
 
 async def _conversation(root: Change, info: strawberry.Info[Context]) -> Conversation | None:
@@ -50,8 +51,10 @@ class Change:
         resolver=_messages,
         description=(
             "What this change added: the messages of an addMessage/addMessages, in order (or "
-            "of one part of an importConversations); for a CONVERSATION_UPDATED that rated a "
-            "message, that message; empty otherwise."
+            "of one part of an importConversations), or the message a startMessage started; "
+            "for a MESSAGE_FINISHED, the message finishMessage ended; for a "
+            "CONVERSATION_UPDATED that rated a message, that message; empty otherwise. Deltas "
+            "appended to a streaming message are not changes."
         ),
     )
     sync_token: str = strawberry.field(description="Resume from just after this change.")

@@ -12,7 +12,7 @@ import logging
 
 from graphql import GraphQLError
 
-from graphql_api.errors import Code, UnavailableError, code_of, public_message
+from graphql_api.errors import Code, UnavailableError, code_of, details_of, public_message
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ def public_error(error: GraphQLError) -> GraphQLError:
     if code is Code.SERVICE_UNAVAILABLE:
         extensions["retryable"] = True
     if original is not None and code_of(original) is not None:
+        extensions.update(details_of(original))
         message = public_message(original, code)
     elif code is Code.INTERNAL_SERVER_ERROR:
         message = public_message(error, code)

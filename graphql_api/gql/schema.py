@@ -74,6 +74,30 @@ class Mutation:
     set_message_feedback: message_mutations.SetMessageFeedbackPayload = strawberry.mutation(
         resolver=message_mutations.set_message_feedback
     )
+    # Issue 21: answers saved as they stream.
+    start_message: message_mutations.StartMessagePayload = strawberry.mutation(
+        resolver=message_mutations.start_message,
+        description=(
+            "Start an answer that will stream: an empty message, STREAMING, placed as addMessage "
+            "places one. At most MAX_STREAMING_MESSAGES stream per user at once (CONFLICT beyond)."
+        ),
+    )
+    append_message: message_mutations.AppendMessagePayload = strawberry.mutation(
+        resolver=message_mutations.append_message,
+        description=(
+            "Add a delta to a STREAMING (or INTERRUPTED) message. Answered once it is stored: an "
+            "acknowledged delta is never lost. Over MAX_CONTENT_BYTES in all is BAD_USER_INPUT; "
+            "a finished message is CONFLICT."
+        ),
+    )
+    finish_message: message_mutations.FinishMessagePayload = strawberry.mutation(
+        resolver=message_mutations.finish_message,
+        description=(
+            "End a stream: COMPLETE, STOPPED (the user's stop) or FAILED. The stored deltas "
+            "become the message's content, unless `content` replaces them. The same finish "
+            "again answers the stored message."
+        ),
+    )
     # Issue 15: bringing history in, and erasing it.
     import_conversations: transfer.ImportConversationsPayload = strawberry.mutation(
         resolver=transfer.import_conversations,

@@ -12,7 +12,7 @@ from graphql_api.domain.imports import ImportConversationDraft, ImportMessageDra
 from graphql_api.storage.records import UNSET
 
 from .conversations import Conversation
-from .messages import MessageRole
+from .messages import MessageRole, MessageStatus
 
 IMPORT_BOUND = (
     f"At most {rules.IMPORT_MAX_CONVERSATIONS} conversations, {rules.IMPORT_MAX_MESSAGES} "
@@ -46,6 +46,15 @@ class ImportMessageInput:
     model_id: str | None = None
     is_error: bool = False
     error_message: str | None = None
+    status: MessageStatus = strawberry.field(
+        default=MessageStatus.COMPLETE,
+        description=(
+            "A STREAMING or INTERRUPTED message is stored as interrupted, its content the text "
+            "so far: it reads INTERRUPTED once STREAM_LEASE_SECONDS have passed since its "
+            "createdAt, and appendMessage or finishMessage goes on from it. Content may be "
+            "empty unless COMPLETE."
+        ),
+    )
 
     def draft(self) -> ImportMessageDraft:
         return ImportMessageDraft(
@@ -57,6 +66,7 @@ class ImportMessageInput:
             model_id=self.model_id,
             is_error=self.is_error,
             error_message=self.error_message,
+            status=self.status.value,
         )
 
 

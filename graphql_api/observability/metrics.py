@@ -29,11 +29,13 @@ from .record import RequestRecord
 # step with the files, which the wheel does not ship.
 KNOWN_OPERATIONS: Final = frozenset(
     {
+        "AppendMessage",
         "BranchMessage",
         "BrowseConversations",
         "CreateConversation",
         "DeleteAllMyData",
         "DeleteConversation",
+        "FinishMessage",
         "HomeConversations",
         "ImportConversations",
         "LiveChanges",
@@ -44,6 +46,7 @@ KNOWN_OPERATIONS: Final = frozenset(
         "RenameConversation",
         "SaveExchange",
         "SendMessage",
+        "StartMessage",
         "SwitchBranch",
         "SyncChanges",
     }

@@ -1,12 +1,13 @@
 """The shape of every REST body: field names as the GraphQL schema spells them (camelCase),
-timestamps as GraphQL's DateTime, roles as the Swift client spells them."""
+timestamps as GraphQL's DateTime, roles as the Swift client spells them, and the statuses of
+streamed messages as GraphQL's enums name them."""
 
 from __future__ import annotations
 
 from graphql_api.domain.rules import ERROR_MESSAGE_MAX_BYTES, MODEL_ID_MAX_CHARS, TITLE_MAX_CHARS
 from graphql_api.errors import Code
-from graphql_api.settings import InputLimits
-from graphql_api.storage.records import ROLES
+from graphql_api.settings import InputLimits, StreamingSettings
+from graphql_api.storage.records import FINISH_STATUSES, MESSAGE_STATUSES, ROLES
 
 from .schema import ArrayOf, Prop, Ref, Shape
 
@@ -30,6 +31,11 @@ def _moment() -> Prop:
     return Prop(type="string", format="date-time", description=_DATE_TIME)
 
 
+# The wire form of a message's status: GraphQL's MessageStatus and FinishStatus values.
+STATUS_NAMES = tuple(status.upper() for status in MESSAGE_STATUSES)
+FINISH_NAMES = tuple(status.upper() for status in FINISH_STATUSES)
+
+
 MESSAGE = Shape(
     name="Message",
     description="A message as stored.",
@@ -42,6 +48,20 @@ MESSAGE = Shape(
         "modelId": Prop(type="string", nullable=True),
         "isError": Prop(type="boolean"),
         "errorMessage": Prop(type="string", nullable=True),
+        "status": Prop(
+            type="string",
+            enum=STATUS_NAMES,
+            description=(
+                "COMPLETE for every message not streamed. STREAMING while deltas are appended "
+                "(`content` is the text so far); INTERRUPTED once STREAM_LEASE_SECONDS pass with "
+                "no append (the text kept); STOPPED or FAILED as the finish ended it."
+            ),
+        ),
+        "streamSeq": Prop(
+            type="integer",
+            nullable=True,
+            description="While STREAMING or INTERRUPTED: the last acknowledged seq; else null.",
+        ),
     },
 )
 
@@ -157,6 +177,86 @@ NEW_MESSAGE = Shape(
     },
 )
 
+NEW_STREAM = Shape(
+    name="NewStreamedMessage",
+    description=(
+        "An answer to start streaming: an empty message, STREAMING, after the newest message "
+        "of the conversation (or on a new branch after `parentId`). Other fields are ignored."
+    ),
+    props={
+        "id": _uuid(_CLIENT_ID.format("starts the message once"), optional=True),
+        "parentId": _uuid(
+            "The message it follows, as for an add; absent: the newest one.", optional=True
+        ),
+        "role": Prop(type="string", enum=ROLES, required=False, default="assistant"),
+        "modelId": Prop(type="string", nullable=True, required=False, description=_MODEL_ID),
+    },
+)
+
+NEW_DELTA = Shape(
+    name="NewDelta",
+    description="The next delta of a streaming message.",
+    props={
+        "seq": Prop(
+            type="integer",
+            description=(
+                "1, 2, 3, ... per message; send N + 1 once N is answered. A stored seq again "
+                "is answered as the first time; past the next is 409 with `expectedSeq`."
+            ),
+        ),
+        "delta": Prop(
+            type="string",
+            description=(
+                "Not empty; at most MAX_DELTA_BYTES bytes of UTF-8 "
+                f"({StreamingSettings().max_delta_bytes} unless the service sets otherwise)."
+            ),
+        ),
+    },
+)
+
+APPENDED = Shape(
+    name="AppendedDelta",
+    description="A stored delta.",
+    props={
+        "messageId": _uuid(),
+        "seq": Prop(
+            type="integer",
+            description="The seq stored: with deltas sent in order, the highest contiguous one.",
+        ),
+        "length": Prop(
+            type="integer",
+            description="Characters (Unicode code points) of the message's text up to this seq.",
+        ),
+    },
+)
+
+FINISH = Shape(
+    name="StreamFinish",
+    description="How a streaming message ends; a user's stop is STOPPED.",
+    props={
+        "status": Prop(type="string", enum=FINISH_NAMES),
+        "lastSeq": Prop(
+            type="integer",
+            description=(
+                "The last seq sent (0 for none). Every stored delta is kept; a lastSeq past "
+                "them is 409 with `expectedSeq`, unless `content` is given."
+            ),
+        ),
+        "content": Prop(
+            type="string",
+            nullable=True,
+            required=False,
+            description="The full final text, the client's final word: it replaces the deltas.",
+        ),
+        "errorMessage": Prop(
+            type="string",
+            nullable=True,
+            required=False,
+            description=f"Only with FAILED; at most {ERROR_MESSAGE_MAX_BYTES} bytes of UTF-8.",
+        ),
+    },
+)
+
 # What a REST route can answer: the change feed's and the persisted documents' codes belong to
 # GraphQL requests only.
 REST_CODES: tuple[Code, ...] = (
@@ -185,6 +285,11 @@ ERROR_DETAIL = Shape(
             required=False,
             description="true when the same request may succeed later (SERVICE_UNAVAILABLE).",
         ),
+        "expectedSeq": Prop(
+            type="integer",
+            required=False,
+            description="The seq a stream takes next, when a delta or a finish is out of step.",
+        ),
     },
 )
 
@@ -202,6 +307,10 @@ SHAPES = (
     NEW_CONVERSATION,
     CONVERSATION_CHANGES,
     NEW_MESSAGE,
+    NEW_STREAM,
+    NEW_DELTA,
+    APPENDED,
+    FINISH,
     ERROR,
     ERROR_DETAIL,
 )

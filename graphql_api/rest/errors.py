@@ -18,6 +18,7 @@ from graphql_api.errors import (
     UnavailableError,
     ValidationError,
     code_of,
+    details_of,
     public_message,
 )
 from graphql_api.transport import TransportPaths
@@ -35,13 +36,21 @@ class BadRequest(Exception):
         self.message = message
 
 
-def error_body(message: str, code: str, *, field: str | None = None) -> dict[str, Any]:
-    """The body of every REST error; `field` and `retryable` as GraphQL's `extensions` have them."""
+def error_body(
+    message: str,
+    code: str,
+    *,
+    field: str | None = None,
+    details: dict[str, object] | None = None,
+) -> dict[str, Any]:
+    """The body of every REST error; `field`, `retryable` and the `details` (expectedSeq) as
+    GraphQL's `extensions` have them."""
     detail: dict[str, Any] = {"code": code, "message": message}
     if field is not None:
         detail["field"] = field
     if code == Code.SERVICE_UNAVAILABLE:
         detail["retryable"] = True
+    detail.update(details or {})
     return {"error": detail}
 
 
@@ -84,6 +93,7 @@ def failure_response(error: Exception) -> Response:
     elif isinstance(error, UnavailableError):
         logger.warning("storage unavailable: %s", error)
     field = error.field if isinstance(error, ValidationError) else None
-    return json_response(
-        error_body(public_message(error, code), code.value, field=field), HTTP_STATUS[code]
+    body = error_body(
+        public_message(error, code), code.value, field=field, details=details_of(error)
     )
+    return json_response(body, HTTP_STATUS[code])

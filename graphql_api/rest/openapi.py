@@ -23,7 +23,7 @@ from .schema import ref
 
 OPENAPI_PATH: Final = Path(__file__).resolve().parents[2] / "schema" / "openapi.json"
 # The REST contract's own version: raise it with any change a client could notice.
-API_VERSION: Final = "1.0.0"
+API_VERSION: Final = "1.1.0"
 SECURITY_SCHEME: Final = "cognito"
 DEV_SERVER: Final = "http://127.0.0.1:8000"
 
@@ -33,8 +33,15 @@ _WITH_BODY: Final = (413, 415)
 _ERRORS: Final = {
     400: ("BadRequest", "Invalid input (BAD_USER_INPUT, naming the field) or request."),
     401: ("Unauthorized", "Missing, malformed, expired or otherwise unacceptable token."),
-    404: ("NotFound", "No such conversation for the caller (missing or another user's)."),
-    409: ("Conflict", "A stale expectedVersion, or an id already used for something else."),
+    404: (
+        "NotFound",
+        "No such conversation (or streamed message) for the caller: missing or another user's.",
+    ),
+    409: (
+        "Conflict",
+        "A stale expectedVersion, an id already used for something else, or a stream out of "
+        "step (expectedSeq) or finished.",
+    ),
     413: ("PayloadTooLarge", "The request body is over the service's limit."),
     415: ("UnsupportedMediaType", "The request body is not application/json."),
     500: ("InternalServerError", "A fault of the service."),

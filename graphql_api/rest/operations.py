@@ -1,4 +1,5 @@
-"""The seed's six routes: each an Operation (described as data) with its handler.
+"""The seed's six routes and the three of a streamed answer: each an Operation (described as
+data) with its handler.
 
 Handlers turn the declared inputs into graphql_api.domain calls and records into JSON; every
 rule (ids, titles, roles, sizes, page sizes, cursors) is the domain's, shared with GraphQL.
@@ -14,7 +15,7 @@ from typing import TypeVar
 from starlette.responses import Response
 
 from graphql_api.domain import rules
-from graphql_api.domain.chat import MessageDraft
+from graphql_api.domain.chat import FinishDraft, MessageDraft, StartDraft
 from graphql_api.domain.paging import PageArgs
 from graphql_api.errors import NotFoundError, ValidationError
 from graphql_api.storage.records import UNSET
@@ -30,6 +31,15 @@ CONVERSATION_ID = Param(
     name="id", type="string", location="path", format="uuid", description="The conversation."
 )
 LIMIT = Param(name="limit", type="integer", page_size=True, description="The page size.")
+MESSAGE_ID = Param(
+    name="messageId",
+    type="string",
+    location="path",
+    format="uuid",
+    description="The streamed message (its id as startMessage answered it).",
+)
+# The wire names of how a stream ends, to the domain's.
+_FINISHES = {name: name.lower() for name in bodies.FINISH_NAMES}
 
 
 @contextlib.contextmanager
@@ -141,7 +151,51 @@ async def add_message(call: Call) -> Response:
     return json_response(render.message(record), 201)
 
 
+async def start_message(call: Call) -> Response:
+    body = call.body
+    draft = StartDraft(
+        id=body.get("id"),
+        parent_id=body.get("parentId"),
+        role=body.get("role", "assistant"),
+        model_id=body.get("modelId"),
+    )
+    with _renamed({"conversationId": "id"}):
+        added = await call.chat.start_message(conversation_id=call.path["id"], draft=draft)
+    (record,) = added.messages
+    return json_response(render.message(record), 201)
+
+
+async def append_message(call: Call) -> Response:
+    with _renamed({"conversationId": "id"}):
+        appended = await call.chat.append_message(
+            conversation_id=call.path["id"],
+            message_id=call.path["messageId"],
+            seq=call.body["seq"],
+            delta=call.body["delta"],
+        )
+    return json_response(
+        {"messageId": appended.message_id, "seq": appended.seq, "length": appended.length}
+    )
+
+
+async def finish_message(call: Call) -> Response:
+    body = call.body
+    draft = FinishDraft(
+        # An unknown name is refused by the rule, which names the three.
+        status=_FINISHES.get(body["status"], ""),
+        last_seq=body["lastSeq"],
+        content=body.get("content"),
+        error_message=body.get("errorMessage"),
+    )
+    with _renamed({"conversationId": "id"}):
+        finished = await call.chat.finish_message(
+            conversation_id=call.path["id"], message_id=call.path["messageId"], draft=draft
+        )
+    return json_response(render.message(finished.message))
+
+
 _ONE = f"{PREFIX}/{{id}}"
+_STREAMED = f"{_ONE}/messages/{{messageId}}"
 
 OPERATIONS = (
     Operation(
@@ -233,6 +287,57 @@ OPERATIONS = (
         params=(CONVERSATION_ID,),
         body=bodies.NEW_MESSAGE,
         status=201,
+        response=bodies.MESSAGE,
+        errors=(400, 404, 409),
+    ),
+    Operation(
+        method="POST",
+        path=f"{_ONE}/messages/stream",
+        operation_id="startMessage",
+        summary="Start an answer that streams: an empty message, STREAMING.",
+        description=(
+            "Then POST its deltas, then finish it. Idempotent with a client-chosen `id`: a "
+            "retry answers 201 with the message as it is now. At most MAX_STREAMING_MESSAGES "
+            "messages stream per user at once: beyond, 409."
+        ),
+        handler=start_message,
+        params=(CONVERSATION_ID,),
+        body=bodies.NEW_STREAM,
+        status=201,
+        response=bodies.MESSAGE,
+        errors=(400, 404, 409),
+    ),
+    Operation(
+        method="POST",
+        path=f"{_STREAMED}/deltas",
+        operation_id="appendMessage",
+        summary="Store the next delta of a streaming message.",
+        description=(
+            "Answered once stored: an acknowledged delta is never lost. Send seq N + 1 once N "
+            "is answered; a stored seq again is answered as the first time and stores nothing. "
+            "409 for a seq past the next (with `expectedSeq`) and for a finished message; 400 "
+            "when the text would pass MAX_CONTENT_BYTES."
+        ),
+        handler=append_message,
+        params=(CONVERSATION_ID, MESSAGE_ID),
+        body=bodies.NEW_DELTA,
+        status=200,
+        response=bodies.APPENDED,
+        errors=(400, 404, 409),
+    ),
+    Operation(
+        method="POST",
+        path=f"{_STREAMED}/finish",
+        operation_id="finishMessage",
+        summary="End a streaming message: COMPLETE, STOPPED (a user's stop) or FAILED.",
+        description=(
+            "The stored deltas become its content, unless `content` replaces them. The same "
+            "finish again answers the message as stored; another status is 409."
+        ),
+        handler=finish_message,
+        params=(CONVERSATION_ID, MESSAGE_ID),
+        body=bodies.FINISH,
+        status=200,
         response=bodies.MESSAGE,
         errors=(400, 404, 409),
     ),

@@ -17,6 +17,8 @@ def message(record: MessageRecord) -> dict[str, Any]:
         "modelId": record.model_id,
         "isError": record.is_error,
         "errorMessage": record.error_message,
+        "status": record.status.upper(),
+        "streamSeq": record.stream_seq,
     }
 
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
     from .content import ContentStore
-    from .records import ChangeRecord
+    from .records import ChangeRecord, StreamEvent
 else:
     DynamoDBClient = Any
 
@@ -47,6 +47,8 @@ _TRANSIENT_CODES = frozenset(
 
 
 ChangeListener = Callable[[str, "ChangeRecord"], Awaitable[None]]
+# Told (user id, event) of every acknowledged append and every finish, after it is stored.
+StreamListener = Callable[[str, "StreamEvent"], Awaitable[None]]
 
 
 class KeyedLocks:
@@ -99,6 +101,11 @@ class ChatTable:
     # Told of every committed change (to reach live subscribers); best effort, the change log
     # is what readers rely on.
     listener: ChangeListener | None = None
+    # Told of every stored delta and every finish (to reach messageStream readers); best
+    # effort as `listener` is: the deltas in the table are what readers rely on.
+    stream_listener: StreamListener | None = None
+    # A streaming message with no append for this long reads as interrupted.
+    stream_lease: timedelta = timedelta(seconds=30)
     # Where content too large for an item goes; None: content is never that large.
     content: ContentStore | None = None
     writers: KeyedLocks = dataclasses.field(default_factory=KeyedLocks, compare=False)
@@ -186,6 +193,8 @@ async def open_table(
     deadline: float | None = None,
     change_retention: timedelta = timedelta(days=30),
     listener: ChangeListener | None = None,
+    stream_listener: StreamListener | None = None,
+    stream_lease: timedelta = timedelta(seconds=30),
     clock: Callable[[], datetime] = utc_now,
     content: ContentStore | None = None,
 ) -> AsyncIterator[ChatTable]:
@@ -213,6 +222,8 @@ async def open_table(
             deadline=settings.deadline if deadline is None else deadline,
             change_retention=change_retention,
             listener=listener,
+            stream_listener=stream_listener,
+            stream_lease=stream_lease,
             clock=clock,
             content=content,
         )

@@ -25,6 +25,7 @@ from . import items, keys
 from .batch import batch_delete, batch_get
 from .checks import checked_id, checked_user, ensure_fits, is_id
 from .client import ChatTable, error_code
+from .deltas import streamed_preview, streamed_previews
 from .paging import SortedRange, read_page
 from .profile import Counts, counts, record_change
 from .records import (
@@ -184,10 +185,13 @@ async def get_conversations(
     async with table.guard():
         found = await batch_get(table, wanted)
     now = table.clock()
-    return [
-        _live(found.get((keys.user_pk(user_id), keys.conversation_sk(cid))), now)
-        for cid in conversation_ids
-    ]
+    return await streamed_previews(
+        table,
+        [
+            _live(found.get((keys.user_pk(user_id), keys.conversation_sk(cid))), now)
+            for cid in conversation_ids
+        ],
+    )
 
 
 async def get_threads(
@@ -217,11 +221,19 @@ async def get_threads(
         async with table.guard():
             found = await batch_get(table, wanted)
     now = table.clock()
+    # `known` ones were read (and their previews streamed in) by the caller already.
+    read = await streamed_previews(
+        table,
+        [
+            _live(found.get((keys.user_pk(user_id), keys.conversation_sk(cid))), now)
+            for cid in conversation_ids
+            if cid not in known
+        ],
+    )
+    fresh = {record.id: record for record in read if record is not None}
     threads: list[Thread | None] = []
     for cid in conversation_ids:
-        record = known.get(cid) or _live(
-            found.get((keys.user_pk(user_id), keys.conversation_sk(cid))), now
-        )
+        record = known.get(cid) or fresh.get(cid)
         tree = found.get((keys.conversation_partition(cid), keys.TREE_SK))
         threads.append(
             None if record is None else Thread(conversation=record, tree=items.tree_from_item(tree))
@@ -276,8 +288,9 @@ async def list_conversations(
             forward=forward,
             display_ascending=False,
         )
+    listed = [items.conversation_from_item(item) for item in page.items]
     return Page(
-        items=[items.conversation_from_item(item) for item in page.items],
+        items=[record for record in await streamed_previews(table, listed) if record is not None],
         has_previous=page.has_previous,
         has_next=page.has_next,
     )
@@ -344,7 +357,8 @@ async def update_conversation(
         )
         return _replace(stored, updated, kind="CONVERSATION_UPDATED")
 
-    return await commit(table, user_id=user_id, reads=[key], plan=plan)
+    updated = await commit(table, user_id=user_id, reads=[key], plan=plan)
+    return await streamed_preview(table, updated)
 
 
 def _replace(

@@ -48,6 +48,7 @@ from .batch import batch_get
 from .checks import checked_id, checked_user, ensure_fits
 from .client import ChatTable
 from .content import is_large, object_key
+from .deltas import streamed_preview
 from .messages import newest_descendant_run, segment_tip
 from .profile import record_change
 from .records import (
@@ -57,6 +58,7 @@ from .records import (
     Feedback,
     MessagePosition,
     MessageRecord,
+    MessageStatus,
     Role,
     Segment,
     Tree,
@@ -89,6 +91,10 @@ class MessageImport:
     is_error: bool = False
     error_message: str | None = None
     feedback: Feedback | None = None
+    # A message that was streaming (or interrupted) where it comes from is stored streaming,
+    # its text the base of later deltas: its createdAt is its last activity, so it reads as
+    # interrupted (unless imported within the lease), and a late finish completes it.
+    status: MessageStatus = "complete"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -184,7 +190,7 @@ async def import_conversation(
             call.occupied[(record.segment, record.depth)] = record.id
     assert call.conversation is not None  # at least one window ran
     return Imported(
-        conversation=call.conversation,
+        conversation=await streamed_preview(table, call.conversation),
         created=call.created,
         added=call.added,
         skipped=call.skipped,
@@ -379,6 +385,8 @@ class _Placer:
             segment=segment,
             depth=depth,
             feedback=new.feedback,
+            # Interrupted is how a streaming message reads, never what is stored.
+            status="streaming" if new.status == "interrupted" else new.status,
         )
         self._known[record.id] = _Placed(record.position, record.created_at)
         self._occupants[(segment, depth)] = record.id
@@ -495,7 +503,12 @@ def _plan_writes(
             item = items.message_item(record)
             ensure_fits(item, field="content")
             transaction.put(("message", record.id), item, condition=_ABSENT)
-            transaction.put(("marker", record.id), items.marker_item(record), condition=_ABSENT)
+            marker = (
+                items.stream_marker_item(record, base=record.content)
+                if record.status == "streaming"
+                else items.marker_item(record)
+            )
+            transaction.put(("marker", record.id), marker, condition=_ABSENT)
         item = items.conversation_item(conversation)
         if stored is None:
             owner = items.owner_item(cid, conversation.user_id)

@@ -12,6 +12,8 @@ Item kinds (see keys.py for the key layout):
   message marker CONV#<id> / MSGID#<messageId>, makes a retried add idempotent
   owner guard    CONV#<id> / OWNER, makes the first user to take a conversation id its owner
   tree           CONV#<id> / TREE, where the branches fork
+  delta          CONV#<id> / DELTA#<messageId>#<seq>, one append to a streamed message, or
+                 the tombstone a finish leaves in its place
 
 Every item of a temporary conversation carries `ttl` (epoch seconds) from the start, so
 DynamoDB's TTL sweep removes them all eventually; reads never wait for it.
@@ -31,10 +33,12 @@ from .records import (
     ChangeKind,
     ChangeRecord,
     ConversationRecord,
+    DeltaRecord,
     Feedback,
     Item,
     MessagePosition,
     MessageRecord,
+    MessageStatus,
     Segment,
     Tree,
     format_timestamp,
@@ -51,6 +55,7 @@ MESSAGE_MARKER: Final = "messageId"
 OWNER: Final = "owner"
 TREE: Final = "tree"
 CHANGE: Final = "change"
+DELTA: Final = "delta"
 
 TTL_ATTRIBUTE: Final = "ttl"
 # The home list shows the start of the last message, never a large one whole.
@@ -60,7 +65,11 @@ CHANGE_KINDS: Final[tuple[ChangeKind, ...]] = (
     "CONVERSATION_UPDATED",
     "CONVERSATION_DELETED",
     "MESSAGES_ADDED",
+    "MESSAGE_FINISHED",
 )
+# What a message item's `status` may hold; absent is "complete" (every message stored before
+# streaming existed, and every one added whole). "interrupted" is a reading, never stored.
+_STORED_STATUSES: Final[tuple[MessageStatus, ...]] = ("streaming", "stopped", "failed")
 
 
 def key(pk: str, sk: str) -> Key:
@@ -261,7 +270,20 @@ def message_attributes(message: MessageRecord) -> Item:
         attributes["feedback"] = {"M": feedback_attributes(message.feedback)}
     if message.content_ref is not None:
         attributes["contentRef"] = {"S": message.content_ref}
+    if message.status != "complete":
+        stored = "streaming" if message.status == "interrupted" else message.status
+        attributes["status"] = {"S": stored}
     return attributes
+
+
+def _status_of(item: Mapping[str, Any]) -> MessageStatus:
+    value = item.get("status")
+    if value is None:
+        return "complete"
+    status = value["S"]
+    if status not in _STORED_STATUSES:
+        raise ValueError(f"stored message has unknown status {status!r}")
+    return status  # type: ignore[no-any-return]
 
 
 def preview_attributes(message: MessageRecord) -> Item:
@@ -318,6 +340,7 @@ def message_from_attributes(item: Mapping[str, Any]) -> MessageRecord:
         depth=int(item["depth"]["N"]),
         feedback=None if feedback is None else feedback_from_attributes(feedback["M"]),
         content_ref=_optional_s(item, "contentRef"),
+        status=_status_of(item),
     )
 
 
@@ -362,6 +385,105 @@ def marker_item(message: MessageRecord, *, expires_at: datetime | None = None) -
 def marked_position(marker: Mapping[str, Any]) -> MessagePosition:
     """The position of the message a marker item stands for."""
     return position_from_attributes(marker)
+
+
+def stream_marker_item(
+    message: MessageRecord, *, base: str, expires_at: datetime | None = None
+) -> Item:
+    """The marker of a streamed message. Beside the position it says who owns the stream
+    (an append that misses its cache reads this item alone, before knowing the position),
+    whether it still streams (a finish removes `streaming`), the message as started (so a
+    finish answers, and refreshes the conversation's preview, without reading the message
+    item) and the length of the base text the deltas follow (an imported message's text)."""
+    item = marker_item(message, expires_at=expires_at)
+    started = dataclasses.replace(message, content="", content_ref=None, stream_seq=None)
+    item["userId"] = {"S": message.user_id}
+    item["streaming"] = {"BOOL": True}
+    item["message"] = {"M": message_attributes(started)}
+    item["baseEnd"] = _n(len(base))
+    item["baseBytes"] = _n(len(base.encode()))
+    return item
+
+
+def streamed_by(marker: Mapping[str, Any] | None) -> str | None:
+    """Who streamed the message a marker stands for; None for one added whole (or no marker)."""
+    return _optional_s(marker or {}, "userId")
+
+
+def still_streaming(marker: Mapping[str, Any]) -> bool:
+    return "streaming" in marker
+
+
+def started_message(marker: Mapping[str, Any]) -> MessageRecord:
+    """The message as a streaming marker keeps it: all but its text."""
+    return message_from_attributes(marker["message"]["M"])
+
+
+def base_length(marker: Mapping[str, Any]) -> tuple[int, int]:
+    """(characters, UTF-8 bytes) of the text a streamed message started with."""
+    return int(marker["baseEnd"]["N"]), int(marker["baseBytes"]["N"])
+
+
+# --- deltas of streamed messages -------------------------------------------------------------
+
+
+def delta_key(conversation_id: str, message_id: str, seq: int) -> Key:
+    return key(keys.conversation_partition(conversation_id), keys.delta_sk(message_id, seq))
+
+
+def delta_item(
+    conversation_id: str,
+    user_id: str,
+    message_id: str,
+    delta: DeltaRecord,
+    *,
+    expires_at: datetime | None = None,
+) -> Item:
+    """An append as stored: its text and where the streamed text ends with it. It holds only
+    this delta, so its write units follow the delta's size, never the text before it."""
+    item: Item = {
+        **delta_key(conversation_id, message_id, delta.seq),
+        "type": {"S": DELTA},
+        "userId": {"S": user_id},
+        "delta": {"S": delta.text},
+        "end": _n(delta.end),
+        "bytes": _n(delta.size),
+    }
+    if delta.at is not None:
+        item["at"] = {"S": format_timestamp(delta.at)}
+    return _with_ttl(item, expires_at)
+
+
+def tombstone_item(
+    conversation_id: str, user_id: str, message_id: str, delta: DeltaRecord, *, expires_at: datetime
+) -> Item:
+    """What a finished stream leaves at a delta's key: no text, where it ended, and a TTL. It
+    must stay long after the last stream cache entry that may admit this seq has expired (see
+    storage/streams.py): a key left empty would let such an entry append to a finished message."""
+    item: Item = {
+        **delta_key(conversation_id, message_id, delta.seq),
+        "type": {"S": DELTA},
+        "userId": {"S": user_id},
+        "folded": {"BOOL": True},
+        "end": _n(delta.end),
+        "bytes": _n(delta.size),
+    }
+    if delta.replaced:
+        item["replaced"] = {"BOOL": True}
+    return _with_ttl(item, expires_at)
+
+
+def delta_from_item(item: Mapping[str, Any]) -> DeltaRecord:
+    at = item.get("at")
+    return DeltaRecord(
+        seq=keys.parse_delta_seq(item["SK"]["S"]),
+        text=item.get("delta", {"S": ""})["S"],
+        end=int(item["end"]["N"]),
+        size=int(item["bytes"]["N"]),
+        at=None if at is None else parse_timestamp(at["S"]),
+        folded="folded" in item,
+        replaced="replaced" in item,
+    )
 
 
 # --- the owner guard -----------------------------------------------------------------------
@@ -442,6 +564,12 @@ def expired(item: Mapping[str, Any], now: datetime) -> bool:
     """Whether a temporary conversation's item is past its time, swept or not."""
     value = item.get(TTL_ATTRIBUTE)
     return value is not None and int(value["N"]) <= now.timestamp()
+
+
+def expiry_of(item: Mapping[str, Any]) -> datetime | None:
+    """When a temporary conversation's item may go (its TTL); None for every other item."""
+    value = item.get(TTL_ATTRIBUTE)
+    return None if value is None else datetime.fromtimestamp(int(value["N"]), UTC)
 
 
 def now_epoch(now: datetime) -> dict[str, str]:

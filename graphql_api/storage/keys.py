@@ -8,6 +8,7 @@ Layout (PK / SK):
   CONV#<convId>  / MSGID#<messageId>           marker that makes client retries idempotent
   CONV#<convId>  / OWNER                       who owns the partition (ids are client-chosen)
   CONV#<convId>  / TREE                        where the branches fork (only once one does)
+  CONV#<convId>  / DELTA#<messageId>#<seq>     one acknowledged append to a streamed message
 GSI1: GSI1PK = USER#<userId> (ARCHIVED#<userId> once archived),
       GSI1SK = <1 if pinned else 0>#<updatedAt>#<conversationId>.
 
@@ -16,6 +17,10 @@ each the child of the one before. Segment 0 starts at the first message; a new s
 where a message gets a second child (an edit or a regenerate). A message's key is its segment
 and its depth (its position on every path through it), so a segment is one key range, read in
 either direction with one Query, and newer segments sort after older ones.
+
+A streamed message's deltas are one key range per message, in seq order. "DELTA#" sorts
+before "MSG#" and far from "MSGID#", so no message or marker range read ever meets one; a
+partition purge (it Queries the whole partition) removes them with everything else.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ _CONVERSATION: Final = "CONV#"
 _MESSAGE: Final = "MSG#"
 _MESSAGE_ID: Final = "MSGID#"
 _CHANGE: Final = "CHG#"
+_DELTA: Final = "DELTA#"
 
 OWNER_SK: Final = "OWNER"
 PROFILE_SK: Final = "PROFILE"
@@ -48,8 +54,11 @@ CONVERSATIONS_HIGH: Final = "CONV$"
 _SEGMENT_DIGITS: Final = 6
 _DEPTH_DIGITS: Final = 7
 _VERSION_DIGITS: Final = 12
+_SEQ_DIGITS: Final = 10
 MAX_SEGMENT: Final = 10**_SEGMENT_DIGITS - 1
 MAX_DEPTH: Final = 10**_DEPTH_DIGITS - 1
+# GraphQL's Int ends below this, so every seq a client can send has a key.
+MAX_SEQ: Final = 10**_SEQ_DIGITS - 1
 
 
 def user_pk(user_id: str) -> str:
@@ -100,3 +109,23 @@ def pinned_prefix(pinned: bool) -> str:
 
 def change_sk(version: int) -> str:
     return f"{_CHANGE}{version:0{_VERSION_DIGITS}d}"
+
+
+def delta_sk(message_id: str, seq: int) -> str:
+    if not 0 <= seq <= MAX_SEQ:
+        raise ValueError(f"delta seq out of range: {seq}")
+    return f"{_DELTA}{message_id}#{seq:0{_SEQ_DIGITS}d}"
+
+
+def deltas_high(message_id: str) -> str:
+    """Above every delta key of `message_id` ("$" is the character after "#"), and below
+    those of any other message id, which differ before it."""
+    return f"{_DELTA}{message_id}$"
+
+
+def parse_delta_seq(sk: str) -> int:
+    """The seq of a delta SK; ValueError if it is not one."""
+    prefix, _, seq = sk.rpartition("#")
+    if not prefix.startswith(_DELTA) or len(seq) != _SEQ_DIGITS:
+        raise ValueError(f"not a delta key: {sk!r}")
+    return int(seq)

@@ -22,6 +22,7 @@ _COUNT: Final = "count#"
 _TAG: Final = "tag#"
 _TAG_NAME: Final = "tagName#"
 _TEMPORARY: Final = "temp#"
+_STREAM: Final = "stream#"
 
 
 @dataclasses.dataclass
@@ -140,3 +141,20 @@ def counts(profile: Mapping[str, Any] | None, now: datetime) -> Counts:
         for counter in counters:
             values[counter] = values.get(counter, 0) - 1
     return Counts(values=values, tag_names=names)
+
+
+def stream_entry(conversation_id: str, message_id: str) -> str:
+    """The PROFILE attribute of one open stream: a start adds it and a finish drops it, in
+    their transactions, so a start counts the user's open streams in the item every write
+    reads anyway."""
+    return f"{_STREAM}{conversation_id}#{message_id}"
+
+
+def open_streams(profile: Mapping[str, Any] | None) -> dict[str, tuple[str, str]]:
+    """The open-stream entries: attribute name -> (conversation id, message id)."""
+    entries: dict[str, tuple[str, str]] = {}
+    for name in profile or {}:
+        if name.startswith(_STREAM):
+            conversation_id, _, message_id = name[len(_STREAM) :].partition("#")
+            entries[name] = (conversation_id, message_id)
+    return entries

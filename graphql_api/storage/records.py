@@ -48,8 +48,26 @@ def parse_timestamp(text: str) -> datetime:
 
 Rating: TypeAlias = Literal["up", "down"]
 ChangeKind: TypeAlias = Literal[
-    "CONVERSATION_CREATED", "CONVERSATION_UPDATED", "CONVERSATION_DELETED", "MESSAGES_ADDED"
+    "CONVERSATION_CREATED",
+    "CONVERSATION_UPDATED",
+    "CONVERSATION_DELETED",
+    "MESSAGES_ADDED",
+    "MESSAGE_FINISHED",
 ]
+# A message's state. "complete" for every message not streamed (and every one stored before
+# streaming existed); "streaming" while its answer is being appended; "interrupted" is never
+# stored: reads say it of a streaming message whose last append is older than the lease.
+MessageStatus: TypeAlias = Literal["complete", "streaming", "stopped", "failed", "interrupted"]
+MESSAGE_STATUSES: tuple[MessageStatus, ...] = (
+    "complete",
+    "streaming",
+    "stopped",
+    "failed",
+    "interrupted",
+)
+# How a stream may end: finishMessage's statuses.
+FinishStatus: TypeAlias = Literal["complete", "stopped", "failed"]
+FINISH_STATUSES: tuple[FinishStatus, ...] = ("complete", "stopped", "failed")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,6 +124,11 @@ class MessageRecord:
     # Set when the content is kept in the content bucket under this key; read from an item,
     # `content` is then only its start until storage.content fills it in.
     content_ref: str | None = None
+    # Read from an item, a streamed message's `content` is its base (what it started with)
+    # until storage.deltas.streamed_in adds the deltas and tells streaming from interrupted.
+    status: MessageStatus = "complete"
+    # While streaming or interrupted: the last acknowledged seq (0 before the first append).
+    stream_seq: int | None = None
 
     @property
     def position(self) -> MessagePosition:
@@ -232,8 +255,48 @@ class ChangeRecord:
     kind: ChangeKind
     conversation_id: str
     created_at: datetime
-    # What a MESSAGES_ADDED change added, in order; empty for the other kinds.
+    # What a MESSAGES_ADDED change added, in order; the message a MESSAGE_FINISHED change
+    # finished (or a rating rated); empty for the other kinds.
     messages: tuple[MessagePosition, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class DeltaRecord:
+    """One DELTA# item: an acknowledged append, or the tombstone a finish left in its place.
+
+    `end` and `size` are the length of the streamed text once this delta is in it: the base
+    the message started with plus deltas 1..seq, in characters (Python's str length: Unicode
+    code points, what AppendMessagePayload.length counts) and in UTF-8 bytes. A tombstone
+    keeps them (so a reader still knows where seq N ended) and drops the text.
+    """
+
+    seq: int
+    text: str
+    end: int
+    size: int
+    at: datetime | None
+    folded: bool = False
+    # On the tombstone a finish writes after the last delta: whether finishMessage's content
+    # replaced the streamed text.
+    replaced: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StreamEvent:
+    """What a stream's writer announces to live readers (ChatTable.stream_listener), best
+    effort: the table is what readers rely on.
+
+    An append: its seq and delta, status "streaming". A finish: seq is the last delta folded,
+    delta is "", status is how it ended, and `replaced` says whether finishMessage's content
+    replaced the streamed text (a reader then reads the message for the final text).
+    """
+
+    conversation_id: str
+    message_id: str
+    seq: int
+    delta: str
+    status: MessageStatus
+    replaced: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,6 +20,7 @@ from .model import (
     RefusedConversation,
     Role,
     SourceFormat,
+    Status,
 )
 from .native import FORMAT, VERSION
 from .progress import Progress, Summary
@@ -44,6 +45,7 @@ __all__ = [
     "RefusedConversation",
     "Role",
     "SourceFormat",
+    "Status",
     "Summary",
     "TransferError",
     "UnknownFormatError",

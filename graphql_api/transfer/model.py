@@ -15,6 +15,8 @@ from typing import Literal, TypeAlias
 
 Role: TypeAlias = Literal["user", "assistant", "system"]
 Rating: TypeAlias = Literal["UP", "DOWN"]
+# A streamed message's state, as the API stores it; every other message is "complete".
+Status: TypeAlias = Literal["complete", "streaming", "stopped", "failed", "interrupted"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,6 +42,7 @@ class ImportedMessage:
     # nothing is, as importConversations reads an omitted parentId. Only ever the first of
     # `messages`.
     follows_active_leaf: bool = False
+    status: Status = "complete"
 
 
 @dataclasses.dataclass(slots=True)

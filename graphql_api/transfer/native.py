@@ -31,6 +31,7 @@ from .model import (
     ReadResult,
     RefusedConversation,
     Role,
+    Status,
 )
 
 FORMAT: Final = "chat-history-api/export"
@@ -40,6 +41,14 @@ NAMESPACE: Final = uuid.UUID("3d0c2a4e-7f1b-4e8a-9c6d-2b5e8f0a1c03")
 _ROLES: Final[dict[str, Role]] = {"USER": "user", "ASSISTANT": "assistant", "SYSTEM": "system"}
 _ROLE_NAMES: Final = {role: name for name, role in _ROLES.items()}
 _RATINGS: Final = ("UP", "DOWN")
+_STATUSES: Final[dict[str, Status]] = {
+    "COMPLETE": "complete",
+    "STREAMING": "streaming",
+    "STOPPED": "stopped",
+    "FAILED": "failed",
+    "INTERRUPTED": "interrupted",
+}
+_STATUS_NAMES: Final = {status: name for name, status in _STATUSES.items()}
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -73,7 +82,7 @@ def message_fields(message: ImportedMessage) -> dict[str, Any]:
     # Left out only where the file read left it out: its absence says what a null does not
     # (see _nodes). Storage holds no such message, so an export writes it for every one.
     parent = {} if message.follows_active_leaf else {"parentId": message.parent_id}
-    return {
+    fields: dict[str, Any] = {
         "id": message.id,
         **parent,
         "role": _ROLE_NAMES[message.role],
@@ -90,6 +99,10 @@ def message_fields(message: ImportedMessage) -> dict[str, Any]:
             "updatedAt": format_timestamp(feedback.updated_at),
         },
     }
+    if message.status != "complete":
+        # Absent means COMPLETE: every export written before streaming existed reads so.
+        fields["status"] = _STATUS_NAMES[message.status]
+    return fields
 
 
 # --- reading.
@@ -214,7 +227,14 @@ def _message(message: Mapping[str, Any], what: str) -> tree.Message:
     role = message.get("role")
     if role not in _ROLES:
         raise MalformedConversation(f"{what} role is {role!r}, not USER, ASSISTANT or SYSTEM")
-    content = required_str(message.get("content"), f"{what} content")
+    status = message.get("status", "COMPLETE")
+    if status not in _STATUSES:
+        raise MalformedConversation(f"{what} status is {status!r}, not a MessageStatus")
+    if status == "COMPLETE":
+        content = required_str(message.get("content"), f"{what} content")
+    else:
+        # A stream stopped, failed or cut off before its first delta has no text.
+        content = optional_str(message.get("content"), f"{what} content") or ""
     return tree.Message(
         role=_ROLES[str(role)],
         content=content,
@@ -223,6 +243,7 @@ def _message(message: Mapping[str, Any], what: str) -> tree.Message:
         is_error=_bool(message.get("isError", False), f"{what} isError"),
         error_message=optional_str(message.get("errorMessage"), f"{what} errorMessage"),
         feedback=_feedback(message.get("feedback"), f"{what} feedback"),
+        status=_STATUSES[str(status)],
     )
 
 

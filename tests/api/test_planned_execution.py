@@ -227,6 +227,20 @@ async def test_every_operation_answers_the_same_bytes_both_ways(
             }
         ],
     )
+    # An answer saved as it streams, and the reads that show it mid-stream.
+    streamed = str(uuid.uuid4())
+    await session.step("StartMessage", conversationId=first, id=streamed, modelId="model-1")
+    await session.step("AppendMessage", conversationId=first, messageId=streamed, seq=1, delta="Ün")
+    await session.step("AppendMessage", conversationId=first, messageId=streamed, seq=1, delta="Ün")
+    ahead = await session.step(
+        "AppendMessage", conversationId=first, messageId=streamed, seq=3, delta="?"
+    )
+    assert ahead["errors"][0]["extensions"] == {"code": "CONFLICT", "expectedSeq": 2}
+    midway = await session.step("OpenConversation", id=first, last=2)
+    assert midway["data"]["conversation"]["messages"]["edges"][-1]["node"]["content"] == "Ün"
+    await session.step(
+        "FinishMessage", conversationId=first, messageId=streamed, status="STOPPED", lastSeq=1
+    )
     live = await session.step("LiveChanges")
     assert live["errors"]
 

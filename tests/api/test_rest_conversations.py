@@ -15,9 +15,15 @@ GRAPHQL_GET = """
 query Get($id: ID!) {
   conversation(id: $id) {
     id title modelId createdAt updatedAt messageCount version
-    lastMessage { id conversationId role content createdAt modelId isError errorMessage }
+    lastMessage {
+      id conversationId role content createdAt modelId isError errorMessage status streamSeq
+    }
     messages(last: 20) {
-      edges { node { id conversationId role content createdAt modelId isError errorMessage } }
+      edges {
+        node {
+          id conversationId role content createdAt modelId isError errorMessage status streamSeq
+        }
+      }
     }
   }
 }

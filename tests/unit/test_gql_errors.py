@@ -10,6 +10,7 @@ from graphql_api.errors import (
     Code,
     ConflictError,
     NotFoundError,
+    SequenceConflictError,
     StorageRejectedError,
     UnavailableError,
     ValidationError,
@@ -73,3 +74,9 @@ def test_bad_input_names_the_field() -> None:
     public = public_error(raised(ValidationError("messages[1].role", "is not a known role")))
     assert public.message == "messages[1].role: is not a known role"
     assert public.extensions == {"code": "BAD_USER_INPUT", "field": "messages[1].role"}
+
+
+def test_a_sequence_conflict_names_the_seq_the_stream_takes_next() -> None:
+    public = public_error(raised(SequenceConflictError("send seq 3 next", expected_seq=3)))
+    assert public.message == "send seq 3 next"
+    assert public.extensions == {"code": "CONFLICT", "expectedSeq": 3}

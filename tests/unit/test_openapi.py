@@ -51,13 +51,16 @@ def test_it_is_a_valid_openapi_3_1_document() -> None:
     validate(json.loads(openapi_json(InputLimits())))
 
 
-def test_it_describes_the_seeds_six_routes_and_nothing_else() -> None:
+def test_it_describes_the_seeds_six_routes_and_the_streams_three_and_nothing_else() -> None:
     assert sorted((method.upper(), path, op["operationId"]) for path, method, op in OPERATIONS) == [
         ("DELETE", "/conversations/{id}", "deleteConversation"),
         ("GET", "/conversations", "listConversations"),
         ("GET", "/conversations/{id}", "getConversation"),
         ("POST", "/conversations", "createConversation"),
         ("POST", "/conversations/{id}/messages", "addMessage"),
+        ("POST", "/conversations/{id}/messages/stream", "startMessage"),
+        ("POST", "/conversations/{id}/messages/{messageId}/deltas", "appendMessage"),
+        ("POST", "/conversations/{id}/messages/{messageId}/finish", "finishMessage"),
         ("PUT", "/conversations/{id}", "updateConversation"),
     ]
 
