@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 import pytest_asyncio
 
+from graphql_api.gql import executor
+from graphql_api.gql.planned import PlannedExecutor
 from graphql_api.settings import ContentSettings
 from graphql_api.storage.client import DynamoDBClient
 from graphql_api.storage.table import create_table, delete_table
@@ -69,3 +72,17 @@ def bob() -> str:
 async def rest(api: Api) -> Rest:
     """The REST routes of the module's app, every answer checked against its OpenAPI document."""
     return await Rest.on(api)
+
+
+@pytest.fixture
+def planned_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The operations that ran on the planned executor."""
+    runs: list[str] = []
+
+    class Counting(PlannedExecutor):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            runs.append(self.operation.name.value if self.operation.name else "")
+
+    monkeypatch.setattr(executor, "PlannedExecutor", Counting)
+    return runs

@@ -15,14 +15,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from graphql_api.app import create_app
 from graphql_api.services import AppState, Services
-from graphql_api.settings import (
-    CognitoSettings,
-    ContentSettings,
-    DynamoDBSettings,
-    InputLimits,
-    Settings,
-)
+from graphql_api.settings import CognitoSettings, ContentSettings, InputLimits, Settings
 from graphql_api.storage.client import utc_now
+from tests import general_paths
 from tests.counting import RequestCounter
 from tests.tokens import FakeUserPool
 
@@ -104,9 +99,10 @@ def api_settings(
     **overrides: Any,
 ) -> Settings:
     """Settings for an app on the suite's engine and `pool`; `dynamodb` and `cognito` set
-    fields of those sections, `overrides` the top-level ones."""
+    fields of those sections, `overrides` the top-level ones. The fast path and the document
+    cache are as the environment chooses (tests/general_paths.py) unless these set them."""
     values: dict[str, Any] = {
-        "dynamodb": DynamoDBSettings(
+        "dynamodb": general_paths.dynamodb_settings(
             table_name=table_name, region=region, endpoint_url=endpoint, **(dynamodb or {})
         ),
         "cognito": CognitoSettings(
@@ -125,7 +121,7 @@ def api_settings(
         # the suite turns into errors; test_http checks the freeze itself.
         "gc_freeze_after_startup": False,
     }
-    return Settings(**{**values, **overrides})
+    return general_paths.settings(**{**values, **overrides})
 
 
 @contextlib.asynccontextmanager

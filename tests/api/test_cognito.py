@@ -9,7 +9,8 @@ import pytest
 from graphql_api.app import create_app
 from graphql_api.local.cognito import DevCognito
 from graphql_api.local.moto_server import LockedMotoServer
-from graphql_api.settings import CognitoSettings, DynamoDBSettings, InputLimits, Settings
+from graphql_api.settings import CognitoSettings, InputLimits
+from tests import general_paths
 from tests.api.harness import served
 from tests.conftest import REGION, credentials_for
 
@@ -23,8 +24,8 @@ def cognito(moto_server: LockedMotoServer) -> Iterator[DevCognito]:
 async def test_a_signed_in_cognito_user_gets_their_own_data(
     cognito: DevCognito, dynamodb_endpoint: str, api_table: str
 ) -> None:
-    settings = Settings(
-        dynamodb=DynamoDBSettings(
+    settings = general_paths.settings(
+        dynamodb=general_paths.dynamodb_settings(
             table_name=api_table, region=REGION, endpoint_url=dynamodb_endpoint
         ),
         cognito=CognitoSettings(
