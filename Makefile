@@ -14,7 +14,7 @@ INSTALL_LOCKED = $(BIN)/python -m pip install --quiet --require-hashes --require
 INSTALL_PROJECT = $(BIN)/python -m pip install --quiet --no-deps --editable .
 ARGS ?=
 
-.PHONY: install run test lint typecheck unit schema bench bench-trusted soak synth lambda-package lock clean graphiql-assets
+.PHONY: install run test test-general lint typecheck unit schema bench bench-trusted soak synth lambda-package lock clean graphiql-assets
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
@@ -50,6 +50,13 @@ typecheck: $(INSTALLED)
 
 test: lint typecheck
 	$(BIN)/pytest $(ARGS)
+
+# The API and integration tests again with the service's own paths off, so botocore's and
+# graphql-core's general paths stay tested too: no storage/fast_path.py, and no document cache,
+# whose documents gql/planned.py plans (trusted documents still run planned). CI runs it after
+# `make test`.
+test-general: $(INSTALLED)
+	DYNAMODB_FAST_PATH=false GRAPHQL_DOCUMENT_CACHE_SIZE=0 $(BIN)/pytest tests/api tests/integration $(ARGS)
 
 unit: $(INSTALLED)
 	$(BIN)/pytest tests/unit $(ARGS)
