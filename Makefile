@@ -8,12 +8,16 @@ BIN := $(VENV)/bin
 # first start); everything else needs the dev tools too. [dev] includes [local].
 LOCAL := $(VENV)/.installed-local
 INSTALLED := $(VENV)/.installed
+# Each install takes its lock's exact versions, every file checked against its hash; then the
+# project itself, which the locks leave out.
+INSTALL_LOCKED = $(BIN)/python -m pip install --quiet --require-hashes --requirement
+INSTALL_PROJECT = $(BIN)/python -m pip install --quiet --no-deps --editable .
 # The GraphQL-over-HTTP audit's npm packages (npm ci writes node_modules/.package-lock.json).
 AUDIT := tools/graphql-http-audit
 AUDIT_INSTALLED := $(AUDIT)/node_modules/.package-lock.json
 ARGS ?=
 
-.PHONY: install run test lint typecheck unit schema bench bench-trusted soak synth lambda-package clean graphiql-assets audit-tools
+.PHONY: install run test test-general lint typecheck unit schema bench bench-trusted soak synth lambda-package lock clean graphiql-assets audit-tools
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
@@ -23,12 +27,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(LOCAL): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[local]'
+$(LOCAL): pyproject.toml requirements/local.txt | $(BIN)/python
+	$(INSTALL_LOCKED) requirements/local.txt
+	$(INSTALL_PROJECT)
 	touch $(LOCAL)
 
-$(INSTALLED): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(INSTALLED): pyproject.toml requirements/dev.txt | $(BIN)/python
+	$(INSTALL_LOCKED) requirements/dev.txt
+	$(INSTALL_PROJECT)
 	touch $(INSTALLED) $(LOCAL)
 
 install: $(INSTALLED)
@@ -49,6 +55,13 @@ typecheck: $(INSTALLED)
 # where .ci/run installs node and npm first).
 test: lint typecheck $(if $(shell command -v npm),audit-tools)
 	$(BIN)/pytest $(ARGS)
+
+# The API and integration tests again with the service's own paths off, so botocore's and
+# graphql-core's general paths stay tested too: no storage/fast_path.py, and no document cache,
+# whose documents gql/planned.py plans (trusted documents still run planned). CI runs it after
+# `make test`.
+test-general: $(INSTALLED)
+	DYNAMODB_FAST_PATH=false GRAPHQL_DOCUMENT_CACHE_SIZE=0 $(BIN)/pytest tests/api tests/integration $(ARGS)
 
 unit: $(INSTALLED)
 	$(BIN)/pytest tests/unit $(ARGS)
@@ -78,6 +91,25 @@ synth: $(INSTALLED)
 # PyPI, and a Python 3.12 for the bytecode: make lambda-package ARGS="--python /path/python3.12"
 lambda-package: $(INSTALLED)
 	$(BIN)/python -m infra.lambda_package $(ARGS)
+
+# The locks in requirements/, after a change to pyproject.toml's dependencies (needs PyPI):
+# dev.txt first, every other at its versions. Each lock keeps its other pins as they are;
+# to move one: make lock ARGS="--upgrade-package graphql-core". uv resolves (pip-compile
+# cannot lock for another platform: Lambda's, see LAMBDA_PYTHON and PIP_PLATFORMS in
+# infra/lambda_package.py), pip installs: nothing else needs uv.
+UV_VERSION := 0.13.8
+LOCK = $(BIN)/uv pip compile --quiet --generate-hashes --annotation-style line \
+	--custom-compile-command 'make lock' $(ARGS)
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(LOCK) --universal pyproject.toml --extra dev --output-file requirements/dev.txt
+	$(LOCK) --universal pyproject.toml --extra local \
+	  --constraint requirements/dev.txt --output-file requirements/local.txt
+	$(LOCK) --universal pyproject.toml \
+	  --constraint requirements/dev.txt --output-file requirements/service.txt
+	layer="$$($(BIN)/python -m infra.lambda_package --requirements)" && echo "$$layer" | $(LOCK) - \
+	  --python-platform aarch64-manylinux_2_34 --python-version 3.12 --only-binary :all: \
+	  --constraint requirements/dev.txt --output-file requirements/lambda.txt
 
 # GraphiQL's assets from the pinned npm packages in tools/graphiql (needs node and npm); the
 # output in graphql_api/graphiql/static/ is committed, so nothing else needs npm.

@@ -16,14 +16,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from graphql_api.app import create_app
 from graphql_api.observability.telemetry import Telemetry
 from graphql_api.services import AppState, Services
-from graphql_api.settings import (
-    CognitoSettings,
-    ContentSettings,
-    DynamoDBSettings,
-    InputLimits,
-    Settings,
-)
+from graphql_api.settings import CognitoSettings, ContentSettings, InputLimits, Settings
 from graphql_api.storage.client import utc_now
+from tests import general_paths
 from tests.counting import RequestCounter
 from tests.tokens import FakeUserPool
 
@@ -101,9 +96,12 @@ def api_settings(
     pool: FakeUserPool, *, table_name: str, endpoint: str, region: str, **overrides: Any
 ) -> Settings:
     """Settings for an app on `endpoint` and `pool`, with `overrides` applied as `overridden`
-    applies them."""
-    base = Settings(
-        dynamodb=DynamoDBSettings(table_name=table_name, region=region, endpoint_url=endpoint),
+    applies them. The fast path and the document cache are as the environment chooses
+    (tests/general_paths.py) unless `overrides` set them."""
+    base = general_paths.settings(
+        dynamodb=general_paths.dynamodb_settings(
+            table_name=table_name, region=region, endpoint_url=endpoint
+        ),
         cognito=CognitoSettings(
             user_pool_id=pool.pool_id,
             region=pool.region,

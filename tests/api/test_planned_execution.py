@@ -21,8 +21,6 @@ import pytest
 import pytest_asyncio
 
 from graphql_api import app
-from graphql_api.gql import executor
-from graphql_api.gql.planned import PlannedExecutor
 from graphql_api.gql.trusted import apollo_manifest, from_operations
 from graphql_api.storage.client import DynamoDBClient
 from graphql_api.storage.table import create_table, delete_table
@@ -76,20 +74,6 @@ async def pair(
     finally:
         for name in tables:
             await delete_table(dynamodb_client, table_name=name)
-
-
-@pytest.fixture
-def planned_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The operations that ran on the planned executor."""
-    runs: list[str] = []
-
-    class Counting(PlannedExecutor):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            runs.append(self.operation.name.value if self.operation.name else "")
-
-    monkeypatch.setattr(executor, "PlannedExecutor", Counting)
-    return runs
 
 
 class Session:

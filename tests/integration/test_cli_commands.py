@@ -17,6 +17,7 @@ from graphql_api.local.devstack import DevState, state_path
 from graphql_api.settings import Settings
 from graphql_api.storage.client import DynamoDBClient
 from graphql_api.storage.table import delete_table
+from tests import general_paths
 from tests.conftest import REGION, credentials_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,12 +28,13 @@ SETTINGS_VARIABLES = set(Settings.variables())
 def run_cli(
     *arguments: str, environ: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """The CLI in a process whose environment holds none of the service's settings but these."""
+    """The CLI in a process whose environment holds none of the service's settings but these
+    (and the suite's choice of paths)."""
     inherited = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
     return subprocess.run(  # noqa: S603 - a fixed command
         [*CLI, *arguments],
         cwd=ROOT,
-        env={**inherited, **(environ or {})},
+        env={**inherited, **general_paths.environment(), **(environ or {})},
         capture_output=True,
         text=True,
         timeout=120,

@@ -25,6 +25,7 @@ from graphql_api.settings import ContentSettings, Settings
 from graphql_api.storage.client import ChatTable, DynamoDBClient
 from graphql_api.storage.exports import all_conversations, all_messages
 from graphql_api.transfer import write_export
+from tests import general_paths
 from tests.conftest import REGION, credentials_for
 from tests.factories import own_table
 from tests.transfer_checks import FIXTURES, imported, read_all
@@ -45,10 +46,12 @@ async def table_name(dynamodb_client: DynamoDBClient) -> AsyncIterator[str]:
 
 @pytest.fixture
 def environ(dynamodb_endpoint: str, table_name: str) -> dict[str, str]:
-    """The environment of an operator's shell: the DynamoDB settings and nothing else."""
+    """The environment of an operator's shell: the DynamoDB settings (and the suite's choice
+    of paths) and nothing else."""
     inherited = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
     values = {
         **inherited,
+        **general_paths.environment(),
         "CHAT_TABLE_NAME": table_name,
         "AWS_REGION": REGION,
         "DYNAMODB_ENDPOINT_URL": dynamodb_endpoint,

@@ -33,6 +33,7 @@ from graphql_api.storage.conversations import (
 from graphql_api.storage.messages import add_messages
 from graphql_api.storage.records import ConversationRecord
 from graphql_api.storage.threads import list_messages
+from tests import general_paths
 from tests.conftest import credentials_for
 from tests.factories import (
     a_conversation,
@@ -128,6 +129,7 @@ async def faulty_client(
         endpoint_url=running_proxy.url,
         config=config,
         credentials=credentials_for(dynamodb_endpoint),
+        fast_path=general_paths.fast_path(),
     ) as client:
         yield client
 
@@ -498,6 +500,7 @@ async def test_an_engine_that_refuses_connections_is_unavailable(chat_table: Cha
         endpoint_url=url,
         config=config,
         credentials=("testing", "testing"),
+        fast_path=general_paths.fast_path(),
     ) as client:
         nowhere = ChatTable(client=client, name=chat_table.name, deadline=DEADLINE)
 
