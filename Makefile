@@ -15,9 +15,13 @@ INSTALL_PROJECT = $(BIN)/python -m pip install --quiet --no-deps --editable .
 # The GraphQL-over-HTTP audit's npm packages (npm ci writes node_modules/.package-lock.json).
 AUDIT := tools/graphql-http-audit
 AUDIT_INSTALLED := $(AUDIT)/node_modules/.package-lock.json
+# The IaC scanner the infra tests run over both templates (tests/infra/test_checkov.py), in a
+# virtualenv of its own: its hundred exact pins would fight the project's.
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
 ARGS ?=
 
-.PHONY: install run test test-general lint typecheck unit schema bench bench-trusted soak synth lambda-package lock clean graphiql-assets audit-tools
+.PHONY: install run test test-general lint typecheck unit schema bench bench-trusted soak synth lambda-package lock clean graphiql-assets audit-tools checkov lock-checkov
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
@@ -53,7 +57,7 @@ typecheck: $(INSTALLED)
 
 # The audit's packages only where npm is: without node the audit test skips (and fails in CI,
 # where .ci/run installs node and npm first).
-test: lint typecheck $(if $(shell command -v npm),audit-tools)
+test: lint typecheck $(if $(shell command -v npm),audit-tools) checkov
 	$(BIN)/pytest $(ARGS)
 
 # The API and integration tests again with the service's own paths off, so botocore's and
@@ -84,8 +88,10 @@ bench-trusted: $(INSTALLED)
 
 # Both CDK stacks' CloudFormation into infra/cdk.out/: offline, no AWS account, no Docker
 # (node is needed). Context values: make synth ARGS="-c userPoolId=... -c appClientIds=..."
+# Without -c certificateArn (or -c allowPlainHttp=true), an example certificate stands in, and
+# synth says so.
 synth: $(INSTALLED)
-	$(BIN)/python -m infra $(ARGS)
+	$(BIN)/python -m infra --example-certificate $(ARGS)
 
 # The Lambda layer (third-party packages for Lambda's arm64 Python 3.12) in infra/build/; needs
 # PyPI, and a Python 3.12 for the bytecode: make lambda-package ARGS="--python /path/python3.12"
@@ -122,6 +128,22 @@ audit-tools: $(AUDIT_INSTALLED)
 $(AUDIT_INSTALLED): $(AUDIT)/package.json $(AUDIT)/package-lock.json
 	cd $(AUDIT) && npm ci --no-audit --no-fund
 
+# checkov from its lock, every file checked against its hash
+checkov: $(CHECKOV)
+
+$(CHECKOV): requirements/checkov.txt | $(BIN)/python
+	rm -rf $(CHECKOV_VENV)
+	$(BIN)/python -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --require-hashes --requirement requirements/checkov.txt
+	touch $(CHECKOV)
+
+# requirements/checkov.txt from requirements/checkov.in (needs PyPI), e.g. after moving its pin
+lock-checkov: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip compile --quiet --generate-hashes --annotation-style line --universal \
+	  --python-version 3.11 --custom-compile-command 'make lock-checkov' \
+	  requirements/checkov.in --output-file requirements/checkov.txt
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts infra/cdk.out infra/build \
+	rm -rf $(VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts infra/cdk.out infra/build \
 	  $(AUDIT)/node_modules

@@ -53,7 +53,9 @@ async def open_services(
 ) -> AsyncIterator[Services]:
     async with (
         open_broadcast(
-            settings.subscriptions, table_name=settings.dynamodb.table_name
+            settings.subscriptions,
+            table_name=settings.dynamodb.table_name,
+            password=settings.redis_auth_token,
         ) as broadcast,
         open_content_store(
             settings.content, settings.dynamodb, credentials=aws_credentials

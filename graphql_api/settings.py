@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any, Literal, Self, TypeVar, cast
+from urllib.parse import urlsplit
 
 TokenUse = Literal["id", "access", "any"]
 LogFormat = Literal["json", "console"]
@@ -115,10 +116,15 @@ def _env(
     default: Any = dataclasses.MISSING,
     *,
     fallback: str | None = None,
+    secret: bool = False,
 ) -> Any:
-    """A field read from the environment variable `name` (else `fallback`); no default: required."""
+    """A field read from the environment variable `name` (else `fallback`); no default: required.
+
+    A `secret` field stays out of the settings' repr, so no log line or traceback shows it.
+    """
     return dataclasses.field(
         default=default,
+        repr=not secret,
         metadata={
             "env": name,
             "parse": parse,
@@ -346,6 +352,16 @@ def _redis_url(value: str) -> str | None:
     return value
 
 
+def _redis_password(value: str) -> str | None:
+    # The messages never show the value: it is a secret.
+    value = value.strip()
+    if not value:
+        return None
+    if not value.isprintable() or any(character.isspace() for character in value):
+        raise ValueError("must be printable characters without spaces")
+    return value
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SubscriptionSettings(_Section):
     """Live changes over WebSocket, and how they reach every instance."""
@@ -392,10 +408,34 @@ class Settings(_Section):
     # Cursors carry an HMAC so a tampered one is refused; isolation never rests on it, because
     # every query is scoped to the caller whatever the cursor says.
     cursor_secret: str = _env("CURSOR_SECRET", _text, "")
+    # The password of each Redis URL below that carries none (an ElastiCache AUTH token, or an
+    # RBAC user's password with the user named in the URL): a secret store can then hand it
+    # over on its own (ECS injects it from Secrets Manager) while the URL stays plain config.
+    redis_auth_token: str | None = _env("REDIS_AUTH_TOKEN", _redis_password, None, secret=True)
 
     # Full garbage collections walk every live object; freezing the startup objects (modules,
     # the schema) keeps those pauses short under load.
     gc_freeze_after_startup: bool = _env("GC_FREEZE_AFTER_STARTUP", _bool, True)
+
+    def __post_init__(self) -> None:
+        if self.redis_auth_token is None:
+            return
+        urls = {variable: url for variable, url in self.redis_urls.items() if url is not None}
+        if not urls:
+            raise SettingsError(
+                "REDIS_AUTH_TOKEN", f"is set, but no Redis URL is ({', '.join(self.redis_urls)})"
+            )
+        for variable, url in urls.items():
+            if urlsplit(url).password is not None:
+                raise SettingsError(
+                    variable, "carries a password and REDIS_AUTH_TOKEN is set: give one of the two"
+                )
+
+    @property
+    def redis_urls(self) -> dict[str, str | None]:
+        """Every setting that names a Redis (or Valkey), by variable; REDIS_AUTH_TOKEN is the
+        password of each."""
+        return {"BROADCAST_URL": self.subscriptions.broadcast_url}
 
     @property
     def content_limit(self) -> int:

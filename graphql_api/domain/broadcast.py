@@ -242,9 +242,10 @@ def decode_change(data: bytes | str) -> tuple[str, ChangeRecord]:
 
 @contextlib.asynccontextmanager
 async def open_broadcast(
-    settings: SubscriptionSettings, *, table_name: str
+    settings: SubscriptionSettings, *, table_name: str, password: str | None = None
 ) -> AsyncIterator[Broadcast]:
-    """The broadcast `settings.broadcast_url` names: in-process when unset, else Redis."""
+    """The broadcast `settings.broadcast_url` names: in-process when unset, else Redis, where
+    `password` (REDIS_AUTH_TOKEN) authenticates unless the URL carries one."""
     if settings.broadcast_url is None:
         yield LocalBroadcast()
         return
@@ -255,6 +256,8 @@ async def open_broadcast(
     from redis.backoff import ExponentialBackoff
 
     options: dict[str, Any] = {
+        # redis-py lets the URL's own password, if any, win over this one.
+        "password": password,
         "socket_connect_timeout": 2.0,
         "socket_keepalive": True,
         # A pooled connection Redis dropped (a restart, a failover) fails its next command:

@@ -68,11 +68,13 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """A throwaway redis-server on 127.0.0.1, with no persistence."""
+    """A throwaway redis-server on 127.0.0.1, with no persistence; with a `password`, it
+    refuses every command until a client authenticates with it (as ElastiCache's AUTH)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, password: str | None = None) -> None:
         self.binary = require_redis()
         self.port = free_port()
+        self.password = password
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -84,6 +86,7 @@ class RedisServer:
             [
                 *(self.binary, "--bind", "127.0.0.1", "--port", str(self.port)),
                 *("--save", "", "--appendonly", "no", "--dir", tempfile.gettempdir()),
+                *(("--requirepass", self.password) if self.password else ()),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -107,8 +110,8 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
+def redis_server(*, password: str | None = None) -> Iterator[RedisServer]:
+    server = RedisServer(password=password)
     server.start()
     try:
         yield server
@@ -217,3 +220,27 @@ async def test_subscribers_hear_through_redis_again_after_it_restarts(
     assert [data["changes"] for data in (first, *rest)] == [
         {"version": n + 2, "conversation": {"title": title}} for n, title in enumerate(titles)
     ]
+
+
+async def test_instances_authenticate_with_redis_auth_token_to_a_redis_that_requires_it(
+    make_api: AppFactory,
+) -> None:
+    """The URL carries no password (as the CDK stacks set it); REDIS_AUTH_TOKEN does."""
+    token = "Zq3vX9kPm2LwR7tYb4NcH8sJd6FgA1eU"
+    user = new_user()
+    with redis_server(password=token) as redis:
+        through_redis = {"broadcast_url": redis.url, **NO_POLL}
+        async with (
+            make_api.live(subscriptions=through_redis, redis_auth_token=token) as a,
+            make_api.live(subscriptions=through_redis, redis_auth_token=token) as b,
+            b.socket() as socket,
+        ):
+            conversation = await create_conversation(a.api, user, "start")
+            await socket.init(b.api.token(user))
+            sub = await socket.subscribe(CHANGES, {"since": await sync_token(b.api, user)})
+            # Past the catch-up (see the first test), only Redis can bring A's write to B.
+            await renamed(b, user, conversation["id"], "on b")
+            await socket.next_data(sub, seconds=DELIVERY_GUARD)
+            await renamed(a, user, conversation["id"], "on a")
+            through = await socket.next_data(sub, seconds=DELIVERY_GUARD)
+    assert through["changes"] == {"version": 3, "conversation": {"title": "on a"}}
