@@ -167,6 +167,7 @@ REST_CODES: tuple[Code, ...] = (
     Code.CONFLICT,
     Code.SERVICE_UNAVAILABLE,
     Code.INTERNAL_SERVER_ERROR,
+    Code.RATE_LIMITED,
 )
 
 ERROR_DETAIL = Shape(
@@ -184,6 +185,15 @@ ERROR_DETAIL = Shape(
             type="boolean",
             required=False,
             description="true when the same request may succeed later (SERVICE_UNAVAILABLE).",
+        ),
+        "retryAfter": Prop(
+            type="integer",
+            required=False,
+            description=(
+                "Seconds to wait before sending the request again, as Retry-After says: the "
+                "caller's budget (RATE_LIMITED), or a service too busy to read it "
+                "(SERVICE_UNAVAILABLE)."
+            ),
         ),
     },
 )

@@ -19,6 +19,7 @@ from graphql_api.errors import (
     ValidationError,
     code_of,
     public_message,
+    retry_after_of,
 )
 from graphql_api.transport import TransportPaths
 
@@ -35,13 +36,18 @@ class BadRequest(Exception):
         self.message = message
 
 
-def error_body(message: str, code: str, *, field: str | None = None) -> dict[str, Any]:
-    """The body of every REST error; `field` and `retryable` as GraphQL's `extensions` have them."""
+def error_body(
+    message: str, code: str, *, field: str | None = None, retry_after: int | None = None
+) -> dict[str, Any]:
+    """The body of every REST error; `field`, `retryable` and `retryAfter` as GraphQL's
+    `extensions` have them."""
     detail: dict[str, Any] = {"code": code, "message": message}
     if field is not None:
         detail["field"] = field
     if code == Code.SERVICE_UNAVAILABLE:
         detail["retryable"] = True
+    if retry_after is not None:
+        detail["retryAfter"] = retry_after
     return {"error": detail}
 
 
@@ -84,6 +90,9 @@ def failure_response(error: Exception) -> Response:
     elif isinstance(error, UnavailableError):
         logger.warning("storage unavailable: %s", error)
     field = error.field if isinstance(error, ValidationError) else None
+    retry_after = retry_after_of(error)
     return json_response(
-        error_body(public_message(error, code), code.value, field=field), HTTP_STATUS[code]
+        error_body(public_message(error, code), code.value, field=field, retry_after=retry_after),
+        HTTP_STATUS[code],
+        headers=None if retry_after is None else {"Retry-After": str(retry_after)},
     )
