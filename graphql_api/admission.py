@@ -5,15 +5,16 @@ Past them, a request waits at most ADMISSION_WAIT_SECONDS for a place, then is a
 verified or DynamoDB is asked anything. Under overload a queue only makes every request late
 and holds each one's memory; a client told at once can back off, or reach another instance.
 An admitted request's storage calls all end within DYNAMODB_DEADLINE_SECONDS of its admission
-(graphql_api.deadline), so a place is never held for longer.
+(graphql_api.deadline); the token check before them has its own bound (JWKS_TOTAL_TIMEOUT,
+less by default) and counts against the same deadline, so a place is not held longer.
 
 Only the paths that reach DynamoDB take a place (GraphQL and REST): health, readiness,
-metrics, GraphiQL and the OpenAPI document are never shed. A WebSocket connection takes none
-(it lives for an hour and mostly waits); each query or mutation it carries takes one while it
-runs, as an HTTP request does, and is refused with an `error` message (the connection stays)
-when none comes free. A subscription takes none: what it reads is bounded by the sockets a
-user may hold and the operations each may run (SUBSCRIPTION_CONNECTIONS_PER_USER,
-SUBSCRIPTIONS_PER_CONNECTION).
+metrics, GraphiQL's assets and the OpenAPI document are never shed. A WebSocket connection
+takes none (it lives for an hour and mostly waits); each query or mutation it carries takes
+one while it runs, as an HTTP request does, and is refused with an `error` message (the
+connection stays) when none comes free. A subscription takes none: what it reads is bounded
+by the sockets a user may hold and the operations each may run
+(SUBSCRIPTION_CONNECTIONS_PER_USER, SUBSCRIPTIONS_PER_CONNECTION).
 """
 
 from __future__ import annotations
