@@ -38,7 +38,13 @@ from typing import Any
 from jose import jwt
 
 from benchmarks.children import Child, JsonLinesChild, start_child
-from benchmarks.config import REPO_ROOT, BenchConfig, Budget, config_from_environment
+from benchmarks.config import (
+    REPO_ROOT,
+    UNLIMITED_RATES,
+    BenchConfig,
+    Budget,
+    config_from_environment,
+)
 from benchmarks.procstat import rss_megabytes
 from benchmarks.profiling import render, render_text, summarize
 from benchmarks.report import write_report
@@ -203,6 +209,7 @@ class Bench:
             "COGNITO_APP_CLIENT_IDS": self.cognito.client_id,
             "COGNITO_JWKS_URL": self.cognito.jwks_url,
             "BENCH_LOCAL_CREDENTIALS": "1" if self.local_engine else "0",
+            **UNLIMITED_RATES,
             **(BEFORE_ENV if variant == BEFORE else {}),
             **(trusted_env(self.log_dir) if variant == TRUSTED else {}),
         }

@@ -41,6 +41,7 @@ from starlette.applications import Starlette
 from strawberry.schema.config import StrawberryConfig
 
 from benchmarks.children import Child, start_child
+from benchmarks.config import UNLIMITED_RATES
 from benchmarks.seed import DatasetSpec, seed
 from graphql_api.app import create_app
 from graphql_api.gql.messages import Message, MessageConnection, MessageEdge
@@ -358,6 +359,7 @@ async def service(moto_url: str, table: str, cognito: DevCognito) -> AsyncIterat
             "COGNITO_JWKS_URL": cognito.jwks_url,
             "CURSOR_SECRET": "bench-trusted-documents",
             "LOG_LEVEL": "WARNING",
+            **UNLIMITED_RATES,
         }
     )
     app = create_app(settings, aws_credentials=LOCAL_CREDENTIALS)

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from graphql_api.admission import Admission, AdmissionGuard
 from graphql_api.auth import SigningKeysUnavailableError
 from graphql_api.auth.backend import (
     MISSING_TOKEN,
@@ -40,10 +41,11 @@ from graphql_api.rest.routes import REST_PATHS, rest_routes
 from graphql_api.services import AppState, Services, open_services
 from graphql_api.settings import Settings, SettingsError
 from graphql_api.storage.client import utc_now
-from graphql_api.transport import GraphQLTransportGuard, TransportGuard
+from graphql_api.transport import GraphQLTransportGuard, TransportGuard, graphql_paths
 
 # Probes must answer well within a load balancer's timeout, whatever DynamoDB is doing.
 READINESS_DEADLINE_SECONDS = 2.0
+GRAPHQL_PATH = "/graphql"
 
 
 def create_app(
@@ -67,7 +69,9 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
         async with (
-            open_services(settings, aws_credentials=aws_credentials, clock=clock) as services,
+            open_services(
+                settings, aws_credentials=aws_credentials, clock=clock, metrics=telemetry.metrics
+            ) as services,
             telemetry.running(jwks=services.jwks),
         ):
             if settings.gc_freeze_after_startup:
@@ -75,21 +79,27 @@ def create_app(
             yield {"services": services}
 
     graphiql = (
-        GraphiQL.load(endpoint="/graphql", headers=graphiql_headers, default_query=graphiql_query)
+        GraphiQL.load(endpoint=GRAPHQL_PATH, headers=graphiql_headers, default_query=graphiql_query)
         if settings.graphiql_enabled
         else None
     )
     runner = graphql_runner(settings)
+    admission = Admission(
+        limit=settings.concurrency_limit,
+        wait_seconds=settings.admission_wait_seconds,
+        deadline_seconds=settings.dynamodb.deadline,
+    )
     return Starlette(
         routes=[
-            Route("/graphql", graphql_endpoint(runner, graphiql=graphiql)),
+            Route(GRAPHQL_PATH, graphql_endpoint(runner, graphiql=graphiql)),
             # The same path over WebSocket, every operation run by the same runner.
             WebSocketRoute(
-                "/graphql",
+                GRAPHQL_PATH,
                 WebSocketEndpoint(
                     runner,
                     settings=settings.subscriptions,
                     telemetry=telemetry,
+                    admission=admission,
                     allowed_origins=settings.cors_allow_origins,
                     wait_until=wait_until,
                 ),
@@ -101,7 +111,10 @@ def create_app(
             *_metrics_route(telemetry),
         ],
         # Outermost, so the request's line, metrics and span cover every refusal too.
-        middleware=[Middleware(RequestTelemetry, telemetry=telemetry), *_middleware(settings)],
+        middleware=[
+            Middleware(RequestTelemetry, telemetry=telemetry),
+            *_middleware(settings, admission=admission, telemetry=telemetry),
+        ],
         lifespan=lifespan,
     )
 
@@ -111,7 +124,9 @@ def _metrics_route(telemetry: Telemetry) -> list[Route]:
     return [] if endpoint is None else [Route("/metrics", endpoint)]
 
 
-def _middleware(settings: Settings) -> list[Middleware]:
+def _middleware(
+    settings: Settings, *, admission: Admission, telemetry: Telemetry
+) -> list[Middleware]:
     middleware: list[Middleware] = []
     if settings.cors_allow_origins:
         middleware.append(
@@ -124,9 +139,19 @@ def _middleware(settings: Settings) -> list[Middleware]:
                 max_age=600,
             )
         )
-    # The guard first: an oversized or non-JSON body is refused before any token work.
+    # Shedding first, after CORS (a browser must be able to read the 503): a request past the
+    # process's places is answered before anything reads it.
     middleware.append(
-        Middleware(GraphQLTransportGuard, path="/graphql", max_body_bytes=settings.max_body_bytes)
+        Middleware(
+            AdmissionGuard,
+            admission=admission,
+            transports=[("graphql", graphql_paths(GRAPHQL_PATH)), ("rest", REST_PATHS)],
+            on_shed=telemetry.metrics.shed,
+        )
+    )
+    # Then the guards: an oversized or non-JSON body is refused before any token work.
+    middleware.append(
+        Middleware(GraphQLTransportGuard, path=GRAPHQL_PATH, max_body_bytes=settings.max_body_bytes)
     )
     middleware.append(
         Middleware(TransportGuard, paths=REST_PATHS, max_body_bytes=settings.max_body_bytes)

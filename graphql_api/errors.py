@@ -103,6 +103,16 @@ class StorageRejectedError(ChatError):
         )
 
 
+class RateLimitedError(ChatError):
+    """The user spent a budget (domain/ratelimit.py); nothing was done. `retry_after`: whole
+    seconds (at least 1) until the request would be admitted."""
+
+    def __init__(self, *, retry_after: int, budget: str) -> None:
+        super().__init__(f"{budget} budget spent; retry after {retry_after}s")
+        self.retry_after = retry_after
+        self.budget = budget
+
+
 class ResyncRequiredError(ChatError):
     """A sync position older than the retained change history: the client must reload, then
     sync from a fresh token. (The changes query says so in its result; a subscription, which
@@ -118,6 +128,8 @@ class Code(enum.StrEnum):
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
     RESYNC_REQUIRED = "RESYNC_REQUIRED"
+    # Over the user's request budget: retry after `retryAfter` seconds.
+    RATE_LIMITED = "RATE_LIMITED"
     # A persisted query id this process does not know: an APQ client then sends the document.
     PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
     # A document outside the trusted documents, where only those are served (Apollo Router's
@@ -147,6 +159,8 @@ def code_of(error: BaseException) -> Code | None:
         return Code.SERVICE_UNAVAILABLE
     if isinstance(error, ResyncRequiredError):
         return Code.RESYNC_REQUIRED
+    if isinstance(error, RateLimitedError):
+        return Code.RATE_LIMITED
     return None
 
 
@@ -170,6 +184,8 @@ HTTP_STATUS: dict[Code, int] = {
     Code.INTERNAL_SERVER_ERROR: 500,
     # The history the client asked from is gone for good.
     Code.RESYNC_REQUIRED: 410,
+    # With Retry-After, as GraphQL and REST alike answer it.
+    Code.RATE_LIMITED: 429,
     # 200 whatever the media type: Apollo's clients (iOS stops at any other status) retry
     # with the document only when the miss arrives as a successful response.
     Code.PERSISTED_QUERY_NOT_FOUND: 200,
@@ -179,6 +195,9 @@ HTTP_STATUS: dict[Code, int] = {
 # One message for missing and foreign items alike: the two must be indistinguishable.
 NOT_FOUND_MESSAGE = "Conversation not found."
 UNAVAILABLE_MESSAGE = "The service is temporarily unavailable; try again shortly."
+# A request shed before it was read: the process is serving as many as it takes at once.
+BUSY_MESSAGE = "The service is busy; try again shortly."
+RATE_LIMITED_MESSAGE = "Too many requests; try again after retryAfter seconds."
 INTERNAL_MESSAGE = "Internal server error."
 RESYNC_MESSAGE = (
     "`since` is older than the retained history: reload with conversations(), then sync from "
@@ -196,4 +215,10 @@ def public_message(error: BaseException, code: Code) -> str:
         Code.NOT_FOUND: NOT_FOUND_MESSAGE,
         Code.SERVICE_UNAVAILABLE: UNAVAILABLE_MESSAGE,
         Code.RESYNC_REQUIRED: RESYNC_MESSAGE,
+        Code.RATE_LIMITED: RATE_LIMITED_MESSAGE,
     }.get(code, INTERNAL_MESSAGE)
+
+
+def retry_after_of(error: BaseException | None) -> int | None:
+    """The whole seconds a client is told to wait before retrying, where the error says."""
+    return error.retry_after if isinstance(error, RateLimitedError) else None

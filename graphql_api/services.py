@@ -19,6 +19,7 @@ import aiohttp
 from graphql_api.auth import JwksCache, SigningKeysUnavailableError, TokenVerifier
 from graphql_api.domain.broadcast import Broadcast, open_broadcast
 from graphql_api.domain.chat import Chat
+from graphql_api.domain.ratelimit import RateLimiter, RateLimitMetrics, open_rate_limiter
 from graphql_api.domain.streams import StreamCache
 from graphql_api.settings import Settings
 from graphql_api.storage.client import ChatTable, open_table, utc_now
@@ -36,6 +37,8 @@ class Services:
     chat: Chat
     # Announces every committed change to live subscriptions (the table's listener).
     broadcast: Broadcast
+    # Every user's request budgets, checked before an operation touches the table.
+    limiter: RateLimiter
 
 
 class AppState(TypedDict):
@@ -50,7 +53,9 @@ async def open_services(
     *,
     aws_credentials: tuple[str, str] | None = None,
     clock: Callable[[], datetime] = utc_now,
+    metrics: RateLimitMetrics | None = None,
 ) -> AsyncIterator[Services]:
+    """`metrics` hears what the rate limiter does (the app's telemetry)."""
     async with (
         open_broadcast(
             settings.subscriptions,
@@ -70,6 +75,12 @@ async def open_services(
             content=content,
         ) as table,
         aiohttp.ClientSession() as session,
+        open_rate_limiter(
+            settings.rate_limits,
+            table_name=settings.dynamodb.table_name,
+            password=settings.redis_auth_token,
+            metrics=metrics,
+        ) as limiter,
     ):
         jwks = JwksCache.from_settings(settings.cognito, session=session)
         if settings.cognito.jwks_warm_at_startup:
@@ -95,4 +106,5 @@ async def open_services(
                 streams=StreamCache(),
             ),
             broadcast=broadcast,
+            limiter=limiter,
         )

@@ -80,6 +80,16 @@ def _positive(parse: Callable[[str], _T]) -> Callable[[str], _T]:
     return parse_positive
 
 
+def _non_negative_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a number") from None
+    if not number >= 0:  # NaN too
+        raise ValueError(f"{value!r} must not be negative")
+    return number
+
+
 def _non_negative_int(value: str) -> int:
     try:
         number = int(value)
@@ -378,6 +388,25 @@ class SubscriptionSettings(_Section):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class RateLimitSettings(_Section):
+    """Per-user budgets (token buckets: a rate per minute, and a burst spent at once), and where
+    they are kept (domain/ratelimit.py)."""
+
+    # Unset: each process keeps its own buckets (the dev stack). redis://...: one budget per
+    # user across every instance sharing that Redis (or Valkey).
+    url: str | None = _env("RATE_LIMIT_URL", _redis_url, None)
+    # A query, or a subscription's start.
+    reads_per_minute: int = _env("RATE_LIMIT_READS_PER_MINUTE", _positive(int), 600)
+    reads_burst: int = _env("RATE_LIMIT_READS_BURST", _positive(int), 100)
+    # Each root field of a mutation; each REST write.
+    writes_per_minute: int = _env("RATE_LIMIT_WRITES_PER_MINUTE", _positive(int), 120)
+    writes_burst: int = _env("RATE_LIMIT_WRITES_BURST", _positive(int), 30)
+    # Each delta of an answer being streamed: several a second while it is generated.
+    appends_per_minute: int = _env("RATE_LIMIT_APPENDS_PER_MINUTE", _positive(int), 1200)
+    appends_burst: int = _env("RATE_LIMIT_APPENDS_BURST", _positive(int), 200)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Settings(_Section):
     dynamodb: DynamoDBSettings = _section(DynamoDBSettings)
     cognito: CognitoSettings = _section(CognitoSettings)
@@ -387,6 +416,13 @@ class Settings(_Section):
     streaming: StreamingSettings = _section(StreamingSettings, defaults=True)
     observability: ObservabilitySettings = _section(ObservabilitySettings, defaults=True)
     content: ContentSettings = _section(ContentSettings, defaults=True)
+    rate_limits: RateLimitSettings = _section(RateLimitSettings, defaults=True)
+
+    # Shedding: requests served at once by one process; past them a request waits this long
+    # for a place, then is answered 503 before its body is read. Unset: the DynamoDB pool's
+    # size (see concurrency_limit).
+    max_concurrent_requests: int | None = _env("MAX_CONCURRENT_REQUESTS", _positive(int), None)
+    admission_wait_seconds: float = _env("ADMISSION_WAIT_SECONDS", _non_negative_float, 0.5)
 
     # GraphQL
     graphiql_enabled: bool = _env("GRAPHIQL_ENABLED", _bool, False)
@@ -435,7 +471,21 @@ class Settings(_Section):
     def redis_urls(self) -> dict[str, str | None]:
         """Every setting that names a Redis (or Valkey), by variable; REDIS_AUTH_TOKEN is the
         password of each."""
-        return {"BROADCAST_URL": self.subscriptions.broadcast_url}
+        return {
+            "BROADCAST_URL": self.subscriptions.broadcast_url,
+            "RATE_LIMIT_URL": self.rate_limits.url,
+        }
+
+    @property
+    def concurrency_limit(self) -> int:
+        """MAX_CONCURRENT_REQUESTS, or as many as the DynamoDB pool has connections: each
+        admitted request then finds one for its first call instead of queueing inside the HTTP
+        client's pool, where no one sees the queue and nothing bounds it; and a 2-core process
+        is busy on its CPU (2 to 9 ms a request) well before that many are in flight, so more
+        would only make each one wait longer."""
+        if self.max_concurrent_requests is not None:
+            return self.max_concurrent_requests
+        return self.dynamodb.max_pool_connections
 
     @property
     def content_limit(self) -> int:

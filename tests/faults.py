@@ -8,6 +8,8 @@ local engines, which do not verify signatures.
     async with FaultProxy(upstream_url) as proxy:
         proxy.fail("TransactWriteItems", status=500, times=None)   # until cleared
         ...                                                         # client endpoint: proxy.url
+        held = proxy.hold("Query")                                  # until released
+        await held.arrived.wait(); ...; held.release()
         proxy.clear()
         await proxy.settled()   # every request answered, or dropped by a client that gave up
 """
@@ -59,6 +61,25 @@ class Delay:
     forward_first: bool = False
 
 
+class Held:
+    """What a `hold` rule holds: `arrived` is set once it holds a request, and `release()`
+    lets every request it holds (and will hold) go on to the engine."""
+
+    def __init__(self) -> None:
+        self.arrived = asyncio.Event()
+        self.released = asyncio.Event()
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Hold:
+    """Hold the request, unforwarded, until the test releases it; then forward it."""
+
+    held: Held
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Reset:
     """Drop the connection with a TCP reset instead of answering."""
@@ -73,7 +94,7 @@ class LeaveUnprocessed:
     keep: int
 
 
-Fault: TypeAlias = Fail | Delay | Reset | LeaveUnprocessed
+Fault: TypeAlias = Fail | Delay | Hold | Reset | LeaveUnprocessed
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -182,6 +203,13 @@ class FaultProxy:
     ) -> None:
         self._add(operation, Delay(seconds=seconds, forward_first=forward_first), times, after)
 
+    def hold(self, operation: str, *, times: int | None = 1, after: int = 0) -> Held:
+        """Hold matching requests until `release()` on what this returns: a request in
+        flight for as long as the test wants, decided by events rather than a duration."""
+        held = Held()
+        self._add(operation, Hold(held=held), times, after)
+        return held
+
     def reset_connection(
         self, operation: str, *, times: int | None = 1, after: int = 0, forward_first: bool = False
     ) -> None:
@@ -278,6 +306,18 @@ class FaultProxy:
                 if response is None and self._closing.is_set():
                     return self._error(503, "ServiceUnavailable", "the fault proxy is closing")
                 return response or await self._forward(request, operation, body)
+            case Hold(held=held):
+                held.arrived.set()
+                released = asyncio.ensure_future(held.released.wait())
+                closing = asyncio.ensure_future(self._closing.wait())
+                try:
+                    await asyncio.wait({released, closing}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    released.cancel()
+                    closing.cancel()
+                if not held.released.is_set():
+                    return self._error(503, "ServiceUnavailable", "the fault proxy is closing")
+                return await self._forward(request, operation, body)
             case Reset() as reset:
                 if reset.forward_first:
                     await self._forward(request, operation, body)

@@ -267,6 +267,7 @@ REST_CODES: tuple[Code, ...] = (
     Code.CONFLICT,
     Code.SERVICE_UNAVAILABLE,
     Code.INTERNAL_SERVER_ERROR,
+    Code.RATE_LIMITED,
 )
 
 ERROR_DETAIL = Shape(
@@ -289,6 +290,15 @@ ERROR_DETAIL = Shape(
             type="integer",
             required=False,
             description="The seq a stream takes next, when a delta or a finish is out of step.",
+        ),
+        "retryAfter": Prop(
+            type="integer",
+            required=False,
+            description=(
+                "Seconds to wait before sending the request again, as Retry-After says: the "
+                "caller's budget (RATE_LIMITED), or a service too busy to read it "
+                "(SERVICE_UNAVAILABLE)."
+            ),
         ),
     },
 )

@@ -20,6 +20,7 @@ from graphql_api.errors import (
     code_of,
     details_of,
     public_message,
+    retry_after_of,
 )
 from graphql_api.transport import TransportPaths
 
@@ -41,15 +42,18 @@ def error_body(
     code: str,
     *,
     field: str | None = None,
+    retry_after: int | None = None,
     details: dict[str, object] | None = None,
 ) -> dict[str, Any]:
-    """The body of every REST error; `field`, `retryable` and the `details` (expectedSeq) as
-    GraphQL's `extensions` have them."""
+    """The body of every REST error; `field`, `retryable`, `retryAfter` and the `details`
+    (expectedSeq) as GraphQL's `extensions` have them."""
     detail: dict[str, Any] = {"code": code, "message": message}
     if field is not None:
         detail["field"] = field
     if code == Code.SERVICE_UNAVAILABLE:
         detail["retryable"] = True
+    if retry_after is not None:
+        detail["retryAfter"] = retry_after
     detail.update(details or {})
     return {"error": detail}
 
@@ -93,7 +97,16 @@ def failure_response(error: Exception) -> Response:
     elif isinstance(error, UnavailableError):
         logger.warning("storage unavailable: %s", error)
     field = error.field if isinstance(error, ValidationError) else None
+    retry_after = retry_after_of(error)
     body = error_body(
-        public_message(error, code), code.value, field=field, details=details_of(error)
+        public_message(error, code),
+        code.value,
+        field=field,
+        retry_after=retry_after,
+        details=details_of(error),
     )
-    return json_response(body, HTTP_STATUS[code])
+    return json_response(
+        body,
+        HTTP_STATUS[code],
+        headers=None if retry_after is None else {"Retry-After": str(retry_after)},
+    )

@@ -15,6 +15,7 @@ import aiohttp
 from aiobotocore.config import AioConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
+from graphql_api import deadline as request_deadline
 from graphql_api.errors import ChatError, StorageRejectedError, UnavailableError, ValidationError
 from graphql_api.observability.capacity import watch_capacity
 from graphql_api.settings import DynamoDBSettings
@@ -117,9 +118,13 @@ class ChatTable:
 
     @contextlib.asynccontextmanager
     async def guard(self, *, deadline: float | None = None) -> AsyncIterator[None]:
-        """Bound the enclosed calls in time and turn botocore failures into domain errors."""
+        """Bound the enclosed calls in time and turn botocore failures into domain errors.
+
+        The bound is `deadline` (the table's by default), or what is left of the current
+        request's deadline if that is less (graphql_api.deadline)."""
+        own = self.deadline if deadline is None else deadline
         try:
-            async with asyncio.timeout(self.deadline if deadline is None else deadline):
+            async with asyncio.timeout(request_deadline.bounded(own)):
                 with translate_errors(resource=self.name):
                     yield
         except TimeoutError as exc:

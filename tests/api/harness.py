@@ -16,7 +16,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from graphql_api.app import create_app
 from graphql_api.observability.telemetry import Telemetry
 from graphql_api.services import AppState, Services
-from graphql_api.settings import CognitoSettings, ContentSettings, InputLimits, Settings
+from graphql_api.settings import (
+    CognitoSettings,
+    ContentSettings,
+    InputLimits,
+    RateLimitSettings,
+    Settings,
+)
 from graphql_api.storage.client import utc_now
 from tests import general_paths
 from tests.counting import RequestCounter
@@ -24,6 +30,18 @@ from tests.tokens import FakeUserPool
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
+
+
+# The suite seeds its data through the API, a user writing as fast as the app serves: far
+# past the production budgets, which the tests of the limits (and the audit) set themselves.
+SUITE_RATE_LIMITS = RateLimitSettings(
+    reads_per_minute=1_000_000,
+    reads_burst=100_000,
+    writes_per_minute=1_000_000,
+    writes_burst=100_000,
+    appends_per_minute=1_000_000,
+    appends_burst=100_000,
+)
 
 
 class GraphQLErrors(AssertionError):
@@ -110,6 +128,7 @@ def api_settings(
         ),
         limits=InputLimits(),
         content=ContentSettings(),
+        rate_limits=SUITE_RATE_LIMITS,
         cursor_secret="api-test-cursor-secret",
         introspection_enabled=True,
         graphiql_enabled=True,

@@ -17,10 +17,18 @@ TOKEN = "Zq3vX9kPm2LwR7tYb4NcH8sJd6FgA1eU"
 
 
 def test_the_token_is_read_and_names_every_redis_url_it_authenticates() -> None:
-    settings = Settings.from_env({**BASE_ENV, "BROADCAST_URL": VALKEY, "REDIS_AUTH_TOKEN": TOKEN})
+    settings = Settings.from_env(
+        {**BASE_ENV, "BROADCAST_URL": VALKEY, "RATE_LIMIT_URL": VALKEY, "REDIS_AUTH_TOKEN": TOKEN}
+    )
 
     assert settings.redis_auth_token == TOKEN
-    assert settings.redis_urls == {"BROADCAST_URL": VALKEY}
+    assert settings.redis_urls == {"BROADCAST_URL": VALKEY, "RATE_LIMIT_URL": VALKEY}
+
+
+def test_a_token_beside_the_limiter_url_alone_is_read() -> None:
+    settings = Settings.from_env({**BASE_ENV, "RATE_LIMIT_URL": VALKEY, "REDIS_AUTH_TOKEN": TOKEN})
+
+    assert settings.redis_auth_token == TOKEN
 
 
 def test_the_token_is_optional_and_a_blank_one_is_none() -> None:
@@ -41,6 +49,7 @@ def test_a_token_without_a_redis_url_is_refused() -> None:
 
     assert raised.value.variable == "REDIS_AUTH_TOKEN"
     assert "BROADCAST_URL" in str(raised.value)
+    assert "RATE_LIMIT_URL" in str(raised.value)
 
 
 def test_a_token_beside_a_url_with_its_own_password_is_refused() -> None:
@@ -58,7 +67,7 @@ def test_a_user_named_in_the_url_takes_the_token_as_its_password() -> None:
 
     settings = Settings.from_env({**BASE_ENV, "BROADCAST_URL": rbac, "REDIS_AUTH_TOKEN": TOKEN})
 
-    assert settings.redis_urls == {"BROADCAST_URL": rbac}
+    assert settings.redis_urls == {"BROADCAST_URL": rbac, "RATE_LIMIT_URL": None}
 
 
 @pytest.mark.parametrize("token", ["two words", "tab\there", "bell\x07"])
