@@ -56,7 +56,10 @@ def test_the_image_is_the_dockerfiles_built_at_deploy_for_arm64(synthesis: Synth
         "README.md",
         "graphql_api",
         "pyproject.toml",
+        "requirements",
     ]
+    # Of the locks, only the service's: the image installs from it.
+    assert [path.name for path in (context / "requirements").iterdir()] == ["service.txt"]
 
 
 def test_tasks_run_the_image_in_private_subnets_with_the_services_settings(
