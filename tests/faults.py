@@ -12,6 +12,11 @@ local engines, which do not verify signatures.
         await held.arrived.wait(); ...; held.release()
         proxy.clear()
         await proxy.settled()   # every request answered, or dropped by a client that gave up
+
+A test that must act at an exact point of a request's life holds it and waits for that:
+
+        proxy.delay("PutItem", seconds=600, forward_first=True)  # stored, not yet answered
+        await proxy.until(lambda: proxy.holding > 0)
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import struct
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Final, TypeAlias
 
@@ -130,6 +135,10 @@ class FaultProxy:
         self._rules: list[_Rule] = []
         self.requests: Counter[str] = Counter()
         self.forwarded: Counter[str] = Counter()
+        # Responses a Delay holds right now (after forwarding, with `forward_first`).
+        self.holding = 0
+        # Set, and replaced, whenever a count above moves: what `until` waits on.
+        self._moved = asyncio.Event()
         # The request ids of the errors it answered with, oldest first.
         self.error_ids: list[str] = []
         self._session: aiohttp.ClientSession | None = None
@@ -236,6 +245,15 @@ class FaultProxy:
     def _add(self, operation: str, fault: Fault, times: int | None, after: int) -> None:
         self._rules.append(_Rule(operation=operation, fault=fault, remaining=times, skip=after))
 
+    async def until(self, condition: Callable[[], bool]) -> None:
+        """Wait until `condition` (of the counts) holds; it is checked again each time one moves."""
+        while not condition():
+            await self._moved.wait()
+
+    def _move(self) -> None:
+        self._moved.set()
+        self._moved = asyncio.Event()
+
     async def settled(self) -> None:
         """Wait until no request is in the proxy's hands: each one was answered, or abandoned
         because its client gave up (aiohttp cancels the handler then, a held one unforwarded)."""
@@ -289,6 +307,7 @@ class FaultProxy:
     async def _answer(self, request: web.BaseRequest) -> web.StreamResponse:
         operation = request.headers.get("X-Amz-Target", "").rpartition(".")[2] or request.path
         self.requests[operation] += 1
+        self._move()
         body = await request.read()
         match self._take(operation):
             case None:
@@ -301,8 +320,14 @@ class FaultProxy:
                 response = (
                     await self._forward(request, operation, body) if delay.forward_first else None
                 )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closing.wait(), delay.seconds)
+                self.holding += 1
+                self._move()
+                try:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._closing.wait(), delay.seconds)
+                finally:
+                    self.holding -= 1
+                    self._move()
                 if response is None and self._closing.is_set():
                     return self._error(503, "ServiceUnavailable", "the fault proxy is closing")
                 return response or await self._forward(request, operation, body)
@@ -349,6 +374,7 @@ class FaultProxy:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _NOT_FORWARDED}
         headers["Accept-Encoding"] = "identity"  # the batch rewrite needs plain JSON
         self.forwarded[operation] += 1
+        self._move()
         async with self._session.request(
             request.method, self._upstream + request.path_qs, headers=headers, data=body
         ) as upstream:

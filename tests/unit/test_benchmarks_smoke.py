@@ -19,7 +19,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from benchmarks import coldstart
+from benchmarks import coldstart, streaming_cost
 from benchmarks.canned_engine import Answer, Engine, Recording, WaveCounter, build_app
 from benchmarks.children import loopback_listener
 from benchmarks.config import PUBLISHED, REPO_ROOT, BenchConfig, QuickRunError
@@ -448,6 +448,8 @@ def written_by(command: list[str], config: BenchConfig) -> Path | None:
         return config.output_dir
     if module == "benchmarks.coldstart":
         return coldstart.json_path(coldstart.parser().parse_args(arguments).json, config)
+    if module == "benchmarks.streaming_cost":
+        return streaming_cost.json_path(config)
     raise AssertionError(f"`make bench` runs {module}: say here where it writes")
 
 
@@ -456,7 +458,7 @@ def test_a_quick_make_bench_writes_only_where_bench_output_dir_says(tmp_path: Pa
 
     written = [written_by(command, config) for command in make_bench_commands()]
 
-    assert len(written) == 2
+    assert len(written) == 3
     for path in written:
         assert path is not None
         assert path.is_relative_to(tmp_path), path
@@ -477,7 +479,11 @@ def test_a_full_make_bench_publishes_its_results(tmp_path: Path) -> None:
 
     written = [written_by(command, config) for command in make_bench_commands()]
 
-    assert written == [PUBLISHED, PUBLISHED / "coldstart.json"]
+    assert written == [
+        PUBLISHED,
+        PUBLISHED / "coldstart.json",
+        PUBLISHED / streaming_cost.JSON_NAME,
+    ]
 
 
 def test_a_quick_run_refuses_to_write_the_published_results() -> None:
