@@ -309,10 +309,8 @@ async def _empty(
     `work`."""
     handled = 0
     while handled < DELETE_BATCH and not work.spent():
-        listed = await _listed(table, user_id, project_id, limit=DELETE_BATCH - handled)
-        if not listed:
-            # The index has not caught up with the latest writes yet: a later call will.
-            return
+        wanted = DELETE_BATCH - handled
+        listed = await _listed(table, user_id, project_id, limit=wanted)
         for conversation_id in listed:
             if delete_conversations:
                 finished = await erase_conversation(
@@ -327,6 +325,10 @@ async def _empty(
             handled += 1
             if work.spent():
                 return
+        if len(listed) < wanted:
+            # The index holds no more; any still counted are writes it has not caught up
+            # with yet, for a later call.
+            return
 
 
 async def _mark_deleting(table: ChatTable, user_id: str, project_id: str) -> ProjectRecord:

@@ -8,7 +8,18 @@ from typing import Any
 import pytest
 
 from graphql_api.errors import PROJECT_NOT_FOUND_MESSAGE
-from tests.api.harness import Api, add_messages, create_conversation, new_id
+from graphql_api.settings import InputLimits
+from tests.api.harness import (
+    Api,
+    add_messages,
+    api_settings,
+    create_conversation,
+    new_id,
+    new_user,
+    running_api,
+)
+from tests.conftest import REGION, credentials_for
+from tests.tokens import FakeUserPool
 
 CREATE_PROJECT = """
 mutation CreateProject($input: CreateProjectInput!) {
@@ -145,7 +156,7 @@ async def test_conversations_move_in_and_out_and_every_list_counts_them(
     work = await create_project(api, alice, "Work")
     a = await create_conversation(api, alice, "a", projectId=trip["id"])
     b = await create_conversation(api, alice, "b")
-    c = await create_conversation(api, alice, "c")
+    await create_conversation(api, alice, "c")
     await add_messages(api, alice, b["id"], ["q", "r"])
 
     moved = await move(api, alice, b["id"], trip["id"], expectedVersion=b["version"])
@@ -203,7 +214,9 @@ async def test_archiving_and_pinning_move_a_projects_counts(api: Api, alice: str
         for index in range(3)
     ]
     update = """
-    mutation($input: UpdateConversationInput!) { updateConversation(input: $input) { conversation { id } } }
+    mutation($input: UpdateConversationInput!) {
+      updateConversation(input: $input) { conversation { id } }
+    }
     """
     await api.data(update, {"input": {"id": ids[0], "archived": True}}, user=alice)
     await api.data(update, {"input": {"id": ids[1], "pinned": True}}, user=alice)
@@ -259,7 +272,7 @@ async def test_deleting_a_project_moves_its_conversations_out(api: Api, alice: s
 
 async def test_deleting_a_project_with_its_conversations_deletes_them(api: Api, alice: str) -> None:
     project = await create_project(api, alice)
-    kept = await create_conversation(api, alice, "kept")
+    await create_conversation(api, alice, "kept")
     for index in range(2):
         conversation = await create_conversation(api, alice, f"c{index}", projectId=project["id"])
         await add_messages(api, alice, conversation["id"], ["q", "a"])
@@ -268,7 +281,6 @@ async def test_deleting_a_project_with_its_conversations_deletes_them(api: Api, 
 
     assert calls[-1]["done"]
     assert await listed(api, alice) == (1, ["kept"])
-    assert kept["id"]
 
 
 @pytest.mark.parametrize(
@@ -355,3 +367,97 @@ async def test_nodes_resolve_conversations_and_projects_in_order(api: Api, alice
     ]
     error = await api.error(NODES, {"ids": [new_id() for _ in range(101)]}, user=alice)
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_a_stale_expected_version_is_a_conflict_that_changes_nothing(
+    api: Api, alice: str
+) -> None:
+    project = await create_project(api, alice, "before")
+    renamed = {"input": {"id": project["id"], "name": "after", "expectedVersion": 1}}
+    await api.data(UPDATE_PROJECT, renamed, user=alice)
+
+    stale = {"input": {"id": project["id"], "name": "lost", "expectedVersion": 1}}
+    error = await api.error(UPDATE_PROJECT, stale, user=alice)
+
+    assert error["extensions"]["code"] == "CONFLICT"
+    data = await api.data(PROJECT, {"id": project["id"]}, user=alice)
+    assert data["project"]["name"] == "after"
+
+
+@pytest.mark.parametrize(
+    ("update", "field"),
+    [({}, "input"), ({"name": None}, "name"), ({"name": ""}, "name")],
+)
+async def test_bad_project_updates_are_refused(
+    api: Api, alice: str, update: dict[str, Any], field: str
+) -> None:
+    project = await create_project(api, alice, "kept")
+    error = await api.error(UPDATE_PROJECT, {"input": {"id": project["id"], **update}}, user=alice)
+
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["extensions"]["field"] == field
+
+
+async def test_instructions_are_cleared_with_null_and_kept_when_omitted(
+    api: Api, alice: str
+) -> None:
+    project = await create_project(api, alice, "p", instructions="first")
+    kept = {"input": {"id": project["id"], "name": "renamed"}}
+    updated = (await api.data(UPDATE_PROJECT, kept, user=alice))["updateProject"]["project"]
+    assert (updated["instructions"], updated["version"]) == ("first", 2)
+    cleared = {"input": {"id": project["id"], "instructions": None}}
+    updated = (await api.data(UPDATE_PROJECT, cleared, user=alice))["updateProject"]["project"]
+    assert (updated["name"], updated["instructions"]) == ("renamed", None)
+
+
+async def test_a_filter_names_a_project_or_asks_for_none_not_both(api: Api, alice: str) -> None:
+    project = await create_project(api, alice)
+    variables = {"first": 5, "filter": {"projectId": project["id"], "inProject": False}}
+    error = await api.error(LIST, variables, user=alice)
+
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["extensions"]["field"] == "inProject"
+
+
+async def test_a_cursor_of_one_list_is_refused_by_another(api: Api, alice: str) -> None:
+    project = await create_project(api, alice)
+    for index in range(3):
+        await create_conversation(api, alice, f"c{index}", projectId=project["id"])
+        await create_conversation(api, alice, f"d{index}")
+    page = await api.data(LIST, {"first": 1, "filter": {"projectId": project["id"]}}, user=alice)
+    cursor = page["conversations"]["pageInfo"]["endCursor"]
+
+    for other in ({"inProject": False}, None):
+        variables = {"first": 1, "after": cursor, "filter": other}
+        error = await api.error(LIST, variables, user=alice)
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+        assert error["extensions"]["field"] == "after"
+
+
+async def test_projects_stop_at_max_projects_per_user(
+    user_pool: FakeUserPool, dynamodb_endpoint: str, api_table: str
+) -> None:
+    settings = api_settings(
+        user_pool,
+        table_name=api_table,
+        endpoint=dynamodb_endpoint,
+        region=REGION,
+        limits=InputLimits(max_projects_per_user=2),
+    )
+    async with running_api(
+        settings, user_pool, credentials=credentials_for(dynamodb_endpoint)
+    ) as api:
+        user = new_user()
+        first = await create_project(api, user, "one")
+        await create_project(api, user, "two")
+
+        error = await api.error(
+            CREATE_PROJECT, {"input": {"id": new_id(), "name": "three"}}, user=user
+        )
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+        # A retried create of one it has is no new project; a deleted one frees its place.
+        again = {"input": {"id": first["id"], "name": "one"}}
+        assert (await api.data(CREATE_PROJECT, again, user=user))["createProject"]["project"]["id"]
+        await delete_until_done(api, user, first["id"])
+        await create_project(api, user, "three")
+        assert (await api.data(PROJECTS, {}, user=user))["projects"]["totalCount"] == 2
