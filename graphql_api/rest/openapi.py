@@ -23,7 +23,7 @@ from .schema import ref
 
 OPENAPI_PATH: Final = Path(__file__).resolve().parents[2] / "schema" / "openapi.json"
 # The REST contract's own version: raise it with any change a client could notice.
-API_VERSION: Final = "1.0.0"
+API_VERSION: Final = "1.1.0"
 SECURITY_SCHEME: Final = "cognito"
 DEV_SERVER: Final = "http://127.0.0.1:8000"
 
@@ -33,7 +33,10 @@ _WITH_BODY: Final = (413, 415)
 _ERRORS: Final = {
     400: ("BadRequest", "Invalid input (BAD_USER_INPUT, naming the field) or request."),
     401: ("Unauthorized", "Missing, malformed, expired or otherwise unacceptable token."),
-    404: ("NotFound", "No such conversation for the caller (missing or another user's)."),
+    404: (
+        "NotFound",
+        "No such conversation or project for the caller (missing or another user's).",
+    ),
     409: ("Conflict", "A stale expectedVersion, or an id already used for something else."),
     413: ("PayloadTooLarge", "The request body is over the service's limit."),
     415: ("UnsupportedMediaType", "The request body is not application/json."),
@@ -52,9 +55,9 @@ def openapi_document(limits: InputLimits) -> dict[str, Any]:
             "title": "chat-history-api REST",
             "version": API_VERSION,
             "description": (
-                "The conversation routes of the chat history service, on the same storage, "
-                "rules and Cognito authentication as its GraphQL API (/graphql). Errors carry "
-                "the codes GraphQL puts in extensions.code."
+                "The conversation and project routes of the chat history service, on the same "
+                "storage, rules and Cognito authentication as its GraphQL API (/graphql). "
+                "Errors carry the codes GraphQL puts in extensions.code."
             ),
         },
         # Where `make run` serves; a deployed client passes its own base URL.

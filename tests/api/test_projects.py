@@ -461,3 +461,69 @@ async def test_projects_stop_at_max_projects_per_user(
         await delete_until_done(api, user, first["id"])
         await create_project(api, user, "three")
         assert (await api.data(PROJECTS, {}, user=user))["projects"]["totalCount"] == 2
+
+
+async def test_project_writes_are_changes_a_device_catches_up_with(api: Api, alice: str) -> None:
+    since = (await api.data("{ changes { syncToken } }", user=alice))["changes"]["syncToken"]
+    project = await create_project(api, alice, "p")
+    conversation = await create_conversation(api, alice, "c")
+    await move(api, alice, conversation["id"], project["id"])
+    await api.data(UPDATE_PROJECT, {"input": {"id": project["id"], "name": "q"}}, user=alice)
+    await delete_until_done(api, alice, project["id"])
+    feed = """
+    query($since: String) {
+      changes(since: $since) {
+        changes { kind conversationId projectId project { name } conversation { projectId } }
+      }
+    }
+    """
+
+    changes = (await api.data(feed, {"since": since}, user=alice))["changes"]["changes"]
+
+    pid, cid = project["id"], conversation["id"]
+    left = {"projectId": None}
+    assert changes == [
+        {
+            "kind": "PROJECT_CREATED",
+            "conversationId": None,
+            "projectId": pid,
+            "project": None,
+            "conversation": None,
+        },
+        {
+            "kind": "CONVERSATION_CREATED",
+            "conversationId": cid,
+            "projectId": None,
+            "project": None,
+            "conversation": left,
+        },
+        {
+            "kind": "CONVERSATION_UPDATED",
+            "conversationId": cid,
+            "projectId": None,
+            "project": None,
+            "conversation": left,
+        },
+        {
+            "kind": "PROJECT_UPDATED",
+            "conversationId": None,
+            "projectId": pid,
+            "project": None,
+            "conversation": None,
+        },
+        {
+            "kind": "PROJECT_DELETED",
+            "conversationId": None,
+            "projectId": pid,
+            "project": None,
+            "conversation": None,
+        },
+        # deleteProject moved it out: a change of its own.
+        {
+            "kind": "CONVERSATION_UPDATED",
+            "conversationId": cid,
+            "projectId": None,
+            "project": None,
+            "conversation": left,
+        },
+    ]

@@ -231,6 +231,11 @@ async def test_the_openapi_document_is_served_without_a_token(rest: Rest) -> Non
         "updateConversation",
         "deleteConversation",
         "addMessage",
+        "listProjects",
+        "createProject",
+        "getProject",
+        "updateProject",
+        "deleteProject",
     }
 
 
