@@ -8,7 +8,7 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest_asyncio
 
@@ -146,9 +146,8 @@ async def test_the_backfill_leaves_a_conversation_written_meanwhile_to_that_writ
     updated = await update_conversation(
         old_table, user_id=user_id, conversation_id=record.id, pinned=True
     )
-    scanning = dataclasses.replace(
-        old_table, client=_ScanReturning(old_table.client, read_by_the_scan)
-    )
+    scanned = _ScanReturning(old_table.client, read_by_the_scan)
+    scanning = dataclasses.replace(old_table, client=cast(DynamoDBClient, scanned))
 
     done = await backfill_grouping(scanning)
 
