@@ -11,9 +11,12 @@ INSTALLED := $(VENV)/.installed
 # The GraphQL-over-HTTP audit's npm packages (npm ci writes node_modules/.package-lock.json).
 AUDIT := tools/graphql-http-audit
 AUDIT_INSTALLED := $(AUDIT)/node_modules/.package-lock.json
+# relay-compiler, which compiles a small Relay app against the schema (tests/api/test_relay.py).
+RELAY := tools/relay-check
+RELAY_INSTALLED := $(RELAY)/node_modules/.package-lock.json
 ARGS ?=
 
-.PHONY: install run test lint typecheck unit schema bench bench-trusted soak synth lambda-package clean graphiql-assets audit-tools
+.PHONY: install run test lint typecheck unit schema bench bench-trusted soak synth lambda-package clean graphiql-assets audit-tools relay-tools
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
@@ -45,9 +48,9 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
 
-# The audit's packages only where npm is: without node the audit test skips (and fails in CI,
-# where .ci/run installs node and npm first).
-test: lint typecheck $(if $(shell command -v npm),audit-tools)
+# The npm tools only where npm is: without node their tests skip (and fail in CI, where
+# .ci/run installs node and npm first).
+test: lint typecheck $(if $(shell command -v npm),audit-tools relay-tools)
 	$(BIN)/pytest $(ARGS)
 
 unit: $(INSTALLED)
@@ -90,6 +93,12 @@ audit-tools: $(AUDIT_INSTALLED)
 $(AUDIT_INSTALLED): $(AUDIT)/package.json $(AUDIT)/package-lock.json
 	cd $(AUDIT) && npm ci --no-audit --no-fund
 
+# relay-compiler for tests/api/test_relay.py, from the lock file
+relay-tools: $(RELAY_INSTALLED)
+
+$(RELAY_INSTALLED): $(RELAY)/package.json $(RELAY)/package-lock.json
+	cd $(RELAY) && npm ci --no-audit --no-fund
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts infra/cdk.out infra/build \
-	  $(AUDIT)/node_modules
+	  $(AUDIT)/node_modules $(RELAY)/node_modules
