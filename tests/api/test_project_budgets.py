@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest_asyncio
 
+from graphql_api.gql.schema import SDL_PATH
 from graphql_api.storage.projects import DELETE_BATCH
 from tests.api.harness import Api, create_conversation, new_id, new_user
 from tests.api.test_projects import (
@@ -205,3 +206,17 @@ async def test_a_delete_project_call_handles_a_bounded_number_of_conversations(
         "GetItem": 1,
         "DeleteItem": 1,
     }
+
+
+async def test_the_shipped_project_screen_is_one_wave(
+    api: Api, grouped_user: tuple[str, list[str], list[str]]
+) -> None:
+    user, projects, _ = grouped_user
+    document = (SDL_PATH.parent / "operations" / "ProjectConversations.graphql").read_text()
+    with api.counting() as counter:
+        data = await api.data(document, {"projectId": projects[2], "first": 5}, user=user)
+
+    assert sorted(counter.operations) == ["BatchGetItem", "Query"]
+    assert len(counter.waves) == 1
+    assert len(data["project"]["conversations"]["edges"]) == 5
+    assert data["project"]["conversations"]["totalCount"] == 8
