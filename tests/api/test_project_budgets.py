@@ -12,7 +12,7 @@ import pytest_asyncio
 
 from graphql_api.gql.schema import SDL_PATH
 from graphql_api.storage.projects import DELETE_BATCH
-from tests.api.harness import Api, create_conversation, new_id, new_user
+from tests.api.harness import Api, add_messages, create_conversation, new_id, new_user
 from tests.api.test_projects import (
     CREATE_PROJECT,
     DELETE_PROJECT,
@@ -220,3 +220,29 @@ async def test_the_shipped_project_screen_is_one_wave(
     assert len(counter.waves) == 1
     assert len(data["project"]["conversations"]["edges"]) == 5
     assert data["project"]["conversations"]["totalCount"] == 8
+
+
+async def test_deleting_a_project_with_its_conversations_costs_what_deleting_them_costs(
+    api: Api, alice: str
+) -> None:
+    project = await create_project(api, alice)
+    for index in range(2):
+        conversation = await create_conversation(api, alice, f"c{index}", projectId=project["id"])
+        await add_messages(api, alice, conversation["id"], ["q", "a"])
+
+    variables = {"input": {"id": project["id"], "deleteConversations": True}}
+    with api.counting() as counter:
+        deleted = (await api.data(DELETE_PROJECT, variables, user=alice))["deleteProject"]
+
+    assert deleted == {"done": True, "conversationsRemaining": 0}
+    # The mark; an index page of each list; per conversation: its owner and item (one read),
+    # its partition's page and the page's deletes, then deleteConversation's read, transaction,
+    # second look at the partition and owner item; the counts; the project item.
+    assert Counter(counter.operations) == {
+        "BatchGetItem": 1 + 2 * 2,
+        "TransactWriteItems": 1 + 2,
+        "Query": 2 + 2 * 2,
+        "BatchWriteItem": 2,
+        "DeleteItem": 2 + 1,
+        "GetItem": 1,
+    }
