@@ -308,7 +308,7 @@ def _requested_message_pages(
     info: strawberry.Info[Context], conversation_id: str
 ) -> Iterator[MessagePageKey]:
     for child in selected(info, "messages"):
-        args = _page_args(child.arguments)
+        args = page_args(child.arguments)
         if args is None or child.arguments.get("leafId") is not None:
             # A page along another branch needs its leaf found first.
             continue
@@ -320,7 +320,7 @@ def _requested_message_pages(
             )
 
 
-def _page_args(arguments: dict[str, Any]) -> PageArgs | None:
+def page_args(arguments: dict[str, Any]) -> PageArgs | None:
     """The arguments as the field will receive them; None if they are not plainly valid.
 
     Literal integers arrive as strings here (graphql-core's node values); variables arrive

@@ -24,6 +24,7 @@ from .conversations import (
     ConversationConnection,
     ConversationFilter,
     conversation_connection,
+    page_args,
 )
 from .pagination import PageInfo, edge_cursors, selected, selects_edge_cursors
 from .relay import Node
@@ -64,7 +65,7 @@ def _page_key(
     context: Context, project_id: str, args: PageArgs, given: ConversationFilter | None
 ) -> ConversationPageKey:
     given = given or ConversationFilter()
-    if given.project_id is not None and given.project_id != project_id:
+    if given.project_id is not None and given.project_id.lower() != project_id:
         raise ValidationError("filter.projectId", "must be this project's id, or left out")
     if given.in_project is not None:
         raise ValidationError("filter.inProject", "cannot be given for a project's list")
@@ -205,25 +206,10 @@ def _requested_pages(
     info: strawberry.Info[Context], project_id: str
 ) -> Iterator[ConversationPageKey]:
     for child in selected(info, "conversations"):
-        arguments = child.arguments
-        if arguments.get("filter") is not None:
+        args = page_args(child.arguments)
+        if args is None or child.arguments.get("filter") is not None:
+            # A filtered page is read when the field resolves: one wave more.
             continue
-        try:
-            sizes = {
-                name: None if arguments.get(name) is None else int(arguments[name])
-                for name in ("first", "last")
-            }
-        except (TypeError, ValueError):
-            continue
-        cursors = {name: arguments.get(name) for name in ("after", "before")}
-        if not all(value is None or isinstance(value, str) for value in cursors.values()):
-            continue
-        args = PageArgs(
-            first=sizes["first"],
-            last=sizes["last"],
-            after=cursors["after"],
-            before=cursors["before"],
-        )
         with contextlib.suppress(ValidationError):
             # Invalid arguments are reported by the conversations field itself.
             yield _page_key(info.context, project_id, args, None)

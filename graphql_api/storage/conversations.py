@@ -338,7 +338,7 @@ async def count_conversations(
 ) -> int:
     """How many conversations the list `where` selects holds, before any title search: the
     lists and tags are counted as they change, titles are not. A project's lists are counted
-    on the project (see count_project_conversations)."""
+    on the project's item instead (ProjectRecord.conversation_count)."""
     where = where or ConversationFilter()
     if where.project_id is not None:
         raise ValueError("a project's lists are counted on the project")
@@ -509,12 +509,7 @@ async def release_conversation(
         stored = _live(snapshot.get(key), snapshot.now)
         if stored is None or stored.project_id != project_id:
             return Plan(result=False, change=None)
-        updated = dataclasses.replace(
-            stored,
-            project_id=None,
-            version=stored.version + 1,
-            updated_at=max(snapshot.now, stored.updated_at + ONE_TICK),
-        )
+        updated = _Change(project_id=None).applied(stored, snapshot.now)
         return _replacing(stored, updated, kind="CONVERSATION_UPDATED", result=True)
 
     return await commit(table, user_id=user_id, reads=[key], plan=plan)
