@@ -9,6 +9,7 @@ import pytest
 
 from graphql_api.errors import PROJECT_NOT_FOUND_MESSAGE
 from graphql_api.settings import InputLimits
+from graphql_api.storage import keys
 from tests.api.harness import (
     Api,
     add_messages,
@@ -18,6 +19,7 @@ from tests.api.harness import (
     new_user,
     running_api,
 )
+from tests.api.test_isolation import stored_items
 from tests.conftest import REGION, credentials_for
 from tests.tokens import FakeUserPool
 
@@ -527,3 +529,33 @@ async def test_project_writes_are_changes_a_device_catches_up_with(api: Api, ali
             "conversation": left,
         },
     ]
+
+
+async def test_delete_all_my_data_removes_projects_with_their_conversations(
+    api: Api, alice: str, bob: str
+) -> None:
+    kept = await create_project(api, bob, "Bob's")
+    for index in range(3):
+        project = await create_project(api, alice, f"p{index}")
+        for inner in range(2):
+            conversation = await create_conversation(
+                api, alice, f"c{index}.{inner}", projectId=project["id"]
+            )
+            await add_messages(api, alice, conversation["id"], ["q", "a"])
+    await create_conversation(api, alice, "loose")
+    erase = "mutation { deleteAllMyData { done conversationsRemaining } }"
+
+    for _ in range(20):
+        erased = (await api.data(erase, user=alice))["deleteAllMyData"]
+        if erased["done"]:
+            break
+    else:
+        raise AssertionError("deleteAllMyData never finished")
+
+    assert (await api.data(PROJECTS, {}, user=alice))["projects"]["totalCount"] == 0
+    assert await listed(api, alice) == (0, [])
+    left = await stored_items(api, keys.user_pk(alice))
+    assert [item["SK"]["S"] for item in left] == [keys.PROFILE_SK]
+    assert set(left[0]) == {"PK", "SK", "changeVersion"}
+    theirs = await api.data(PROJECT, {"id": kept["id"]}, user=bob)
+    assert theirs["project"]["name"] == "Bob's"
