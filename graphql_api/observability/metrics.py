@@ -46,6 +46,14 @@ KNOWN_OPERATIONS: Final = frozenset(
         "SendMessage",
         "SwitchBranch",
         "SyncChanges",
+        # Issue 22: projects and refetching by id.
+        "CreateProject",
+        "DeleteProject",
+        "MoveConversation",
+        "ProjectConversations",
+        "Projects",
+        "RefetchNode",
+        "UpdateProject",
     }
 )
 OTHER: Final = "other"
