@@ -98,15 +98,20 @@ async def test_each_mutation_naming_anothers_project_matches_a_missing_one(
 async def test_reading_anothers_project_by_id_is_null(
     api: Api, alice: str, bob: str, name: str
 ) -> None:
+    theirs = await create_conversation(api, alice, "A's other chat")
     project_id, before = await planted(api, alice)
 
     foreign = await api.run(READS[name], {"id": project_id}, user=bob)
     absent = await api.run(READS[name], {"id": new_id()}, user=bob)
 
     assert foreign == absent == {"data": {name: None}}
-    nodes = await api.data(NODES, {"ids": [project_id]}, user=bob)
-    assert nodes == {"nodes": [None]}
-    assert await stored_items(api, keys.user_pk(alice)) == before
+    nodes = await api.data(NODES, {"ids": [project_id, theirs["id"]]}, user=bob)
+    assert nodes == {"nodes": [None, None]}
+    mine = await api.data(NODES, {"ids": [project_id, theirs["id"]]}, user=alice)
+    assert [node["id"] for node in mine["nodes"]] == [project_id, theirs["id"]]
+    assert [
+        item for item in await stored_items(api, keys.user_pk(alice)) if item in before
+    ] == before
 
 
 async def test_listing_anothers_projects_conversations_is_not_found(
