@@ -19,9 +19,12 @@ AUDIT_INSTALLED := $(AUDIT)/node_modules/.package-lock.json
 # virtualenv of its own: its hundred exact pins would fight the project's.
 CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
+# relay-compiler, which compiles a small Relay app against the schema (tests/api/test_relay.py).
+RELAY := tools/relay-check
+RELAY_INSTALLED := $(RELAY)/node_modules/.package-lock.json
 ARGS ?=
 
-.PHONY: install run test test-general lint typecheck unit schema bench bench-trusted soak synth lambda-package lock clean graphiql-assets audit-tools checkov lock-checkov
+.PHONY: install run test test-general lint typecheck unit schema bench bench-trusted soak synth lambda-package lock clean graphiql-assets audit-tools relay-tools checkov lock-checkov
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
@@ -55,9 +58,9 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
 
-# The audit's packages only where npm is: without node the audit test skips (and fails in CI,
-# where .ci/run installs node and npm first).
-test: lint typecheck $(if $(shell command -v npm),audit-tools) checkov
+# The npm tools only where npm is: without node their tests skip (and fail in CI, where
+# .ci/run installs node and npm first).
+test: lint typecheck $(if $(shell command -v npm),audit-tools relay-tools) checkov
 	$(BIN)/pytest $(ARGS)
 
 # The API and integration tests again with the service's own paths off, so botocore's and
@@ -129,6 +132,12 @@ audit-tools: $(AUDIT_INSTALLED)
 $(AUDIT_INSTALLED): $(AUDIT)/package.json $(AUDIT)/package-lock.json
 	cd $(AUDIT) && npm ci --no-audit --no-fund
 
+# relay-compiler for tests/api/test_relay.py, from the lock file
+relay-tools: $(RELAY_INSTALLED)
+
+$(RELAY_INSTALLED): $(RELAY)/package.json $(RELAY)/package-lock.json
+	cd $(RELAY) && npm ci --no-audit --no-fund
+
 # checkov from its lock, every file checked against its hash
 checkov: $(CHECKOV)
 
@@ -147,4 +156,4 @@ lock-checkov: | $(BIN)/python
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts infra/cdk.out infra/build \
-	  $(AUDIT)/node_modules
+	  $(AUDIT)/node_modules $(RELAY)/node_modules

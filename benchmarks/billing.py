@@ -41,7 +41,7 @@ _CONTEXT_KEY: Final = "benchmarks.billing"
 
 @dataclasses.dataclass(frozen=True)
 class Index:
-    """A global secondary index that projects every attribute (the table's GSI1)."""
+    """A global secondary index that projects every attribute (as the table's GSI1 and GSI2 do)."""
 
     name: str
     hash_key: str

@@ -110,6 +110,10 @@ class Target:
     created: list[str] = dataclasses.field(default_factory=list)
     index: int = 0
     pinned: bool = False
+    # A project the moves go in and out of, and those created for DeleteProject to delete.
+    project_id: str = ""
+    created_projects: list[str] = dataclasses.field(default_factory=list)
+    moved_in: bool = False
 
     def next_writable(self) -> str:
         self.index += 1
@@ -161,6 +165,26 @@ def variables_for(name: str, target: Target) -> Variables:
         case "SyncChanges":
             # A device ten changes behind (the writes measured before it made many more).
             return {"since": target.sync_token, "first": 10}
+        case "Projects":
+            return {"first": 20}
+        case "ProjectConversations":
+            return {"projectId": target.project_id, "first": 20}
+        case "RefetchNode":
+            return {"id": target.focus_id}
+        case "CreateProject":
+            target.created_projects.append(new)
+            return {"id": new, "name": "Created", "instructions": "Answer briefly."}
+        case "UpdateProject":
+            return {"id": target.project_id, "name": f"Renamed {new[:8]}"}
+        case "DeleteProject":
+            return {"id": target.created_projects.pop()}
+        case "MoveConversation":
+            # In and out by turns, so that every move is one.
+            target.moved_in = not target.moved_in
+            return {
+                "conversationId": target.writable[0],
+                "projectId": target.project_id if target.moved_in else None,
+            }
         case "ImportConversations":
             at = "2026-01-02T03:04:05.000006Z"
             return {
@@ -305,6 +329,13 @@ async def measure(client: InProcess, target: Target, budget: Budget) -> dict[str
         variables = variables_for("CreateConversation", target)
         await client.post(by_name["CreateConversation"].request("fast", variables))
 
+    async def create_project() -> None:
+        # As for DeleteConversation: each DeleteProject deletes a project of its own.
+        variables = variables_for("CreateProject", target)
+        await client.post(by_name["CreateProject"].request("fast", variables))
+
+    before_each = {"DeleteConversation": create_one, "DeleteProject": create_project}
+
     opened = await client.post(
         by_name["OpenConversation"].request("fast", variables_for("OpenConversation", target))
     )
@@ -312,13 +343,17 @@ async def measure(client: InProcess, target: Target, budget: Budget) -> dict[str
     synced = await client.post(by_name["SyncChanges"].request("fast", {}))
     target.sync_token = synced["data"]["changes"]["syncToken"]
     target.branching = await _branching(client, by_name, target)
+    project = variables_for("CreateProject", target)
+    target.created_projects.remove(project["id"])
+    await client.post(by_name["CreateProject"].request("fast", project))
+    target.project_id = project["id"]
     samples: dict[str, dict[str, list[float]]] = {
         operation.name: {variant: [] for variant in VARIANTS} for operation in operations
     }
     for round_number in range(budget.rounds + 1):
         order = VARIANTS if round_number % 2 == 0 else VARIANTS[::-1]
         for operation in operations:
-            before = create_one if operation.name == "DeleteConversation" else None
+            before = before_each.get(operation.name)
             requests = budget.reads if operation.kind == "query" else budget.writes
             for variant in order:
                 count = budget.warmup if round_number == 0 else requests

@@ -1,5 +1,5 @@
-"""`chat-history-api`: dev, dev-token, serve, create-table, export-schema, export-openapi,
-export-operations, and (transfer_cli.py) import, export, delete-user-data.
+"""`chat-history-api`: dev, dev-token, serve, create-table, migrate, export-schema,
+export-openapi, export-operations, and (transfer_cli.py) import, export, delete-user-data.
 
 A command that cannot start says why in one line on stderr and exits non-zero, without a
 traceback: 2 for configuration (as argparse does for bad options), 1 for anything else.
@@ -26,6 +26,7 @@ from .errors import ChatError
 from .observability.logs import logging_config
 from .settings import DynamoDBSettings, Settings, SettingsError
 from .storage.client import open_table
+from .storage.migrations import Backfill, backfill_grouping
 from .storage.table import create_table
 from .transfer_cli import add_commands as add_transfer_commands
 
@@ -86,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_dev_token(commands)
     _add_serve(commands)
     _add_create_table(commands)
+    _add_migrate(commands)
     _add_export_schema(commands)
     _add_export_openapi(commands)
     _add_export_operations(commands)
@@ -150,7 +152,18 @@ def _add_create_table(commands: _Commands) -> None:
         commands,
         "create-table",
         _create_table,
-        "Create the DynamoDB table unless it exists, and wait until it is ACTIVE.",
+        "Create the DynamoDB table unless it exists, add any index it lacks, and wait until "
+        "it is ACTIVE.",
+    )
+
+
+def _add_migrate(commands: _Commands) -> None:
+    _command(
+        commands,
+        "migrate",
+        _migrate,
+        "Give items written by an earlier version what this one reads (GSI2 keys on every "
+        "conversation). Resumable: run it again until it updates nothing.",
     )
 
 
@@ -311,6 +324,25 @@ async def _create(settings: DynamoDBSettings) -> bool:
         return await create_table(
             table.client, table_name=table.name, wait_seconds=CREATE_TABLE_WAIT
         )
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    settings = DynamoDBSettings.from_env(os.environ)
+    done = asyncio.run(_backfill(settings))
+    print(
+        f"table {settings.table_name!r}: {done.updated:,} conversations given GSI2 keys, "
+        f"{done.skipped:,} changed meanwhile"
+        + (" (run migrate again for them)" if done.skipped else "")
+    )
+    return 0
+
+
+async def _backfill(settings: DynamoDBSettings) -> Backfill:
+    def report(done: Backfill) -> None:
+        print(f"scanned {done.scanned:,} items, updated {done.updated:,}", file=sys.stderr)
+
+    async with open_table(settings, max_pool_connections=8) as table:
+        return await backfill_grouping(table, progress=report)
 
 
 def _export_schema(args: argparse.Namespace) -> int:

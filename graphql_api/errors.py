@@ -18,6 +18,10 @@ class NotFoundError(ChatError):
     """The item does not exist, or belongs to another user: the two are indistinguishable."""
 
 
+class ProjectNotFoundError(NotFoundError):
+    """A project that does not exist, is being deleted, or is another user's."""
+
+
 class ConflictError(ChatError):
     """A condition failed: a stale version, an id already taken, a delete in progress."""
 
@@ -194,6 +198,7 @@ HTTP_STATUS: dict[Code, int] = {
 
 # One message for missing and foreign items alike: the two must be indistinguishable.
 NOT_FOUND_MESSAGE = "Conversation not found."
+PROJECT_NOT_FOUND_MESSAGE = "Project not found."
 UNAVAILABLE_MESSAGE = "The service is temporarily unavailable; try again shortly."
 # A request shed before it was read: the process is serving as many as it takes at once.
 BUSY_MESSAGE = "The service is busy; try again shortly."
@@ -211,6 +216,8 @@ def public_message(error: BaseException, code: Code) -> str:
         return f"{error.field}: {error.message}"
     if code is Code.CONFLICT:
         return str(error)
+    if isinstance(error, ProjectNotFoundError):
+        return PROJECT_NOT_FOUND_MESSAGE
     return {
         Code.NOT_FOUND: NOT_FOUND_MESSAGE,
         Code.SERVICE_UNAVAILABLE: UNAVAILABLE_MESSAGE,

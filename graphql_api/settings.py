@@ -259,6 +259,8 @@ class InputLimits(_Section):
     # stops at INLINE_CONTENT_BYTES whatever it says (see Settings.content_limit).
     max_content_bytes: int = _env("MAX_CONTENT_BYTES", _positive(int), 4 * 1024 * 1024)
     max_batch_messages: int = _env("MAX_BATCH_MESSAGES", _positive(int), 25)
+    # A user's projects; each is one item, and the projects list pages through them.
+    max_projects_per_user: int = _env("MAX_PROJECTS_PER_USER", _positive(int), 1000)
 
     def __post_init__(self) -> None:
         if self.default_page_size > self.max_page_size:

@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 from graphql_api.settings import SubscriptionSettings
+from graphql_api.storage.items import CHANGE_KINDS
 from graphql_api.storage.records import (
     ChangeKind,
     ChangeRecord,
@@ -54,9 +55,7 @@ PUBLISH_TIMEOUT_SECONDS: Final = 1.0
 SUBSCRIBE_TIMEOUT_SECONDS: Final = 5.0
 _READ_TIMEOUT_SECONDS: Final = 1.0
 _RETRY_CAP_SECONDS: Final = 5.0
-_KINDS: Final = frozenset(
-    {"CONVERSATION_CREATED", "CONVERSATION_UPDATED", "CONVERSATION_DELETED", "MESSAGES_ADDED"}
-)
+_KINDS: Final = frozenset(CHANGE_KINDS)
 
 
 class Inbox:
@@ -213,6 +212,7 @@ def encode_change(change: ChangeRecord, *, origin: str) -> str:
             "v": change.version,
             "k": change.kind,
             "c": change.conversation_id,
+            "p": change.project_id,
             "t": format_timestamp(change.created_at),
             "m": [[p.segment, p.depth, p.message_id] for p in change.messages],
         },
@@ -228,10 +228,12 @@ def decode_change(data: bytes | str) -> tuple[str, ChangeRecord]:
     if kind not in _KINDS or not isinstance(version, int) or isinstance(version, bool):
         raise ValueError("not a change")
     created_at: datetime = parse_timestamp(fields["t"])
+    conversation_id, project_id = fields["c"], fields.get("p")
     return str(fields["o"]), ChangeRecord(
         version=version,
         kind=cast(ChangeKind, kind),
-        conversation_id=str(fields["c"]),
+        conversation_id=None if conversation_id is None else str(conversation_id),
+        project_id=None if project_id is None else str(project_id),
         created_at=created_at,
         messages=tuple(
             MessagePosition(segment=int(segment), depth=int(depth), message_id=str(message_id))

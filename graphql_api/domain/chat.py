@@ -16,7 +16,7 @@ import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from graphql_api.errors import ChatError, ValidationError
+from graphql_api.errors import ChatError, ProjectNotFoundError, ValidationError
 from graphql_api.settings import InputLimits, StreamingSettings
 from graphql_api.storage import changes as change_store
 from graphql_api.storage import content as content_store
@@ -24,13 +24,15 @@ from graphql_api.storage import conversations as conversation_store
 from graphql_api.storage import deltas, erasure, exports, threads
 from graphql_api.storage import imports as import_store
 from graphql_api.storage import messages as message_store
+from graphql_api.storage import projects as project_store
 from graphql_api.storage import streams as stream_store
 from graphql_api.storage.changes import ChangePage
 from graphql_api.storage.client import ChatTable
-from graphql_api.storage.conversations import ConversationFilter, Thread
+from graphql_api.storage.conversations import ConversationFilter, Moved, Thread
 from graphql_api.storage.erasure import Erasure
 from graphql_api.storage.imports import ConversationImport, Imported
 from graphql_api.storage.messages import Added
+from graphql_api.storage.projects import ProjectDeletion
 from graphql_api.storage.records import (
     UNSET,
     ConversationPosition,
@@ -40,13 +42,15 @@ from graphql_api.storage.records import (
     MessageRecord,
     NewMessage,
     Page,
+    ProjectPosition,
+    ProjectRecord,
     Unset,
 )
 from graphql_api.storage.streams import Appended, Ending, Finished, StreamTip
 
 from . import imports, rules
-from .cursors import CursorCodec, CursorError, SyncPosition
-from .imports import ImportConversationDraft
+from .cursors import NO_PROJECT, CursorCodec, CursorError, SyncPosition
+from .imports import ImportConversationDraft, ImportProjectDraft
 from .paging import PageArgs, Window, window
 from .streams import StreamCache
 from .sync import ChangeFeed
@@ -96,6 +100,16 @@ class ListFilter:
     pinned: bool | None = None
     tag: str | None = None
     title_contains: str | None = None
+    project_id: str | None = None
+    in_project: bool | None = None
+
+
+def list_group(where: ConversationFilter) -> str | None:
+    """Which GSI2 list a filter reads, as cursors name it: a project id, NO_PROJECT, or None
+    for the home list and the archive."""
+    if where.project_id is not None:
+        return where.project_id
+    return NO_PROJECT if where.in_project is False else None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -134,6 +148,8 @@ class UserChat:
     # --- conversations ----------------------------------------------------------------------
 
     def conversation_filter(self, given: ListFilter) -> ConversationFilter:
+        if given.project_id is not None and given.in_project is not None:
+            raise ValidationError("inProject", "cannot be combined with projectId")
         return ConversationFilter(
             archived=given.archived,
             pinned=given.pinned,
@@ -141,18 +157,34 @@ class UserChat:
             title_contains=(
                 None if given.title_contains is None else rules.title_search(given.title_contains)
             ),
+            project_id=(
+                None
+                if given.project_id is None
+                else rules.uuid_id(given.project_id, field="projectId")
+            ),
+            in_project=given.in_project,
         )
 
     def conversation_window(
-        self, args: PageArgs, *, archived: bool = False
+        self, args: PageArgs, *, archived: bool = False, group: str | None = None
     ) -> Window[ConversationPosition]:
         """The list's window; pinned, then most recently updated, first unless `args` say
-        otherwise."""
+        otherwise. `group` names a project's list (see list_group)."""
         return window(
             args,
             limits=self.limits,
             default_forward=True,
-            decode=lambda cursor: self.cursors.decode_conversation(cursor, archived=archived),
+            decode=lambda cursor: self.cursors.decode_conversation(
+                cursor, archived=archived, group=group
+            ),
+        )
+
+    def conversation_cursor(
+        self, record: ConversationRecord, where: ConversationFilter | None = None
+    ) -> str:
+        where = where or ConversationFilter()
+        return self.cursors.conversation(
+            record.position, archived=where.archived, group=list_group(where)
         )
 
     async def list_conversations(
@@ -168,9 +200,15 @@ class UserChat:
         )
 
     async def count_conversations(self, where: ConversationFilter | None = None) -> int:
-        return await conversation_store.count_conversations(
-            self.table, user_id=self.user_id, where=where or ConversationFilter()
-        )
+        """The count of the list `where` selects; a project's from the project, read now
+        (ProjectNotFoundError when it is not the caller's)."""
+        where = where or ConversationFilter()
+        if where.project_id is None:
+            return await conversation_store.count_conversations(
+                self.table, user_id=self.user_id, where=where
+            )
+        (project,) = await self.get_projects([where.project_id])
+        return project_count(project, where)
 
     async def tags(self) -> list[tuple[str, int]]:
         counts = await conversation_store.read_counts(self.table, user_id=self.user_id)
@@ -198,9 +236,16 @@ class UserChat:
         conversation_id: str | None = None,
         tags: Sequence[str] = (),
         temporary: bool = False,
+        project_id: str | None = None,
     ) -> ConversationRecord:
         """A new conversation; the caller's existing one when `conversation_id` is a retry."""
         checked_id = None if conversation_id is None else rules.uuid_id(conversation_id, field="id")
+        if project_id is not None:
+            project_id = rules.uuid_id(project_id, field="projectId")
+            if temporary:
+                raise ValidationError(
+                    "projectId", "a temporary conversation cannot be in a project"
+                )
         expires_at = None
         if temporary:
             # Whole seconds, as DynamoDB's TTL counts them: every read path agrees to the tick.
@@ -214,6 +259,7 @@ class UserChat:
             conversation_id=checked_id,
             tags=rules.tags(tags),
             expires_at=expires_at,
+            project_id=project_id,
         )
 
     async def update_conversation(
@@ -226,10 +272,12 @@ class UserChat:
         pinned: bool | Unset | None = UNSET,
         archived: bool | Unset | None = UNSET,
         tags: Sequence[str] | Unset | None = UNSET,
+        project_id: str | Unset | None = UNSET,
     ) -> ConversationRecord:
-        """Change what is given; UNSET leaves a field, None clears the model."""
+        """Change what is given; UNSET leaves a field, None clears the model (and the
+        project: see move_conversation)."""
         checked_id = rules.uuid_id(conversation_id, field="id")
-        given = [title, model_id, pinned, archived, tags]
+        given = [title, model_id, pinned, archived, tags, project_id]
         if all(isinstance(value, Unset) for value in given):
             raise ValidationError(
                 "input", "give at least one of title, modelId, pinned, archived, tags"
@@ -248,6 +296,26 @@ class UserChat:
             pinned=None if isinstance(pinned, Unset) else pinned,
             archived=None if isinstance(archived, Unset) else archived,
             tags=None if isinstance(tags, Unset) or tags is None else rules.tags(tags),
+            project_id=(
+                project_id
+                if project_id is None or isinstance(project_id, Unset)
+                else rules.uuid_id(project_id, field="projectId")
+            ),
+        )
+
+    async def move_conversation(
+        self, *, conversation_id: str, project_id: str | None, expected_version: int | None
+    ) -> Moved:
+        """Into the project (None: out of any), in one write; its messages are not touched.
+        Moving it where it is already changes nothing (a retried move)."""
+        return await conversation_store.move_conversation(
+            self.table,
+            user_id=self.user_id,
+            conversation_id=rules.uuid_id(conversation_id, field="conversationId"),
+            expected_version=rules.expected_version(expected_version),
+            project_id=(
+                None if project_id is None else rules.uuid_id(project_id, field="projectId")
+            ),
         )
 
     async def delete_conversation(self, *, conversation_id: str) -> str:
@@ -255,6 +323,89 @@ class UserChat:
         checked_id = rules.uuid_id(conversation_id, field="id")
         return await conversation_store.delete_conversation(
             self.table, user_id=self.user_id, conversation_id=checked_id
+        )
+
+    # --- projects ---------------------------------------------------------------------------
+
+    def project_window(self, args: PageArgs) -> Window[ProjectPosition]:
+        """The projects list's window: most recently updated first unless `args` say
+        otherwise."""
+        return window(
+            args, limits=self.limits, default_forward=True, decode=self.cursors.decode_project
+        )
+
+    async def list_projects(self, page: Window[ProjectPosition]) -> Page[ProjectRecord]:
+        return await project_store.list_projects(
+            self.table,
+            user_id=self.user_id,
+            limit=page.limit,
+            cursor=page.cursor,
+            forward=page.forward,
+        )
+
+    async def count_projects(self) -> int:
+        return await project_store.count_projects(self.table, user_id=self.user_id)
+
+    async def get_projects(self, ids: Sequence[str]) -> list[ProjectRecord | None]:
+        """In the order asked; None where missing, being deleted, malformed or not the
+        caller's."""
+        return await project_store.get_projects(self.table, user_id=self.user_id, project_ids=ids)
+
+    async def get_nodes(
+        self, ids: Sequence[str]
+    ) -> list[ConversationRecord | ProjectRecord | None]:
+        """Conversations and projects by id, whichever each is, in one request per 100."""
+        return await project_store.get_nodes(self.table, user_id=self.user_id, node_ids=ids)
+
+    async def create_project(
+        self, *, project_id: str, name: str, instructions: str | None = None
+    ) -> ProjectRecord:
+        """A new project; the caller's existing one when `project_id` is a retry."""
+        return await project_store.create_project(
+            self.table,
+            user_id=self.user_id,
+            project_id=rules.uuid_id(project_id, field="id"),
+            name=rules.project_name(name),
+            instructions=rules.project_instructions(instructions),
+            max_projects=self.limits.max_projects_per_user,
+        )
+
+    async def update_project(
+        self,
+        *,
+        project_id: str,
+        name: str | Unset | None = UNSET,
+        instructions: str | Unset | None = UNSET,
+        expected_version: int | None = None,
+    ) -> ProjectRecord:
+        """Change what is given; UNSET leaves a field, None clears the instructions."""
+        checked_id = rules.uuid_id(project_id, field="id")
+        if isinstance(name, Unset) and isinstance(instructions, Unset):
+            raise ValidationError("input", "give at least one of name, instructions")
+        if name is None:
+            raise ValidationError("name", "cannot be null; omit it to keep the name")
+        return await project_store.update_project(
+            self.table,
+            user_id=self.user_id,
+            project_id=checked_id,
+            name=None if isinstance(name, Unset) else rules.project_name(name),
+            instructions=(
+                instructions
+                if isinstance(instructions, Unset)
+                else rules.project_instructions(instructions)
+            ),
+            expected_version=rules.expected_version(expected_version),
+        )
+
+    async def delete_project(
+        self, *, project_id: str, delete_conversations: bool = False
+    ) -> ProjectDeletion:
+        """Deletes what one call's time allows (projects.DEFAULT_BUDGET); call until done."""
+        return await project_store.delete_project(
+            self.table,
+            user_id=self.user_id,
+            project_id=rules.uuid_id(project_id, field="id"),
+            delete_conversations=delete_conversations,
         )
 
     # --- messages ---------------------------------------------------------------------------
@@ -558,6 +709,21 @@ class UserChat:
             for conversation in checked
         ]
 
+    async def import_project(self, draft: ImportProjectDraft) -> ProjectRecord:
+        """Create the project as it was, unless the caller has it already (then it is left
+        as it is); the import command sends a file's projects before its conversations."""
+        checked = imports.checked_project(draft, now=self.table.clock())
+        return await project_store.create_project(
+            self.table,
+            user_id=self.user_id,
+            project_id=checked.id,
+            name=checked.name,
+            instructions=checked.instructions,
+            max_projects=self.limits.max_projects_per_user,
+            created_at=checked.created_at,
+            updated_at=checked.updated_at,
+        )
+
     async def delete_all_data(self) -> Erasure:
         """Deletes what one call's time allows (erasure.DEFAULT_BUDGET); call until done."""
         return await erasure.erase_user_data(self.table, user_id=self.user_id)
@@ -580,7 +746,20 @@ class UserChat:
             # A streaming message is exported with its text so far, as every read shows it.
             yield conversation, await deltas.streamed_in(self.table, messages)
 
+    async def export_projects(self) -> AsyncIterator[ProjectRecord]:
+        """Every project (but those being deleted), in id order."""
+        async for project in exports.all_projects(self.table, user_id=self.user_id):
+            yield project
+
     async def whole(self, message: MessageRecord) -> MessageRecord:
         """`message` with its content read back from the content bucket, if it is kept there."""
         (full,) = await content_store.filled_in(self.table.content, [message])
         return full
+
+
+def project_count(project: ProjectRecord | None, where: ConversationFilter) -> int:
+    """The count of a project's list `where` selects, before a tag or title search, from the
+    project as read; ProjectNotFoundError when there is none."""
+    if project is None:
+        raise ProjectNotFoundError("project not found")
+    return project.conversation_count(archived=where.archived, pinned=where.pinned)

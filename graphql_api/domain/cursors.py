@@ -26,7 +26,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from graphql_api.storage.records import ConversationPosition, MessagePosition
+from graphql_api.storage.records import ConversationPosition, MessagePosition, ProjectPosition
 
 _VERSION = 3
 _HMAC_VERSION = 2
@@ -38,6 +38,8 @@ _MAX_CURSOR_CHARS = 96
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MICROSECOND = timedelta(microseconds=1)
+# The `group` of the list of conversations in no project.
+NO_PROJECT = "-"
 
 
 class CursorError(Exception):
@@ -51,6 +53,8 @@ class Kind(enum.Enum):
     MESSAGES = (b"messages", struct.Struct(">Bii16s"))
     # version, the change-log version, microseconds since the epoch it was issued at
     CHANGES = (b"changes", struct.Struct(">Bqq"))
+    # version, microseconds since the epoch of the last update, the id as UUID bytes
+    PROJECTS = (b"projects", struct.Struct(">Bq16s"))
 
     @property
     def label(self) -> bytes:
@@ -76,20 +80,42 @@ class CursorCodec:
     secret: bytes
     user_id: str
 
-    def conversation(self, position: ConversationPosition, *, archived: bool = False) -> str:
+    def conversation(
+        self,
+        position: ConversationPosition,
+        *,
+        archived: bool = False,
+        group: str | None = None,
+    ) -> str:
+        """A position in a conversation list: the home list or the archive, or with `group`
+        (a project id, or NO_PROJECT) the one of a project or of those in none."""
         body = Kind.CONVERSATIONS.body.pack(
             _VERSION,
             position.pinned,
             _micros(position.updated_at),
             _uuid_bytes(position.conversation_id),
         )
-        return self._sign(Kind.CONVERSATIONS, _list_scope(archived), body)
+        return self._sign(Kind.CONVERSATIONS, _list_scope(archived, group), body)
 
-    def decode_conversation(self, cursor: str, *, archived: bool = False) -> ConversationPosition:
-        _, pinned, micros, item_id = self._open(Kind.CONVERSATIONS, _list_scope(archived), cursor)
+    def decode_conversation(
+        self, cursor: str, *, archived: bool = False, group: str | None = None
+    ) -> ConversationPosition:
+        _, pinned, micros, item_id = self._open(
+            Kind.CONVERSATIONS, _list_scope(archived, group), cursor
+        )
         return ConversationPosition(
             pinned=pinned, updated_at=_moment(micros), conversation_id=_uuid(item_id)
         )
+
+    def project(self, position: ProjectPosition) -> str:
+        body = Kind.PROJECTS.body.pack(
+            _VERSION, _micros(position.updated_at), _uuid_bytes(position.project_id)
+        )
+        return self._sign(Kind.PROJECTS, b"", body)
+
+    def decode_project(self, cursor: str) -> ProjectPosition:
+        _, micros, item_id = self._open(Kind.PROJECTS, b"", cursor)
+        return ProjectPosition(updated_at=_moment(micros), project_id=_uuid(item_id))
 
     def message(self, conversation_id: str, position: MessagePosition) -> str:
         body = Kind.MESSAGES.body.pack(
@@ -168,8 +194,14 @@ class CursorCodec:
         return kind.body.unpack(body)
 
 
-def _list_scope(archived: bool) -> bytes:
-    return b"archived" if archived else b"active"
+def _list_scope(archived: bool, group: str | None) -> bytes:
+    # The home lists' scopes are those of version 2, so their cursors stay valid; a group's
+    # adds the group (a project's 16 bytes, or "none"). Scopes may differ in length: each
+    # kind's body has a fixed one, so the MAC input still reads back one way only.
+    listed = b"archived" if archived else b"active"
+    if group is None:
+        return listed
+    return listed + b"|" + (b"none" if group == NO_PROJECT else _uuid_bytes(group))
 
 
 def _micros(moment: datetime) -> int:

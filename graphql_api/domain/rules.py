@@ -25,6 +25,9 @@ from graphql_api.storage.records import (
 from graphql_api.storage.text import fold
 
 TITLE_MAX_CHARS = 200
+PROJECT_NAME_MAX_CHARS = 200
+PROJECT_INSTRUCTIONS_MAX_CHARS = 8000
+MAX_NODES = 100
 MODEL_ID_MAX_CHARS = 128
 ERROR_MESSAGE_MAX_BYTES = 4 * 1024
 
@@ -59,6 +62,38 @@ def title(value: str, *, field: str = "title") -> str:
     if _has_control(trimmed):
         raise ValidationError(field, "must not contain control characters")
     return trimmed
+
+
+def project_name(value: str, *, field: str = "name") -> str:
+    """As a title: trimmed, 1 to PROJECT_NAME_MAX_CHARS characters, one line."""
+    trimmed = value.strip()
+    _utf8_size(trimmed, field)
+    if not trimmed:
+        raise ValidationError(field, "must not be empty")
+    if len(trimmed) > PROJECT_NAME_MAX_CHARS:
+        raise ValidationError(field, f"must be at most {PROJECT_NAME_MAX_CHARS} characters")
+    if _has_control(trimmed):
+        raise ValidationError(field, "must not contain control characters")
+    return trimmed
+
+
+def project_instructions(value: str | None, *, field: str = "instructions") -> str | None:
+    """Free text (lines and tabs allowed), at most PROJECT_INSTRUCTIONS_MAX_CHARS characters;
+    blank is none."""
+    if value is None:
+        return None
+    _utf8_size(value, field)
+    if len(value) > PROJECT_INSTRUCTIONS_MAX_CHARS:
+        raise ValidationError(field, f"must be at most {PROJECT_INSTRUCTIONS_MAX_CHARS} characters")
+    if any(unicodedata.category(char) == "Cc" and char not in "\n\r\t" for char in value):
+        raise ValidationError(field, "must not contain control characters but line breaks and tabs")
+    return value if value.strip() else None
+
+
+def node_ids(values: Sequence[str], *, field: str = "ids") -> Sequence[str]:
+    if len(values) > MAX_NODES:
+        raise ValidationError(field, f"must hold at most {MAX_NODES} ids")
+    return values
 
 
 def model_id(value: str | None, *, field: str = "modelId") -> str | None:

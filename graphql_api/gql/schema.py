@@ -11,12 +11,15 @@ from pathlib import Path
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
+from graphql_api.domain.rules import MAX_NODES
 from graphql_api.settings import Settings
 
 from . import changes as change_api
 from . import conversations as conversation_api
 from . import message_mutations, transfer
+from . import projects as project_api
 from . import subscriptions as subscription_api
+from .relay import Node
 from .scalars import SCALAR_MAP
 
 SDL_PATH = Path(__file__).resolve().parents[2] / "schema" / "schema.graphql"
@@ -45,6 +48,26 @@ class Query:
     tags: list[conversation_api.TagCount] = strawberry.field(
         resolver=conversation_api.tags,
         description="The caller's tags with how many conversations carry each, most used first.",
+    )
+    # Issue 22: projects, and Relay's Node.
+    projects: project_api.ProjectConnection = strawberry.field(
+        resolver=project_api.projects,
+        description="The caller's projects, most recently updated first.",
+    )
+    project: project_api.Project | None = strawberry.field(
+        resolver=project_api.project,
+        description="The caller's project; null when missing, being deleted or not the caller's.",
+    )
+    node: Node | None = strawberry.field(
+        resolver=project_api.node,
+        description=(
+            "The caller's conversation or project with this id (Relay's refetch); null when "
+            "missing or not the caller's."
+        ),
+    )
+    nodes: list[Node | None] = strawberry.field(
+        resolver=project_api.nodes,
+        description=(f"As node, for up to {MAX_NODES} ids in one read, in the order given."),
     )
 
 
@@ -106,8 +129,29 @@ class Mutation:
     delete_all_my_data: transfer.DeleteAllMyDataPayload = strawberry.mutation(
         resolver=transfer.delete_all_my_data,
         description=(
-            "Deletes every conversation, message and change of the caller. Resumable: call "
-            "again until done."
+            "Deletes every conversation, project, message and change of the caller. "
+            "Resumable: call again until done."
+        ),
+    )
+    # Issue 22: projects.
+    create_project: project_api.CreateProjectPayload = strawberry.mutation(
+        resolver=project_api.create_project,
+        description="Idempotent by id: creating the same id again returns the project as it is.",
+    )
+    update_project: project_api.UpdateProjectPayload = strawberry.mutation(
+        resolver=project_api.update_project
+    )
+    delete_project: project_api.DeleteProjectPayload = strawberry.mutation(
+        resolver=project_api.delete_project,
+        description=(
+            "Deletes the project, its conversations moved out of it (or deleted with "
+            "deleteConversations). Resumable, a bounded amount per call: call again until done."
+        ),
+    )
+    move_conversation: project_api.MoveConversationPayload = strawberry.mutation(
+        resolver=project_api.move_conversation,
+        description=(
+            "Moves a conversation into a project, or out of any: one write, its messages untouched."
         ),
     )
 

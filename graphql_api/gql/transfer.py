@@ -96,6 +96,13 @@ class ImportConversationInput:
             "imported. Followed down its newest children, as setActiveBranch does."
         ),
     )
+    project_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description=(
+            "The caller's project it goes in when this call creates it (else NOT_FOUND); a "
+            "conversation stored already stays where it is."
+        ),
+    )
 
     def draft(self) -> ImportConversationDraft:
         return ImportConversationDraft(
@@ -106,6 +113,7 @@ class ImportConversationInput:
             updated_at=self.updated_at,
             messages=[message.draft() for message in self.messages],
             active_leaf_id=self.active_leaf_id,
+            project_id=self.project_id,
         )
 
 
@@ -124,7 +132,9 @@ class ImportConversationsPayload:
 @strawberry.type
 class DeleteAllMyDataPayload:
     done: bool = strawberry.field(
-        description="Everything is deleted: no conversation, message or change of yours is left."
+        description=(
+            "Everything is deleted: no conversation, project, message or change of yours is left."
+        )
     )
     conversations_remaining: int = strawberry.field(
         description="Conversations not deleted yet; call again until done."

@@ -49,6 +49,14 @@ KNOWN_OPERATIONS: Final = frozenset(
         "StartMessage",
         "SwitchBranch",
         "SyncChanges",
+        # Issue 22: projects and refetching by id.
+        "CreateProject",
+        "DeleteProject",
+        "MoveConversation",
+        "ProjectConversations",
+        "Projects",
+        "RefetchNode",
+        "UpdateProject",
     }
 )
 OTHER: Final = "other"

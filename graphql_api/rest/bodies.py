@@ -4,7 +4,13 @@ streamed messages as GraphQL's enums name them."""
 
 from __future__ import annotations
 
-from graphql_api.domain.rules import ERROR_MESSAGE_MAX_BYTES, MODEL_ID_MAX_CHARS, TITLE_MAX_CHARS
+from graphql_api.domain.rules import (
+    ERROR_MESSAGE_MAX_BYTES,
+    MODEL_ID_MAX_CHARS,
+    PROJECT_INSTRUCTIONS_MAX_CHARS,
+    PROJECT_NAME_MAX_CHARS,
+    TITLE_MAX_CHARS,
+)
 from graphql_api.errors import Code
 from graphql_api.settings import InputLimits, StreamingSettings
 from graphql_api.storage.records import FINISH_STATUSES, MESSAGE_STATUSES, ROLES
@@ -15,6 +21,12 @@ _DATE_TIME = "ISO-8601 in UTC with microseconds, e.g. 2025-01-31T12:00:00.000000
 _CLIENT_ID = "A client-chosen UUID; retrying with it {}."
 _MODEL_ID = f"At most {MODEL_ID_MAX_CHARS} characters; no control characters."
 _EXPECTED_VERSION = "Refuse with CONFLICT (409) unless the conversation is at this version."
+_PROJECT_ID = "The project it is in; null when in none."
+_PROJECT_NAME = f"Trimmed; 1 to {PROJECT_NAME_MAX_CHARS} characters; one line."
+_INSTRUCTIONS = (
+    f"At most {PROJECT_INSTRUCTIONS_MAX_CHARS} characters; line breaks and tabs allowed. Blank "
+    "is none."
+)
 
 
 def _uuid(description: str | None = None, *, optional: bool = False) -> Prop:
@@ -81,6 +93,7 @@ _CONVERSATION_PROPS = {
         required=False,
         # Absent rather than null: see Prop's check on nullable shapes.
     ),
+    "projectId": Prop(type="string", format="uuid", nullable=True, description=_PROJECT_ID),
 }
 
 CONVERSATION = Shape(
@@ -129,12 +142,16 @@ NEW_CONVERSATION = Shape(
             description=f"Trimmed; 1 to {TITLE_MAX_CHARS} characters; no control characters.",
         ),
         "modelId": Prop(type="string", nullable=True, required=False, description=_MODEL_ID),
+        "projectId": _uuid(
+            "Start it in this project (the caller's: else 404). Absent or null: in none.",
+            optional=True,
+        ),
     },
 )
 
 CONVERSATION_CHANGES = Shape(
     name="ConversationChanges",
-    description="What to change: title, modelId or both.",
+    description="What to change: any of title, modelId and projectId, in one write.",
     props={
         "title": Prop(
             type="string",
@@ -149,6 +166,101 @@ CONVERSATION_CHANGES = Shape(
         ),
         "expectedVersion": Prop(
             type="integer", nullable=True, required=False, description=_EXPECTED_VERSION
+        ),
+        "projectId": _uuid(
+            "Move it into this project (the caller's: else 404); null: out of any; absent "
+            "leaves it. Its messages are not touched.",
+            optional=True,
+        ),
+    },
+)
+
+PROJECT = Shape(
+    name="Project",
+    description="A named place for conversations, with its own instructions.",
+    props={
+        "id": _uuid(),
+        "name": Prop(type="string"),
+        "instructions": Prop(type="string", nullable=True),
+        "createdAt": _moment(),
+        "updatedAt": Prop(
+            type="string",
+            format="date-time",
+            description=f"When its name or instructions last changed. {_DATE_TIME}",
+        ),
+        "version": Prop(
+            type="integer",
+            description=(
+                "Increases with every change of its name or instructions; pass it as "
+                "expectedVersion to detect races."
+            ),
+        ),
+        "conversationCount": Prop(
+            type="integer", description="Its conversations, archived or not."
+        ),
+    },
+)
+
+PROJECT_PAGE = Shape(
+    name="ProjectPage",
+    description="One page of the caller's projects, most recently updated first.",
+    props={
+        "projects": Prop(type=ArrayOf(PROJECT.name)),
+        "nextCursor": Prop(
+            type="string",
+            nullable=True,
+            description="Pass as `cursor` for the next page; null on the last page.",
+        ),
+    },
+)
+
+NEW_PROJECT = Shape(
+    name="NewProject",
+    description="A project to create.",
+    props={
+        "id": _uuid(
+            "A client-chosen UUID; retrying with it creates one project. Unique among the "
+            "caller's conversations and projects (else 409)."
+        ),
+        "name": Prop(type="string", description=_PROJECT_NAME),
+        "instructions": Prop(
+            type="string", nullable=True, required=False, description=_INSTRUCTIONS
+        ),
+    },
+)
+
+PROJECT_CHANGES = Shape(
+    name="ProjectChanges",
+    description="What to change: name, instructions or both.",
+    props={
+        "name": Prop(
+            type="string", required=False, description=f"{_PROJECT_NAME} Absent keeps it."
+        ),
+        "instructions": Prop(
+            type="string",
+            nullable=True,
+            required=False,
+            description=f"null clears them; absent keeps them. {_INSTRUCTIONS}",
+        ),
+        "expectedVersion": Prop(
+            type="integer",
+            nullable=True,
+            required=False,
+            description="Refuse with CONFLICT (409) unless the project is at this version.",
+        ),
+    },
+)
+
+PROJECT_DELETION = Shape(
+    name="ProjectDeletion",
+    description=(
+        "How far deleting a project got. Each call does a bounded amount: call again until "
+        "`done` (from the first call on, the project is gone for every reader)."
+    ),
+    props={
+        "done": Prop(type="boolean", description="The project is gone; its id is now 404."),
+        "conversationsRemaining": Prop(
+            type="integer", description="Conversations still in the project, archived or not."
         ),
     },
 )
@@ -316,6 +428,11 @@ SHAPES = (
     CONVERSATION_WITH_MESSAGES,
     NEW_CONVERSATION,
     CONVERSATION_CHANGES,
+    PROJECT,
+    PROJECT_PAGE,
+    NEW_PROJECT,
+    PROJECT_CHANGES,
+    PROJECT_DELETION,
     NEW_MESSAGE,
     NEW_STREAM,
     NEW_DELTA,

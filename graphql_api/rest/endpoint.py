@@ -9,9 +9,10 @@ stream's deltas, writes for the rest), and answers every failure in the REST err
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from starlette.datastructures import QueryParams
@@ -21,11 +22,11 @@ from starlette.responses import Response
 from graphql_api.auth.backend import MISSING_TOKEN, identity_of, refusal
 from graphql_api.domain.chat import UserChat
 from graphql_api.domain.ratelimit import Charge, route_budget
-from graphql_api.errors import Code
+from graphql_api.errors import Code, ValidationError
 from graphql_api.services import AppState
 
 from .errors import BadRequest, error_body, error_response, failure_response
-from .schema import Shape, read_integer
+from .schema import Shape, read_boolean, read_integer
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -45,10 +46,22 @@ class Call:
 Handler = Callable[[Call], Awaitable[Response]]
 
 
+@contextlib.contextmanager
+def renamed(names: Mapping[str, str]) -> Iterator[None]:
+    """The domain names GraphQL's arguments (first, after, last, before, conversationId);
+    a REST client is told the name it sent instead."""
+    try:
+        yield
+    except ValidationError as exc:
+        if exc.field not in names:
+            raise
+        raise ValidationError(names[exc.field], exc.message) from None
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Param:
     name: str
-    type: Literal["string", "integer"]
+    type: Literal["string", "integer", "boolean"]
     description: str
     location: Literal["path", "query"] = "query"
     format: str | None = None
@@ -131,7 +144,12 @@ def _query(params: Sequence[Param], given: QueryParams) -> dict[str, Any]:
         raw = given.get(param.name) if param.location == "query" else None
         if not raw:
             continue
-        values[param.name] = read_integer(param.name, raw) if param.type == "integer" else raw
+        if param.type == "integer":
+            values[param.name] = read_integer(param.name, raw)
+        elif param.type == "boolean":
+            values[param.name] = read_boolean(param.name, raw)
+        else:
+            values[param.name] = raw
     return values
 
 

@@ -27,6 +27,7 @@ from graphql_api.transport import TransportPaths
 logger = logging.getLogger(__name__)
 
 PREFIX = "/conversations"
+PROJECTS_PREFIX = "/projects"
 
 
 class BadRequest(Exception):
@@ -59,7 +60,9 @@ def error_body(
 
 
 def covers(path: str) -> bool:
-    return path == PREFIX or path.startswith(PREFIX + "/")
+    return any(
+        path == prefix or path.startswith(prefix + "/") for prefix in (PREFIX, PROJECTS_PREFIX)
+    )
 
 
 # What the transport guard and the authentication middleware need to refuse a REST request

@@ -36,7 +36,8 @@ _ERRORS: Final = {
     401: ("Unauthorized", "Missing, malformed, expired or otherwise unacceptable token."),
     404: (
         "NotFound",
-        "No such conversation (or streamed message) for the caller: missing or another user's.",
+        "No such conversation, project or streamed message for the caller: missing or another "
+        "user's.",
     ),
     409: (
         "Conflict",
@@ -73,9 +74,9 @@ def openapi_document(limits: InputLimits) -> dict[str, Any]:
             "title": "chat-history-api REST",
             "version": API_VERSION,
             "description": (
-                "The conversation routes of the chat history service, on the same storage, "
-                "rules and Cognito authentication as its GraphQL API (/graphql). Errors carry "
-                "the codes GraphQL puts in extensions.code."
+                "The conversation and project routes of the chat history service, on the same "
+                "storage, rules and Cognito authentication as its GraphQL API (/graphql). "
+                "Errors carry the codes GraphQL puts in extensions.code."
             ),
         },
         # Where `make run` serves; a deployed client passes its own base URL.

@@ -8,8 +8,7 @@ rule (ids, titles, roles, sizes, page sizes, cursors) is the domain's, shared wi
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Iterator, Mapping
+from collections.abc import Awaitable
 from typing import TypeVar
 
 from starlette.responses import Response
@@ -17,12 +16,13 @@ from starlette.responses import Response
 from graphql_api.domain import rules
 from graphql_api.domain.chat import FinishDraft, MessageDraft, StartDraft
 from graphql_api.domain.paging import PageArgs
-from graphql_api.errors import NotFoundError, ValidationError
+from graphql_api.errors import NotFoundError
 from graphql_api.storage.records import UNSET
 
 from . import bodies, render
-from .endpoint import Call, Operation, Param
+from .endpoint import Call, Operation, Param, renamed
 from .errors import PREFIX, json_response
+from .projects import PROJECT_OPERATIONS
 
 _A = TypeVar("_A")
 _B = TypeVar("_B")
@@ -42,18 +42,6 @@ MESSAGE_ID = Param(
 _FINISHES = {name: name.lower() for name in bodies.FINISH_NAMES}
 
 
-@contextlib.contextmanager
-def _renamed(names: Mapping[str, str]) -> Iterator[None]:
-    """The domain names GraphQL's arguments (first, after, last, before, conversationId);
-    a REST client is told the name it sent instead."""
-    try:
-        yield
-    except ValidationError as exc:
-        if exc.field not in names:
-            raise
-        raise ValidationError(names[exc.field], exc.message) from None
-
-
 async def _both(first: Awaitable[_A], second: Awaitable[_B]) -> tuple[_A, _B]:
     """Both results, the two requests in flight together; the first failure is raised once
     both have finished, so neither is left running unobserved."""
@@ -67,7 +55,7 @@ async def _both(first: Awaitable[_A], second: Awaitable[_B]) -> tuple[_A, _B]:
 
 async def list_conversations(call: Call) -> Response:
     chat = call.chat
-    with _renamed({"first": "limit", "after": "cursor"}):
+    with renamed({"first": "limit", "after": "cursor"}):
         window = chat.conversation_window(
             PageArgs(first=call.query.get("limit"), after=call.query.get("cursor"))
         )
@@ -86,7 +74,10 @@ async def list_conversations(call: Call) -> Response:
 async def create_conversation(call: Call) -> Response:
     body = call.body
     record = await call.chat.create_conversation(
-        title=body["title"], model_id=body.get("modelId"), conversation_id=body.get("id")
+        title=body["title"],
+        model_id=body.get("modelId"),
+        conversation_id=body.get("id"),
+        project_id=body.get("projectId"),
     )
     location = f"{call.url_path.rstrip('/')}/{record.id}"
     return json_response(render.conversation(record), 201, headers={"Location": location})
@@ -95,7 +86,7 @@ async def create_conversation(call: Call) -> Response:
 async def get_conversation(call: Call) -> Response:
     chat = call.chat
     conversation_id = rules.uuid_id(call.path["id"], field="id")
-    with _renamed({"last": "limit"}):
+    with renamed({"last": "limit"}):
         window = chat.message_window(
             conversation_id,
             PageArgs(last=call.query.get("limit"), before=call.query.get("before")),
@@ -126,6 +117,7 @@ async def update_conversation(call: Call) -> Response:
         title=body.get("title", UNSET),
         model_id=body.get("modelId", UNSET),
         expected_version=body.get("expectedVersion"),
+        project_id=body.get("projectId", UNSET),
     )
     return json_response(render.conversation(record))
 
@@ -145,7 +137,7 @@ async def add_message(call: Call) -> Response:
         is_error=body.get("isError", False),
         error_message=body.get("errorMessage"),
     )
-    with _renamed({"conversationId": "id"}):
+    with renamed({"conversationId": "id"}):
         added = await call.chat.add_message(conversation_id=call.path["id"], message=draft)
     (record,) = added.messages
     return json_response(render.message(record), 201)
@@ -159,14 +151,14 @@ async def start_message(call: Call) -> Response:
         role=body.get("role", "assistant"),
         model_id=body.get("modelId"),
     )
-    with _renamed({"conversationId": "id"}):
+    with renamed({"conversationId": "id"}):
         added = await call.chat.start_message(conversation_id=call.path["id"], draft=draft)
     (record,) = added.messages
     return json_response(render.message(record), 201)
 
 
 async def append_message(call: Call) -> Response:
-    with _renamed({"conversationId": "id"}):
+    with renamed({"conversationId": "id"}):
         appended = await call.chat.append_message(
             conversation_id=call.path["id"],
             message_id=call.path["messageId"],
@@ -187,7 +179,7 @@ async def finish_message(call: Call) -> Response:
         content=body.get("content"),
         error_message=body.get("errorMessage"),
     )
-    with _renamed({"conversationId": "id"}):
+    with renamed({"conversationId": "id"}):
         finished = await call.chat.finish_message(
             conversation_id=call.path["id"], message_id=call.path["messageId"], draft=draft
         )
@@ -223,13 +215,14 @@ OPERATIONS = (
         summary="Create a conversation.",
         description=(
             "Idempotent with a client-chosen `id`: the same id again answers 201 with the "
-            "conversation as stored (its title unchanged). An id another user holds is 409."
+            "conversation as stored (its title unchanged). An id another user holds is 409; a "
+            "`projectId` not of the caller's projects is 404."
         ),
         handler=create_conversation,
         body=bodies.NEW_CONVERSATION,
         status=201,
         response=bodies.CONVERSATION,
-        errors=(400, 409),
+        errors=(400, 404, 409),
         headers={"Location": "The conversation's path."},
     ),
     Operation(
@@ -255,7 +248,7 @@ OPERATIONS = (
         method="PUT",
         path=_ONE,
         operation_id="updateConversation",
-        summary="Rename a conversation and/or change its model.",
+        summary="Rename a conversation, change its model, move it to a project: one write.",
         handler=update_conversation,
         params=(CONVERSATION_ID,),
         body=bodies.CONVERSATION_CHANGES,
@@ -341,4 +334,5 @@ OPERATIONS = (
         response=bodies.MESSAGE,
         errors=(400, 404, 409),
     ),
+    *PROJECT_OPERATIONS,
 )

@@ -5,7 +5,9 @@ TypeSerializer costs more than the rest of a request on the hot paths. Key strin
 keys.py; this module puts them, and the attributes beside them, into items.
 
 Item kinds (see keys.py for the key layout):
-  conversation   USER#<user> / CONV#<id>, listed through GSI1, with a preview of its last message
+  conversation   USER#<user> / CONV#<id>, listed through GSI1 and GSI2, with a preview of its
+                 last message
+  project        USER#<user> / CONV#<id>, listed through GSI1, with its conversations' counts
   profile        USER#<user> / PROFILE, per-user counters and the change-log version
   change         USER#<user> / CHG#<version>, what one committed write changed
   message        CONV#<id> / MSG#<segment>#<depth>
@@ -39,6 +41,7 @@ from .records import (
     MessagePosition,
     MessageRecord,
     MessageStatus,
+    ProjectRecord,
     Segment,
     Tree,
     format_timestamp,
@@ -48,8 +51,10 @@ from .text import fold
 
 Key: TypeAlias = dict[str, Any]
 
-# The `type` attribute of each kind, for people reading the table; code never branches on it.
+# The `type` attribute of each kind, for people reading the table. Code branches on it only
+# where two kinds share a key range: conversations and projects under CONV# (see keys.py).
 CONVERSATION: Final = "conversation"
+PROJECT: Final = "project"
 MESSAGE: Final = "message"
 MESSAGE_MARKER: Final = "messageId"
 OWNER: Final = "owner"
@@ -66,6 +71,9 @@ CHANGE_KINDS: Final[tuple[ChangeKind, ...]] = (
     "CONVERSATION_DELETED",
     "MESSAGES_ADDED",
     "MESSAGE_FINISHED",
+    "PROJECT_CREATED",
+    "PROJECT_UPDATED",
+    "PROJECT_DELETED",
 )
 # What a message item's `status` may hold; absent is "complete" (every message stored before
 # streaming existed, and every one added whole). "interrupted" is a reading, never stored.
@@ -111,6 +119,17 @@ def conversation_key(user_id: str, conversation_id: str) -> Key:
     return key(keys.user_pk(user_id), keys.conversation_sk(conversation_id))
 
 
+def node_key(user_id: str, node_id: str) -> Key:
+    """Where the user's conversation or project with this id is, whichever it is."""
+    return key(keys.user_pk(user_id), keys.node_sk(node_id))
+
+
+def is_project(item: Mapping[str, Any]) -> bool:
+    """Whether an item of the CONV# range is a project; anything else there is a
+    conversation (conversation items have carried `type` from the start)."""
+    return bool(item.get("type", {}).get("S") == PROJECT)
+
+
 def listing(
     user_id: str, conversation_id: str, *, updated_at: str, pinned: bool, archived: bool
 ) -> dict[str, dict[str, str]]:
@@ -121,6 +140,23 @@ def listing(
     }
 
 
+def grouping(
+    user_id: str,
+    conversation_id: str,
+    project_id: str | None,
+    *,
+    updated_at: str,
+    pinned: bool,
+    archived: bool,
+) -> dict[str, dict[str, str]]:
+    """The GSI2 keys of a conversation: its project's list (or the list of those in none),
+    in the home list's order."""
+    return {
+        "GSI2PK": {"S": keys.grouping_pk(user_id, project_id, archived=archived)},
+        "GSI2SK": {"S": keys.recency_sk(updated_at, conversation_id, pinned=pinned)},
+    }
+
+
 def conversation_item(conversation: ConversationRecord) -> Item:
     updated_at = format_timestamp(conversation.updated_at)
     item: Item = {
@@ -128,6 +164,14 @@ def conversation_item(conversation: ConversationRecord) -> Item:
         **listing(
             conversation.user_id,
             conversation.id,
+            updated_at=updated_at,
+            pinned=conversation.pinned,
+            archived=conversation.archived,
+        ),
+        **grouping(
+            conversation.user_id,
+            conversation.id,
+            conversation.project_id,
             updated_at=updated_at,
             pinned=conversation.pinned,
             archived=conversation.archived,
@@ -155,6 +199,8 @@ def conversation_item(conversation: ConversationRecord) -> Item:
         item["activeLeaf"] = {"M": position_attributes(conversation.active_leaf)}
     if conversation.expires_at is not None:
         item["expiresAt"] = {"S": format_timestamp(conversation.expires_at)}
+    if conversation.project_id is not None:
+        item["projectId"] = {"S": conversation.project_id}
     return _with_ttl(item, conversation.expires_at)
 
 
@@ -178,6 +224,73 @@ def conversation_from_item(item: Mapping[str, Any]) -> ConversationRecord:
         archived=bool(item.get("archived", {}).get("BOOL", False)),
         tags=tuple(value["S"] for value in item.get("tags", {}).get("L", [])),
         expires_at=None if expires is None else parse_timestamp(expires["S"]),
+        project_id=_optional_s(item, "projectId"),
+    )
+
+
+# --- projects ------------------------------------------------------------------------------
+
+
+def project_key(user_id: str, project_id: str) -> Key:
+    return key(keys.user_pk(user_id), keys.project_sk(project_id))
+
+
+def project_counter(*, archived: bool, pinned: bool) -> str:
+    """The project item's count of its conversations in one list."""
+    return f"count#{'archived' if archived else 'active'}#{'pinned' if pinned else 'unpinned'}"
+
+
+PROJECT_LISTS: Final = tuple(
+    (archived, pinned) for archived in (False, True) for pinned in (False, True)
+)
+
+
+def project_listing(user_id: str, project_id: str, *, updated_at: str) -> Item:
+    """The GSI1 keys of a project: the user's project list, most recently updated first."""
+    return {
+        "GSI1PK": {"S": keys.projects_pk(user_id)},
+        "GSI1SK": {"S": keys.project_recency_sk(updated_at, project_id)},
+    }
+
+
+def project_item(project: ProjectRecord) -> Item:
+    """A whole project item, as created (its counts as the record has them)."""
+    updated_at = format_timestamp(project.updated_at)
+    item: Item = {
+        **project_key(project.user_id, project.id),
+        **project_listing(project.user_id, project.id, updated_at=updated_at),
+        "type": {"S": PROJECT},
+        "projectId": {"S": project.id},
+        "userId": {"S": project.user_id},
+        "name": {"S": project.name},
+        "instructions": _s_or_null(project.instructions),
+        "createdAt": {"S": format_timestamp(project.created_at)},
+        "updatedAt": {"S": updated_at},
+        "version": _n(project.version),
+    }
+    for archived, pinned in PROJECT_LISTS:
+        item[project_counter(archived=archived, pinned=pinned)] = _n(
+            project.counts.get((archived, pinned), 0)
+        )
+    return item
+
+
+def project_from_item(item: Mapping[str, Any]) -> ProjectRecord:
+    counts = {
+        (archived, pinned): int(value["N"])
+        for archived, pinned in PROJECT_LISTS
+        if (value := item.get(project_counter(archived=archived, pinned=pinned))) is not None
+    }
+    return ProjectRecord(
+        id=item["projectId"]["S"],
+        user_id=item["userId"]["S"],
+        name=item["name"]["S"],
+        instructions=_optional_s(item, "instructions"),
+        created_at=parse_timestamp(item["createdAt"]["S"]),
+        updated_at=parse_timestamp(item["updatedAt"]["S"]),
+        version=int(item["version"]["N"]),
+        counts=counts,
+        deleting="deleting" in item,
     )
 
 
@@ -208,9 +321,12 @@ def change_item(user_id: str, change: ChangeRecord, *, expires_at: datetime) -> 
         "type": {"S": CHANGE},
         "version": _n(change.version),
         "kind": {"S": change.kind},
-        "conversationId": {"S": change.conversation_id},
         "createdAt": {"S": format_timestamp(change.created_at)},
     }
+    if change.conversation_id is not None:
+        item["conversationId"] = {"S": change.conversation_id}
+    if change.project_id is not None:
+        item["projectId"] = {"S": change.project_id}
     if change.messages:
         item["messages"] = {"L": [{"M": position_attributes(p)} for p in change.messages]}
     return _with_ttl(item, expires_at)
@@ -223,11 +339,12 @@ def change_from_item(item: Mapping[str, Any]) -> ChangeRecord:
     return ChangeRecord(
         version=int(item["version"]["N"]),
         kind=kind,
-        conversation_id=item["conversationId"]["S"],
+        conversation_id=_optional_s(item, "conversationId"),
         created_at=parse_timestamp(item["createdAt"]["S"]),
         messages=tuple(
             position_from_attributes(value["M"]) for value in item.get("messages", {}).get("L", [])
         ),
+        project_id=_optional_s(item, "projectId"),
     )
 
 

@@ -273,7 +273,7 @@ def with_ids(messages: Sequence[NewMessage]) -> list[NewMessage]:
 
 def conversation_of(snapshot: Snapshot, user_id: str, conversation_id: str) -> ConversationRecord:
     item = snapshot.get(items.conversation_key(user_id, conversation_id))
-    if item is None or items.expired(item, snapshot.now):
+    if item is None or items.expired(item, snapshot.now) or items.is_project(item):
         # Checked first: another user's conversation must look exactly like a missing one,
         # whatever the message markers in its partition would say.
         raise NotFoundError("conversation not found")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar
 
@@ -53,6 +54,9 @@ ChangeKind: TypeAlias = Literal[
     "CONVERSATION_DELETED",
     "MESSAGES_ADDED",
     "MESSAGE_FINISHED",
+    "PROJECT_CREATED",
+    "PROJECT_UPDATED",
+    "PROJECT_DELETED",
 ]
 # A message's state. "complete" for every message not streamed (and every one stored before
 # streaming existed); "streaming" while its answer is being appended; "interrupted" is never
@@ -177,6 +181,8 @@ class ConversationRecord:
     tags: tuple[str, ...] = ()
     # Temporary conversations vanish at this moment, whatever DynamoDB's TTL sweep does.
     expires_at: datetime | None = None
+    # The project it is in; None: in none.
+    project_id: str | None = None
 
     @property
     def position(self) -> ConversationPosition:
@@ -186,6 +192,56 @@ class ConversationRecord:
 
     def expired(self, now: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ProjectPosition:
+    updated_at: datetime
+    project_id: str
+
+    def sort_key(self) -> str:
+        return keys.project_recency_sk(format_timestamp(self.updated_at), self.project_id)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ProjectRecord:
+    """A named group of conversations with its own instructions.
+
+    `counts` holds how many of its conversations each list has, by (archived, pinned): moved
+    in the same transaction as the conversation that moves them, so they are exact.
+    """
+
+    id: str
+    user_id: str
+    name: str
+    instructions: str | None
+    created_at: datetime
+    updated_at: datetime
+    # Increases with every change of the name or instructions (not with its conversations).
+    version: int
+    counts: Mapping[tuple[bool, bool], int] = dataclasses.field(default_factory=dict)
+    # Set by deleteProject's first call: the project is gone for every reader, and its
+    # conversations are on their way out.
+    deleting: bool = False
+
+    @property
+    def position(self) -> ProjectPosition:
+        return ProjectPosition(updated_at=self.updated_at, project_id=self.id)
+
+    def joined_by(self, conversation: ConversationRecord) -> ProjectRecord:
+        """The project once `conversation` has moved in."""
+        at = (conversation.archived, conversation.pinned)
+        return dataclasses.replace(self, counts={**self.counts, at: self.counts.get(at, 0) + 1})
+
+    def conversation_count(
+        self, *, archived: bool | None = None, pinned: bool | None = None
+    ) -> int:
+        """Its conversations in the lists selected (None: both ways)."""
+        return sum(
+            count
+            for (is_archived, is_pinned), count in self.counts.items()
+            if archived in (None, is_archived) and pinned in (None, is_pinned)
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -253,11 +309,14 @@ class ChangeRecord:
 
     version: int
     kind: ChangeKind
-    conversation_id: str
+    # The conversation a CONVERSATION_* or MESSAGES_ADDED change is about; None for PROJECT_*.
+    conversation_id: str | None
     created_at: datetime
     # What a MESSAGES_ADDED change added, in order; the message a MESSAGE_FINISHED change
     # finished (or a rating rated); empty for the other kinds.
     messages: tuple[MessagePosition, ...] = ()
+    # The project a PROJECT_* change is about; None for the other kinds.
+    project_id: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

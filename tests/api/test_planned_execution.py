@@ -81,7 +81,7 @@ class Session:
         self.fast, self.general, self.clock, self.user = fast, general, clock, user
         self.steps = 0
 
-    async def step(self, name: str, **variables: Any) -> dict[str, Any]:
+    async def step(self, name: str, /, **variables: Any) -> dict[str, Any]:
         """Run `name` both ways; the two bodies must be the same bytes. Returns the body."""
         known = MANIFEST[name]
         headers = self.fast.headers(self.user)
@@ -227,6 +227,21 @@ async def test_every_operation_answers_the_same_bytes_both_ways(
     )
     live = await session.step("LiveChanges")
     assert live["errors"]
+
+    # Projects, and refetching by id alone.
+    project = str(uuid.uuid4())
+    await session.step("CreateProject", id=project, name="Work", instructions="Be brief.")
+    await session.step("UpdateProject", id=project, name="Work stuff", expectedVersion=1)
+    moved = await session.step("MoveConversation", conversationId=first, projectId=project)
+    assert moved["data"]["moveConversation"]["conversation"]["project"]["conversationCount"] == 1
+    await session.step("Projects")
+    listed = await session.step("ProjectConversations", projectId=project, first=1)
+    assert listed["data"]["project"]["conversations"]["totalCount"] == 1
+    for node_id in (project, first, missing):
+        await session.step("RefetchNode", id=node_id)
+    await session.step("MoveConversation", conversationId=first, projectId=None)
+    deleted = await session.step("DeleteProject", id=project)
+    assert deleted["data"]["deleteProject"] == {"done": True, "conversationsRemaining": 0}
 
     await session.step("DeleteConversation", id=second)
     after = await session.step("HomeConversations")

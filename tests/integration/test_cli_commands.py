@@ -200,3 +200,23 @@ def test_export_openapi_writes_the_committed_document(tmp_path: Path) -> None:
     assert output.read_text() == committed.read_text(), (
         "schema/openapi.json is stale: run `chat-history-api export-openapi` and commit it"
     )
+
+
+async def test_migrate_after_create_table_has_nothing_to_do_and_says_so(
+    dynamodb_endpoint: str, new_table_name: str
+) -> None:
+    environ = {
+        "CHAT_TABLE_NAME": new_table_name,
+        "AWS_REGION": REGION,
+        "DYNAMODB_ENDPOINT_URL": dynamodb_endpoint,
+    }
+    if credentials := credentials_for(dynamodb_endpoint):
+        environ |= {"AWS_ACCESS_KEY_ID": credentials[0], "AWS_SECRET_ACCESS_KEY": credentials[1]}
+
+    assert run_cli("create-table", environ=environ).returncode == 0
+    migrated = run_cli("migrate", environ=environ)
+
+    assert migrated.returncode == 0, migrated.stderr
+    assert migrated.stdout == (
+        f"table {new_table_name!r}: 0 conversations given GSI2 keys, 0 changed meanwhile\n"
+    )

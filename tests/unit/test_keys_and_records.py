@@ -46,6 +46,7 @@ from graphql_api.storage.records import (
     parse_timestamp,
 )
 from graphql_api.storage.table import (
+    GSI_GROUPING,
     GSI_RECENCY,
     table_definition,
     table_definition_json,
@@ -106,19 +107,26 @@ def test_the_table_expires_items_by_their_ttl_attribute() -> None:
     assert {**table_definition("t"), "TimeToLiveSpecification": time_to_live()} == written
 
 
-def test_the_table_is_keyed_pk_sk_with_a_gsi1_recency_index() -> None:
+def test_the_table_is_keyed_pk_sk_with_a_recency_and_a_grouping_index() -> None:
     definition = table_definition("t")
 
     assert definition["KeySchema"] == [
         {"AttributeName": "PK", "KeyType": "HASH"},
         {"AttributeName": "SK", "KeyType": "RANGE"},
     ]
-    (index,) = definition["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == GSI_RECENCY == "GSI1"
-    assert index["KeySchema"] == [
+    recency, grouping = definition["GlobalSecondaryIndexes"]
+    assert recency["IndexName"] == GSI_RECENCY == "GSI1"
+    assert recency["KeySchema"] == [
         {"AttributeName": "GSI1PK", "KeyType": "HASH"},
         {"AttributeName": "GSI1SK", "KeyType": "RANGE"},
     ]
+    assert grouping["IndexName"] == GSI_GROUPING == "GSI2"
+    assert grouping["KeySchema"] == [
+        {"AttributeName": "GSI2PK", "KeyType": "HASH"},
+        {"AttributeName": "GSI2SK", "KeyType": "RANGE"},
+    ]
+    for index in (recency, grouping):
+        assert index["Projection"] == {"ProjectionType": "ALL"}
     written = json.loads(table_definition_json("t"))
     del written["TimeToLiveSpecification"]
     assert written == definition

@@ -50,6 +50,8 @@ def test_the_benchmarks_variables_fit_each_operation(document: TrustedDocument) 
     target = Target(focus_id=str(uuid.uuid4()), writable=[str(uuid.uuid4())])
     target.older_cursor = "cursor"
     target.created.append(str(uuid.uuid4()))
+    target.project_id = str(uuid.uuid4())
+    target.created_projects.append(str(uuid.uuid4()))
     (operation,) = parse(document.body).definitions
     assert isinstance(operation, OperationDefinitionNode)
 
