@@ -83,7 +83,7 @@ class LiveChanges:
         )
         self.gauge.subscription_opened()
         try:
-            with self.broadcast.listen(chat.user_id) as inbox:
+            async with self.broadcast.changes(chat.user_id) as inbox:
                 stream = _Stream(chat, inbox, poll_seconds=self.poll_seconds)
                 async for change in stream.run(position):
                     if wanted is None or change.conversation_id == wanted:
@@ -93,7 +93,9 @@ class LiveChanges:
 
 
 class _Stream:
-    def __init__(self, chat: UserChat, inbox: Inbox, *, poll_seconds: float) -> None:
+    def __init__(
+        self, chat: UserChat, inbox: Inbox[ChangeRecord], *, poll_seconds: float
+    ) -> None:
         self._chat = chat
         self._inbox = inbox
         self._poll_seconds = poll_seconds
