@@ -225,6 +225,48 @@ async def test_a_stream_finished_with_no_delta_ends_at_seq_zero(live: LiveApi) -
     assert fields(only) == shown(0, "", "STOPPED")
 
 
+IMPORT = """
+mutation Import($input: ImportConversationsInput!) {
+  importConversations(input: $input) { conversations { id } }
+}
+"""
+
+
+async def test_an_imported_answer_is_followed_from_its_text_then_its_deltas_once(
+    live: LiveApi,
+) -> None:
+    """An imported STREAMING message starts with its text so far (not a delta): from seq 0 the
+    first event gives it, and what is appended after goes on from it, the text never twice."""
+    user = new_user()
+    conversation_id, message_id = new_id(), new_id()
+    long_ago = "2024-05-01T10:00:00.000000Z"
+    message = {
+        "id": message_id,
+        "role": "ASSISTANT",
+        "content": "Imported so far",
+        "createdAt": long_ago,
+        "status": "STREAMING",
+    }
+    conversation = {"id": conversation_id, "title": "Imported", "createdAt": long_ago}
+    await live.api.data(
+        IMPORT, {"input": {"conversations": [{**conversation, "messages": [message]}]}}, user=user
+    )
+    stream = {"conversationId": conversation_id, "id": message_id}
+    async with live.socket() as socket:
+        sub = await follow(socket, live, user, stream)
+        first = await event(socket, sub)
+        await append(live.api, user, stream, 1, ", and more")
+        appended = await event(socket, sub)
+        await finish(live.api, user, stream, "COMPLETE", 1)
+        last = await event(socket, sub)
+        await completed(socket, sub)
+    assert [fields(delta) for delta in (first, appended, last)] == [
+        shown(0, "Imported so far", "INTERRUPTED"),
+        shown(1, ", and more", "STREAMING"),
+        shown(1, "", "COMPLETE"),
+    ]
+
+
 # --- the lease ----------------------------------------------------------------------------
 
 
