@@ -271,7 +271,7 @@ def changes_channel(factory: AppFactory, user: str) -> str:
 @contextlib.asynccontextmanager
 async def inspecting(url: str) -> AsyncIterator[Redis]:
     """A plain client of the test's own, to ask Redis who subscribed to what."""
-    client = Redis.from_url(url)
+    client = Redis.from_url(url, decode_responses=True)
     try:
         yield client
     finally:
@@ -286,7 +286,7 @@ async def subscribers(redis: Redis, channel: str) -> int:
 async def channels_of(redis: Redis, factory: AppFactory, user: str) -> set[str]:
     """Every channel of `user` some instance is subscribed to."""
     found = await redis.pubsub_channels(f"chat-history:{factory.table_name}:*:{user}*")
-    return {channel.decode() for channel in found}
+    return {str(channel) for channel in found}
 
 
 async def until_channels(
