@@ -467,3 +467,30 @@ async def test_after_redis_restarts_each_channel_still_wanted_is_subscribed_agai
         for message in (caught_up, after)
     ] == [{"seq": 3, "delta": "while away"}, {"seq": 4, "delta": "."}]
     assert change["payload"]["data"]["changes"]["conversation"]["title"] == "after the restart"
+
+
+async def test_with_redis_unreachable_a_stream_is_followed_by_polling_the_table(
+    make_api: AppFactory,
+) -> None:
+    """A's Redis never answers (nothing listens at its port): its subscriptions start all the
+    same, and B's deltas, which A can hear of from nowhere, come by A's poll of the table."""
+    unreachable = {"broadcast_url": f"redis://127.0.0.1:{free_port()}/0", "poll_seconds": 0.5}
+    user = new_user()
+    async with (
+        make_api.live(subscriptions=unreachable) as a,
+        make_api.live() as b,
+        a.socket() as socket,
+    ):
+        message = await a_stream(b.api, user, ["first "])
+        await socket.init(a.api.token(user))
+        sub = await socket.subscribe(STREAM, following(message))
+        replayed = await stream_event(socket, sub)
+        await append(b.api, user, message, 2, "polled")
+        polled = await stream_event(socket, sub)
+        await finish(b.api, user, message, "STOPPED", 2)
+        last = await stream_event(socket, sub)
+    assert [replayed, polled, last] == [
+        {"seq": 1, "delta": "first ", "status": "STREAMING"},
+        {"seq": 2, "delta": "polled", "status": "STREAMING"},
+        {"seq": 2, "delta": "", "status": "STOPPED"},
+    ]
