@@ -39,7 +39,7 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeAlias
 
@@ -67,7 +67,9 @@ STREAMS_PER_USER: Final = 10
 PER_CONNECTION: Final = 10
 # Bounds every wait on a server: one that never answers fails the run, never hangs it.
 WAIT_SECONDS: Final = 30.0
-# How many subscriptions open at once while the memory scenarios set up.
+# How many users' streams are written, and how many WebSockets open, at once while the
+# memory scenarios set up: moto serves one request at a time.
+SETTING_UP_AT_ONCE: Final = 5
 OPENING_AT_ONCE: Final = 25
 
 # A streaming message to follow, and its user's token.
@@ -163,6 +165,9 @@ class Stack:
             "BENCH_LOCAL_CREDENTIALS": "1",
             "BROADCAST_URL": self.redis_url,
             "SUBSCRIPTION_POLL_SECONDS": "3600",
+            # Setting up hundreds of streams queues requests at moto: let it answer.
+            "DYNAMODB_READ_TIMEOUT": "60",
+            "DYNAMODB_DEADLINE_SECONDS": "120",
         }
         child = await start_child(
             name, "benchmarks.serve", ["graphql"], log_dir=self.log_dir, env=env
@@ -321,21 +326,22 @@ async def users_streams(stack: Stack, writer: Writer, count: int) -> list[Stream
         for n in range(users)
     ]
 
-    async def of_user(token: str, wanted: int) -> list[Stream]:
+    found: list[Stream] = []
+
+    async def of_user(token: str, wanted: int) -> None:
         created = await writer.data(CREATE, {"title": "memory"}, token)
         conversation_id = created["createConversation"]["conversation"]["id"]
-        return [(token, await writer.stream(token, conversation_id)) for _ in range(wanted)]
+        found.extend([(token, await writer.stream(token, conversation_id)) for _ in range(wanted)])
 
     wanted = [min(STREAMS_PER_USER, count - n * STREAMS_PER_USER) for n in range(users)]
-    found = await asyncio.gather(
-        *(of_user(token, w) for token, w in zip(tokens, wanted, strict=True))
-    )
-    return [pair for streams in found for pair in streams]
+    steps = [functools.partial(of_user, t, w) for t, w in zip(tokens, wanted, strict=True)]
+    await in_batches(steps, SETTING_UP_AT_ONCE)
+    return found
 
 
-async def in_batches(steps: list[Callable[[], Awaitable[None]]]) -> None:
-    for start in range(0, len(steps), OPENING_AT_ONCE):
-        await asyncio.gather(*(step() for step in steps[start : start + OPENING_AT_ONCE]))
+async def in_batches(steps: Sequence[Callable[[], Awaitable[None]]], size: int) -> None:
+    for start in range(0, len(steps), size):
+        await asyncio.gather(*(step() for step in steps[start : start + size]))
 
 
 async def memory(
@@ -359,7 +365,8 @@ async def memory(
                 for _, message in group:
                     await socket_.follow(message)
 
-            await in_batches([functools.partial(open_group, group) for group in groups])
+            steps = [functools.partial(open_group, group) for group in groups]
+            await in_batches(steps, OPENING_AT_ONCE)
             after = rss_megabytes(instance.pid)
             subscribed = await subscribed_clients(redis)
     finally:
