@@ -85,6 +85,7 @@ bench: $(INSTALLED)
 	$(BIN)/python -m benchmarks
 	$(BIN)/python -m benchmarks.coldstart --json
 	$(BIN)/python -m benchmarks.streaming_cost
+	$(BIN)/python -m benchmarks.streaming_live
 
 # CPU per request of each schema/operations document, general path vs trusted documents
 bench-trusted: $(INSTALLED)

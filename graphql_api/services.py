@@ -35,7 +35,8 @@ class Services:
     jwks: JwksCache
     verifier: TokenVerifier
     chat: Chat
-    # Announces every committed change to live subscriptions (the table's listener).
+    # Announces every committed change, stored delta and finish to live subscriptions (the
+    # table's listener and stream listener).
     broadcast: Broadcast
     # Every user's request budgets, checked before an operation touches the table.
     limiter: RateLimiter
@@ -70,6 +71,7 @@ async def open_services(
             credentials=aws_credentials,
             change_retention=settings.retention.change_retention,
             listener=broadcast.publish,
+            stream_listener=broadcast.publish_stream,
             stream_lease=settings.streaming.lease,
             clock=clock,
             content=content,

@@ -130,8 +130,9 @@ class ContainerStack(Stack):
             cache_subnet_group_name=subnets.ref,
             security_group_ids=[security_group.security_group_id],
             at_rest_encryption_enabled=True,
-            # Announcements carry only ids and versions, but user ids and activity are
-            # still worth keeping off the wire, hence rediss:// below.
+            # Change announcements carry only ids and versions, but a streaming answer's deltas
+            # travel with their text (pub/sub stores nothing, yet it is on the wire), and user
+            # ids and activity are worth keeping off it too, hence rediss:// below.
             transit_encryption_enabled=True,
             # Anything that reaches the port (the security group is the first fence) must also
             # know the token before it can read or spend a user's budget. CloudFormation

@@ -16,7 +16,7 @@ import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from graphql_api.errors import ChatError, ProjectNotFoundError, ValidationError
+from graphql_api.errors import ChatError, NotFoundError, ProjectNotFoundError, ValidationError
 from graphql_api.settings import InputLimits, StreamingSettings
 from graphql_api.storage import changes as change_store
 from graphql_api.storage import content as content_store
@@ -625,6 +625,22 @@ class UserChat:
             )
         finally:
             self.chat.streams.forget(key)
+
+    async def stream_state(
+        self, *, conversation_id: str, message_id: str, after: int
+    ) -> deltas.StreamState:
+        """Where the caller's streamed message stands for a reader holding its text up to seq
+        `after` (deltas.read_stream); NotFoundError when the caller has no such message."""
+        state = await deltas.read_stream(
+            self.table,
+            user_id=self.user_id,
+            conversation_id=conversation_id,
+            message_id=message_id,
+            after=after,
+        )
+        if state is None:
+            raise NotFoundError("message not found")
+        return state
 
     # --- sync ---------------------------------------------------------------------------
 

@@ -278,6 +278,13 @@ def last_seq(value: int, *, field: str = "lastSeq") -> int:
     return value
 
 
+def after_seq(value: int, *, field: str = "afterSeq") -> int:
+    """Where a reader's text of a stream ends: the last seq it received, 0 for none."""
+    if value < 0:
+        raise ValidationError(field, "must be 0 or more (0: from the start)")
+    return value
+
+
 def delta(value: str, *, max_bytes: int, field: str = "delta") -> str:
     """Not empty: an empty delta would take a seq and carry nothing."""
     size = _utf8_size(value, field)

@@ -39,6 +39,7 @@ KNOWN_OPERATIONS: Final = frozenset(
         "HomeConversations",
         "ImportConversations",
         "LiveChanges",
+        "MessageStream",
         "OlderMessages",
         "OpenConversation",
         "OrganiseConversation",

@@ -227,6 +227,9 @@ class StreamState:
     # The last acknowledged seq: the newest delta, or the last one a finish folded in.
     seq: int
     status: MessageStatus
+    # While it streams: its last activity (the newest delta's time, or the start's before the
+    # first), from which the lease runs. None once finished.
+    active_at: datetime | None = None
     final: MessageRecord | None = None
     replaced: bool = False
 
@@ -259,14 +262,30 @@ async def read_stream(
         newest = deltas[-1] if deltas else None
         started = items.started_message(marker).created_at
         last_activity = newest.at if newest is not None and newest.at is not None else started
+        # From the start, the text the deltas follow too (an imported message's; "" else).
+        base = await _base_text(table, marker) if after <= 0 else ""
         return StreamState(
             conversation_id=conversation_id,
             message_id=message_id,
-            text="".join(delta.text for delta in newer),
+            text=base + "".join(delta.text for delta in newer),
             seq=newest.seq if newest is not None else max(after, 0),
             status=stream_status(table, last_activity, now),
+            active_at=last_activity,
         )
     return await _finished_state(table, conversation_id, marker, deltas, after)
+
+
+async def _base_text(table: ChatTable, marker: Item) -> str:
+    """The text a streaming message started with: read only when there is one."""
+    if items.base_length(marker) == (0, 0):
+        return ""
+    key = (marker["PK"]["S"], items.marked_position(marker).sort_key())
+    async with table.guard():
+        found = await batch_get(table, [key])
+        if key not in found:
+            return ""
+        (started,) = await filled_in(table.content, [items.message_from_attributes(found[key])])
+    return started.content
 
 
 async def _finished_state(

@@ -227,6 +227,8 @@ async def test_every_operation_answers_the_same_bytes_both_ways(
     )
     live = await session.step("LiveChanges")
     assert live["errors"]
+    followed = await session.step("MessageStream", conversationId=first, messageId=streamed)
+    assert followed["errors"]
 
     # Projects, and refetching by id alone.
     project = str(uuid.uuid4())
@@ -281,7 +283,7 @@ async def test_every_operation_answers_the_same_bytes_both_ways(
 
     # Every step ran planned on the fast app, except those refused before execution (a
     # subscription never runs over HTTP), and so did each valid ad hoc document.
-    assert len(planned_runs) == session.steps - 3 + 2
+    assert len(planned_runs) == session.steps - 4 + 2
     subscriptions = {name for name, known in MANIFEST.items() if known.type == "subscription"}
-    assert subscriptions == {"LiveChanges"}
+    assert subscriptions == {"LiveChanges", "MessageStream"}
     assert set(planned_runs) == set(MANIFEST) - subscriptions | {"Ad", "Gone"}
