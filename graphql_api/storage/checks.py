@@ -19,6 +19,10 @@ ITEM_SIZE_LIMIT: Final = 400 * 1024
 # The 8-4-4-4-12 form only: uuid.UUID also takes braces, URNs and bare hex, which would give
 # one id several spellings.
 _CANONICAL_UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# A share link's id: 24 random bytes (192 bits) in unpadded base64url, 32 characters: never a
+# UUID's 36, so a link's id names no conversation or project (keys.py).
+LINK_ID_BYTES: Final = 24
+_LINK_ID: Final = re.compile(r"[A-Za-z0-9_-]{32}")
 # Room a message must leave for the conversation's own attributes when it becomes the
 # conversation's lastMessage preview; titles and model ids are far smaller than this.
 CONVERSATION_HEADROOM: Final = 8 * 1024
@@ -52,6 +56,11 @@ def is_id(value: str) -> bool:
     except ValidationError:
         return False
     return True
+
+
+def is_link_id(value: object) -> bool:
+    """Whether `value` has the shape of a share link's id (whether or not one exists)."""
+    return isinstance(value, str) and _LINK_ID.fullmatch(value) is not None
 
 
 def checked_user(user_id: str) -> str:

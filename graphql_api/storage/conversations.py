@@ -41,12 +41,16 @@ from .records import (
     Tree,
     Unset,
 )
+from .shares import revoke_pointed
 from .table import GSI_GROUPING, GSI_RECENCY
 from .text import fold
 from .transaction import Transaction
 from .writes import ChangeDraft, Plan, Snapshot, commit
 
 R = TypeVar("R")
+# What a purge reads of each item of a conversation's partition: its key, a content object it
+# names, and whose a share link's pointer is.
+PURGED_ATTRIBUTES: Final = "PK, SK, contentRef, userId"
 # A page of the home list is filled in one Query unless a filter discards items; a filtered
 # list reads this many at a time, so a rare match costs few requests.
 FILTERED_READ: Final = 250
@@ -79,6 +83,11 @@ class Thread:
 
     conversation: ConversationRecord
     tree: Tree
+
+
+def is_share_pointer(item: Item) -> bool:
+    """Whether an item a purge read is one of the conversation's share link pointers."""
+    return keys.is_share_pointer_sk(item["SK"]["S"])
 
 
 def _live(item: dict[str, Any] | None, now: datetime) -> ConversationRecord | None:
@@ -628,14 +637,15 @@ async def delete_conversation(
 
 
 async def purge_partition(table: ChatTable, *, user_id: str, conversation_id: str) -> int:
-    """Delete what is left of a deleted conversation: its messages, markers and tree, then
-    its OWNER item. Returns how many items went."""
+    """Delete what is left of a deleted conversation: its messages, markers and tree, and
+    its share links (each revoked as revokeShareLink revokes one), then its OWNER item.
+    Returns how many items went."""
     partition = keys.conversation_partition(conversation_id)
     request: dict[str, Any] = {
         "TableName": table.name,
         "KeyConditionExpression": "PK = :p",
         "ExpressionAttributeValues": {":p": {"S": partition}},
-        "ProjectionExpression": "PK, SK, contentRef",
+        "ProjectionExpression": PURGED_ATTRIBUTES,
         "ConsistentRead": True,
     }
     purged = 0
@@ -648,6 +658,8 @@ async def purge_partition(table: ChatTable, *, user_id: str, conversation_id: st
         refs = [ref for item in found if (ref := items.content_ref_of(item)) is not None]
         if refs and table.content is not None:
             await table.content.delete(refs)
+        # Before their pointers go: a link's record and snapshot are found through them only.
+        await revoke_pointed(table, [item for item in found if is_share_pointer(item)])
         doomed = [items.key_of(item) for item in found if item["SK"]["S"] != keys.OWNER_SK]
         await batch_delete(table, doomed)
         purged += len(doomed)

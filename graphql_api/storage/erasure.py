@@ -5,13 +5,16 @@ A call works through the user's data one unit at a time and starts no new unit o
 budget is spent, so it lasts at most the budget plus one unit. Each unit starts from what the
 table holds, not from a saved position, so the next call simply goes on. The units, in order:
 
+0. before anything, the PROFILE is marked `erasing` (every call marks it again): from then on
+   none of the user's share links answers (shares.py), whatever is left to delete;
 1. one conversation. Its messages, markers and tree go first, at most PAGE_ITEMS keys per
    Query and their BatchWriteItems (the content objects a page names before its items),
    while its item still lists it (a call that stops part-way finds it again); then it is
    deleted as deleteConversation deletes one, which logs its CONVERSATION_DELETED change
    (live devices hear of it) and removes the OWNER item last. Or one project: deleted as
    deleteProject(deleteConversations: true) deletes one (its conversations as above, then
-   the project, with its PROJECT_DELETED change);
+   the project, with its PROJECT_DELETED change). Or one share link, revoked as
+   revokeShareLink revokes one (a conversation's purge revokes its links too);
 2. one page (PAGE_ITEMS entries) of the change log. A conversation an entry says was deleted,
    whose partition is still the caller's and marked deleting (a delete that failed part-way,
    here or before), is purged first; then the entries go;
@@ -46,8 +49,10 @@ from .batch import batch_delete, batch_get
 from .checks import checked_user
 from .client import ChatTable, error_code
 from .conversations import purge_partition, read_counts
+from .profile import ERASING
 from .projects import erase_project
 from .purge import DELETE_CONCURRENCY, PAGE_ITEMS, Budget, erase_conversation, purge_contents
+from .shares import revoke_share_link
 
 CONVERSATIONS_PER_QUERY: Final = 25
 # Profile attributes removed per UpdateItem, well inside the 4 KB expression limit.
@@ -72,6 +77,7 @@ async def erase_user_data(
     `done`. Time is the table's clock."""
     user_id = checked_user(user_id)
     work = Budget.starting(table, budget)
+    await _withdraw_links(table, user_id)
     while await _erase_unit(table, user_id, work):
         if work.spent():
             counts = await read_counts(table, user_id=user_id)
@@ -83,12 +89,34 @@ async def erase_user_data(
     return Erasure(done=True, conversations_remaining=0, messages_deleted=work.messages)
 
 
+async def _withdraw_links(table: ChatTable, user_id: str) -> None:
+    """Mark the PROFILE `erasing`: every link of the user stops answering at once, before
+    the units reach it (the last unit removes the mark with the rest of the PROFILE)."""
+    async with table.guard():
+        try:
+            await table.client.update_item(
+                TableName=table.name,
+                Key=items.profile_key(user_id),
+                UpdateExpression="SET #erasing = :yes",
+                # A user without a PROFILE has written nothing, so has no link either.
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeNames={"#erasing": ERASING},
+                ExpressionAttributeValues={":yes": {"BOOL": True}},
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+
+
 async def _erase_unit(table: ChatTable, user_id: str, work: Budget) -> bool:
     """The next unit (see the module's docstring); False when there is nothing left to do."""
     nodes = await _node_ids(table, user_id)
-    for node_id, is_project in nodes:
-        if is_project:
+    for node_id, kind in nodes:
+        if kind == items.PROJECT:
             erased = await erase_project(table, user_id=user_id, project_id=node_id, work=work)
+        elif kind == items.SHARE_LINK:
+            await revoke_share_link(table, user_id=user_id, link_id=node_id, missing_ok=True)
+            erased = True
         else:
             erased = await erase_conversation(table, user_id, node_id, work)
         if not erased or work.spent():
@@ -98,8 +126,8 @@ async def _erase_unit(table: ChatTable, user_id: str, work: Budget) -> bool:
     return await _erase_change_page(table, user_id, work) or await _reset_profile(table, user_id)
 
 
-async def _node_ids(table: ChatTable, user_id: str) -> list[tuple[str, bool]]:
-    """The ids of the next conversations and projects, each with whether it is a project."""
+async def _node_ids(table: ChatTable, user_id: str) -> list[tuple[str, str]]:
+    """The ids of the next conversations, projects and share links, each with its `type`."""
     async with table.guard():
         response = await table.client.query(
             TableName=table.name,
@@ -110,16 +138,19 @@ async def _node_ids(table: ChatTable, user_id: str) -> list[tuple[str, bool]]:
                 ":low": {"S": keys.CONVERSATIONS_LOW},
                 ":high": {"S": keys.CONVERSATIONS_HIGH},
             },
-            ProjectionExpression="conversationId, projectId, #type",
+            ProjectionExpression="conversationId, projectId, shareLinkId, #type",
             Limit=CONVERSATIONS_PER_QUERY,
             ConsistentRead=True,
         )
-    return [
-        (item["projectId"]["S"], True)
-        if items.is_project(item)
-        else (item["conversationId"]["S"], False)
-        for item in response.get("Items", [])
-    ]
+    found = []
+    for item in response.get("Items", []):
+        if items.is_project(item):
+            found.append((item["projectId"]["S"], items.PROJECT))
+        elif items.is_share_link(item):
+            found.append((item["shareLinkId"]["S"], items.SHARE_LINK))
+        else:
+            found.append((item["conversationId"]["S"], items.CONVERSATION))
+    return found
 
 
 async def _erase_change_page(table: ChatTable, user_id: str, work: Budget) -> bool:
@@ -182,8 +213,9 @@ async def _reset_profile(table: ChatTable, user_id: str) -> bool:
         "ExpressionAttributeNames": names,
     }
     values: dict[str, Any] = {}
-    if len(doomed) == len(extra):
-        # The last removal also moves the version: see the module's docstring.
+    if len(doomed) == len(extra) and extra != [ERASING]:
+        # The last removal also moves the version: see the module's docstring. (A call that
+        # found nothing to erase but its own mark leaves the version: no device must reload.)
         request["UpdateExpression"] = f"SET #version = :next {request['UpdateExpression']}"
         values[":next"] = {"N": str(version + 1)}
     if version:

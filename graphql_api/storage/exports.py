@@ -32,7 +32,8 @@ async def all_conversations(
     async for page in _pages(table, request):
         now = table.clock()
         for item in page:
-            if not items.expired(item, now) and not items.is_project(item):
+            # Projects and share links share the range; a link is no part of the history.
+            if items.is_conversation(item) and not items.expired(item, now):
                 yield items.conversation_from_item(item)
 
 

@@ -16,6 +16,11 @@ Item kinds (see keys.py for the key layout):
   tree           CONV#<id> / TREE, where the branches fork
   delta          CONV#<id> / DELTA#<messageId>#<seq>, one append to a streamed message, or
                  the tombstone a finish leaves in its place
+  share link     USER#<user> / CONV#<linkId>, listed through GSI1: the owner's record
+  share pointer  CONV#<id> / SHARE#<linkId>: the link as its conversation lists it
+  share head     SHARE#<linkId> / HEAD: the snapshot's title and times, and (never served)
+                 whose it is and what it froze
+  share part     SHARE#<linkId> / PART#<n>: the snapshot's messages, in order, packed
 
 Every item of a temporary conversation carries `ttl` (epoch seconds) from the start, so
 DynamoDB's TTL sweep removes them all eventually; reads never wait for it.
@@ -43,6 +48,8 @@ from .records import (
     MessageStatus,
     ProjectRecord,
     Segment,
+    SharedMessage,
+    ShareLinkRecord,
     Tree,
     format_timestamp,
     parse_timestamp,
@@ -61,6 +68,10 @@ OWNER: Final = "owner"
 TREE: Final = "tree"
 CHANGE: Final = "change"
 DELTA: Final = "delta"
+SHARE_LINK: Final = "shareLink"
+SHARE_POINTER: Final = "sharePointer"
+SHARE_HEAD: Final = "shareHead"
+SHARE_PART: Final = "sharePart"
 
 TTL_ATTRIBUTE: Final = "ttl"
 # The home list shows the start of the last message, never a large one whole.
@@ -74,6 +85,9 @@ CHANGE_KINDS: Final[tuple[ChangeKind, ...]] = (
     "PROJECT_CREATED",
     "PROJECT_UPDATED",
     "PROJECT_DELETED",
+    "SHARE_LINK_CREATED",
+    "SHARE_LINK_UPDATED",
+    "SHARE_LINK_REVOKED",
 )
 # What a message item's `status` may hold; absent is "complete" (every message stored before
 # streaming existed, and every one added whole). "interrupted" is a reading, never stored.
@@ -125,9 +139,19 @@ def node_key(user_id: str, node_id: str) -> Key:
 
 
 def is_project(item: Mapping[str, Any]) -> bool:
-    """Whether an item of the CONV# range is a project; anything else there is a
-    conversation (conversation items have carried `type` from the start)."""
+    """Whether an item of the CONV# range is a project."""
     return bool(item.get("type", {}).get("S") == PROJECT)
+
+
+def is_share_link(item: Mapping[str, Any]) -> bool:
+    """Whether an item of the CONV# range is a share link's owner record."""
+    return bool(item.get("type", {}).get("S") == SHARE_LINK)
+
+
+def is_conversation(item: Mapping[str, Any]) -> bool:
+    """Whether an item of the CONV# range is a conversation (conversation items have carried
+    `type` from the start; projects and share links share the range)."""
+    return bool(item.get("type", {}).get("S") == CONVERSATION)
 
 
 def listing(
@@ -327,6 +351,8 @@ def change_item(user_id: str, change: ChangeRecord, *, expires_at: datetime) -> 
         item["conversationId"] = {"S": change.conversation_id}
     if change.project_id is not None:
         item["projectId"] = {"S": change.project_id}
+    if change.share_link_id is not None:
+        item["shareLinkId"] = {"S": change.share_link_id}
     if change.messages:
         item["messages"] = {"L": [{"M": position_attributes(p)} for p in change.messages]}
     return _with_ttl(item, expires_at)
@@ -345,6 +371,7 @@ def change_from_item(item: Mapping[str, Any]) -> ChangeRecord:
             position_from_attributes(value["M"]) for value in item.get("messages", {}).get("L", [])
         ),
         project_id=_optional_s(item, "projectId"),
+        share_link_id=_optional_s(item, "shareLinkId"),
     )
 
 
@@ -672,6 +699,135 @@ def tree_from_item(item: Mapping[str, Any] | None) -> Tree:
         segment, depth = name.split(":")
         children[(int(segment), int(depth))] = tuple(child["S"] for child in value["L"])
     return Tree(segments=segments, children=children, revision=int(item["revision"]["N"]))
+
+
+# --- share links ---------------------------------------------------------------------------
+
+
+def share_link_key(user_id: str, link_id: str) -> Key:
+    return key(keys.user_pk(user_id), keys.share_link_sk(link_id))
+
+
+def share_pointer_key(conversation_id: str, link_id: str) -> Key:
+    return key(keys.conversation_partition(conversation_id), keys.share_pointer_sk(link_id))
+
+
+def share_head_key(link_id: str) -> Key:
+    return key(keys.share_partition(link_id), keys.SHARE_HEAD_SK)
+
+
+def share_part_key(link_id: str, number: int) -> Key:
+    return key(keys.share_partition(link_id), keys.share_part_sk(number))
+
+
+def _share_link_attributes(link: ShareLinkRecord) -> Item:
+    """What the owner's record, the conversation's pointer and the snapshot's HEAD all hold."""
+    return {
+        "shareLinkId": {"S": link.id},
+        "userId": {"S": link.user_id},
+        "conversationId": {"S": link.conversation_id},
+        "conversationCreatedAt": {"S": format_timestamp(link.conversation_created_at)},
+        "title": {"S": link.title},
+        "createdAt": {"S": format_timestamp(link.created_at)},
+        "updatedAt": {"S": format_timestamp(link.updated_at)},
+        "upToMessageId": {"S": link.up_to_message_id},
+        "messageCount": _n(link.message_count),
+        "revision": _n(link.revision),
+        "parts": _n(link.parts),
+    }
+
+
+def share_link_item(link: ShareLinkRecord) -> Item:
+    """The owner's record: the link by id (node), and in the user's list of links (GSI1),
+    newest first."""
+    return {
+        **share_link_key(link.user_id, link.id),
+        "GSI1PK": {"S": keys.share_links_pk(link.user_id)},
+        "GSI1SK": {"S": keys.share_link_recency_sk(format_timestamp(link.created_at), link.id)},
+        "type": {"S": SHARE_LINK},
+        **_share_link_attributes(link),
+    }
+
+
+def share_pointer_item(link: ShareLinkRecord) -> Item:
+    """The conversation's copy of the link: its links in one Query of its own partition, and
+    what its purge revokes."""
+    return {
+        **share_pointer_key(link.conversation_id, link.id),
+        "type": {"S": SHARE_POINTER},
+        **_share_link_attributes(link),
+    }
+
+
+def share_head_item(link: ShareLinkRecord) -> Item:
+    return {**share_head_key(link.id), "type": {"S": SHARE_HEAD}, **_share_link_attributes(link)}
+
+
+def share_link_from_item(item: Mapping[str, Any]) -> ShareLinkRecord:
+    """A link from any of its three copies (record, pointer, HEAD)."""
+    return ShareLinkRecord(
+        id=item["shareLinkId"]["S"],
+        user_id=item["userId"]["S"],
+        conversation_id=item["conversationId"]["S"],
+        conversation_created_at=parse_timestamp(item["conversationCreatedAt"]["S"]),
+        title=item["title"]["S"],
+        created_at=parse_timestamp(item["createdAt"]["S"]),
+        updated_at=parse_timestamp(item["updatedAt"]["S"]),
+        up_to_message_id=item["upToMessageId"]["S"],
+        message_count=int(item["messageCount"]["N"]),
+        revision=int(item["revision"]["N"]),
+        parts=int(item["parts"]["N"]),
+    )
+
+
+def shared_message_attributes(message: SharedMessage) -> Item:
+    attributes: Item = {
+        "role": {"S": message.role},
+        "createdAt": {"S": format_timestamp(message.created_at)},
+    }
+    if message.content_ref is None:
+        attributes["content"] = {"S": message.content}
+    else:
+        # The message's own object: it lives as long as the message, and so the link.
+        attributes["contentRef"] = {"S": message.content_ref}
+    if message.model_id is not None:
+        attributes["modelId"] = {"S": message.model_id}
+    if message.status != "complete":
+        attributes["status"] = {"S": message.status}
+    return attributes
+
+
+def shared_message_from_attributes(item: Mapping[str, Any]) -> SharedMessage:
+    role = item["role"]["S"]
+    if role not in ROLES:
+        raise ValueError(f"stored message has unknown role {role!r}")
+    return SharedMessage(
+        role=role,
+        content=item.get("content", {"S": ""})["S"],
+        created_at=parse_timestamp(item["createdAt"]["S"]),
+        model_id=_optional_s(item, "modelId"),
+        status=_status_of(item),
+        content_ref=_optional_s(item, "contentRef"),
+    )
+
+
+def share_part_item(link_id: str, number: int, *, revision: int, messages: list[Item]) -> Item:
+    """One item of a snapshot's messages (their attributes, in order), of one revision: a
+    reader that meets parts of two revisions has read in the middle of an update."""
+    return {
+        **share_part_key(link_id, number),
+        "type": {"S": SHARE_PART},
+        "revision": _n(revision),
+        "messages": {"L": [{"M": message} for message in messages]},
+    }
+
+
+def share_part_revision(item: Mapping[str, Any]) -> int:
+    return int(item["revision"]["N"])
+
+
+def share_part_messages(item: Mapping[str, Any]) -> list[SharedMessage]:
+    return [shared_message_from_attributes(value["M"]) for value in item["messages"]["L"]]
 
 
 # --- expiry --------------------------------------------------------------------------------

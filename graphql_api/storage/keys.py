@@ -10,9 +10,15 @@ Layout (PK / SK):
   CONV#<convId>  / OWNER                       who owns the partition (ids are client-chosen)
   CONV#<convId>  / TREE                        where the branches fork (only once one does)
   CONV#<convId>  / DELTA#<messageId>#<seq>     one acknowledged append to a streamed message
+  USER#<userId>  / CONV#<linkId>               a share link, as its owner holds it (`type`
+                                               shareLink), listed through GSI1
+  CONV#<convId>  / SHARE#<linkId>              the conversation's pointer to one of its links
+  SHARE#<linkId> / HEAD                        a link's frozen snapshot: title, times, owner
+  SHARE#<linkId> / PART#<n>                    ... and its messages, several to an item
 GSI1: GSI1PK = USER#<userId> (ARCHIVED#<userId> once archived),
       GSI1SK = <1 if pinned else 0>#<updatedAt>#<conversationId>;
-      for a project, GSI1PK = PROJECTS#<userId>, GSI1SK = <updatedAt>#<projectId>.
+      for a project, GSI1PK = PROJECTS#<userId>, GSI1SK = <updatedAt>#<projectId>;
+      for a share link, GSI1PK = SHARES#<userId>, GSI1SK = <createdAt>#<linkId>.
 GSI2: GSI2PK = PROJ#<userId>#<projectId> (PROJ#<userId>#- for no project; PROJARCHIVED#...
       once archived), GSI2SK = the conversation's GSI1SK: every conversation is in exactly one
       of these lists.
@@ -23,8 +29,14 @@ object a user owns by id lives at USER#<userId> / CONV#<id> whatever its type (n
 one key per id resolves any type, and node/nodes read up to 100 ids in one BatchGetItem. The
 `type` attribute tells them apart, and every reader of the CONV# range checks it; one id
 cannot name two objects of one user. A project needs no OWNER item: it has no partition of
-its own, only this item in its user's partition. (A share link's owner-side record will live
-here too.)
+its own, only this item in its user's partition. A share link's owner-side record lives here
+too: its id is a random token (never a UUID, so never a conversation's or a project's id), and
+node(id) finds it in the same BatchGetItem.
+
+A share link's snapshot has a partition of its own, keyed by the link's id alone: the public
+read knows nothing else, and reads it whole (HEAD and every PART#) with one Query. The owner,
+the conversation and whether the link still stands are on HEAD and on the owner's record,
+never served.
 
 A conversation's messages form a tree. Its branches are stored as segments: runs of messages
 each the child of the one before. Segment 0 starts at the first message; a new segment starts
@@ -53,10 +65,14 @@ _MESSAGE: Final = "MSG#"
 _MESSAGE_ID: Final = "MSGID#"
 _CHANGE: Final = "CHG#"
 _DELTA: Final = "DELTA#"
+_SHARES: Final = "SHARES#"
+_SHARE: Final = "SHARE#"
+_PART: Final = "PART#"
 
 OWNER_SK: Final = "OWNER"
 PROFILE_SK: Final = "PROFILE"
 TREE_SK: Final = "TREE"
+SHARE_HEAD_SK: Final = "HEAD"
 # Bounds of the message range of a CONV# partition: every message SK starts with "MSG#", and
 # "$" is the character right after "#", so no message SK reaches this bound while the
 # MSGID#/OWNER/TREE items sort beyond it.
@@ -74,6 +90,7 @@ _SEGMENT_DIGITS: Final = 6
 _DEPTH_DIGITS: Final = 7
 _VERSION_DIGITS: Final = 12
 _SEQ_DIGITS: Final = 10
+_PART_DIGITS: Final = 6
 MAX_SEGMENT: Final = 10**_SEGMENT_DIGITS - 1
 MAX_DEPTH: Final = 10**_DEPTH_DIGITS - 1
 # GraphQL's Int ends below this, so every seq a client can send has a key.
@@ -90,7 +107,8 @@ def listing_pk(user_id: str, *, archived: bool) -> str:
 
 
 def node_sk(node_id: str) -> str:
-    """The SK of any top-level object the user owns by id: a conversation or a project."""
+    """The SK of any top-level object the user owns by id: a conversation, a project or a
+    share link."""
     return f"{_CONVERSATION}{node_id}"
 
 
@@ -174,3 +192,48 @@ def parse_delta_seq(sk: str) -> int:
     if not prefix.startswith(_DELTA) or len(seq) != _SEQ_DIGITS:
         raise ValueError(f"not a delta key: {sk!r}")
     return int(seq)
+
+
+def share_link_sk(link_id: str) -> str:
+    return node_sk(link_id)
+
+
+def share_links_pk(user_id: str) -> str:
+    """GSI1PK of the user's share links."""
+    return f"{_SHARES}{user_id}"
+
+
+def share_link_recency_sk(created_at: str, link_id: str) -> str:
+    """GSI1SK of a share link: by creation (an update keeps its place), ties broken by id."""
+    return f"{created_at}#{link_id}"
+
+
+def share_pointer_sk(link_id: str) -> str:
+    """The SK of a conversation's pointer to one of its links, in the conversation's
+    partition: "SHARE#" sorts after OWNER and before TREE, away from every message range."""
+    return f"{_SHARE}{link_id}"
+
+
+# The pointers of a conversation's partition, for one Query with begins_with.
+SHARE_POINTERS_PREFIX: Final = _SHARE
+
+
+def share_partition(link_id: str) -> str:
+    return f"{_SHARE}{link_id}"
+
+
+def share_part_sk(number: int) -> str:
+    if not 0 <= number < 10**_PART_DIGITS:
+        raise ValueError(f"snapshot part out of range: {number}")
+    return f"{_PART}{number:0{_PART_DIGITS}d}"
+
+
+def is_share_pointer_sk(sk: str) -> bool:
+    return sk.startswith(_SHARE)
+
+
+def linked_id(pointer_sk: str) -> str:
+    """The link id a pointer's SK names."""
+    if not is_share_pointer_sk(pointer_sk):
+        raise ValueError(f"not a share pointer key: {pointer_sk!r}")
+    return pointer_sk[len(_SHARE) :]

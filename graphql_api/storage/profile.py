@@ -1,6 +1,10 @@
 """The PROFILE item's counters: how many conversations each list and each tag holds, how
 many of them are in some project (each project counts its own on its item, see projects.py),
-and how many projects the user has.
+and how many projects and share links the user has.
+
+It also says when the user's share links must stop answering before each is reached: while
+deleteAllMyData runs (`erasing`) and while a project is deleted with its conversations (one
+entry per project). The public read of a link reads the PROFILE anyway (shares.py).
 
 The counters are moved in the same transaction as the conversations they count (through
 writes.ProfileUpdate), so `totalCount` and `tags` are one consistent read. Temporary
@@ -27,6 +31,10 @@ _TEMPORARY: Final = "temp#"
 _STREAM: Final = "stream#"
 _IN_PROJECTS: Final = "count#inProject#"
 PROJECT_COUNTER: Final = "count#projects"
+SHARE_LINK_COUNTER: Final = "count#shareLinks"
+# Set by each call of an erasure, until its last removes every attribute but the version.
+ERASING: Final = "erasing"
+_DELETING_PROJECT: Final = "deletingProject#"
 
 
 @dataclasses.dataclass
@@ -145,6 +153,10 @@ class Counts:
     def projects(self) -> int:
         return self.values.get(PROJECT_COUNTER, 0)
 
+    @property
+    def share_links(self) -> int:
+        return self.values.get(SHARE_LINK_COUNTER, 0)
+
     def tag(self, tag: str) -> int:
         return self.values.get(tag_counter(tag), 0)
 
@@ -187,3 +199,18 @@ def open_streams(profile: Mapping[str, Any] | None) -> dict[str, tuple[str, str]
             conversation_id, _, message_id = name[len(_STREAM) :].partition("#")
             entries[name] = (conversation_id, message_id)
     return entries
+
+
+def deleting_project_entry(project_id: str) -> str:
+    """The PROFILE attribute naming a project being deleted with its conversations: from the
+    first call of that delete to the last, every link of every conversation in it is gone."""
+    return f"{_DELETING_PROJECT}{project_id}"
+
+
+def links_withdrawn(profile: Mapping[str, Any] | None, project_id: str | None) -> bool:
+    """Whether the user's links (of a conversation in `project_id`) must not answer: an
+    erasure or the deletion of that project with its conversations is under way."""
+    found = profile or {}
+    if ERASING in found:
+        return True
+    return project_id is not None and deleting_project_entry(project_id) in found

@@ -9,10 +9,11 @@ project write goes through writes.commit with its PROJECT_* change.
 
 Deleting one is resumable in bounded time per call, like erasure: the first call marks the
 project deleting and logs PROJECT_DELETED (from then on every reader finds no project and no
-conversation can move in), then each call moves out (or deletes) a few of its conversations,
-each its own write and change, and the call that finds none left deletes the item. Which
-remain is the project's own counts, not the index it lists them from (GSI2 is eventually
-consistent), so `done` and `conversations_remaining` are exact.
+conversation can move in; deleting its conversations too, the PROFILE names the project, so
+that no share link of theirs answers any more), then each call moves out (or deletes) a few
+of its conversations, each its own write and change, and the call that finds none left
+deletes the item. Which remain is the project's own counts, not the index it lists them from
+(GSI2 is eventually consistent), so `done` and `conversations_remaining` are exact.
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ from graphql_api.errors import ConflictError, ProjectNotFoundError, ValidationEr
 
 from . import items, keys
 from .batch import batch_get
-from .checks import checked_id, checked_user, ensure_fits, is_id
+from .checks import checked_id, checked_user, ensure_fits, is_id, is_link_id
 from .client import ChatTable, error_code
 from .conversations import read_counts, release_conversation
 from .grouping import live_project
 from .paging import SortedRange, read_page
-from .profile import PROJECT_COUNTER, counts
+from .profile import PROJECT_COUNTER, counts, deleting_project_entry
 from .purge import Budget, erase_conversation
 from .records import (
     ONE_TICK,
@@ -42,6 +43,7 @@ from .records import (
     Page,
     ProjectPosition,
     ProjectRecord,
+    ShareLinkRecord,
     Unset,
     format_timestamp,
 )
@@ -111,6 +113,8 @@ async def create_project(
             actions=actions,
         )
         planned.profile.count(PROJECT_COUNTER, +1)
+        # A deletion of an earlier project with this id may have left its mark (_unmark).
+        planned.profile.drop.add(deleting_project_entry(project_id))
         return planned
 
     return await commit(table, user_id=user_id, reads=[key], plan=plan)
@@ -194,21 +198,25 @@ async def get_projects(
 
 async def get_nodes(
     table: ChatTable, *, user_id: str, node_ids: Sequence[str]
-) -> list[ConversationRecord | ProjectRecord | None]:
-    """The caller's conversations and projects by id, whichever each is, in one BatchGetItem
-    per 100 ids (one key per id: keys.node_sk); None as for get_conversations."""
+) -> list[ConversationRecord | ProjectRecord | ShareLinkRecord | None]:
+    """The caller's conversations, projects and share links by id, whichever each is, in one
+    BatchGetItem per 100 ids (one key per id: keys.node_sk); None as for get_conversations."""
     user_id = checked_user(user_id)
     wanted = [
-        (keys.user_pk(user_id), keys.node_sk(node_id)) for node_id in node_ids if is_id(node_id)
+        (keys.user_pk(user_id), keys.node_sk(node_id))
+        for node_id in node_ids
+        if is_id(node_id) or is_link_id(node_id)
     ]
     async with table.guard():
         found = await batch_get(table, wanted)
     now = table.clock()
-    nodes: list[ConversationRecord | ProjectRecord | None] = []
+    nodes: list[ConversationRecord | ProjectRecord | ShareLinkRecord | None] = []
     for node_id in node_ids:
         item = found.get((keys.user_pk(user_id), keys.node_sk(node_id)))
         if item is None or items.is_project(item):
             nodes.append(live_project(item))
+        elif items.is_share_link(item):
+            nodes.append(items.share_link_from_item(item))
         else:
             nodes.append(None if items.expired(item, now) else items.conversation_from_item(item))
     return nodes
@@ -291,6 +299,8 @@ async def _delete(
     table: ChatTable, user_id: str, project_id: str, *, delete_conversations: bool, work: Budget
 ) -> ProjectDeletion:
     marked = await _mark_deleting(table, user_id, project_id)
+    if delete_conversations:
+        await _withdraw_links(table, user_id, project_id)
     if marked.conversation_count():
         await _empty(
             table, user_id, project_id, delete_conversations=delete_conversations, work=work
@@ -299,7 +309,37 @@ async def _delete(
         if remaining:
             return ProjectDeletion(done=False, conversations_remaining=remaining)
     await _remove(table, user_id, project_id)
+    if delete_conversations:
+        await _unmark(table, user_id, project_id)
     return ProjectDeletion(done=True, conversations_remaining=0)
+
+
+async def _withdraw_links(table: ChatTable, user_id: str, project_id: str) -> None:
+    """Name the project in the PROFILE as deleted with its conversations: every share link
+    of a conversation still in it stops answering now, not when its turn comes (shares.py).
+    Every such call marks it again, so a delete begun without its conversations is covered
+    from the first call that deletes them."""
+    async with table.guard():
+        await table.client.update_item(
+            TableName=table.name,
+            Key=items.profile_key(user_id),
+            UpdateExpression="SET #deleting = :yes",
+            ExpressionAttributeNames={"#deleting": deleting_project_entry(project_id)},
+            ExpressionAttributeValues={":yes": {"BOOL": True}},
+        )
+
+
+async def _unmark(table: ChatTable, user_id: str, project_id: str) -> None:
+    """Remove the project's mark once it is gone. Should this not happen (a failure right
+    after the project's removal), the mark names a project that no longer exists, so no
+    conversation's links, until a project with the id is created again, which removes it."""
+    async with table.guard():
+        await table.client.update_item(
+            TableName=table.name,
+            Key=items.profile_key(user_id),
+            UpdateExpression="REMOVE #deleting",
+            ExpressionAttributeNames={"#deleting": deleting_project_entry(project_id)},
+        )
 
 
 async def _empty(

@@ -18,7 +18,13 @@ from graphql_api.errors import NotFoundError
 from . import items, keys
 from .batch import batch_delete, batch_get
 from .client import ChatTable
-from .conversations import delete_conversation, purge_partition
+from .conversations import (
+    PURGED_ATTRIBUTES,
+    delete_conversation,
+    is_share_pointer,
+    purge_partition,
+)
+from .shares import revoke_pointed
 
 # Keys per Query page and its deletes: 20 BatchWriteItem requests, DELETE_CONCURRENCY at once.
 PAGE_ITEMS: Final = 500
@@ -85,12 +91,13 @@ async def erase_conversation(
 
 async def purge_contents(table: ChatTable, conversation_id: str, work: Budget) -> bool:
     """Delete a partition's items but its OWNER, a page at a time, the content objects a page
-    names before its items (as purge_partition does); False when the budget ran out first."""
+    names and the share links it points to before its items (as purge_partition does);
+    False when the budget ran out first."""
     request: dict[str, Any] = {
         "TableName": table.name,
         "KeyConditionExpression": "PK = :p",
         "ExpressionAttributeValues": {":p": {"S": keys.conversation_partition(conversation_id)}},
-        "ProjectionExpression": "PK, SK, contentRef",
+        "ProjectionExpression": PURGED_ATTRIBUTES,
         "Limit": PAGE_ITEMS,
         "ConsistentRead": True,
     }
@@ -101,6 +108,7 @@ async def purge_contents(table: ChatTable, conversation_id: str, work: Budget) -
         refs = [ref for item in found if (ref := items.content_ref_of(item)) is not None]
         if refs and table.content is not None:
             await table.content.delete(refs)
+        await revoke_pointed(table, [item for item in found if is_share_pointer(item)])
         doomed = [items.key_of(item) for item in found if item["SK"]["S"] != keys.OWNER_SK]
         await batch_delete(table, doomed, concurrency=DELETE_CONCURRENCY)
         work.messages += sum(keys.MESSAGES_LOW <= sk < keys.MESSAGES_HIGH for _, sk in doomed)

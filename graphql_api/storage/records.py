@@ -57,6 +57,9 @@ ChangeKind: TypeAlias = Literal[
     "PROJECT_CREATED",
     "PROJECT_UPDATED",
     "PROJECT_DELETED",
+    "SHARE_LINK_CREATED",
+    "SHARE_LINK_UPDATED",
+    "SHARE_LINK_REVOKED",
 ]
 # A message's state. "complete" for every message not streamed (and every one stored before
 # streaming existed); "streaming" while its answer is being appended; "interrupted" is never
@@ -245,6 +248,69 @@ class ProjectRecord:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ShareLinkPosition:
+    created_at: datetime
+    link_id: str
+
+    def sort_key(self) -> str:
+        return keys.share_link_recency_sk(format_timestamp(self.created_at), self.link_id)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ShareLinkRecord:
+    """A read-only link to a frozen branch of a conversation, as its owner sees it.
+
+    `title` is the conversation's as the snapshot took it; `created_at` is when the link was
+    made and `updated_at` when its snapshot was last taken. `revision` counts the snapshots
+    (1 for the first) and `parts` the items holding the current one's messages.
+    """
+
+    id: str
+    user_id: str
+    conversation_id: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    up_to_message_id: str
+    message_count: int
+    revision: int
+    parts: int
+    # The conversation's own createdAt: a conversation deleted and made again with the same
+    # (client-chosen) id is another conversation, which no earlier link shows.
+    conversation_created_at: datetime
+
+    @property
+    def position(self) -> ShareLinkPosition:
+        return ShareLinkPosition(created_at=self.created_at, link_id=self.id)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SharedMessage:
+    """A message of a snapshot: what the public page shows of it, and what a fork copies.
+    Content kept in the content bucket is named by `content_ref` (the message's own object)
+    until it is read."""
+
+    role: Role
+    content: str
+    created_at: datetime
+    model_id: str | None
+    # How a streamed message ended (stopped, failed), for a fork; never served.
+    status: MessageStatus = "complete"
+    content_ref: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SharedConversation:
+    """A link's snapshot as the public reads it."""
+
+    link_id: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    messages: tuple[SharedMessage, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Segment:
     """A branch that starts where its parent segment's message at `fork_depth` forks."""
 
@@ -317,6 +383,8 @@ class ChangeRecord:
     messages: tuple[MessagePosition, ...] = ()
     # The project a PROJECT_* change is about; None for the other kinds.
     project_id: str | None = None
+    # The link a SHARE_LINK_* change is about (conversation_id is its conversation).
+    share_link_id: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -136,6 +136,24 @@ async def read_page(
     )
 
 
+async def read_path(
+    table: ChatTable, *, user_id: str, conversation_id: str, tree: Tree, leaf: MessagePosition
+) -> list[MessageRecord]:
+    """Every message from the first to `leaf`, in order, as stored: a large one's content is
+    its start and `content_ref`, a streaming one's its base. One Query per segment the path
+    crosses (a page per MB), all at once."""
+    runs = tree.path(leaf.segment, leaf.depth)
+    found: dict[tuple[int, int], Item] = {}
+    for batch in await _gather(_query_run(table, user_id, conversation_id, run) for run in runs):
+        found.update(_by_position(batch))
+    return [
+        items.message_from_attributes(found[segment, depth])
+        for segment, low, high in sorted(runs, key=lambda run: run[1])
+        for depth in range(low, high + 1)
+        if (segment, depth) in found
+    ]
+
+
 def _by_position(found: Iterable[Item]) -> dict[tuple[int, int], Item]:
     return {(int(item["segment"]["N"]), int(item["depth"]["N"])): item for item in found}
 

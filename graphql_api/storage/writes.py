@@ -71,6 +71,7 @@ class ChangeDraft:
     conversation_id: str | None
     messages: tuple[MessagePosition, ...] = ()
     project_id: str | None = None
+    share_link_id: str | None = None
 
 
 @dataclasses.dataclass
@@ -115,6 +116,7 @@ async def commit(
                 created_at=snapshot.now,
                 messages=planned.change.messages,
                 project_id=planned.change.project_id,
+                share_link_id=planned.change.share_link_id,
             )
             transaction = Transaction(table)
             planned.actions(transaction)

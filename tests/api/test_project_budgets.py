@@ -235,9 +235,11 @@ async def test_deleting_a_project_with_its_conversations_costs_what_deleting_the
         deleted = (await api.data(DELETE_PROJECT, variables, user=alice))["deleteProject"]
 
     assert deleted == {"done": True, "conversationsRemaining": 0}
-    # The mark; an index page of each list; per conversation: its owner and item (one read),
-    # its partition's page and the page's deletes, then deleteConversation's read, transaction,
-    # second look at the partition and owner item; the counts; the project item.
+    # The mark, and the PROFILE's mark that withdraws its conversations' share links at once;
+    # an index page of each list; per conversation: its owner and item (one read), its
+    # partition's page and the page's deletes, then deleteConversation's read, transaction,
+    # second look at the partition and owner item; the counts; the project item, and the
+    # PROFILE's mark.
     assert Counter(counter.operations) == {
         "BatchGetItem": 1 + 2 * 2,
         "TransactWriteItems": 1 + 2,
@@ -245,4 +247,5 @@ async def test_deleting_a_project_with_its_conversations_costs_what_deleting_the
         "BatchWriteItem": 2,
         "DeleteItem": 2 + 1,
         "GetItem": 1,
+        "UpdateItem": 2,
     }
