@@ -61,9 +61,7 @@ async def link_items(table: ChatTable, link_id: str) -> list[Item]:
 
 
 def transactional_wcu(found: list[Item]) -> int:
-    return sum(
-        TRANSACTIONAL_WCU_PER_KB * math.ceil(items.item_size(item) / 1024) for item in found
-    )
+    return sum(TRANSACTIONAL_WCU_PER_KB * math.ceil(items.item_size(item) / 1024) for item in found)
 
 
 async def test_a_snapshot_is_its_branch_in_parts_and_costs_two_write_units_a_kb(
@@ -164,7 +162,9 @@ async def test_an_update_keeps_the_id_and_leaves_no_stale_part(
     assert shared is not None
     assert [message.content.split()[0] for message in shared.messages] == ["0", "1"]
     parts = [
-        item for item in await link_items(chat_table, link.id) if item["SK"]["S"].startswith("PART#")
+        item
+        for item in await link_items(chat_table, link.id)
+        if item["SK"]["S"].startswith("PART#")
     ]
     assert [part["SK"]["S"] for part in parts] == [keys.share_part_sk(0)]
 
