@@ -40,6 +40,7 @@ from graphql_api.observability.telemetry import Telemetry
 from graphql_api.rest.routes import REST_PATHS, rest_routes
 from graphql_api.services import AppState, Services, open_services
 from graphql_api.settings import Settings, SettingsError
+from graphql_api.shared import SHARED_PATHS, SharedHeaders, logged_path, shared_routes
 from graphql_api.storage.client import utc_now
 from graphql_api.transport import GraphQLTransportGuard, TransportGuard, graphql_paths
 
@@ -108,11 +109,14 @@ def create_app(
             Route("/readyz", readyz, methods=["GET"]),
             *(graphiql.routes() if graphiql else []),
             *rest_routes(settings),
+            # Share links' public route: no token, every answer with SharedHeaders' headers.
+            *shared_routes(),
             *_metrics_route(telemetry),
         ],
         # Outermost, so the request's line, metrics and span cover every refusal too.
         middleware=[
-            Middleware(RequestTelemetry, telemetry=telemetry),
+            Middleware(RequestTelemetry, telemetry=telemetry, logged_path=logged_path),
+            Middleware(SharedHeaders),
             *_middleware(settings, admission=admission, telemetry=telemetry),
         ],
         lifespan=lifespan,
@@ -145,7 +149,11 @@ def _middleware(
         Middleware(
             AdmissionGuard,
             admission=admission,
-            transports=[("graphql", graphql_paths(GRAPHQL_PATH)), ("rest", REST_PATHS)],
+            transports=[
+                ("graphql", graphql_paths(GRAPHQL_PATH)),
+                ("rest", REST_PATHS),
+                ("shared", SHARED_PATHS),
+            ],
             on_shed=telemetry.metrics.shed,
         )
     )
@@ -159,7 +167,8 @@ def _middleware(
     middleware.append(
         Middleware(
             AuthenticationMiddleware,
-            backend=CognitoBackend(),
+            # A share link is its own key: a token sent to its route is not even looked at.
+            backend=CognitoBackend(public=SHARED_PATHS.covers),
             on_error=authentication_error_handler([REST_PATHS]),
         )
     )

@@ -298,6 +298,9 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=logging_config(observability),
         log_level=observability.log_level.lower(),
         access_log=False,
+        # The client's address behind the proxies named (the public share route's limit).
+        proxy_headers=True,
+        forwarded_allow_ips=list(settings.forwarded_allow_ips),
         # Let in-flight requests finish on SIGTERM, within a container's usual 30 s stop.
         timeout_graceful_shutdown=20,
         timeout_keep_alive=args.timeout_keep_alive,

@@ -20,6 +20,7 @@ from graphql_api.storage.records import (
     MessageRecord,
     Page,
     ProjectRecord,
+    ShareLinkRecord,
 )
 from graphql_api.storage.threads import PathWindow
 
@@ -38,7 +39,7 @@ class MessagePageKey:
 
 
 MessageKey = tuple[str, MessagePosition]
-Node = ConversationRecord | ProjectRecord
+Node = ConversationRecord | ProjectRecord | ShareLinkRecord
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -56,10 +57,12 @@ class Loaders:
     message_page: DataLoader[MessagePageKey, Page[MessageRecord]]
     # Messages named by (conversation id, position), as changes name them.
     message: DataLoader[MessageKey, MessageRecord | None]
-    # Conversations and projects by id, whichever each is (node, nodes, project).
+    # Conversations, projects and share links by id, whichever each is (node, nodes, project).
     node: DataLoader[str, Node | None]
     project: DataLoader[str, ProjectRecord | None]
     conversation_page: DataLoader[ConversationPageKey, Page[ConversationRecord]]
+    # Each conversation's share links, by conversation id.
+    share_links: DataLoader[str, list[ShareLinkRecord]]
 
     def forget_conversation(self, conversation_id: str) -> None:
         """Make the next load read the conversation afresh (DataLoader.clear needs a hit)."""
@@ -71,6 +74,13 @@ class Loaders:
     def remember(self, record: ConversationRecord) -> None:
         """A conversation this request wrote or listed: later reads of it need no request."""
         self.conversation.prime(record.id, record, force=True)
+
+    def forget_share_links(self, conversation_id: str | None) -> None:
+        """Make the next read of a conversation's links (None: of every one's) fresh."""
+        if conversation_id is None:
+            self.share_links.clear_all()
+        elif self.share_links.cache_map.get(conversation_id) is not None:
+            self.share_links.clear(conversation_id)
 
     def forget_project(self, project_id: str) -> None:
         loaders: tuple[DataLoader[str, Any], ...] = (self.project, self.node)
@@ -149,7 +159,11 @@ def build_loaders(chat: UserChat) -> Loaders:
             return_exceptions=True,
         )
 
+    async def load_share_links(ids: list[str]) -> list[list[ShareLinkRecord]]:
+        return await chat.share_links_of(ids)
+
     return Loaders(
+        share_links=DataLoader(load_share_links, max_batch_size=CONVERSATION_BATCH_SIZE),
         conversation=conversation,
         thread=thread,
         message_page=DataLoader(load_message_pages),

@@ -9,6 +9,7 @@ does not parse stops the command with one line naming the variable.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
@@ -261,6 +262,8 @@ class InputLimits(_Section):
     max_batch_messages: int = _env("MAX_BATCH_MESSAGES", _positive(int), 25)
     # A user's projects; each is one item, and the projects list pages through them.
     max_projects_per_user: int = _env("MAX_PROJECTS_PER_USER", _positive(int), 1000)
+    # A user's share links; each holds a copy of the branch it froze.
+    max_share_links_per_user: int = _env("MAX_SHARE_LINKS_PER_USER", _positive(int), 1000)
 
     def __post_init__(self) -> None:
         if self.default_page_size > self.max_page_size:
@@ -355,6 +358,24 @@ class StreamingSettings(_Section):
         return timedelta(seconds=self.lease_seconds)
 
 
+def _forwarded_allow_ips(value: str) -> tuple[str, ...]:
+    """Addresses and networks whose X-Forwarded-For is believed (uvicorn's proxy headers)."""
+    entries = _csv(value)
+    if not entries:
+        raise ValueError("must name at least one address or network")
+    for entry in entries:
+        if entry == "*":
+            # uvicorn then takes the header's first entry, which any client writes: every
+            # request could claim an address of its choosing, and per-address limits mean
+            # nothing.
+            raise ValueError("'*' trusts addresses any client can write; name the proxies")
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address or network") from None
+    return entries
+
+
 def _redis_url(value: str) -> str | None:
     value = value.strip()
     if not value:
@@ -406,6 +427,9 @@ class RateLimitSettings(_Section):
     # Each delta of an answer being streamed: several a second while it is generated.
     appends_per_minute: int = _env("RATE_LIMIT_APPENDS_PER_MINUTE", _positive(int), 1200)
     appends_burst: int = _env("RATE_LIMIT_APPENDS_BURST", _positive(int), 200)
+    # Reads of the public share route (GET /shared/{id}), per client address: a bucket of this
+    # many, refilled at this many a minute. Unknown ids cost the same, so guessing is slow.
+    share_reads_per_minute: int = _env("SHARE_READS_PER_MINUTE", _positive(int), 60)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -419,6 +443,14 @@ class Settings(_Section):
     observability: ObservabilitySettings = _section(ObservabilitySettings, defaults=True)
     content: ContentSettings = _section(ContentSettings, defaults=True)
     rate_limits: RateLimitSettings = _section(RateLimitSettings, defaults=True)
+
+    # The proxies in front of `serve` whose X-Forwarded-For names the client (uvicorn's proxy
+    # headers): the last entry not from one of them is the client's address, which the public
+    # share route limits. uvicorn's own default; the CDK's container shape sets the VPC's
+    # range (its ALB). On Lambda, API Gateway's sourceIp is the address instead.
+    forwarded_allow_ips: tuple[str, ...] = _env(
+        "FORWARDED_ALLOW_IPS", _forwarded_allow_ips, ("127.0.0.1",)
+    )
 
     # Shedding: requests served at once by one process; past them a request waits this long
     # for a place, then is answered 503 before its body is read. Unset: the DynamoDB pool's

@@ -48,10 +48,14 @@ class CognitoUser(BaseUser):
 
 
 class CognitoBackend(AuthenticationBackend):
-    """Verifies the bearer token with the TokenVerifier the lifespan opened."""
+    """Verifies the bearer token with the TokenVerifier the lifespan opened, on every path but
+    those `public` covers (they take no token, so a bad one cannot refuse them)."""
+
+    def __init__(self, *, public: Callable[[str], bool] = lambda path: False) -> None:
+        self._public = public
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
-        if conn.scope["type"] != "http":
+        if conn.scope["type"] != "http" or self._public(conn.scope["path"]):
             return None
         values = conn.headers.getlist("authorization")
         if not values:

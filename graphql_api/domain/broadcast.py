@@ -405,6 +405,7 @@ def encode_change(change: ChangeRecord, *, origin: str) -> str:
             "k": change.kind,
             "c": change.conversation_id,
             "p": change.project_id,
+            "s": change.share_link_id,
             "t": format_timestamp(change.created_at),
             "m": [[p.segment, p.depth, p.message_id] for p in change.messages],
         },
@@ -420,12 +421,13 @@ def decode_change(data: bytes | str) -> tuple[str, ChangeRecord]:
     if kind not in _KINDS or not _is_int(version):
         raise ValueError("not a change")
     created_at: datetime = parse_timestamp(fields["t"])
-    conversation_id, project_id = fields["c"], fields.get("p")
+    conversation_id, project_id, link_id = fields["c"], fields.get("p"), fields.get("s")
     return str(fields["o"]), ChangeRecord(
         version=version,
         kind=cast(ChangeKind, kind),
         conversation_id=None if conversation_id is None else str(conversation_id),
         project_id=None if project_id is None else str(project_id),
+        share_link_id=None if link_id is None else str(link_id),
         created_at=created_at,
         messages=tuple(
             MessagePosition(segment=int(segment), depth=int(depth), message_id=str(message_id))

@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import itertools
 import math
+import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -25,12 +26,13 @@ from graphql_api.storage import deltas, erasure, exports, threads
 from graphql_api.storage import imports as import_store
 from graphql_api.storage import messages as message_store
 from graphql_api.storage import projects as project_store
+from graphql_api.storage import shares as share_store
 from graphql_api.storage import streams as stream_store
 from graphql_api.storage.changes import ChangePage
 from graphql_api.storage.client import ChatTable
 from graphql_api.storage.conversations import ConversationFilter, Moved, Thread
 from graphql_api.storage.erasure import Erasure
-from graphql_api.storage.imports import ConversationImport, Imported
+from graphql_api.storage.imports import ConversationImport, Imported, MessageImport
 from graphql_api.storage.messages import Added
 from graphql_api.storage.projects import ProjectDeletion
 from graphql_api.storage.records import (
@@ -44,6 +46,9 @@ from graphql_api.storage.records import (
     Page,
     ProjectPosition,
     ProjectRecord,
+    SharedConversation,
+    ShareLinkPosition,
+    ShareLinkRecord,
     Unset,
 )
 from graphql_api.storage.streams import Appended, Ending, Finished, StreamTip
@@ -128,6 +133,11 @@ class Chat:
             user_id=user_id,
             cursors=CursorCodec(secret=self.cursor_secret, user_id=user_id),
         )
+
+    async def read_shared(self, link_id: str) -> SharedConversation | None:
+        """A share link's snapshot as anyone holding the link reads it (no user: the link is
+        the capability); None for an unknown, revoked or deleted link alike."""
+        return await share_store.read_shared(self.table, link_id=link_id)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -353,8 +363,9 @@ class UserChat:
 
     async def get_nodes(
         self, ids: Sequence[str]
-    ) -> list[ConversationRecord | ProjectRecord | None]:
-        """Conversations and projects by id, whichever each is, in one request per 100."""
+    ) -> list[ConversationRecord | ProjectRecord | ShareLinkRecord | None]:
+        """Conversations, projects and share links by id, whichever each is, in one request
+        per 100."""
         return await project_store.get_nodes(self.table, user_id=self.user_id, node_ids=ids)
 
     async def create_project(
@@ -407,6 +418,83 @@ class UserChat:
             project_id=rules.uuid_id(project_id, field="id"),
             delete_conversations=delete_conversations,
         )
+
+    # --- share links (issue 23) --------------------------------------------------------------
+
+    def share_link_window(self, args: PageArgs) -> Window[ShareLinkPosition]:
+        """The links list's window: newest first, forward only."""
+        return window(
+            args, limits=self.limits, default_forward=True, decode=self.cursors.decode_share_link
+        )
+
+    async def list_share_links(self, page: Window[ShareLinkPosition]) -> Page[ShareLinkRecord]:
+        return await share_store.list_share_links(
+            self.table, user_id=self.user_id, limit=page.limit, cursor=page.cursor
+        )
+
+    async def count_share_links(self) -> int:
+        counts = await conversation_store.read_counts(self.table, user_id=self.user_id)
+        return counts.share_links
+
+    async def share_links_of(self, conversation_ids: Sequence[str]) -> list[list[ShareLinkRecord]]:
+        """Each of the caller's conversations' links, newest first (none for another's)."""
+        return await share_store.conversation_share_links(
+            self.table, user_id=self.user_id, conversation_ids=conversation_ids
+        )
+
+    async def create_share_link(
+        self, *, conversation_id: str, up_to_message_id: str | None = None
+    ) -> ShareLinkRecord:
+        """A new link to the branch up to `up_to_message_id` (default: the active leaf), as
+        it is now."""
+        return await share_store.create_share_link(
+            self.table,
+            user_id=self.user_id,
+            conversation_id=rules.uuid_id(conversation_id, field="conversationId"),
+            up_to_message_id=(
+                None
+                if up_to_message_id is None
+                else rules.uuid_id(up_to_message_id, field="upToMessageId")
+            ),
+            max_links=self.limits.max_share_links_per_user,
+        )
+
+    async def update_share_link(
+        self, *, link_id: str, up_to_message_id: str | None = None
+    ) -> ShareLinkRecord:
+        """The same link on the branch up to `up_to_message_id` (default: the active leaf),
+        as it is now."""
+        return await share_store.update_share_link(
+            self.table,
+            user_id=self.user_id,
+            link_id=rules.share_link_id(link_id),
+            up_to_message_id=(
+                None
+                if up_to_message_id is None
+                else rules.uuid_id(up_to_message_id, field="upToMessageId")
+            ),
+        )
+
+    async def revoke_share_link(self, *, link_id: str) -> str:
+        """The link answers 404 from now on; its id."""
+        return await share_store.revoke_share_link(
+            self.table, user_id=self.user_id, link_id=rules.share_link_id(link_id)
+        )
+
+    async def fork_shared_conversation(self, *, share_id: str) -> ConversationRecord:
+        """A new conversation of the caller's (new ids) holding a live link's snapshot, as
+        anyone may read it; NotFoundError for a link that does not answer."""
+        shared = await share_store.read_shared(
+            self.table, link_id=rules.share_link_id(share_id, field="shareId")
+        )
+        if shared is None:
+            raise NotFoundError("share link not found")
+        imported = await import_store.import_conversation(
+            self.table,
+            user_id=self.user_id,
+            conversation=fork_of(shared, now=self.table.clock()),
+        )
+        return imported.conversation
 
     # --- messages ---------------------------------------------------------------------------
 
@@ -771,6 +859,32 @@ class UserChat:
         """`message` with its content read back from the content bucket, if it is kept there."""
         (full,) = await content_store.filled_in(self.table.content, [message])
         return full
+
+
+def fork_of(shared: SharedConversation, *, now: datetime) -> ConversationImport:
+    """A snapshot as a new conversation to import: fresh ids, one branch in order, each
+    message with its own time; the model of its newest answer."""
+    models = [message.model_id for message in shared.messages if message.model_id is not None]
+    return ConversationImport(
+        id=str(uuid.uuid4()),
+        title=shared.title,
+        model_id=models[-1] if models else None,
+        created_at=now,
+        messages=[
+            MessageImport(
+                id=str(uuid.uuid4()),
+                # A flat list: the first message starts it, each next follows the one before.
+                parent_id=None if index == 0 else UNSET,
+                role=message.role,
+                content=message.content,
+                created_at=message.created_at,
+                model_id=message.model_id,
+                is_error=message.status == "failed",
+                status=message.status,
+            )
+            for index, message in enumerate(shared.messages)
+        ],
+    )
 
 
 def project_count(project: ProjectRecord | None, where: ConversationFilter) -> int:

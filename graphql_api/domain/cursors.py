@@ -26,7 +26,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from graphql_api.storage.records import ConversationPosition, MessagePosition, ProjectPosition
+from graphql_api.storage.checks import LINK_ID_BYTES
+from graphql_api.storage.records import (
+    ConversationPosition,
+    MessagePosition,
+    ProjectPosition,
+    ShareLinkPosition,
+)
 
 _VERSION = 3
 _HMAC_VERSION = 2
@@ -55,6 +61,8 @@ class Kind(enum.Enum):
     CHANGES = (b"changes", struct.Struct(">Bqq"))
     # version, microseconds since the epoch of the last update, the id as UUID bytes
     PROJECTS = (b"projects", struct.Struct(">Bq16s"))
+    # version, microseconds since the epoch of the creation, the link id's random bytes
+    SHARE_LINKS = (b"shareLinks", struct.Struct(f">Bq{LINK_ID_BYTES}s"))
 
     @property
     def label(self) -> bytes:
@@ -116,6 +124,17 @@ class CursorCodec:
     def decode_project(self, cursor: str) -> ProjectPosition:
         _, micros, item_id = self._open(Kind.PROJECTS, b"", cursor)
         return ProjectPosition(updated_at=_moment(micros), project_id=_uuid(item_id))
+
+    def share_link(self, position: ShareLinkPosition) -> str:
+        body = Kind.SHARE_LINKS.body.pack(
+            _VERSION, _micros(position.created_at), _link_bytes(position.link_id)
+        )
+        return self._sign(Kind.SHARE_LINKS, b"", body)
+
+    def decode_share_link(self, cursor: str) -> ShareLinkPosition:
+        _, micros, raw = self._open(Kind.SHARE_LINKS, b"", cursor)
+        link_id = base64.urlsafe_b64encode(raw).decode("ascii")
+        return ShareLinkPosition(created_at=_moment(micros), link_id=link_id)
 
     def message(self, conversation_id: str, position: MessagePosition) -> str:
         body = Kind.MESSAGES.body.pack(
@@ -232,6 +251,11 @@ def _uuid_bytes(value: str) -> bytes:
             if len(raw) == 16:
                 return raw
     return uuid.UUID(value).bytes
+
+
+def _link_bytes(link_id: str) -> bytes:
+    """A link id's random bytes (its base64url has no padding: 24 bytes are 32 characters)."""
+    return base64.urlsafe_b64decode(link_id)
 
 
 def _unbase64(cursor: str, size: int) -> bytes:

@@ -8,11 +8,18 @@ from typing import Generic, TypeVar
 
 from graphql_api.errors import ValidationError
 from graphql_api.settings import InputLimits
-from graphql_api.storage.records import ConversationPosition, MessagePosition, ProjectPosition
+from graphql_api.storage.records import (
+    ConversationPosition,
+    MessagePosition,
+    ProjectPosition,
+    ShareLinkPosition,
+)
 
 from .cursors import CursorError
 
-PositionT = TypeVar("PositionT", ConversationPosition, MessagePosition, ProjectPosition)
+PositionT = TypeVar(
+    "PositionT", ConversationPosition, MessagePosition, ProjectPosition, ShareLinkPosition
+)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -1,6 +1,7 @@
 """Per-user request budgets: a token bucket per user and budget (reads, writes, appends),
 shared by every instance through Redis (or Valkey) when RATE_LIMIT_URL is set, kept in this
-process otherwise.
+process otherwise. The public share route, which has no user, draws on a budget of its own
+per client address (`address_key`).
 
 Each bucket is GCRA, the generic cell rate algorithm: a token bucket kept as one timestamp,
 the theoretical arrival time (TAT) of the user's next request at the budget's steady rate.
@@ -32,6 +33,7 @@ import collections
 import contextlib
 import dataclasses
 import enum
+import ipaddress
 import logging
 import math
 import time
@@ -58,7 +60,7 @@ STARTUP_TIMEOUT_SECONDS: Final = 2.0
 # first; a forgotten bucket is a full one. About 10 MB.
 LOCAL_BUCKETS: Final = 50_000
 
-Transport = Literal["graphql", "rest", "websocket"]
+Transport = Literal["graphql", "rest", "websocket", "shared"]
 
 
 class Budget(enum.StrEnum):
@@ -67,6 +69,8 @@ class Budget(enum.StrEnum):
     # The deltas of an answer being streamed (issue 21's appendMessage): several a second for
     # as long as the answer is generated, so they never spend the user's writes.
     APPEND = "append"
+    # Reads of GET /shared/{id}, by client address rather than by user.
+    SHARE = "share"
 
 
 # What draws on the appends' budget, the one place that says so: the mutation's root field,
@@ -106,7 +110,30 @@ def rates_of(settings: RateLimitSettings) -> dict[Budget, Rate]:
         Budget.READ: Rate(settings.reads_per_minute, settings.reads_burst),
         Budget.WRITE: Rate(settings.writes_per_minute, settings.writes_burst),
         Budget.APPEND: Rate(settings.appends_per_minute, settings.appends_burst),
+        # As many at once as in a minute: a viewer opening a few links is never held back.
+        Budget.SHARE: Rate(settings.share_reads_per_minute, settings.share_reads_per_minute),
     }
+
+
+# Addresses an IPv6 client can move between at will (an ISP hands out a /64 or more): one
+# budget for the block, or rotating addresses would make the limit no limit.
+IPV6_BLOCK_BITS: Final = 64
+
+
+def address_key(address: str) -> str:
+    """The bucket name of a client address: an IPv4 address itself, an IPv6 address's /64.
+    Never a user id (those are token subjects, never starting "ip:")."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        # Not an IP (a test client's name, a unix socket): itself.
+        return f"ip:{address}"
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        parsed = parsed.ipv4_mapped
+    if isinstance(parsed, ipaddress.IPv6Address):
+        block = ipaddress.IPv6Network((parsed, IPV6_BLOCK_BITS), strict=False)
+        return f"ip:{block.network_address}/{IPV6_BLOCK_BITS}"
+    return f"ip:{parsed}"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -277,9 +304,10 @@ class RateLimiter:
         return self._shared is not None and not self._outage
 
     async def check(self, user_id: str, charge: Charge, *, transport: Transport) -> None:
-        """Take `charge` from the user's buckets; RateLimitedError, with nothing taken, when
-        one of them is short. A cost over a bucket's burst takes the whole burst: the request
-        is then admitted only from a full bucket, never refused for good."""
+        """Take `charge` from the user's buckets (`user_id` an address_key for the share
+        route's); RateLimitedError, with nothing taken, when one of them is short. A cost over
+        a bucket's burst takes the whole burst: the request is then admitted only from a full
+        bucket, never refused for good."""
         budgets = [budget for budget, cost in sorted(charge.items()) if cost > 0]
         if not budgets:
             return

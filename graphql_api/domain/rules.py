@@ -12,7 +12,7 @@ from typing import cast
 
 from graphql_api.errors import ValidationError
 from graphql_api.settings import InputLimits
-from graphql_api.storage.checks import canonical_uuid
+from graphql_api.storage.checks import canonical_uuid, is_link_id
 from graphql_api.storage.records import (
     FINISH_STATUSES,
     MESSAGE_STATUSES,
@@ -38,6 +38,19 @@ def uuid_id(value: str, *, field: str) -> str:
     if canonical is None:
         raise ValidationError(field, "must be a UUID (8-4-4-4-12 hex digits)")
     return canonical
+
+
+def share_link_id(value: str, *, field: str = "id") -> str:
+    """A share link's id as issued: 32 characters of base64url, case-sensitive."""
+    if not is_link_id(value):
+        raise ValidationError(field, "is not a share link id")
+    return value
+
+
+def node_id(value: str) -> str:
+    """An id as node(id) looks it up: a UUID in its canonical lower case (any case names the
+    same conversation or project), anything else (a share link's id) exactly as given."""
+    return canonical_uuid(value) or value
 
 
 def _has_control(value: str) -> bool:

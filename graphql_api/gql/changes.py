@@ -7,11 +7,12 @@ import enum
 import strawberry
 
 from graphql_api.context import Context
-from graphql_api.storage.records import ChangeRecord
+from graphql_api.storage.records import ChangeRecord, ShareLinkRecord
 
 from .conversations import Conversation
 from .messages import Message
 from .projects import Project
+from .share_links import ShareLink
 
 
 @strawberry.enum
@@ -24,6 +25,9 @@ class ChangeKind(enum.Enum):
     PROJECT_CREATED = "PROJECT_CREATED"
     PROJECT_UPDATED = "PROJECT_UPDATED"
     PROJECT_DELETED = "PROJECT_DELETED"
+    SHARE_LINK_CREATED = "SHARE_LINK_CREATED"
+    SHARE_LINK_UPDATED = "SHARE_LINK_UPDATED"
+    SHARE_LINK_REVOKED = "SHARE_LINK_REVOKED"
 
 
 async def _conversation(root: Change, info: strawberry.Info[Context]) -> Conversation | None:
@@ -38,6 +42,13 @@ async def _project(root: Change, info: strawberry.Info[Context]) -> Project | No
         return None
     record = await info.context.loaders.project.load(str(root.project_id))
     return None if record is None else Project.from_record(record)
+
+
+async def _share_link(root: Change, info: strawberry.Info[Context]) -> ShareLink | None:
+    if root.share_link_id is None:
+        return None
+    record = await info.context.loaders.node.load(str(root.share_link_id))
+    return ShareLink.from_record(record) if isinstance(record, ShareLinkRecord) else None
 
 
 async def _messages(root: Change, info: strawberry.Info[Context]) -> list[Message]:
@@ -56,10 +67,19 @@ class Change:
     )
     kind: ChangeKind
     conversation_id: strawberry.ID | None = strawberry.field(
-        description="The conversation a CONVERSATION_* or MESSAGES_ADDED change is about."
+        description=(
+            "The conversation a CONVERSATION_* or MESSAGES_ADDED change is about; for a "
+            "SHARE_LINK_* change, the link's conversation."
+        )
     )
     project_id: strawberry.ID | None = strawberry.field(
         description="The project a PROJECT_* change is about."
+    )
+    share_link_id: strawberry.ID | None = strawberry.field(
+        description=(
+            "The link a SHARE_LINK_* change is about. A conversation deleted takes its links "
+            "with it, each with a SHARE_LINK_REVOKED change."
+        )
     )
     record: strawberry.Private[ChangeRecord]
     conversation: Conversation | None = strawberry.field(
@@ -67,6 +87,9 @@ class Change:
     )
     project: Project | None = strawberry.field(
         resolver=_project, description="The project as it is now; null once deleted."
+    )
+    share_link: ShareLink | None = strawberry.field(
+        resolver=_share_link, description="The link as it is now; null once revoked."
     )
     messages: list[Message] = strawberry.field(
         resolver=_messages,
@@ -87,6 +110,7 @@ class Change:
             kind=ChangeKind(record.kind),
             conversation_id=_id(record.conversation_id),
             project_id=_id(record.project_id),
+            share_link_id=_id(record.share_link_id),
             record=record,
             sync_token=sync_token,
         )

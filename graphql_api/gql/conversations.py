@@ -23,6 +23,7 @@ from graphql_api.storage.records import UNSET, ConversationRecord, MessageRecord
 from .messages import Message, MessageConnection, message_connection
 from .pagination import PageInfo, edge_cursors, selected, selects_edge_cursors
 from .relay import Node
+from .share_links import ShareLink
 
 if TYPE_CHECKING:
     from .projects import Project
@@ -75,6 +76,11 @@ async def _project(
     return None if record is None else Project.from_record(record)
 
 
+async def _share_links(root: Conversation, info: strawberry.Info[Context]) -> list[ShareLink]:
+    found = await info.context.loaders.share_links.load(str(root.id))
+    return [ShareLink.from_record(record) for record in found]
+
+
 @strawberry.type
 class Conversation(Node):
     id: strawberry.ID
@@ -108,6 +114,13 @@ class Conversation(Node):
     )
     project: Annotated[Project, strawberry.lazy("graphql_api.gql.projects")] | None = (
         strawberry.field(resolver=_project, description="The project it is in.")
+    )
+    share_links: list[ShareLink] = strawberry.field(
+        resolver=_share_links,
+        description=(
+            "Its share links, newest first: one Query of its own partition (all the "
+            "conversations of a page asked at once)."
+        ),
     )
     messages: MessageConnection = strawberry.field(
         resolver=_messages,
@@ -291,6 +304,10 @@ async def conversation(info: strawberry.Info[Context], id: strawberry.ID) -> Con
         context.loaders.message_page.load(key)
         for key in _requested_message_pages(info, conversation_id)
     ]
+    if selected(info, "shareLinks"):
+        # Its links' Query goes out with the conversation's read too (one wave); pointers
+        # carry their owner, so a foreign id reads none.
+        _prefetch(context.loaders.share_links.load(conversation_id))
     if prefetched:
         # The pages read the conversation with its tree: read it once, that way.
         thread = await context.loaders.thread.load(conversation_id)
@@ -338,6 +355,14 @@ def page_args(arguments: dict[str, Any]) -> PageArgs | None:
         return None
     return PageArgs(
         first=sizes["first"], last=sizes["last"], after=cursors["after"], before=cursors["before"]
+    )
+
+
+def _prefetch(pending: Awaitable[object]) -> None:
+    """Start a read the field will await (its loader holds it), without an
+    unretrieved-exception warning should nobody (a conversation that is not the caller's)."""
+    asyncio.ensure_future(pending).add_done_callback(
+        lambda done: done.cancelled() or done.exception()
     )
 
 

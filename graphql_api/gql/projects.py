@@ -17,7 +17,13 @@ from graphql_api.domain.paging import PageArgs
 from graphql_api.domain.rules import PROJECT_INSTRUCTIONS_MAX_CHARS, PROJECT_NAME_MAX_CHARS
 from graphql_api.errors import ValidationError
 from graphql_api.loaders import ConversationPageKey
-from graphql_api.storage.records import UNSET, ConversationRecord, Page, ProjectRecord
+from graphql_api.storage.records import (
+    UNSET,
+    ConversationRecord,
+    Page,
+    ProjectRecord,
+    ShareLinkRecord,
+)
 
 from .conversations import (
     Conversation,
@@ -28,6 +34,7 @@ from .conversations import (
 )
 from .pagination import PageInfo, edge_cursors, selected, selects_edge_cursors
 from .relay import Node
+from .share_links import ShareLink
 
 _NAME = f"1 to {PROJECT_NAME_MAX_CHARS} characters once trimmed; one line."
 _INSTRUCTIONS = (
@@ -233,16 +240,18 @@ async def nodes(info: strawberry.Info[Context], ids: list[strawberry.ID]) -> lis
 
 
 async def _nodes(info: strawberry.Info[Context], ids: Sequence[str]) -> list[Node | None]:
-    # Any case of a UUID names the same object; anything else names none.
-    found = await info.context.loaders.node.load_many([str(node_id).lower() for node_id in ids])
+    # Any case of a UUID names the same object; a share link's id is case-sensitive.
+    found = await info.context.loaders.node.load_many([rules.node_id(str(i)) for i in ids])
     return [_as_node(record) for record in found]
 
 
-def _as_node(record: ConversationRecord | ProjectRecord | None) -> Node | None:
+def _as_node(record: ConversationRecord | ProjectRecord | ShareLinkRecord | None) -> Node | None:
     if isinstance(record, ConversationRecord):
         return Conversation.from_record(record)
     if isinstance(record, ProjectRecord):
         return Project.from_record(record)
+    if isinstance(record, ShareLinkRecord):
+        return ShareLink.from_record(record)
     return None
 
 

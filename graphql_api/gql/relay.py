@@ -8,8 +8,10 @@ import strawberry
 @strawberry.interface(
     description=(
         "An object the caller owns, refetchable by its id alone with `node(id:)` (Relay's "
-        "@refetchable): conversations and projects. Their ids are the client-chosen UUIDs "
-        "clients already hold, unique per user across both types. A Message is not a Node: "
+        "@refetchable): conversations, projects and share links. Conversations' and "
+        "projects' ids are the client-chosen UUIDs clients already hold, unique per user "
+        "across both types; a share link's is a random token, never a UUID. A Message is not "
+        "a Node: "
         "its id alone does not say which conversation holds it, which is where a message is "
         "read from; refetch its conversation's `messages` instead."
     )

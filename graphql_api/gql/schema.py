@@ -16,11 +16,12 @@ from graphql_api.settings import Settings
 
 from . import changes as change_api
 from . import conversations as conversation_api
-from . import message_mutations, transfer
+from . import message_mutations, sharing, transfer
 from . import projects as project_api
 from . import subscriptions as subscription_api
 from .relay import Node
 from .scalars import SCALAR_MAP
+from .share_links import ShareLinkConnection
 
 SDL_PATH = Path(__file__).resolve().parents[2] / "schema" / "schema.graphql"
 
@@ -61,13 +62,21 @@ class Query:
     node: Node | None = strawberry.field(
         resolver=project_api.node,
         description=(
-            "The caller's conversation or project with this id (Relay's refetch); null when "
-            "missing or not the caller's."
+            "The caller's conversation, project or share link with this id (Relay's "
+            "refetch); null when missing or not the caller's."
         ),
     )
     nodes: list[Node | None] = strawberry.field(
         resolver=project_api.nodes,
         description=(f"As node, for up to {MAX_NODES} ids in one read, in the order given."),
+    )
+    # Issue 23: share links.
+    share_links: ShareLinkConnection = strawberry.field(
+        resolver=sharing.share_links,
+        description=(
+            "The caller's share links, newest first. Read from an index: a link made a moment "
+            "ago may show a moment later."
+        ),
     )
 
 
@@ -152,6 +161,34 @@ class Mutation:
         resolver=project_api.move_conversation,
         description=(
             "Moves a conversation into a project, or out of any: one write, its messages untouched."
+        ),
+    )
+    # Issue 23: share links.
+    create_share_link: sharing.ShareLinkPayload = strawberry.mutation(
+        resolver=sharing.create_share_link,
+        description=(
+            "A read-only link to the branch up to upToMessageId, frozen as it is now: later "
+            "messages, edits, other branches, renames, feedback and tags never show. At most "
+            "MAX_SHARE_LINKS_PER_USER links (BAD_USER_INPUT beyond); a message of the branch "
+            "still streaming is CONFLICT; a temporary conversation cannot be shared."
+        ),
+    )
+    update_share_link: sharing.ShareLinkPayload = strawberry.mutation(
+        resolver=sharing.update_share_link,
+        description=(
+            "A new snapshot for the same link (same id, same path): the branch up to "
+            "upToMessageId as it is now, the conversation's title now."
+        ),
+    )
+    revoke_share_link: sharing.RevokeShareLinkPayload = strawberry.mutation(
+        resolver=sharing.revoke_share_link,
+        description="The link answers 404 from now on, as an unknown one does.",
+    )
+    fork_shared_conversation: sharing.ForkSharedConversationPayload = strawberry.mutation(
+        resolver=sharing.fork_shared_conversation,
+        description=(
+            "Copies what a live link shows into a new conversation of the caller's. Any "
+            "signed-in user may fork any live link; a link that does not answer is NOT_FOUND."
         ),
     )
 

@@ -58,6 +58,13 @@ KNOWN_OPERATIONS: Final = frozenset(
         "Projects",
         "RefetchNode",
         "UpdateProject",
+        # Issue 23: share links.
+        "ConversationShareLinks",
+        "CreateShareLink",
+        "ForkSharedConversation",
+        "RevokeShareLink",
+        "ShareLinks",
+        "UpdateShareLink",
     }
 )
 OTHER: Final = "other"
@@ -65,8 +72,8 @@ ANONYMOUS: Final = "anonymous"
 UNMATCHED: Final = "unmatched"
 _METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _CODES: Final = frozenset(code.value for code in Code)
-_KINDS: Final = frozenset({"read", "write", "append"})
-_TRANSPORTS: Final = frozenset({"graphql", "rest", "websocket"})
+_KINDS: Final = frozenset({"read", "write", "append", "share"})
+_TRANSPORTS: Final = frozenset({"graphql", "rest", "websocket", "shared"})
 _SERVER_CODES: Final = frozenset({Code.INTERNAL_SERVER_ERROR.value, Code.SERVICE_UNAVAILABLE.value})
 # Request durations from a cached read (~2 ms) to a deadline-bound write (10 s).
 _BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

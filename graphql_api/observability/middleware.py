@@ -63,9 +63,19 @@ def codes_of_status(status: int) -> list[str]:
 
 
 class RequestTelemetry:
-    def __init__(self, app: ASGIApp, *, telemetry: Telemetry) -> None:
+    """`logged_path` is the path as the log line and the span name it: a path that is itself
+    a secret (a share link's) is named by its route instead."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        telemetry: Telemetry,
+        logged_path: Callable[[str], str] = lambda path: path,
+    ) -> None:
         self._app = app
         self._telemetry = telemetry
+        self._logged_path = logged_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -95,7 +105,7 @@ class RequestTelemetry:
                 await self._app(scope, receive, send_with_id)
             else:
                 with telemetry.tracing.request_span(
-                    scope["method"], scope["path"], scope["headers"]
+                    scope["method"], self._logged_path(scope["path"]), scope["headers"]
                 ) as span:
                     try:
                         await self._app(scope, receive, send_with_id)
@@ -126,7 +136,7 @@ class RequestTelemetry:
         return {
             "request_id": current.request_id,
             "method": scope["method"],
-            "path": scope["path"],
+            "path": self._logged_path(scope["path"]),
             "route": route,
             "operation": operation,
             "operation_name": current.operation_name,

@@ -265,6 +265,68 @@ PROJECT_DELETION = Shape(
     },
 )
 
+SHARE_LINK = Shape(
+    name="ShareLink",
+    description=(
+        "A read-only link to a frozen branch of one of the caller's conversations: anyone "
+        "with `path` (on this service) reads its title and those messages, nothing else."
+    ),
+    props={
+        "id": Prop(
+            type="string",
+            description="The link's token: 192 random bits in base64url, 32 characters.",
+        ),
+        "conversationId": _uuid(),
+        "title": Prop(type="string", description="The conversation's title when it was taken."),
+        "createdAt": _moment(),
+        "updatedAt": Prop(
+            type="string",
+            format="date-time",
+            description=f"When its snapshot was taken (made, or last updated). {_DATE_TIME}",
+        ),
+        "upToMessageId": _uuid("The last message of the branch it shows."),
+        "messageCount": Prop(type="integer", description="The messages it shows."),
+        "path": Prop(type="string", description='"/shared/<id>": where it is read.'),
+    },
+)
+
+SHARE_LINK_LIST = Shape(
+    name="ShareLinkList",
+    description="A conversation's share links, newest first.",
+    props={"shareLinks": Prop(type=ArrayOf(SHARE_LINK.name))},
+)
+
+SHARE_LINK_PAGE = Shape(
+    name="ShareLinkPage",
+    description="One page of the caller's share links, newest first.",
+    props={
+        "shareLinks": Prop(type=ArrayOf(SHARE_LINK.name)),
+        "nextCursor": Prop(
+            type="string",
+            nullable=True,
+            description="Pass as `cursor` for the next page; null on the last page.",
+        ),
+    },
+)
+
+SNAPSHOT_CHOICE = Shape(
+    name="ShareLinkBranch",
+    description="Which branch a link shows, frozen as it is now.",
+    props={
+        "upToMessageId": _uuid(
+            "The last message it shows (the path from the first message to it); absent or "
+            "null: the active leaf now. A message not in the conversation is 400.",
+            optional=True,
+        ),
+    },
+)
+
+FORK_REQUEST = Shape(
+    name="ForkRequest",
+    description="Nothing to choose (send {}): the fork is what the link shows now.",
+    props={},
+)
+
 NEW_MESSAGE = Shape(
     name="NewMessage",
     description="A message to add. Other fields are ignored.",
@@ -433,6 +495,11 @@ SHAPES = (
     NEW_PROJECT,
     PROJECT_CHANGES,
     PROJECT_DELETION,
+    SHARE_LINK,
+    SHARE_LINK_LIST,
+    SHARE_LINK_PAGE,
+    SNAPSHOT_CHOICE,
+    FORK_REQUEST,
     NEW_MESSAGE,
     NEW_STREAM,
     NEW_DELTA,

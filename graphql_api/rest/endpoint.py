@@ -9,11 +9,12 @@ stream's deltas, writes for the rest), and answers every failure in the REST err
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from starlette.datastructures import QueryParams
 from starlette.requests import ClientDisconnect, Request
@@ -44,6 +45,19 @@ class Call:
 
 
 Handler = Callable[[Call], Awaitable[Response]]
+_A = TypeVar("_A")
+_B = TypeVar("_B")
+
+
+async def both(first: Awaitable[_A], second: Awaitable[_B]) -> tuple[_A, _B]:
+    """Both results, the two requests in flight together; the first failure is raised once
+    both have finished, so neither is left running unobserved."""
+    a, b = await asyncio.gather(first, second, return_exceptions=True)
+    if isinstance(a, BaseException):
+        raise a
+    if isinstance(b, BaseException):
+        raise b
+    return a, b
 
 
 @contextlib.contextmanager

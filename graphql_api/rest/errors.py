@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "/conversations"
 PROJECTS_PREFIX = "/projects"
+SHARE_LINKS_PREFIX = "/share-links"
 
 
 class BadRequest(Exception):
@@ -61,7 +62,8 @@ def error_body(
 
 def covers(path: str) -> bool:
     return any(
-        path == prefix or path.startswith(prefix + "/") for prefix in (PREFIX, PROJECTS_PREFIX)
+        path == prefix or path.startswith(prefix + "/")
+        for prefix in (PREFIX, PROJECTS_PREFIX, SHARE_LINKS_PREFIX)
     )
 
 

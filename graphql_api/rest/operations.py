@@ -7,8 +7,6 @@ rule (ids, titles, roles, sizes, page sizes, cursors) is the domain's, shared wi
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
 from typing import TypeVar
 
 from starlette.responses import Response
@@ -23,6 +21,7 @@ from . import bodies, render
 from .endpoint import Call, Operation, Param, renamed
 from .errors import PREFIX, json_response
 from .projects import PROJECT_OPERATIONS
+from .shares import SHARE_LINK_OPERATIONS
 
 _A = TypeVar("_A")
 _B = TypeVar("_B")
@@ -40,17 +39,6 @@ MESSAGE_ID = Param(
 )
 # The wire names of how a stream ends, to the domain's.
 _FINISHES = {name: name.lower() for name in bodies.FINISH_NAMES}
-
-
-async def _both(first: Awaitable[_A], second: Awaitable[_B]) -> tuple[_A, _B]:
-    """Both results, the two requests in flight together; the first failure is raised once
-    both have finished, so neither is left running unobserved."""
-    a, b = await asyncio.gather(first, second, return_exceptions=True)
-    if isinstance(a, BaseException):
-        raise a
-    if isinstance(b, BaseException):
-        raise b
-    return a, b
 
 
 async def list_conversations(call: Call) -> Response:
@@ -335,4 +323,5 @@ OPERATIONS = (
         errors=(400, 404, 409),
     ),
     *PROJECT_OPERATIONS,
+    *SHARE_LINK_OPERATIONS,
 )

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from graphql_api.domain.sharing import shared_path
 from graphql_api.storage.records import (
     ConversationRecord,
     MessageRecord,
     ProjectRecord,
+    ShareLinkRecord,
     format_timestamp,
 )
 
@@ -52,4 +54,17 @@ def project(record: ProjectRecord) -> dict[str, Any]:
         "updatedAt": format_timestamp(record.updated_at),
         "version": record.version,
         "conversationCount": record.conversation_count(),
+    }
+
+
+def share_link(record: ShareLinkRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "conversationId": record.conversation_id,
+        "title": record.title,
+        "createdAt": format_timestamp(record.created_at),
+        "updatedAt": format_timestamp(record.updated_at),
+        "upToMessageId": record.up_to_message_id,
+        "messageCount": record.message_count,
+        "path": shared_path(record.id),
     }

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from graphql_api.storage import keys
+from graphql_api.storage import items, keys
 from graphql_api.storage.client import ChatTable
 from graphql_api.storage.conversations import get_conversation
 from tests.api.harness import Api, create_conversation, new_id
@@ -45,6 +45,11 @@ query($id: ID!) {
 }
 """
 LIST = "{ conversations(first: 5) { edges { node { id } } } }"
+CREATE_SHARE_LINK = """
+mutation($conversationId: ID!) {
+  createShareLink(input: { conversationId: $conversationId }) { shareLink { id } }
+}
+"""
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -216,6 +221,38 @@ async def test_a_delete_that_fails_part_way_hides_everything_and_a_retry_finishe
     finished = await faulty.data(DELETE, {"i": {"id": conversation["id"]}}, user=alice)
     assert finished["deleteConversation"]["deletedConversationId"] == conversation["id"]
     assert await stored_count(faulty, conversation["id"]) == 0
+
+
+async def test_a_delete_that_fails_part_way_leaves_its_share_links_answering_404(
+    faulty: Api, proxy: FaultProxy, alice: str
+) -> None:
+    conversation = await create_conversation(faulty, alice)
+    cid = conversation["id"]
+    await faulty.data(
+        ADD, {"i": {"conversationId": cid, "role": "USER", "content": "q"}}, user=alice
+    )
+    created = await faulty.data(CREATE_SHARE_LINK, {"conversationId": cid}, user=alice)
+    link_id = created["createShareLink"]["shareLink"]["id"]
+    record = items.share_link_key(alice, link_id)
+    # The delete's own transaction commits; every one after it (the purge revoking the link
+    # its pointer names) fails.
+    proxy.server_error("TransactWriteItems", status=500, times=None, after=1)
+    body = await faulty.run(DELETE, {"i": {"id": cid}}, user=alice)
+    assert_unavailable(body)
+    proxy.clear()
+
+    assert await stored(faulty, record) is not None, "the fault struck before the revocation"
+    response = await faulty.http.get(f"/shared/{link_id}", headers={"Accept": "application/json"})
+    assert response.status_code == 404
+    await faulty.data(DELETE, {"i": {"id": cid}}, user=alice)
+    assert await stored(faulty, record) is None
+    assert await stored(faulty, items.share_head_key(link_id)) is None
+
+
+async def stored(api: Api, key: dict[str, Any]) -> dict[str, Any] | None:
+    table = api.services.table
+    response = await table.client.get_item(TableName=table.name, Key=key, ConsistentRead=True)
+    return response.get("Item")
 
 
 async def test_a_stall_past_the_deadline_is_unavailable_when_the_deadline_hits(

@@ -112,7 +112,8 @@ WRITES: dict[str, tuple[str, str]] = {
     ),
 }
 # Writes another issue owns; each is held to the same rule by its own tests (projects: in
-# tests/api/test_projects.py).
+# tests/api/test_projects.py; share links: in tests/api/test_share_links.py, and a fork is an
+# import).
 NOT_HERE = {
     "importConversations",
     "deleteAllMyData",
@@ -120,6 +121,10 @@ NOT_HERE = {
     "updateProject",
     "deleteProject",
     "moveConversation",
+    "createShareLink",
+    "updateShareLink",
+    "revokeShareLink",
+    "forkSharedConversation",
 }
 # Deltas never enter the change log (tests/api/test_streaming.py holds appends to it).
 NO_CHANGE = {"appendMessage"}

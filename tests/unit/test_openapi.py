@@ -51,21 +51,28 @@ def test_it_is_a_valid_openapi_3_1_document() -> None:
     validate(json.loads(openapi_json(InputLimits())))
 
 
-def test_it_describes_the_seed_routes_the_stream_routes_the_project_routes_and_no_more() -> None:
+def test_it_describes_the_seed_stream_project_and_share_link_routes_and_no_more() -> None:
     assert sorted((method.upper(), path, op["operationId"]) for path, method, op in OPERATIONS) == [
         ("DELETE", "/conversations/{id}", "deleteConversation"),
         ("DELETE", "/projects/{id}", "deleteProject"),
+        ("DELETE", "/share-links/{id}", "revokeShareLink"),
         ("GET", "/conversations", "listConversations"),
         ("GET", "/conversations/{id}", "getConversation"),
+        ("GET", "/conversations/{id}/share-links", "listConversationShareLinks"),
         ("GET", "/projects", "listProjects"),
         ("GET", "/projects/{id}", "getProject"),
+        ("GET", "/share-links", "listShareLinks"),
+        ("GET", "/share-links/{id}", "getShareLink"),
         ("PATCH", "/projects/{id}", "updateProject"),
+        ("PATCH", "/share-links/{id}", "updateShareLink"),
         ("POST", "/conversations", "createConversation"),
         ("POST", "/conversations/{id}/messages", "addMessage"),
         ("POST", "/conversations/{id}/messages/stream", "startMessage"),
         ("POST", "/conversations/{id}/messages/{messageId}/deltas", "appendMessage"),
         ("POST", "/conversations/{id}/messages/{messageId}/finish", "finishMessage"),
+        ("POST", "/conversations/{id}/share-links", "createShareLink"),
         ("POST", "/projects", "createProject"),
+        ("POST", "/share-links/{id}/forks", "forkSharedConversation"),
         ("PUT", "/conversations/{id}", "updateConversation"),
     ]
 
