@@ -71,6 +71,10 @@ class ContainerStack(Stack):
         )
         environment = self.backend.service_environment()
         environment["AWS_REGION"] = self.region
+        # The ALB's nodes, whose X-Forwarded-For entry names the client (share links' public
+        # read is limited per client address): they are in the VPC, and nothing else in it
+        # talks to the tasks, whose group lets in the ALB's alone.
+        environment["FORWARDED_ALLOW_IPS"] = self.vpc.vpc_cidr_block
         cache_token: secretsmanager.Secret | None = None
         if options.broadcast:
             cache_url, cache_token = self._cache()

@@ -41,8 +41,11 @@ MEMORY_MB = 1769
 # Above the service's own bounds (DYNAMODB_DEADLINE_SECONDS 10 s, a JWKS fetch 5 s), so the
 # service always answers, 503 at worst, before Lambda would kill it; below API Gateway's 30 s.
 TIMEOUT = Duration.seconds(15)
-# Paths that answer without a token (the service does not ask for one either).
-PUBLIC_ROUTES = ("/healthz", "/readyz")
+# Paths that answer without a token (the service does not ask for one either): the health
+# checks, and share links' public read, whose link id is its key. The service limits the
+# latter per client address: Mangum hands it API Gateway's sourceIp, the address API Gateway
+# itself saw, which no header of the client's can change.
+PUBLIC_ROUTES = ("/healthz", "/readyz", "/shared/{id}")
 # Requests per second, and the burst above it, for the whole stage.
 THROTTLE_RATE = 200
 THROTTLE_BURST = 400
@@ -158,8 +161,8 @@ class ServerlessStack(Stack):
             self,
             "Api",
             description="chat-history-api",
-            # Every path reaches the service behind the authorizer (GraphQL today, the REST
-            # routes as they come), except the health checks below.
+            # Every path reaches the service behind the authorizer (GraphQL, the REST
+            # routes), except the public ones below.
             default_integration=integration,
             default_authorizer=authorizer,
             create_default_stage=False,

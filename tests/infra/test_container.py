@@ -89,7 +89,12 @@ def test_tasks_run_the_image_in_private_subnets_with_the_services_settings(
         "CONTENT_BUCKET",
         "BROADCAST_URL",
         "RATE_LIMIT_URL",
+        "FORWARDED_ALLOW_IPS",
     }
+    # X-Forwarded-For is believed from the VPC (the ALB's nodes) alone: share links' public
+    # read limits each client address.
+    vpc = _id(container, "AWS::EC2::VPC", "Vpc")
+    assert environment["FORWARDED_ALLOW_IPS"] == {"Fn::GetAtt": [vpc, "CidrBlock"]}
     assert environment["BROADCAST_URL"]["Fn::Join"][1][0] == "rediss://"
     # One Valkey carries both the fan-out and the limits' budgets.
     assert environment["RATE_LIMIT_URL"] == environment["BROADCAST_URL"]
@@ -139,6 +144,9 @@ def test_the_load_balancer_serves_https_with_the_certificate_and_redirects_http(
             },
         }
     ]
+    # No rule picks paths out: every path reaches the tasks, share links' public
+    # /shared/{id} among them (the service, not the ALB, tells which take a token).
+    assert container.of_type("AWS::ElasticLoadBalancingV2::ListenerRule") == {}
     (redirect,) = by_port[80]["DefaultActions"]
     assert redirect["Type"] == "redirect"
     assert redirect["RedirectConfig"]["Protocol"] == "HTTPS"

@@ -98,7 +98,7 @@ def test_the_layer_is_the_built_dependencies_or_a_named_placeholder(
         ).read_text()
 
 
-def test_every_request_passes_the_cognito_jwt_authorizer_but_health_checks(
+def test_every_request_passes_the_cognito_jwt_authorizer_but_health_checks_and_shared(
     serverless: Synthesized,
 ) -> None:
     pool = _ref(serverless, "AWS::Cognito::UserPool")
@@ -124,11 +124,16 @@ def test_every_request_passes_the_cognito_jwt_authorizer_but_health_checks(
         for route in serverless.of_type("AWS::ApiGatewayV2::Route").values()
     }
 
-    assert set(routes) == {"$default", "GET /healthz", "GET /readyz"}
+    public = {"GET /healthz", "GET /readyz", "GET /shared/{id}"}
+    assert set(routes) == {"$default", *public}
     assert routes["$default"]["AuthorizationType"] == "JWT"
     assert routes["$default"]["AuthorizerId"] == authorizer
-    for key in ("GET /healthz", "GET /readyz"):
+    integration = routes["$default"]["Target"]
+    for key in public:
+        # Share links' public read takes no token: the link is its key.
         assert routes[key]["AuthorizationType"] == "NONE"
+        assert "AuthorizerId" not in routes[key]
+        assert routes[key]["Target"] == integration
 
 
 def test_the_integration_sends_payload_v2_to_the_function(serverless: Synthesized) -> None:
