@@ -4,6 +4,7 @@ from one thread, against the suite's moto and real signed tokens."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import uuid
 from collections.abc import Iterator
@@ -15,7 +16,8 @@ import pytest
 from graphql_api import aws_lambda
 from graphql_api.aws_lambda import LambdaHandler
 from graphql_api.settings import Settings, SettingsError
-from tests.api.harness import CREATE
+from graphql_api.storage.shares import new_link_id
+from tests.api.harness import CREATE, SUITE_RATE_LIMITS
 from tests.apps import AppFactory
 from tests.conftest import LOCAL_CREDENTIALS, REGION
 from tests.lambda_events import LambdaContext, graphql_event, http_api_event
@@ -231,3 +233,39 @@ def test_a_bad_setting_fails_the_lookup_with_its_message(
         aws_lambda.__getattr__("handler")
 
     assert "handler" not in vars(aws_lambda)
+
+
+def test_a_share_link_is_read_without_a_token_and_limited_by_api_gateways_source_ip(
+    runtime: LambdaRuntime, make_api: AppFactory
+) -> None:
+    """The HTTP API routes GET /shared/{id} past its authorizer: the service's per-address
+    limit is all there is, so the address is the one API Gateway saw, whatever the client
+    writes in X-Forwarded-For."""
+    limits = dataclasses.replace(SUITE_RATE_LIMITS, share_reads_per_minute=2)
+    handler: LambdaHandler = runtime.run(
+        lambda: LambdaHandler(
+            make_api.settings(rate_limits=limits), aws_credentials=make_api.credentials
+        )
+    )
+
+    def read(source_ip: str, forwarded_for: str) -> dict[str, Any]:
+        event = http_api_event(
+            method="GET",
+            path=f"/shared/{new_link_id()}",
+            headers={"x-forwarded-for": forwarded_for},
+        )
+        event["requestContext"]["http"]["sourceIp"] = source_ip
+        return runtime.invoke(handler, event)
+
+    try:
+        # A new X-Forwarded-For each time: it buys nothing.
+        answers = [read("203.0.113.7", f"198.51.100.{n}") for n in range(3)]
+        elsewhere = read("192.0.2.1", "198.51.100.1")
+    finally:
+        runtime.run(handler.close)
+
+    assert [answer["statusCode"] for answer in answers] == [404, 404, 429]
+    assert int(answers[2]["headers"]["retry-after"]) >= 1
+    assert elsewhere["statusCode"] == 404
+    assert answers[0]["headers"]["x-robots-tag"] == "noindex, nofollow"
+    assert _body(answers[0]) == _body(elsewhere)
