@@ -247,6 +247,13 @@ async def test_the_openapi_document_is_served_without_a_token(rest: Rest) -> Non
         "getProject",
         "updateProject",
         "deleteProject",
+        "listConversationShareLinks",
+        "createShareLink",
+        "listShareLinks",
+        "getShareLink",
+        "updateShareLink",
+        "revokeShareLink",
+        "forkSharedConversation",
     }
 
 
