@@ -11,17 +11,24 @@ time and ids: the response bodies must be the same bytes, errors and their locat
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import itertools
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
 from graphql_api import app
+from graphql_api.domain import chat
 from graphql_api.gql.trusted import apollo_manifest, from_operations
+from graphql_api.storage import shares
+from graphql_api.storage.checks import LINK_ID_BYTES
 from graphql_api.storage.client import DynamoDBClient
 from graphql_api.storage.table import create_table, delete_table
 from tests.api.harness import Api
@@ -80,14 +87,18 @@ class Session:
     def __init__(self, fast: Api, general: Api, clock: FrozenClock, user: str) -> None:
         self.fast, self.general, self.clock, self.user = fast, general, clock, user
         self.steps = 0
+        # Run before each of the two requests of a step (see same_fresh_ids).
+        self.before_each: Callable[[], None] = lambda: None
 
     async def step(self, name: str, /, **variables: Any) -> dict[str, Any]:
         """Run `name` both ways; the two bodies must be the same bytes. Returns the body."""
         known = MANIFEST[name]
         headers = self.fast.headers(self.user)
+        self.before_each()
         by_id = await self.fast.http.post(
             "/graphql", json={"documentId": known.id, "variables": variables}, headers=headers
         )
+        self.before_each()
         by_text = await self.general.http.post(
             "/graphql", json={"query": known.body, "variables": variables}, headers=headers
         )
@@ -114,8 +125,41 @@ class Session:
         return body
 
 
+@contextlib.contextmanager
+def same_fresh_ids(session: Session, patch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The ids the service makes up itself (share link ids, a fork's conversation and message
+    ids) made alike on both apps: the same sequence, from its start at each request."""
+    sequence: Iterator[int] = iter(())
+
+    def restart() -> None:
+        nonlocal sequence
+        sequence = itertools.count(1)
+
+    def digest() -> bytes:
+        return hashlib.sha256(f"{session.steps}:{next(sequence)}".encode()).digest()
+
+    with patch.context() as patched:
+        patched.setattr(
+            shares,
+            "new_link_id",
+            lambda: base64.urlsafe_b64encode(digest()[:LINK_ID_BYTES]).decode(),
+        )
+        # The domain's own uuid alone (tokens and request ids draw on the module's too).
+        patched.setattr(
+            chat, "uuid", SimpleNamespace(uuid4=lambda: uuid.UUID(bytes=digest()[:16], version=4))
+        )
+        session.before_each = restart
+        try:
+            yield
+        finally:
+            session.before_each = lambda: None
+
+
 async def test_every_operation_answers_the_same_bytes_both_ways(
-    pair: tuple[Api, Api, FrozenClock], alice: str, planned_runs: list[str]
+    pair: tuple[Api, Api, FrozenClock],
+    alice: str,
+    planned_runs: list[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     session = Session(*pair, user=alice)
     first, second, missing = (str(uuid.uuid4()) for _ in range(3))
@@ -251,6 +295,21 @@ async def test_every_operation_answers_the_same_bytes_both_ways(
         "Better",
         "From elsewhere",
     ]
+
+    # Share links: the ids the service makes up are the same on both apps.
+    with same_fresh_ids(session, monkeypatch):
+        made = await session.step("CreateShareLink", conversationId=first)
+        link = made["data"]["createShareLink"]["shareLink"]["id"]
+        await session.step("ShareLinks")
+        await session.step("ConversationShareLinks", id=first)
+        await session.step("UpdateShareLink", id=link, upToMessageId=exchange[3]["id"])
+        forked = await session.step("ForkSharedConversation", shareId=link)
+        # "Hi é", then the exchange up to its fourth message.
+        assert forked["data"]["forkSharedConversation"]["conversation"]["messageCount"] == 5
+        revoked = await session.step("RevokeShareLink", id=link)
+        assert revoked["data"]["revokeShareLink"] == {"id": link}
+        gone = await session.step("ForkSharedConversation", shareId=link)
+        assert gone["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     # Documents no manifest holds, planned on first use.
     planned_before = len(planned_runs)
     aliased = await session.ad_hoc(
