@@ -22,6 +22,7 @@ from graphql_api.storage.records import UNSET, ConversationRecord, MessageRecord
 
 from .messages import Message, MessageConnection, message_connection
 from .pagination import PageInfo, edge_cursors, selected, selects_edge_cursors
+from .views import reads_record, record_of
 
 
 async def _messages(
@@ -59,6 +60,13 @@ async def _messages(
     )
 
 
+@reads_record(
+    ConversationRecord,
+    active_leaf_id=lambda record: (
+        None if record.active_leaf is None else strawberry.ID(record.active_leaf.message_id)
+    ),
+    tags=lambda record: list(record.tags),
+)
 @strawberry.type
 class Conversation:
     id: strawberry.ID
@@ -125,10 +133,16 @@ async def _total_count(root: ConversationConnection, info: strawberry.Info[Conte
     return await info.context.chat.count_conversations(root.where)
 
 
+def _conversation_node(root: ConversationEdge) -> Conversation:
+    return Conversation.from_record(root.record)
+
+
 @strawberry.type
 class ConversationEdge:
     cursor: str
-    node: Conversation
+    record: strawberry.Private[ConversationRecord]
+    # Built only when asked: a planned list reads its fields from the record (views.py).
+    node: Conversation = strawberry.field(resolver=_conversation_node, metadata=record_of("record"))
 
 
 @strawberry.type
@@ -229,7 +243,7 @@ def _conversation_connection(
         every_edge=every_edge_cursor,
     )
     edges = [
-        ConversationEdge(cursor=cursor, node=Conversation.from_record(record))
+        ConversationEdge(cursor=cursor, record=record)
         for cursor, record in zip(cursors, page.items, strict=True)
     ]
     return ConversationConnection(
