@@ -48,6 +48,9 @@ class BenchConfig:
     # Bound on the whole run, whatever happens.
     deadline_seconds: float
     profile: bool
+    # The request layers against the floor (benchmarks/layers.py): requests per stack and round.
+    layer_requests: int
+    layer_rounds: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> BenchConfig:
@@ -77,6 +80,8 @@ class BenchConfig:
                 count_repeats=1,
                 deadline_seconds=300.0,
                 profile=profile and environ.get("BENCH_PROFILE") is not None,
+                layer_requests=200,
+                layer_rounds=3,
             )
         return cls(
             quick=False,
@@ -96,6 +101,8 @@ class BenchConfig:
             count_repeats=2,
             deadline_seconds=1200.0,
             profile=profile,
+            layer_requests=2000,
+            layer_rounds=7,
         )
 
 

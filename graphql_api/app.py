@@ -98,8 +98,7 @@ def create_app(
             *rest_routes(settings),
             *_metrics_route(telemetry),
         ],
-        # Outermost, so the request's line, metrics and span cover every refusal too.
-        middleware=[Middleware(RequestTelemetry, telemetry=telemetry), *_middleware(settings)],
+        middleware=middleware(settings, telemetry),
         lifespan=lifespan,
     )
 
@@ -109,7 +108,13 @@ def _metrics_route(telemetry: Telemetry) -> list[Route]:
     return [] if endpoint is None else [Route("/metrics", endpoint)]
 
 
-def _middleware(settings: Settings) -> list[Middleware]:
+def middleware(settings: Settings, telemetry: Telemetry) -> list[Middleware]:
+    """What every HTTP request passes before its route, outermost first."""
+    # Outermost, so the request's line, metrics and span cover every refusal too.
+    return [Middleware(RequestTelemetry, telemetry=telemetry), *_guards_and_auth(settings)]
+
+
+def _guards_and_auth(settings: Settings) -> list[Middleware]:
     middleware: list[Middleware] = []
     if settings.cors_allow_origins:
         middleware.append(
