@@ -239,7 +239,7 @@ def _conversation_connection(
     codec = context.chat.cursors
     cursors = edge_cursors(
         page.items,
-        lambda record: codec.conversation(record.position, archived=where.archived),
+        lambda record: codec.conversation_of(record, archived=where.archived),
         every_edge=every_edge_cursor,
     )
     edges = [

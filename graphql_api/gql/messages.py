@@ -134,7 +134,7 @@ def message_connection(
     codec = context.chat.cursors
     cursors = edge_cursors(
         page.items,
-        lambda record: codec.message(conversation_id, record.position),
+        lambda record: codec.message_of(conversation_id, record),
         every_edge=every_edge_cursor,
     )
     edges = [
