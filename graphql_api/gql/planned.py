@@ -40,7 +40,7 @@ import dataclasses
 import functools
 import inspect
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, NamedTuple, cast
 
 from graphql import (
@@ -71,7 +71,7 @@ from graphql.execution.collect_fields import (
     collect_subfields,
 )
 from graphql.execution.values import VariableValues
-from graphql.language import FragmentSpreadNode, InlineFragmentNode
+from graphql.language import FragmentSpreadNode, InlineFragmentNode, SelectionNode
 from graphql.pyutils import AwaitableOrValue, Path, gather_with_cancel
 from graphql.type import (
     GraphQLBoolean,
@@ -86,7 +86,12 @@ from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCor
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
 from strawberry.types.info import Info
-from strawberry.types.nodes import Selection, convert_selections
+from strawberry.types.nodes import (
+    SelectedField,
+    Selection,
+    convert_arguments,
+    convert_selections,
+)
 
 from .arguments import MISS, ArgumentsPlan, has_variables, plan_arguments
 from .views import RecordView, record_attribute, view_of
@@ -116,8 +121,11 @@ class _Resolver:
     info_name: str | None
     parent_names: tuple[str, ...]
     parent_first: bool
-    # The selection below, converted once when it does not depend on the variables.
+    # Info.selected_fields converted once where the variables cannot change it: whole, or
+    # (when only the field's own arguments hold variables) each node's selections, its
+    # arguments then converted per request. None: Strawberry converts it all when asked.
     selected: list[Selection] | None
+    selected_below: tuple[SelectedField, ...] | None
 
     def __call__(
         self, source: Any, info: GraphQLResolveInfo[Any], coerced: Mapping[str, Any]
@@ -125,9 +133,15 @@ class _Resolver:
         kwargs = {} if self.arguments is None else self.arguments.convert(coerced)
         if self.info_name is not None:
             strawberry_info = self.info_class(_raw_info=info, _field=self.field)
-            if self.selected is not None:
+            selected = self.selected
+            if selected is None and self.selected_below is not None:
+                selected = [
+                    dataclasses.replace(field, arguments=convert_arguments(info, node.arguments))
+                    for field, node in zip(self.selected_below, self.nodes, strict=True)
+                ]
+            if selected is not None:
                 # Info.selected_fields is a cached_property: this is its cached value.
-                vars(strawberry_info)["selected_fields"] = self.selected
+                vars(strawberry_info)["selected_fields"] = selected
             kwargs[self.info_name] = strawberry_info
         for name in self.parent_names:
             kwargs[name] = source
@@ -417,11 +431,15 @@ class _Planner:
                 return None
         nodes = [detail.node for detail in details]
         info = resolver.info_parameter
-        selected = None
-        if info is not None and strawberry.selections_cached and not self._uses_variables(nodes):
-            selected = convert_selections(
-                cast(GraphQLResolveInfo[Any], _SelectionInfo(self._fragment_nodes(), {})), nodes
-            )
+        selected: list[Selection] | None = None
+        below: tuple[SelectedField, ...] | None = None
+        if info is not None and strawberry.selections_cached:
+            converting = cast(GraphQLResolveInfo[Any], _SelectionInfo(self._fragment_nodes(), {}))
+            if not self._uses_variables(nodes):
+                selected = convert_selections(converting, nodes)
+            elif not any(self._uses_variables(_selections(node)) for node in nodes):
+                # The nodes themselves convert with no variables: their arguments are replaced.
+                below = tuple(SelectedField.from_node(converting, node) for node in nodes)
         return _Resolver(
             definition=definition,
             nodes=nodes,
@@ -437,13 +455,14 @@ class _Planner:
             ),
             parent_first=resolver.self_parameter is not None,
             selected=selected,
+            selected_below=below,
         )
 
     def _fragment_nodes(self) -> dict[str, FragmentDefinitionNode]:
         return {name: fragment.definition for name, fragment in self._fragments.items()}
 
-    def _uses_variables(self, nodes: list[FieldNode]) -> bool:
-        """Whether an argument anywhere in the selections of `nodes` names a variable."""
+    def _uses_variables(self, nodes: Sequence[SelectionNode]) -> bool:
+        """Whether an argument anywhere in `nodes` or below them names a variable."""
         pending: list[Any] = list(nodes)
         seen: set[str] = set()
         while pending:
@@ -465,6 +484,10 @@ class _Planner:
             ):
                 pending.extend(selection.selection_set.selections)
         return False
+
+
+def _selections(node: FieldNode) -> tuple[SelectionNode, ...]:
+    return () if node.selection_set is None else tuple(node.selection_set.selections)
 
 
 def _is_plain(definition: GraphQLField, field: StrawberryField, details: FieldDetailsList) -> bool:

@@ -330,8 +330,8 @@ class ResolverQuery:
         return [Item(id=strawberry.ID(f"i{n}")) for n in range(last)]
 
     @strawberry.field
-    def selection(self, info: strawberry.Info) -> Box:
-        return Box(names=selection_names(info.selected_fields))
+    def selection(self, info: strawberry.Info, depth: int = 1) -> Box:
+        return Box(names=f"{depth}: {selection_names(info.selected_fields)}")
 
     @strawberry.field
     def pet(self, wrong: bool = False) -> Pet:
@@ -390,6 +390,10 @@ RESOLVER_CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "selection with variables": (
         "query($s: Size) { selection { names items(size: $s) { id } } }",
         {"s": "LARGE"},
+    ),
+    "selection with variables in its own arguments only": (
+        "query($d: Int) { selection(depth: $d) { names items(size: LARGE) { id } } }",
+        {"d": 2},
     ),
     "a type with an interface": ("{ pet { name legs __typename } }", {}),
     "the wrong object for a type with an interface": ("{ pet(wrong: true) { name } }", {}),
@@ -472,3 +476,25 @@ async def test_a_selection_without_variables_is_converted_once_for_every_request
     assert selection_names(selection.resolver.selected) == (
         "selection{names items({'size': 'LARGE'}){id E{echo}}}"
     )
+
+
+async def test_a_selection_with_variables_in_its_own_arguments_only_converts_them_per_request() -> (
+    None
+):
+    text, variables = RESOLVER_CASES["selection with variables in its own arguments only"]
+    document = parse(text)
+    plan = plan_operation(RESOLVER_SCHEMA._schema, document, document.definitions[0])  # type: ignore[arg-type]
+    assert plan is not None
+    (selection,) = plan.root.steps
+    assert selection.resolver is not None
+    assert selection.resolver.selected is None
+    assert selection.resolver.selected_below is not None
+
+    result = await run_document(text, variables, planned=True)
+
+    assert result.data == {
+        "selection": {
+            "names": "2: selection({'depth': 2}){names items({'size': 'LARGE'}){id}}",
+            "items": [{"id": "large0"}, {"id": "large1"}],
+        }
+    }
