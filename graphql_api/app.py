@@ -40,7 +40,7 @@ from graphql_api.rest.routes import REST_PATHS, rest_routes
 from graphql_api.services import AppState, Services, open_services
 from graphql_api.settings import Settings, SettingsError
 from graphql_api.storage.client import utc_now
-from graphql_api.transport import GraphQLTransportGuard, TransportGuard
+from graphql_api.transport import TransportGuard, graphql_paths
 
 # Probes must answer well within a load balancer's timeout, whatever DynamoDB is doing.
 READINESS_DEADLINE_SECONDS = 2.0
@@ -129,10 +129,11 @@ def _guards_and_auth(settings: Settings) -> list[Middleware]:
         )
     # The guard first: an oversized or non-JSON body is refused before any token work.
     middleware.append(
-        Middleware(GraphQLTransportGuard, path="/graphql", max_body_bytes=settings.max_body_bytes)
-    )
-    middleware.append(
-        Middleware(TransportGuard, paths=REST_PATHS, max_body_bytes=settings.max_body_bytes)
+        Middleware(
+            TransportGuard,
+            transports=(graphql_paths("/graphql"), REST_PATHS),
+            max_body_bytes=settings.max_body_bytes,
+        )
     )
     middleware.append(
         Middleware(
