@@ -160,6 +160,8 @@ class _Step:
     complete: Complete | None = None
     # Set for a resolver field called directly.
     resolver: _Resolver | None = None
+    # The field's type, for a plain step: its completion may skip `complete` (see _plain).
+    field_type: GraphQLOutputType | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -302,7 +304,8 @@ class _Planner:
             return _Step(key, details)
         if definition is TypeNameMetaFieldDef:
             name = parent.name
-            return _Step(key, details, lambda _source: name, _completer(definition.type, None))
+            complete = _completer(definition.type, None)
+            return _Step(key, details, lambda _source: name, complete, field_type=definition.type)
         named = _named(definition.type)
         object_type = named if is_object_type(named) else None
         if object_type is None and not is_leaf_type(named):
@@ -318,14 +321,16 @@ class _Planner:
             if below is not None and not below.plain:
                 return _Step(key, details)
             complete = _completer(definition.type, below)
-            return _Step(key, details, operator.attrgetter(field.python_name), complete)
+            read = operator.attrgetter(field.python_name)
+            return _Step(key, details, read, complete, field_type=definition.type)
         record = record_attribute(field.metadata)
         nested = None if object_type is None else _view(object_type)
         if record is not None and object_type is not None and nested is not None:
             from_record = self._object(object_type, details, nested)
             if from_record.plain:
                 complete = _completer(definition.type, from_record)
-                return _Step(key, details, operator.attrgetter(record), complete)
+                read = operator.attrgetter(record)
+                return _Step(key, details, read, complete, field_type=definition.type)
         resolver = self._resolver(definition, field, details)
         if resolver is None:
             return _Step(key, details)
@@ -359,7 +364,8 @@ class _Planner:
                 return _Step(key, details)
             if not below.plain:
                 return _Step(key, details)
-        return _Step(key, details, read, _completer(definition.type, below))
+        complete = _completer(definition.type, below)
+        return _Step(key, details, read, complete, field_type=definition.type)
 
     def _definition(self, parent: GraphQLObjectType, node: FieldNode) -> GraphQLField | None:
         if node.name.value == "__typename":
@@ -573,20 +579,36 @@ def _object_completer(fields: _FieldSet) -> Complete:
         if is_type_of is not None and not is_type_of(value):
             return _MISS
         result = {}
-        for key, read, complete in steps:
-            done = complete(read(value))
-            if done is _MISS:
-                return _MISS
+        for key, read, complete, unchanged, nullable in steps:
+            done = read(value)
+            # What `complete` would give back as it is, without the calls.
+            if type(done) is not unchanged and (done is not None or not nullable):
+                done = complete(done)
+                if done is _MISS:
+                    return _MISS
             result[key] = done
         return result
 
     return complete_object
 
 
-def _plain(step: _Step) -> tuple[str, Read, Complete]:
-    if step.read is None or step.complete is None:
+def _plain(step: _Step) -> tuple[str, Read, Complete, type | None, bool]:
+    """A plain step as its object's closure runs it: (key, read, complete, the type of a value
+    `complete` returns unchanged, whether null is complete as it is)."""
+    if step.read is None or step.complete is None or step.field_type is None:
         raise ValueError(f"{step.key} is not a plain field")
-    return step.key, step.read, step.complete
+    nullable = not is_non_null_type(step.field_type)
+    leaf = step.field_type if nullable else cast(GraphQLNonNull[Any], step.field_type).of_type
+    return step.key, step.read, step.complete, _unchanged(leaf), nullable
+
+
+def _unchanged(leaf_type: Any) -> type | None:
+    """The Python type the built-in scalar returns unchanged (graphql.type.scalars)."""
+    if leaf_type is GraphQLString or leaf_type is GraphQLID:
+        return str
+    if leaf_type is GraphQLBoolean:
+        return bool
+    return None
 
 
 def _leaf_completer(leaf_type: Any) -> Complete:
@@ -594,11 +616,7 @@ def _leaf_completer(leaf_type: Any) -> Complete:
     # The built-in scalars return these values unchanged (graphql.type.scalars); skipping the
     # call for them is the whole saving on a leaf. Anything else but our enums goes through the
     # coercion.
-    identity: type | None = None
-    if leaf_type is GraphQLString or leaf_type is GraphQLID:
-        identity = str
-    elif leaf_type is GraphQLBoolean:
-        identity = bool
+    identity = _unchanged(leaf_type)
     # Strawberry's enum coercion scans the enum's values for each one; asking it once per member
     # here gives the same names.
     members: type | None = None
