@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from strawberry.dataloader import DataLoader
+from strawberry.dataloader import DataLoader, DefaultCache
 
 from graphql_api.domain.chat import UserChat
 from graphql_api.storage.conversations import Thread
@@ -36,6 +36,33 @@ class MessagePageKey:
 MessageKey = tuple[str, MessagePosition]
 
 
+class _ListedToo(DefaultCache[str, ConversationRecord | None]):
+    """The conversation loader's cache, which also holds the conversations a listing read,
+    each made a loaded value only when the request reads it again: a page lists 20 and a
+    request seldom reads one of them a second time, so a future for each cost more than
+    signing the page's cursors."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.listed: dict[str, ConversationRecord] = {}
+
+    def get(self, key: str) -> asyncio.Future[ConversationRecord | None] | None:
+        future = self.cache_map.get(key)
+        if future is None and key in self.listed:
+            future = asyncio.get_running_loop().create_future()
+            future.set_result(self.listed.pop(key))
+            self.cache_map[key] = future
+        return future
+
+    def delete(self, key: str) -> None:
+        if self.listed.pop(key, None) is None or key in self.cache_map:
+            super().delete(key)
+
+    def clear(self) -> None:
+        self.listed.clear()
+        super().clear()
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Loaders:
     conversation: DataLoader[str, ConversationRecord | None]
@@ -43,6 +70,8 @@ class Loaders:
     message_page: DataLoader[MessagePageKey, Page[MessageRecord]]
     # Messages named by (conversation id, position), as changes name them.
     message: DataLoader[MessageKey, MessageRecord | None]
+    # What a listing read, for the conversation loader (see _ListedToo).
+    _listed: dict[str, ConversationRecord] = dataclasses.field(default_factory=dict)
 
     def forget_conversation(self, conversation_id: str) -> None:
         """Make the next load read the conversation afresh (DataLoader.clear needs a hit)."""
@@ -51,15 +80,24 @@ class Loaders:
                 loader.clear(conversation_id)
 
     def remember(self, record: ConversationRecord) -> None:
-        """A conversation this request wrote or listed: later reads of it need no request."""
+        """A conversation this request wrote: later reads of it need no request."""
         self.conversation.prime(record.id, record, force=True)
+
+    def listed(self, records: Iterable[ConversationRecord]) -> None:
+        """Conversations this request listed: a later read of one needs no request (a read
+        already made or under way keeps its own answer, as DataLoader.prime would)."""
+        for record in records:
+            self._listed[record.id] = record
 
 
 def build_loaders(chat: UserChat) -> Loaders:
     async def load_conversations(ids: list[str]) -> list[ConversationRecord | None]:
         return await chat.get_conversations(ids)
 
-    conversation = DataLoader(load_conversations, max_batch_size=CONVERSATION_BATCH_SIZE)
+    cache = _ListedToo()
+    conversation = DataLoader(
+        load_conversations, max_batch_size=CONVERSATION_BATCH_SIZE, cache_map=cache
+    )
 
     async def load_threads(ids: list[str]) -> list[Thread | None]:
         threads = await chat.get_threads(ids, known=_loaded(conversation, ids))
@@ -103,6 +141,7 @@ def build_loaders(chat: UserChat) -> Loaders:
         thread=thread,
         message_page=DataLoader(load_message_pages),
         message=DataLoader(load_messages, max_batch_size=CONVERSATION_BATCH_SIZE),
+        _listed=cache.listed,
     )
 
 

@@ -233,9 +233,8 @@ def _conversation_connection(
     *,
     every_edge_cursor: bool,
 ) -> ConversationConnection:
-    for record in page.items:
-        # A conversation named again in the same request is then served from memory.
-        context.loaders.conversation.prime(record.id, record)
+    # A conversation named again in the same request is then served from memory.
+    context.loaders.listed(page.items)
     codec = context.chat.cursors
     cursors = edge_cursors(
         page.items,
