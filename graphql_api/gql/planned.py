@@ -124,6 +124,8 @@ class _Resolver:
     # Info.selected_fields converted once where the variables cannot change it: whole, or
     # (when only the field's own arguments hold variables) each node's selections, its
     # arguments then converted per request. None: Strawberry converts it all when asked.
+    # Every request of the plan reads the same objects: resolvers look in them, never change
+    # them (ours only look for names).
     selected: list[Selection] | None
     selected_below: tuple[SelectedField, ...] | None
 
