@@ -1,6 +1,6 @@
 """Cold start of the Lambda handler, measured in fresh processes against moto on loopback.
 
-    python -m benchmarks.coldstart [--runs 7] [--python PATH --path DIR ...] [--json PATH]
+    python -m benchmarks.coldstart [--runs N] [--python PATH --path DIR ...] [--json [PATH]]
 
 Each run starts a new interpreter that does what Lambda's runtime does, timing each phase:
 
@@ -17,6 +17,8 @@ runs, on this machine: Lambda's CPU at 1,769 MB is one vCPU, and its first reque
 to DynamoDB, which loopback does not.
 With `--python` and `--path`, the child runs on another interpreter with only those folders
 (e.g. a layer built for x86_64 and Python 3.12) on its path, like Lambda's.
+`--json` alone writes `coldstart.json` where the other benchmarks write (benchmarks.config:
+docs/benchmarks/, or BENCH_OUTPUT_DIR; with BENCH_QUICK=1 never docs/benchmarks/, and 2 runs).
 """
 
 from __future__ import annotations
@@ -35,7 +37,14 @@ import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from benchmarks.config import (
+    REPO_ROOT,
+    BenchConfig,
+    QuickRunError,
+    config_from_environment,
+    refuse_published,
+)
+
 PHASES = ("import", "init", "first", "second")
 QUERY = "{ conversations(first: 20) { totalCount edges { node { id title } } } }"
 REGION = "us-east-1"
@@ -196,21 +205,50 @@ async def _create_table(moto_url: str, name: str) -> None:
         await create_table(client, table_name=name)
 
 
-def main(argv: list[str] | None = None) -> int:
+# What a bare `--json` stands for; told from an explicit `--json coldstart.json` by identity.
+_IN_OUTPUT_DIR = Path("coldstart.json")
+
+
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.coldstart", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, help="per variant (default: 7, quick: 2)")
     parser.add_argument("--python", default=sys.executable, help="the children's interpreter")
     parser.add_argument(
         "--path", type=Path, action="append", default=[], help="put DIR first on their path"
     )
-    parser.add_argument("--json", type=Path, help="also write the figures here")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--json",
+        type=Path,
+        nargs="?",
+        const=_IN_OUTPUT_DIR,
+        help="also write the figures here (alone: coldstart.json in the benchmarks' output "
+        "directory)",
+    )
+    return parser
+
+
+def json_path(argument: Path | None, config: BenchConfig) -> Path | None:
+    """Where `--json` writes under `config`; a quick run refuses the published results."""
+    if argument is None:
+        return None
+    path = config.output_dir / argument.name if argument is _IN_OUTPUT_DIR else argument
+    return refuse_published(path) if config.quick else path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     if args.child:
         child()
         return 0
+    config = config_from_environment()
+    try:
+        output = json_path(args.json, config)
+    except QuickRunError as exc:
+        raise SystemExit(f"python -m benchmarks.coldstart: {exc}") from None
+    runs = args.runs or config.coldstart_runs
 
     from graphql_api.local.cognito import DevCognito
     from graphql_api.local.moto_server import LockedMotoServer
@@ -230,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         run_child(python=args.python, paths=args.path, environment=environment, mode="all")
         samples: dict[str, list[dict[str, float]]] = {variant: [] for variant in MODES}
         # Interleaved, so a burst of load elsewhere on the machine hits every variant alike.
-        for _ in range(args.runs):
+        for _ in range(runs):
             for variant, mode in MODES.items():
                 samples[variant].append(
                     run_child(
@@ -238,9 +276,10 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 )
         results = {variant: summarize(found) for variant, found in samples.items()}
-    print(report(results, args.runs, args.python))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print(report(results, runs, args.python))
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 

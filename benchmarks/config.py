@@ -1,6 +1,9 @@
 """What one run measures and how long it may take: the full run, or BENCH_QUICK=1 for smoke runs.
 
-This is the one place the harness reads its environment.
+This is the one place the harness reads its environment. A full run writes the published
+results, docs/benchmarks/ (or BENCH_OUTPUT_DIR); a quick run writes only BENCH_OUTPUT_DIR, or
+a temporary directory's bench-quick/, and never the published results: its figures are not
+results.
 """
 
 from __future__ import annotations
@@ -12,6 +15,31 @@ from collections.abc import Mapping
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Committed: only a full run may write here.
+PUBLISHED = REPO_ROOT / "docs" / "benchmarks"
+
+
+class QuickRunError(ValueError):
+    """A quick run asked to write where the published results are."""
+
+
+def refuse_published(path: Path) -> Path:
+    """`path`, unless it is inside the published results: a quick run's output must not be."""
+    if path.resolve().is_relative_to(PUBLISHED.resolve()):
+        raise QuickRunError(
+            f"{path}: a quick run (BENCH_QUICK) does not write the published results in "
+            f"{PUBLISHED}; set BENCH_OUTPUT_DIR to another directory"
+        )
+    return path
+
+
+# The benchmarks measure the service's work, one user sending thousands of requests a minute:
+# far past the production budgets (RATE_LIMIT_*), which would turn a run into 429s.
+UNLIMITED_RATES: Mapping[str, str] = {
+    f"RATE_LIMIT_{kind}_{what}": "100000000"
+    for kind in ("READS", "WRITES", "APPENDS")
+    for what in ("PER_MINUTE", "BURST")
+}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -51,19 +79,23 @@ class BenchConfig:
     # The request layers against the floor (benchmarks/layers.py): requests per stack and round.
     layer_requests: int
     layer_rounds: int
+    # Fresh processes per variant of the cold-start benchmark (benchmarks.coldstart).
+    coldstart_runs: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> BenchConfig:
         quick = environ.get("BENCH_QUICK", "").strip().lower() in {"1", "true", "yes"}
         endpoint = environ.get("DYNAMODB_ENDPOINT_URL", "").strip() or None
-        output = Path(environ.get("BENCH_OUTPUT_DIR", "") or REPO_ROOT / "docs" / "benchmarks")
+        output = Path(environ.get("BENCH_OUTPUT_DIR", "") or PUBLISHED)
         profile = environ.get("BENCH_PROFILE", "1").strip().lower() not in {"0", "false", "no"}
         if quick:
             return cls(
                 quick=True,
-                output_dir=Path(
-                    environ.get("BENCH_OUTPUT_DIR", "")
-                    or Path(tempfile.gettempdir()) / "bench-quick"
+                output_dir=refuse_published(
+                    Path(
+                        environ.get("BENCH_OUTPUT_DIR", "")
+                        or Path(tempfile.gettempdir()) / "bench-quick"
+                    )
                 ),
                 dynamodb_endpoint_url=endpoint,
                 region=environ.get("AWS_REGION", "us-east-1"),
@@ -82,6 +114,7 @@ class BenchConfig:
                 profile=profile and environ.get("BENCH_PROFILE") is not None,
                 layer_requests=200,
                 layer_rounds=3,
+                coldstart_runs=2,
             )
         return cls(
             quick=False,
@@ -103,6 +136,7 @@ class BenchConfig:
             profile=profile,
             layer_requests=2000,
             layer_rounds=7,
+            coldstart_runs=7,
         )
 
 

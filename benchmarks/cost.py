@@ -29,6 +29,7 @@ from typing import Any, Final
 
 import httpx
 
+from benchmarks.config import UNLIMITED_RATES
 from graphql_api.app import create_app
 from graphql_api.local.cognito import DevCognito
 from graphql_api.local.moto_server import LockedMotoServer
@@ -38,6 +39,7 @@ from graphql_api.settings import (
     DynamoDBSettings,
     InputLimits,
     ObservabilitySettings,
+    RateLimitSettings,
     Settings,
 )
 from graphql_api.storage.client import client_config, open_client
@@ -451,6 +453,7 @@ async def run(endpoint: str | None, sizes: Sizes) -> tuple[list[Measured], str]:
                     ),
                     limits=InputLimits(),
                     observability=ObservabilitySettings(cost_extension_enabled=True),
+                    rate_limits=RateLimitSettings.from_env(UNLIMITED_RATES),
                     cursor_secret="cost-benchmark",  # noqa: S106 - a throwaway table
                     gc_freeze_after_startup=False,
                 )

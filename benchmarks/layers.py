@@ -33,7 +33,7 @@ from starlette.routing import Route
 
 from benchmarks.floor import GRAPHQL_PATH, Endpoint, answering
 from benchmarks.scenarios import HOME_PAGE, HOME_QUERY
-from graphql_api.app import graphql_context, middleware
+from graphql_api.app import admission_of, graphql_context, middleware
 from graphql_api.observability.telemetry import Telemetry
 from graphql_api.services import open_services
 from graphql_api.settings import Settings
@@ -55,7 +55,7 @@ def _with_context(answer: Endpoint) -> Endpoint:
 
 def stacks(settings: Settings, telemetry: Telemetry, body: bytes) -> list[tuple[str, Starlette]]:
     """The floor, then one more layer at a time: (what was added, the app)."""
-    layers = middleware(settings, telemetry)
+    layers = middleware(settings, telemetry, admission=admission_of(settings))
     result = [("floor: bare endpoint", _app(body, [], with_context=False))]
     for count, layer in enumerate(layers, start=1):
         name = getattr(layer.cls, "__name__", str(layer.cls))

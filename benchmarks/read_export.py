@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from graphql_api.transfer import ExportReader, RefusedConversation
+from graphql_api.transfer import ExportReader, ImportedConversation, RefusedConversation
 
 from .procstat import peak_rss_megabytes, rss_megabytes
 
@@ -44,6 +44,8 @@ def _stream(paths: list[Path], format: str) -> dict[str, Any]:
         if isinstance(result, RefusedConversation):
             refused += 1
             continue
+        if not isinstance(result, ImportedConversation):
+            continue  # a project: no messages
         conversations += 1
         messages += len(result.messages)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu

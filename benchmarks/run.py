@@ -41,7 +41,13 @@ from typing import Any
 from jose import jwt
 
 from benchmarks.children import Child, JsonLinesChild, start_child
-from benchmarks.config import REPO_ROOT, BenchConfig, Budget, config_from_environment
+from benchmarks.config import (
+    REPO_ROOT,
+    UNLIMITED_RATES,
+    BenchConfig,
+    Budget,
+    config_from_environment,
+)
 from benchmarks.procstat import rss_megabytes
 from benchmarks.profiling import render, render_text, summarize
 from benchmarks.report import write_report
@@ -207,6 +213,7 @@ class Bench:
             "COGNITO_APP_CLIENT_IDS": self.cognito.client_id,
             "COGNITO_JWKS_URL": self.cognito.jwks_url,
             "BENCH_LOCAL_CREDENTIALS": "1" if self.local_engine else "0",
+            **UNLIMITED_RATES,
         }
 
     async def start_server(

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from graphql_api.admission import Admission, AdmissionGuard
 from graphql_api.auth import SigningKeysUnavailableError
 from graphql_api.auth.backend import (
     MISSING_TOKEN,
@@ -44,6 +45,7 @@ from graphql_api.transport import TransportGuard, graphql_paths
 
 # Probes must answer well within a load balancer's timeout, whatever DynamoDB is doing.
 READINESS_DEADLINE_SECONDS = 2.0
+GRAPHQL_PATH = "/graphql"
 
 
 def create_app(
@@ -51,21 +53,25 @@ def create_app(
     *,
     aws_credentials: tuple[str, str] | None = None,
     graphiql_headers: dict[str, str] | None = None,
+    graphiql_query: str | None = None,
     telemetry: Telemetry | None = None,
     clock: Callable[[], datetime] = utc_now,
     wait_until: WaitUntil = wall_clock_until,
 ) -> Starlette:
-    """The service. `graphiql_headers` pre-fills GraphiQL's headers editor: dev use only;
-    `telemetry` replaces the one built from settings (tests pass an in-memory span exporter);
-    `clock` is what the service takes for now (tests move it to see time pass);
-    `wait_until(moment)` returns when the wall clock reaches `moment`, which is how a
-    WebSocket connection waits for its token to expire (tests release it themselves)."""
+    """The service. `graphiql_headers` and `graphiql_query` are what GraphiQL's headers and
+    query editors start with: dev use only; `telemetry` replaces the one built from settings
+    (tests pass an in-memory span exporter); `clock` is what the service takes for now (tests
+    move it to see time pass); `wait_until(moment)` returns when the wall clock reaches
+    `moment`, which is how a WebSocket connection waits for its token to expire (tests release
+    it themselves)."""
     telemetry = telemetry or Telemetry.from_settings(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
         async with (
-            open_services(settings, aws_credentials=aws_credentials, clock=clock) as services,
+            open_services(
+                settings, aws_credentials=aws_credentials, clock=clock, metrics=telemetry.metrics
+            ) as services,
             telemetry.running(jwks=services.jwks),
         ):
             if settings.gc_freeze_after_startup:
@@ -73,21 +79,23 @@ def create_app(
             yield {"services": services}
 
     graphiql = (
-        GraphiQL.load(endpoint="/graphql", headers=graphiql_headers)
+        GraphiQL.load(endpoint=GRAPHQL_PATH, headers=graphiql_headers, default_query=graphiql_query)
         if settings.graphiql_enabled
         else None
     )
     runner = graphql_runner(settings)
+    admission = admission_of(settings)
     return Starlette(
         routes=[
-            Route("/graphql", graphql_endpoint(runner, graphiql=graphiql)),
+            Route(GRAPHQL_PATH, graphql_endpoint(runner, graphiql=graphiql)),
             # The same path over WebSocket, every operation run by the same runner.
             WebSocketRoute(
-                "/graphql",
+                GRAPHQL_PATH,
                 WebSocketEndpoint(
                     runner,
                     settings=settings.subscriptions,
                     telemetry=telemetry,
+                    admission=admission,
                     allowed_origins=settings.cors_allow_origins,
                     wait_until=wait_until,
                 ),
@@ -98,7 +106,7 @@ def create_app(
             *rest_routes(settings),
             *_metrics_route(telemetry),
         ],
-        middleware=middleware(settings, telemetry),
+        middleware=middleware(settings, telemetry, admission=admission),
         lifespan=lifespan,
     )
 
@@ -108,16 +116,23 @@ def _metrics_route(telemetry: Telemetry) -> list[Route]:
     return [] if endpoint is None else [Route("/metrics", endpoint)]
 
 
-def middleware(settings: Settings, telemetry: Telemetry) -> list[Middleware]:
+def admission_of(settings: Settings) -> Admission:
+    """The process's places, which HTTP requests and WebSocket operations share."""
+    return Admission(
+        limit=settings.concurrency_limit,
+        wait_seconds=settings.admission_wait_seconds,
+        deadline_seconds=settings.dynamodb.deadline,
+    )
+
+
+def middleware(
+    settings: Settings, telemetry: Telemetry, *, admission: Admission
+) -> list[Middleware]:
     """What every HTTP request passes before its route, outermost first."""
     # Outermost, so the request's line, metrics and span cover every refusal too.
-    return [Middleware(RequestTelemetry, telemetry=telemetry), *_guards_and_auth(settings)]
-
-
-def _guards_and_auth(settings: Settings) -> list[Middleware]:
-    middleware: list[Middleware] = []
+    layers = [Middleware(RequestTelemetry, telemetry=telemetry)]
     if settings.cors_allow_origins:
-        middleware.append(
+        layers.append(
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(settings.cors_allow_origins),
@@ -127,22 +142,32 @@ def _guards_and_auth(settings: Settings) -> list[Middleware]:
                 max_age=600,
             )
         )
-    # The guard first: an oversized or non-JSON body is refused before any token work.
-    middleware.append(
+    # Shedding first, after CORS (a browser must be able to read the 503): a request past the
+    # process's places is answered before anything reads it.
+    layers.append(
+        Middleware(
+            AdmissionGuard,
+            admission=admission,
+            transports=[("graphql", graphql_paths(GRAPHQL_PATH)), ("rest", REST_PATHS)],
+            on_shed=telemetry.metrics.shed,
+        )
+    )
+    # Then the guard: an oversized or non-JSON body is refused before any token work.
+    layers.append(
         Middleware(
             TransportGuard,
-            transports=(graphql_paths("/graphql"), REST_PATHS),
+            transports=(graphql_paths(GRAPHQL_PATH), REST_PATHS),
             max_body_bytes=settings.max_body_bytes,
         )
     )
-    middleware.append(
+    layers.append(
         Middleware(
             AuthenticationMiddleware,
             backend=CognitoBackend(),
             on_error=authentication_error_handler([REST_PATHS]),
         )
     )
-    return middleware
+    return layers
 
 
 def graphql_runner(settings: Settings) -> GraphQLRunner:

@@ -1,5 +1,5 @@
-"""`chat-history-api`: dev, dev-token, serve, create-table, export-schema, export-openapi,
-export-operations, and (transfer_cli.py) import, export, delete-user-data.
+"""`chat-history-api`: dev, dev-token, serve, create-table, migrate, export-schema,
+export-openapi, export-operations, and (transfer_cli.py) import, export, delete-user-data.
 
 A command that cannot start says why in one line on stderr and exits non-zero, without a
 traceback: 2 for configuration (as argparse does for bad options), 1 for anything else.
@@ -11,6 +11,8 @@ import argparse
 import asyncio
 import dataclasses
 import os
+import shlex
+import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,12 +26,14 @@ from .errors import ChatError
 from .observability.logs import logging_config
 from .settings import DynamoDBSettings, Settings, SettingsError
 from .storage.client import open_table
+from .storage.migrations import Backfill, backfill_grouping
 from .storage.table import create_table
 from .transfer_cli import add_commands as add_transfer_commands
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
+_PROGRAM: Final = "chat-history-api"
 EXIT_FAILURE: Final = 1
 EXIT_CONFIGURATION: Final = 2
 DEFAULT_SCHEMA_PATH: Final = Path("schema/schema.graphql")
@@ -83,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_dev_token(commands)
     _add_serve(commands)
     _add_create_table(commands)
+    _add_migrate(commands)
     _add_export_schema(commands)
     _add_export_openapi(commands)
     _add_export_operations(commands)
@@ -147,7 +152,18 @@ def _add_create_table(commands: _Commands) -> None:
         commands,
         "create-table",
         _create_table,
-        "Create the DynamoDB table unless it exists, and wait until it is ACTIVE.",
+        "Create the DynamoDB table unless it exists, add any index it lacks, and wait until "
+        "it is ACTIVE.",
+    )
+
+
+def _add_migrate(commands: _Commands) -> None:
+    _command(
+        commands,
+        "migrate",
+        _migrate,
+        "Give items written by an earlier version what this one reads (GSI2 keys on every "
+        "conversation). Resumable: run it again until it updates nothing.",
     )
 
 
@@ -190,7 +206,13 @@ def _dev(args: argparse.Namespace) -> int:
     with _local_extra():
         from .local import devstack
     options = devstack.DevOptions(
-        host=args.host, port=args.port, open_browser=not args.no_browser, state_dir=args.state_dir
+        host=args.host,
+        port=args.port,
+        open_browser=not args.no_browser,
+        state_dir=args.state_dir,
+        command=invocation(
+            sys.argv[0], executable=sys.executable, cwd=Path.cwd(), path=os.environ.get("PATH")
+        ),
     )
     try:
         devstack.run(options, os.environ)
@@ -199,6 +221,34 @@ def _dev(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass  # Ctrl-C or SIGTERM: the stack has shut down cleanly.
     return 0
+
+
+def invocation(argv0: str, *, executable: str, cwd: Path, path: str | None) -> str:
+    """How to run this program again from `cwd`, as it was started: by its name when `path`
+    (PATH) finds this same script, else by its path (`.venv/bin/chat-history-api` from the
+    clone, where nothing is on PATH); `python -m graphql_api.cli` when started so."""
+    script = _absolute(argv0, cwd)
+    if script.name == _PROGRAM:
+        found = shutil.which(_PROGRAM, path=path)
+        if found is not None and os.path.samefile(found, script):
+            return _PROGRAM
+        return _runnable(script, cwd)
+    return shlex.join([_runnable(_absolute(executable, cwd), cwd), "-m", __spec__.name])
+
+
+def _absolute(program: str, cwd: Path) -> Path:
+    # Symbolic links are kept: a virtualenv's python is one, and only through it is it the
+    # virtualenv's.
+    return Path(os.path.normpath(cwd / program))
+
+
+def _runnable(program: Path, cwd: Path) -> str:
+    """`program` as a shell runs it from `cwd`: relative below it (with ./ when it has no
+    directory part, so that PATH is not searched), absolute elsewhere."""
+    if not program.is_relative_to(cwd):
+        return shlex.quote(str(program))
+    relative = str(program.relative_to(cwd))
+    return shlex.quote(relative if os.sep in relative else f".{os.sep}{relative}")
 
 
 def _dev_token(args: argparse.Namespace) -> int:
@@ -274,6 +324,25 @@ async def _create(settings: DynamoDBSettings) -> bool:
         return await create_table(
             table.client, table_name=table.name, wait_seconds=CREATE_TABLE_WAIT
         )
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    settings = DynamoDBSettings.from_env(os.environ)
+    done = asyncio.run(_backfill(settings))
+    print(
+        f"table {settings.table_name!r}: {done.updated:,} conversations given GSI2 keys, "
+        f"{done.skipped:,} changed meanwhile"
+        + (" (run migrate again for them)" if done.skipped else "")
+    )
+    return 0
+
+
+async def _backfill(settings: DynamoDBSettings) -> Backfill:
+    def report(done: Backfill) -> None:
+        print(f"scanned {done.scanned:,} items, updated {done.updated:,}", file=sys.stderr)
+
+    async with open_table(settings, max_pool_connections=8) as table:
+        return await backfill_grouping(table, progress=report)
 
 
 def _export_schema(args: argparse.Namespace) -> int:

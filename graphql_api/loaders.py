@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from strawberry.dataloader import DataLoader, DefaultCache
 
 from graphql_api.domain.chat import UserChat
-from graphql_api.storage.conversations import Thread
+from graphql_api.domain.paging import Window
+from graphql_api.storage.conversations import ConversationFilter, Thread
 from graphql_api.storage.records import (
+    ConversationPosition,
     ConversationRecord,
     Item,
     MessagePosition,
     MessageRecord,
     Page,
+    ProjectRecord,
 )
 from graphql_api.storage.threads import PathWindow
 
@@ -34,6 +38,15 @@ class MessagePageKey:
 
 
 MessageKey = tuple[str, MessagePosition]
+Node = ConversationRecord | ProjectRecord
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConversationPageKey:
+    """One page of one conversation list (a project's: project(id) starts it early)."""
+
+    where: ConversationFilter
+    window: Window[ConversationPosition]
 
 
 class _ListedToo(DefaultCache[str, ConversationRecord | None]):
@@ -70,12 +83,17 @@ class Loaders:
     message_page: DataLoader[MessagePageKey, Page[MessageRecord]]
     # Messages named by (conversation id, position), as changes name them.
     message: DataLoader[MessageKey, MessageRecord | None]
+    # Conversations and projects by id, whichever each is (node, nodes, project).
+    node: DataLoader[str, Node | None]
+    project: DataLoader[str, ProjectRecord | None]
+    conversation_page: DataLoader[ConversationPageKey, Page[ConversationRecord]]
     # What a listing read, for the conversation loader (see _ListedToo).
     _listed: dict[str, ConversationRecord] = dataclasses.field(default_factory=dict)
 
     def forget_conversation(self, conversation_id: str) -> None:
         """Make the next load read the conversation afresh (DataLoader.clear needs a hit)."""
-        for loader in (self.conversation, self.thread):
+        loaders: tuple[DataLoader[str, Any], ...] = (self.conversation, self.thread, self.node)
+        for loader in loaders:
             if loader.cache_map.get(conversation_id) is not None:
                 loader.clear(conversation_id)
 
@@ -88,6 +106,17 @@ class Loaders:
         already made or under way keeps its own answer, as DataLoader.prime would)."""
         for record in records:
             self._listed[record.id] = record
+
+    def forget_project(self, project_id: str) -> None:
+        loaders: tuple[DataLoader[str, Any], ...] = (self.project, self.node)
+        for loader in loaders:
+            if loader.cache_map.get(project_id) is not None:
+                loader.clear(project_id)
+
+    def remember_project(self, record: ProjectRecord | None, project_id: str) -> None:
+        """A project this request wrote, listed or deleted (None): read from memory next."""
+        self.project.prime(project_id, record, force=True)
+        self.node.prime(project_id, record, force=True)
 
 
 def build_loaders(chat: UserChat) -> Loaders:
@@ -136,11 +165,36 @@ def build_loaders(chat: UserChat) -> Loaders:
             found.get((conversation_id, position.message_id)) for conversation_id, position in keys
         ]
 
+    async def load_nodes(ids: list[str]) -> list[Node | None]:
+        found = await chat.get_nodes(ids)
+        for node_id, record in zip(ids, found, strict=True):
+            if isinstance(record, ConversationRecord):
+                conversation.prime(node_id, record)
+        return found
+
+    node = DataLoader(load_nodes, max_batch_size=CONVERSATION_BATCH_SIZE)
+
+    async def load_projects(ids: list[str]) -> list[ProjectRecord | None]:
+        # Through the node loader: a project and a node named in one request are one read.
+        found = await node.load_many(ids)
+        return [record if isinstance(record, ProjectRecord) else None for record in found]
+
+    async def load_conversation_pages(
+        keys: list[ConversationPageKey],
+    ) -> Sequence[Page[ConversationRecord] | BaseException]:
+        return await asyncio.gather(
+            *(chat.list_conversations(key.window, key.where) for key in keys),
+            return_exceptions=True,
+        )
+
     return Loaders(
         conversation=conversation,
         thread=thread,
         message_page=DataLoader(load_message_pages),
         message=DataLoader(load_messages, max_batch_size=CONVERSATION_BATCH_SIZE),
+        node=node,
+        project=DataLoader(load_projects, max_batch_size=CONVERSATION_BATCH_SIZE),
+        conversation_page=DataLoader(load_conversation_pages),
         _listed=cache.listed,
     )
 

@@ -19,6 +19,8 @@ import aiohttp
 from graphql_api.auth import JwksCache, SigningKeysUnavailableError, TokenVerifier
 from graphql_api.domain.broadcast import Broadcast, open_broadcast
 from graphql_api.domain.chat import Chat
+from graphql_api.domain.ratelimit import RateLimiter, RateLimitMetrics, open_rate_limiter
+from graphql_api.domain.streams import StreamCache
 from graphql_api.settings import Settings
 from graphql_api.storage.client import ChatTable, open_table, utc_now
 from graphql_api.storage.content import open_content_store
@@ -33,8 +35,11 @@ class Services:
     jwks: JwksCache
     verifier: TokenVerifier
     chat: Chat
-    # Announces every committed change to live subscriptions (the table's listener).
+    # Announces every committed change, stored delta and finish to live subscriptions (the
+    # table's listener and stream listener).
     broadcast: Broadcast
+    # Every user's request budgets, checked before an operation touches the table.
+    limiter: RateLimiter
 
 
 class AppState(TypedDict):
@@ -49,10 +54,14 @@ async def open_services(
     *,
     aws_credentials: tuple[str, str] | None = None,
     clock: Callable[[], datetime] = utc_now,
+    metrics: RateLimitMetrics | None = None,
 ) -> AsyncIterator[Services]:
+    """`metrics` hears what the rate limiter does (the app's telemetry)."""
     async with (
         open_broadcast(
-            settings.subscriptions, table_name=settings.dynamodb.table_name
+            settings.subscriptions,
+            table_name=settings.dynamodb.table_name,
+            password=settings.redis_auth_token,
         ) as broadcast,
         open_content_store(
             settings.content, settings.dynamodb, credentials=aws_credentials
@@ -62,10 +71,18 @@ async def open_services(
             credentials=aws_credentials,
             change_retention=settings.retention.change_retention,
             listener=broadcast.publish,
+            stream_listener=broadcast.publish_stream,
+            stream_lease=settings.streaming.lease,
             clock=clock,
             content=content,
         ) as table,
         aiohttp.ClientSession() as session,
+        open_rate_limiter(
+            settings.rate_limits,
+            table_name=settings.dynamodb.table_name,
+            password=settings.redis_auth_token,
+            metrics=metrics,
+        ) as limiter,
     ):
         jwks = JwksCache.from_settings(settings.cognito, session=session)
         if settings.cognito.jwks_warm_at_startup:
@@ -86,6 +103,10 @@ async def open_services(
                 ),
                 cursor_secret=settings.effective_cursor_secret,
                 temporary_retention=settings.retention.temporary_retention,
+                streaming=settings.streaming,
+                # One per process, as the Chat is: an instance's appends share what it knows.
+                streams=StreamCache(),
             ),
             broadcast=broadcast,
+            limiter=limiter,
         )

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any, Literal, Self, TypeVar, cast
+from urllib.parse import urlsplit
 
 TokenUse = Literal["id", "access", "any"]
 LogFormat = Literal["json", "console"]
@@ -79,6 +80,16 @@ def _positive(parse: Callable[[str], _T]) -> Callable[[str], _T]:
     return parse_positive
 
 
+def _non_negative_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a number") from None
+    if not number >= 0:  # NaN too
+        raise ValueError(f"{value!r} must not be negative")
+    return number
+
+
 def _non_negative_int(value: str) -> int:
     try:
         number = int(value)
@@ -115,10 +126,15 @@ def _env(
     default: Any = dataclasses.MISSING,
     *,
     fallback: str | None = None,
+    secret: bool = False,
 ) -> Any:
-    """A field read from the environment variable `name` (else `fallback`); no default: required."""
+    """A field read from the environment variable `name` (else `fallback`); no default: required.
+
+    A `secret` field stays out of the settings' repr, so no log line or traceback shows it.
+    """
     return dataclasses.field(
         default=default,
+        repr=not secret,
         metadata={
             "env": name,
             "parse": parse,
@@ -243,6 +259,8 @@ class InputLimits(_Section):
     # stops at INLINE_CONTENT_BYTES whatever it says (see Settings.content_limit).
     max_content_bytes: int = _env("MAX_CONTENT_BYTES", _positive(int), 4 * 1024 * 1024)
     max_batch_messages: int = _env("MAX_BATCH_MESSAGES", _positive(int), 25)
+    # A user's projects; each is one item, and the projects list pages through them.
+    max_projects_per_user: int = _env("MAX_PROJECTS_PER_USER", _positive(int), 1000)
 
     def __post_init__(self) -> None:
         if self.default_page_size > self.max_page_size:
@@ -311,12 +329,48 @@ class RetentionSettings(_Section):
         return timedelta(days=self.temporary_retention_days)
 
 
+# A delta is one item (DynamoDB's limit is 400 KB with its keys and attributes).
+MAX_DELTA_CEILING = 256 * 1024
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StreamingSettings(_Section):
+    """Answers saved as they stream: startMessage, appendMessage, finishMessage."""
+
+    # A streaming message with no append for this long reads as INTERRUPTED (its text kept;
+    # a late append or finish goes on). Longer than a model's longest pause between tokens.
+    lease_seconds: float = _env("STREAM_LEASE_SECONDS", _positive(float), 30.0)
+    max_delta_bytes: int = _env("MAX_DELTA_BYTES", _positive(int), 64 * 1024)
+    # Per user, counting only messages still streaming (not those past the lease).
+    max_streaming_messages: int = _env("MAX_STREAMING_MESSAGES", _positive(int), 16)
+
+    def __post_init__(self) -> None:
+        if self.max_delta_bytes > MAX_DELTA_CEILING:
+            raise SettingsError(
+                "MAX_DELTA_BYTES", f"must be at most {MAX_DELTA_CEILING} bytes (256 KiB)"
+            )
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.lease_seconds)
+
+
 def _redis_url(value: str) -> str | None:
     value = value.strip()
     if not value:
         return None
     if not re.match(r"^rediss?://[^\s/]+", value):
         raise ValueError(f"{value!r} is not a redis:// or rediss:// URL")
+    return value
+
+
+def _redis_password(value: str) -> str | None:
+    # The messages never show the value: it is a secret.
+    value = value.strip()
+    if not value:
+        return None
+    if not value.isprintable() or any(character.isspace() for character in value):
+        raise ValueError("must be printable characters without spaces")
     return value
 
 
@@ -336,14 +390,41 @@ class SubscriptionSettings(_Section):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class RateLimitSettings(_Section):
+    """Per-user budgets (token buckets: a rate per minute, and a burst spent at once), and where
+    they are kept (domain/ratelimit.py)."""
+
+    # Unset: each process keeps its own buckets (the dev stack). redis://...: one budget per
+    # user across every instance sharing that Redis (or Valkey).
+    url: str | None = _env("RATE_LIMIT_URL", _redis_url, None)
+    # A query, or a subscription's start.
+    reads_per_minute: int = _env("RATE_LIMIT_READS_PER_MINUTE", _positive(int), 600)
+    reads_burst: int = _env("RATE_LIMIT_READS_BURST", _positive(int), 100)
+    # Each root field of a mutation; each REST write.
+    writes_per_minute: int = _env("RATE_LIMIT_WRITES_PER_MINUTE", _positive(int), 120)
+    writes_burst: int = _env("RATE_LIMIT_WRITES_BURST", _positive(int), 30)
+    # Each delta of an answer being streamed: several a second while it is generated.
+    appends_per_minute: int = _env("RATE_LIMIT_APPENDS_PER_MINUTE", _positive(int), 1200)
+    appends_burst: int = _env("RATE_LIMIT_APPENDS_BURST", _positive(int), 200)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Settings(_Section):
     dynamodb: DynamoDBSettings = _section(DynamoDBSettings)
     cognito: CognitoSettings = _section(CognitoSettings)
     limits: InputLimits = _section(InputLimits, defaults=True)
     retention: RetentionSettings = _section(RetentionSettings, defaults=True)
     subscriptions: SubscriptionSettings = _section(SubscriptionSettings, defaults=True)
+    streaming: StreamingSettings = _section(StreamingSettings, defaults=True)
     observability: ObservabilitySettings = _section(ObservabilitySettings, defaults=True)
     content: ContentSettings = _section(ContentSettings, defaults=True)
+    rate_limits: RateLimitSettings = _section(RateLimitSettings, defaults=True)
+
+    # Shedding: requests served at once by one process; past them a request waits this long
+    # for a place, then is answered 503 before its body is read. Unset: the DynamoDB pool's
+    # size (see concurrency_limit).
+    max_concurrent_requests: int | None = _env("MAX_CONCURRENT_REQUESTS", _positive(int), None)
+    admission_wait_seconds: float = _env("ADMISSION_WAIT_SECONDS", _non_negative_float, 0.5)
 
     # GraphQL
     graphiql_enabled: bool = _env("GRAPHIQL_ENABLED", _bool, False)
@@ -365,10 +446,48 @@ class Settings(_Section):
     # Cursors carry an HMAC so a tampered one is refused; isolation never rests on it, because
     # every query is scoped to the caller whatever the cursor says.
     cursor_secret: str = _env("CURSOR_SECRET", _text, "")
+    # The password of each Redis URL below that carries none (an ElastiCache AUTH token, or an
+    # RBAC user's password with the user named in the URL): a secret store can then hand it
+    # over on its own (ECS injects it from Secrets Manager) while the URL stays plain config.
+    redis_auth_token: str | None = _env("REDIS_AUTH_TOKEN", _redis_password, None, secret=True)
 
     # Full garbage collections walk every live object; freezing the startup objects (modules,
     # the schema) keeps those pauses short under load.
     gc_freeze_after_startup: bool = _env("GC_FREEZE_AFTER_STARTUP", _bool, True)
+
+    def __post_init__(self) -> None:
+        if self.redis_auth_token is None:
+            return
+        urls = {variable: url for variable, url in self.redis_urls.items() if url is not None}
+        if not urls:
+            raise SettingsError(
+                "REDIS_AUTH_TOKEN", f"is set, but no Redis URL is ({', '.join(self.redis_urls)})"
+            )
+        for variable, url in urls.items():
+            if urlsplit(url).password is not None:
+                raise SettingsError(
+                    variable, "carries a password and REDIS_AUTH_TOKEN is set: give one of the two"
+                )
+
+    @property
+    def redis_urls(self) -> dict[str, str | None]:
+        """Every setting that names a Redis (or Valkey), by variable; REDIS_AUTH_TOKEN is the
+        password of each."""
+        return {
+            "BROADCAST_URL": self.subscriptions.broadcast_url,
+            "RATE_LIMIT_URL": self.rate_limits.url,
+        }
+
+    @property
+    def concurrency_limit(self) -> int:
+        """MAX_CONCURRENT_REQUESTS, or as many as the DynamoDB pool has connections: each
+        admitted request then finds one for its first call instead of queueing inside the HTTP
+        client's pool, where no one sees the queue and nothing bounds it; and a 2-core process
+        is busy on its CPU (2 to 9 ms a request) well before that many are in flight, so more
+        would only make each one wait longer."""
+        if self.max_concurrent_requests is not None:
+            return self.max_concurrent_requests
+        return self.dynamodb.max_pool_connections
 
     @property
     def content_limit(self) -> int:

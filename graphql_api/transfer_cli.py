@@ -10,8 +10,9 @@ until it is done.
 - import streams the files (graphql_api.transfer reads one conversation at a time) and sends
   each conversation in parts within one API call's bound. Imports are idempotent by ids, so an
   interrupted import run again goes on where it stopped and duplicates nothing.
-- export pages through the conversations and their messages and writes our format as it goes
-  (one conversation in memory, and one large content read from the bucket at a time); with
+- export writes the projects, then pages through the conversations and their messages and
+  writes our format as it goes (one conversation in memory, and one large content read from
+  the bucket at a time); with
   --output it writes PATH.partial and renames it at the end, so a file at PATH is always a
   complete export.
 """
@@ -32,13 +33,18 @@ from typing import IO, Final, TypeAlias
 
 from .domain import rules
 from .domain.chat import Chat, UserChat
-from .domain.imports import FeedbackDraft, ImportConversationDraft, ImportMessageDraft
+from .domain.imports import (
+    FeedbackDraft,
+    ImportConversationDraft,
+    ImportMessageDraft,
+    ImportProjectDraft,
+)
 from .errors import ChatError, ConflictError, NotFoundError, ValidationError
 from .settings import INLINE_CONTENT_BYTES, ContentSettings, DynamoDBSettings, InputLimits
 from .storage.client import open_table
 from .storage.content import open_content_store
 from .storage.conversations import ConversationFilter
-from .storage.records import UNSET, ConversationRecord, MessageRecord
+from .storage.records import UNSET, ConversationRecord, MessageRecord, ProjectRecord
 from .transfer import (
     SOURCE_FORMATS,
     ExportReader,
@@ -46,6 +52,7 @@ from .transfer import (
     Feedback,
     ImportedConversation,
     ImportedMessage,
+    ImportedProject,
     Origin,
     Progress,
     RefusedConversation,
@@ -96,7 +103,7 @@ def add_commands(commands: _Commands) -> None:
         commands,
         "delete-user-data",
         _delete,
-        "Delete every conversation, message and change of one user (deleteAllMyData).",
+        "Delete every conversation, project, message and change of one user (deleteAllMyData).",
     )
     deleter.add_argument("--user", required=True, help="the user's id (the token's sub)")
     deleter.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -189,6 +196,9 @@ def _import(args: argparse.Namespace) -> int:
     except TransferError as exc:
         progress.close()
         return _fail("import", f"{exc}; the conversations before it are imported")
+    except ProjectRefused as exc:
+        progress.close()
+        return _fail("import", f"{exc}; the records before it are imported")
     except ChatError as exc:
         # DynamoDB failed us (unreachable, throttled past every retry): what is stored stays.
         progress.close()
@@ -204,13 +214,36 @@ def _interrupted(command: str) -> int:
     return EXIT_INTERRUPTED
 
 
+class ProjectRefused(ChatError):
+    """A project of the file the rules refuse: the conversations in it would have nowhere to
+    go, so the import stops there."""
+
+
 async def _run_import(user_id: str, reader: ExportReader, progress: Progress) -> None:
     async with _user_chat(user_id, connections=4) as chat:
         for result in reader:
             if isinstance(result, RefusedConversation):
                 progress.refused(result)
+            elif isinstance(result, ImportedProject):
+                await import_project(chat, result)
             else:
                 await import_conversation(chat, result, progress)
+
+
+async def import_project(chat: UserChat, project: ImportedProject) -> None:
+    """Create the project as it was, unless the user has it (then it is left as it is)."""
+    try:
+        await chat.import_project(
+            ImportProjectDraft(
+                id=project.id,
+                name=project.name,
+                instructions=project.instructions,
+                created_at=project.created_at,
+                updated_at=project.updated_at,
+            )
+        )
+    except (ValidationError, ConflictError) as exc:
+        raise ProjectRefused(f"project {project.id} ({project.name!r}): {exc}") from None
 
 
 async def import_conversation(
@@ -248,6 +281,7 @@ def conversation_draft(conversation: ImportedConversation) -> ImportConversation
         archived=conversation.archived,
         tags=conversation.tags,
         messages=[_message_draft(message) for message in conversation.messages],
+        project_id=conversation.project_id,
     )
 
 
@@ -262,6 +296,7 @@ def _message_draft(message: ImportedMessage) -> ImportMessageDraft:
         model_id=message.model_id,
         is_error=message.is_error,
         error_message=message.error_message,
+        status=message.status,
         feedback=None
         if feedback is None
         else FeedbackDraft(
@@ -313,6 +348,8 @@ async def _run_export(user_id: str, out: IO[str], format: str) -> None:
         )
         progress = Progress(out=sys.stderr, action="export", total=total)
         with ExportWriter(out, format="ndjson" if format == "ndjson" else "json") as writer:
+            async for project in chat.export_projects():
+                writer.project(exported_project(project))
             async for conversation, messages in chat.export_conversations():
                 # Message by message, so that one large content at most is in memory.
                 writer.begin(exported(conversation, []))
@@ -341,6 +378,18 @@ def exported(
         pinned=conversation.pinned,
         archived=conversation.archived,
         tags=conversation.tags,
+        project_id=conversation.project_id,
+    )
+
+
+def exported_project(project: ProjectRecord) -> ImportedProject:
+    """A stored project in the transfer model our export writer takes."""
+    return ImportedProject(
+        id=project.id,
+        name=project.name,
+        instructions=project.instructions,
+        created_at=project.created_at,
+        updated_at=project.updated_at,
     )
 
 
@@ -355,6 +404,7 @@ def _exported_message(message: MessageRecord) -> ImportedMessage:
         model_id=message.model_id,
         is_error=message.is_error,
         error_message=message.error_message,
+        status=message.status,
         feedback=None
         if feedback is None
         else Feedback(
@@ -405,7 +455,7 @@ async def _run_delete(user_id: str, *, ask: bool) -> bool:
 
 def _confirmed(user_id: str, conversations: int) -> bool:
     print(
-        f"Delete every conversation ({conversations:,}), message and change of user "
+        f"Delete every conversation ({conversations:,}), project, message and change of user "
         f"{user_id!r}? This cannot be undone. Type yes to go on: ",
         end="",
         file=sys.stderr,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from graphql_api.errors import Code
 
@@ -23,14 +23,30 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-# (message, code) -> the JSON body of an error, in one transport's shape.
-ErrorBody = Callable[[str, str], Mapping[str, Any]]
+
+
+class ErrorBody(Protocol):
+    """The JSON body of an error in one transport's shape; `retry_after` (seconds) for a
+    refusal that says when to come back."""
+
+    def __call__(
+        self, message: str, code: str, *, retry_after: int | None = None
+    ) -> Mapping[str, Any]: ...
+
 
 _JSON_TYPES = frozenset({"application/json", "application/graphql-response+json"})
 
 
-def graphql_error_body(message: str, code: str) -> dict[str, Any]:
-    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+def graphql_error_body(
+    message: str, code: str, *, retry_after: int | None = None
+) -> dict[str, Any]:
+    extensions: dict[str, Any] = {"code": code}
+    # As gql.errors.public_error says them for the same codes.
+    if code == Code.SERVICE_UNAVAILABLE:
+        extensions["retryable"] = True
+    if retry_after is not None:
+        extensions["retryAfter"] = retry_after
+    return {"errors": [{"message": message, "extensions": extensions}]}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -43,6 +59,13 @@ class TransportPaths:
     body_methods: frozenset[str] = frozenset({"POST"})
 
 
+def graphql_paths(path: str) -> TransportPaths:
+    """The GraphQL endpoint at `path`, answering in GraphQL's error shape."""
+    return TransportPaths(
+        covers=lambda requested: requested.rstrip("/") == path, error_body=graphql_error_body
+    )
+
+
 async def send_error(
     send: Send,
     status: int,
@@ -51,8 +74,11 @@ async def send_error(
     headers: tuple[tuple[bytes, bytes], ...] = (),
     *,
     error_body: ErrorBody = graphql_error_body,
+    retry_after: int | None = None,
 ) -> None:
-    body = json.dumps(error_body(message, code)).encode()
+    body = json.dumps(error_body(message, code, retry_after=retry_after)).encode()
+    if retry_after is not None:
+        headers = (*headers, (b"retry-after", str(retry_after).encode()))
     await send(
         {
             "type": "http.response.start",
@@ -80,13 +106,6 @@ def _headers(scope: Scope) -> tuple[str, str | None]:
         elif name == b"content-length" and length is None:
             length = value.decode("latin-1")
     return (content_type or "").split(";")[0].strip().lower(), length
-
-
-def graphql_paths(path: str) -> TransportPaths:
-    """The GraphQL endpoint at `path`, refusing in GraphQL's error shape."""
-    return TransportPaths(
-        covers=lambda requested: requested.rstrip("/") == path, error_body=graphql_error_body
-    )
 
 
 class TransportGuard:

@@ -4,12 +4,12 @@ service's instances fan subscriptions out to each other.
 
 Traffic: internet -> ALB (public subnets) -> tasks (private subnets, 8000) -> DynamoDB and S3
 through free gateway endpoints, everything else of AWS (Cognito's signing keys, ECR, logs)
-through one NAT gateway; tasks -> Valkey (isolated subnets, 6379, TLS).
+through one NAT gateway; tasks -> Valkey (isolated subnets, 6379, TLS, an AUTH token).
 """
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Duration, Fn, Stack
+from aws_cdk import Annotations, CfnOutput, Duration, Fn, Stack
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -18,12 +18,14 @@ from aws_cdk import aws_elasticache as elasticache
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.backend import Backend
 from infra.layout import REPO_ROOT
 from infra.monitoring import PERIOD, SERVER_ERRORS_THRESHOLD
 from infra.options import Options
+from infra.valkey import auth_token
 
 SERVICE_PORT = 8000
 CACHE_PORT = 6379
@@ -42,6 +44,11 @@ MAX_TASKS = 10
 IDLE_TIMEOUT = Duration.seconds(3600)
 CACHE_NODE_TYPE = "cache.t4g.micro"
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+PLAIN_HTTP_REFUSED = (
+    "No certificateArn: the load balancer would carry bearer tokens over plain HTTP. Give "
+    "-c certificateArn=<an ACM certificate's ARN> (HTTPS on 443, 80 redirects to it), or "
+    "-c allowPlainHttp=true for a trial whose tokens may cross the internet in clear text."
+)
 
 
 class ContainerStack(Stack):
@@ -64,9 +71,13 @@ class ContainerStack(Stack):
         )
         environment = self.backend.service_environment()
         environment["AWS_REGION"] = self.region
+        cache_token: secretsmanager.Secret | None = None
         if options.broadcast:
-            environment["BROADCAST_URL"] = self._cache()
-        self.service = self._service(environment)
+            cache_url, cache_token = self._cache()
+            # One Valkey for both: the fan-out's pub/sub and the per-user limits' budgets.
+            environment["BROADCAST_URL"] = cache_url
+            environment["RATE_LIMIT_URL"] = cache_url
+        self.service = self._service(environment, cache_token)
         self.load_balancer, self.target_group, scheme = self._load_balancer(options)
         self._alarms()
         self.backend.add_outputs(self)
@@ -76,12 +87,13 @@ class ContainerStack(Stack):
             value=f"{scheme}://{self.load_balancer.load_balancer_dns_name}/graphql",
         )
 
-    def _cache(self) -> str:
-        """A one-node Valkey for pub/sub; returns the service's BROADCAST_URL.
+    def _cache(self) -> tuple[str, secretsmanager.Secret]:
+        """A one-node Valkey for pub/sub and the rate limits: its URL, and its AUTH token.
 
         One node: the change log in DynamoDB is the source of truth, so losing the node only
-        delays live delivery until subscribers catch up from the log; nothing is stored in it,
-        so it keeps no snapshots.
+        delays live delivery until subscribers catch up from the log, and the limits fall back
+        to each task's own until it returns; nothing in it outlives a minute's budget, so it
+        keeps no snapshots.
         """
         security_group = ec2.SecurityGroup(
             self,
@@ -104,10 +116,11 @@ class ContainerStack(Stack):
                 subnet_type=ec2.SubnetType.PRIVATE_ISOLATED
             ).subnet_ids,
         )
+        token = auth_token(self, "CacheAuthToken", description="chat-history Valkey AUTH token")
         cache = elasticache.CfnReplicationGroup(
             self,
             "Cache",
-            replication_group_description="chat-history subscriptions fan-out",
+            replication_group_description="chat-history fan-out and rate limits",
             engine="valkey",
             engine_version="8.0",
             cache_node_type=CACHE_NODE_TYPE,
@@ -117,13 +130,18 @@ class ContainerStack(Stack):
             cache_subnet_group_name=subnets.ref,
             security_group_ids=[security_group.security_group_id],
             at_rest_encryption_enabled=True,
-            # Announcements carry only ids and versions, but user ids and activity are
-            # still worth keeping off the wire, hence rediss:// below.
+            # Change announcements carry only ids and versions, but a streaming answer's deltas
+            # travel with their text (pub/sub stores nothing, yet it is on the wire), and user
+            # ids and activity are worth keeping off it too, hence rediss:// below.
             transit_encryption_enabled=True,
+            # Anything that reaches the port (the security group is the first fence) must also
+            # know the token before it can read or spend a user's budget. CloudFormation
+            # resolves this reference at deploy time: the template holds only the secret's ARN.
+            auth_token=token.secret_value.unsafe_unwrap(),
             snapshot_retention_limit=0,
             auto_minor_version_upgrade=True,
         )
-        return Fn.join(
+        url = Fn.join(
             "",
             [
                 "rediss://",
@@ -132,8 +150,11 @@ class ContainerStack(Stack):
                 cache.attr_primary_end_point_port,
             ],
         )
+        return url, token
 
-    def _service(self, environment: dict[str, str]) -> ecs.FargateService:
+    def _service(
+        self, environment: dict[str, str], cache_token: secretsmanager.Secret | None
+    ) -> ecs.FargateService:
         task_role = iam.Role(
             self,
             "ServiceRole",
@@ -178,6 +199,8 @@ class ContainerStack(Stack):
             # `serve` lets requests finish within 20 s of SIGTERM; this is the hard stop.
             stop_timeout=Duration.seconds(30),
         )
+        if cache_token is not None:
+            self._inject(task, "REDIS_AUTH_TOKEN", cache_token)
         cluster = ecs.Cluster(self, "Cluster", vpc=self.vpc)
         service = ecs.FargateService(
             self,
@@ -200,6 +223,29 @@ class ContainerStack(Stack):
         scaling = service.auto_scale_task_count(min_capacity=MIN_TASKS, max_capacity=MAX_TASKS)
         scaling.scale_on_cpu_utilization("Cpu", target_utilization_percent=60)
         return service
+
+    @staticmethod
+    def _inject(
+        task: ecs.FargateTaskDefinition, variable: str, secret: secretsmanager.Secret
+    ) -> None:
+        """ECS reads `secret` when it starts a task and hands it to the service as `variable`:
+        it never sits in the task definition.
+
+        Instead of `secrets=` on the container, whose grant adds DescribeSecret: starting a task
+        needs GetSecretValue alone, by the execution role (the service's own role gets nothing).
+        """
+        definition = task.node.default_child
+        assert isinstance(definition, ecs.CfnTaskDefinition)
+        definition.add_property_override(
+            "ContainerDefinitions.0.Secrets", [{"Name": variable, "ValueFrom": secret.secret_arn}]
+        )
+        task.obtain_execution_role().add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadCacheAuthToken",
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[secret.secret_arn],
+            )
+        )
 
     def _load_balancer(
         self, options: Options
@@ -260,6 +306,10 @@ class ContainerStack(Stack):
             load_balancer.add_redirect(source_port=80, target_port=443, open=False)
             scheme = "https"
         else:
+            # An error on this stack alone: `cdk deploy ChatHistoryServerless` still works
+            # without a certificate, while this stack refuses to synthesize or deploy.
+            if not options.allow_plain_http:
+                Annotations.of(self).add_error(PLAIN_HTTP_REFUSED)
             security_group.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(80), "HTTP")
             load_balancer.add_listener(
                 "Http", port=80, open=False, default_target_groups=[target_group]

@@ -1,10 +1,13 @@
 """`make lambda-package`: the Lambda layer of third-party packages, built without Docker.
 
 pip downloads wheels built for Lambda's platform (Amazon Linux 2023, arm64, CPython 3.12) into
-infra/build/lambda-deps/python/, pinned to the versions installed in this virtualenv (the
-versions the tests ran against), then compiles them to bytecode. Lambda's file system is
-read-only, so a module shipped without a .pyc is compiled again at every cold start
-(benchmarks/coldstart.py measures the difference).
+infra/build/lambda-deps/python/, exactly those of requirements/lambda.txt, each checked against
+its hash, then compiles them to bytecode. Lambda's file system is read-only, so a module shipped
+without a .pyc is compiled again at every cold start (benchmarks/coldstart.py measures the
+difference).
+
+The lock is `make lock`'s: it resolves `--requirements` (what this module prints) for Lambda's
+platform, at the versions of requirements/dev.txt, the ones the tests run against.
 
 This command needs PyPI. Synthesis does not: without this folder it uses a placeholder.
 """
@@ -12,22 +15,21 @@ This command needs PyPI. Synthesis does not: without this folder it uses a place
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import shutil
 import subprocess
 import sys
-import tempfile
 import tomllib
 from pathlib import Path
 
-from infra.layout import LAMBDA_DEPS, REPO_ROOT
+from infra.layout import LAMBDA_DEPS, LAMBDA_LOCK, REPO_ROOT
 
 # Lambda runs python3.12 on Amazon Linux 2023 (glibc 2.34). python3.11 runs on Amazon Linux 2
 # (glibc 2.26), where current cryptography releases ship no arm64 wheel that loads.
 LAMBDA_PYTHON = (3, 12)
 # Graviton: 20% cheaper per GB-second than x86_64 for the same memory, and every dependency
 # publishes aarch64 wheels. pip takes these tags literally (it does not widen them to older
-# manylinux versions), so each glibc level Amazon Linux 2023 satisfies is listed.
+# manylinux versions), so each glibc level Amazon Linux 2023 satisfies is listed; `make lock`
+# resolves the lock for the newest (uv's aarch64-manylinux_2_34 takes every older one).
 PIP_PLATFORMS = (
     "manylinux_2_34_aarch64",
     "manylinux_2_28_aarch64",
@@ -53,17 +55,7 @@ def _name(requirement: str) -> str:
     return requirement.strip().lower()
 
 
-def installed_versions() -> list[str]:
-    """`name==version` for every distribution in this environment but the project itself."""
-    pins = {
-        dist.metadata["Name"].lower(): dist.version
-        for dist in importlib.metadata.distributions()
-        if dist.metadata["Name"] and dist.metadata["Name"].lower() != "chat-history-api"
-    }
-    return [f"{name}=={version}" for name, version in sorted(pins.items())]
-
-
-def pip_command(*, target: Path, requirements_file: Path, constraints_file: Path) -> list[str]:
+def pip_command(*, target: Path, lock: Path) -> list[str]:
     platforms = [arg for platform in PIP_PLATFORMS for arg in ("--platform", platform)]
     major, minor = LAMBDA_PYTHON
     return [
@@ -83,10 +75,12 @@ def pip_command(*, target: Path, requirements_file: Path, constraints_file: Path
         "--only-binary=:all:",
         # Bytecode compiled by this interpreter would be for its own version, not Lambda's.
         "--no-compile",
+        "--require-hashes",
+        # The lock is the whole resolution for Lambda's platform; pip would evaluate the
+        # packages' own markers for this machine instead.
+        "--no-deps",
         "--requirement",
-        str(requirements_file),
-        "--constraint",
-        str(constraints_file),
+        str(lock),
     ]
 
 
@@ -143,17 +137,8 @@ def build(destination: Path, *, python: str | None) -> None:
     site = destination / "python"
     staging = destination.with_name(destination.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
-    with tempfile.TemporaryDirectory() as scratch:
-        requirements_file = Path(scratch) / "requirements.txt"
-        constraints_file = Path(scratch) / "constraints.txt"
-        requirements_file.write_text("\n".join(requirements(REPO_ROOT / "pyproject.toml")) + "\n")
-        constraints_file.write_text("\n".join(installed_versions()) + "\n")
-        command = pip_command(
-            target=staging / "python",
-            requirements_file=requirements_file,
-            constraints_file=constraints_file,
-        )
-        subprocess.run(command, check=True)  # noqa: S603 - fixed arguments, no shell
+    command = pip_command(target=staging / "python", lock=LAMBDA_LOCK)
+    subprocess.run(command, check=True)  # noqa: S603 - fixed arguments, no shell
     compiler = lambda_python(_candidates(python))
     if compiler is None:
         major, minor = LAMBDA_PYTHON
@@ -181,7 +166,15 @@ def main(argv: list[str] | None = None) -> int:
         help=f"a Python {major}.{minor} to compile bytecode with (default: this one if it is "
         f"{major}.{minor}, else python{major}.{minor} on PATH)",
     )
+    parser.add_argument(
+        "--requirements",
+        action="store_true",
+        help="print what the layer needs, from pyproject.toml (`make lock` resolves it), and exit",
+    )
     args = parser.parse_args(argv)
+    if args.requirements:
+        print(*requirements(REPO_ROOT / "pyproject.toml"), sep="\n")
+        return 0
     build(args.output, python=args.python)
     return 0
 

@@ -8,6 +8,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 TABLE_DEFINITION = REPO_ROOT / "schema" / "table.json"
 DEFAULT_OUTDIR = REPO_ROOT / "infra" / "cdk.out"
 
+# What the layer holds, exact versions and hashes, for Lambda's platform (`make lock`).
+LAMBDA_LOCK = REPO_ROOT / "requirements" / "lambda.txt"
 # The Lambda layer `make lambda-package` builds: third-party packages under python/, the
 # layout Lambda puts on sys.path from /opt.
 LAMBDA_DEPS = REPO_ROOT / "infra" / "build" / "lambda-deps"

@@ -4,9 +4,15 @@
   accept tokens of these comma-separated app clients, instead of creating a pool and client.
 - `alarmEmail`: subscribe this address to the alarm topic.
 - `certificateArn` (container shape): an ACM certificate; the ALB then serves HTTPS on 443 and
-  redirects 80. Without it the ALB speaks plain HTTP and bearer tokens cross the internet in
-  clear text: use one for anything but a trial.
-- `broadcast` (container shape, default true): ElastiCache (Valkey) for subscriptions fan-out.
+  redirects 80. The container shape refuses to synthesize without one, unless
+- `allowPlainHttp` (container shape, default false) says so for a trial: the ALB then speaks
+  plain HTTP, and bearer tokens cross the internet in clear text.
+- `broadcast` (container shape, default true): ElastiCache (Valkey) for subscriptions fan-out
+  and the per-user rate limits shared by every task.
+- `rateLimits` (serverless shape, default false): an ElastiCache Serverless (Valkey) for the
+  rate limits, shared by every Lambda instance; the function then runs in a VPC.
+- `reservedConcurrency` (serverless shape, default RESERVED_CONCURRENCY): the most instances of
+  the function at once, so a flood cannot scale the bill without bound.
 """
 
 from __future__ import annotations
@@ -18,6 +24,11 @@ from typing import Any
 from constructs import Node
 
 _POOL_ID = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d_[0-9A-Za-z]+$")
+# The stage's THROTTLE_RATE (200 requests/s) at 250 ms each on average: ten times a typical
+# request's time, so only a slowdown (DynamoDB, a cold start burst) ever reaches it. At the
+# cap, the function's duration costs 50 x 1.769 GB x $0.0000133334/GB-s = $4.25 an hour at
+# most (infra/README.md has the whole arithmetic).
+RESERVED_CONCURRENCY = 50
 
 
 class OptionsError(ValueError):
@@ -40,7 +51,10 @@ class Options:
     existing_user_pool: ExistingUserPool | None = None
     alarm_email: str | None = None
     certificate_arn: str | None = None
+    allow_plain_http: bool = False
     broadcast: bool = True
+    rate_limits: bool = False
+    reserved_concurrency: int = RESERVED_CONCURRENCY
 
     @classmethod
     def from_context(cls, node: Node) -> Options:
@@ -54,7 +68,12 @@ class Options:
             existing_user_pool=_existing_pool(text("userPoolId"), text("appClientIds")),
             alarm_email=text("alarmEmail"),
             certificate_arn=text("certificateArn"),
+            allow_plain_http=_flag("allowPlainHttp", text("allowPlainHttp"), default=False),
             broadcast=_flag("broadcast", text("broadcast"), default=True),
+            rate_limits=_flag("rateLimits", text("rateLimits"), default=False),
+            reserved_concurrency=_count(
+                "reservedConcurrency", text("reservedConcurrency"), default=RESERVED_CONCURRENCY
+            ),
         )
 
 
@@ -80,3 +99,11 @@ def _flag(name: str, value: str | None, *, default: bool) -> bool:
     if lowered in {"false", "no", "off", "0"}:
         return False
     raise OptionsError(f"{name}: {value!r} is not true or false")
+
+
+def _count(name: str, value: str | None, *, default: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise OptionsError(f"{name}: {value!r} is not a whole number of at least 1")
+    return int(value)

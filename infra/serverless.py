@@ -4,12 +4,17 @@ API Gateway checks every request's token with a Cognito JWT authorizer before it
 invocation; the service verifies it again, so a route added without the authorizer is still
 closed. WebSocket subscriptions cannot run here (a Lambda invocation ends with its response):
 clients of this shape poll `changes(since:)` instead; the container shape has them.
+
+With `-c rateLimits=true`, the per-user limits live in an ElastiCache Serverless (Valkey) that
+every instance of the function shares, and the function runs in a VPC to reach it (see
+`RateLimitCache`); without it, each instance keeps its own budgets.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 from aws_cdk import Annotations, CfnOutput, Duration, Stack
 from aws_cdk import aws_apigatewayv2 as apigateway
@@ -25,6 +30,7 @@ from infra.lambda_package import LAMBDA_PYTHON
 from infra.layout import LAMBDA_DEPS, LAMBDA_DEPS_PLACEHOLDER, REPO_ROOT, lambda_deps_built
 from infra.monitoring import PERIOD, SERVER_ERRORS_THRESHOLD
 from infra.options import Options
+from infra.rate_limits import RateLimitCache
 
 HANDLER = "graphql_api.aws_lambda.handler"
 # CPU is allotted in proportion to memory and reaches one full vCPU at 1,769 MB. The service is
@@ -53,13 +59,18 @@ class ServerlessStack(Stack):
         # No `env`: the templates are account- and region-agnostic, and nothing is looked up.
         super().__init__(scope, construct_id)
         self.backend = Backend(self, "Backend", options=options)
-        self.function = self._function()
+        self.rate_limits = (
+            RateLimitCache(self, "RateLimits", own_user_pool=options.existing_user_pool is None)
+            if options.rate_limits
+            else None
+        )
+        self.function = self._function(options)
         self.api = self._api()
         self._alarms()
         self.backend.add_outputs(self)
         CfnOutput(self, "ApiUrl", value=f"{self.api.api_endpoint}/graphql")
 
-    def _function(self) -> lambda_.Function:
+    def _function(self, options: Options) -> lambda_.Function:
         log_group = logs.LogGroup(self, "FunctionLogs", retention=LOG_RETENTION)
         role = iam.Role(
             self,
@@ -78,6 +89,11 @@ class ServerlessStack(Stack):
             )
         )
         access = self.backend.grant_service(role)
+        environment = self.backend.service_environment()
+        network: dict[str, Any] = {}
+        if self.rate_limits is not None:
+            environment.update(self.rate_limits.service_environment())
+            network = self.rate_limits.function_network()
         function = lambda_.Function(
             self,
             "Service",
@@ -90,12 +106,19 @@ class ServerlessStack(Stack):
             timeout=TIMEOUT,
             role=role,
             log_group=log_group,
-            environment=self.backend.service_environment(),
+            environment=environment,
+            # Reserved, hence also a cap: beyond it Lambda throttles invocations instead of
+            # starting more instances, so a flood's cost has a ceiling (infra/README.md).
+            reserved_concurrent_executions=options.reserved_concurrency,
             description="chat-history-api (GraphQL) via Mangum",
+            **network,
         )
         # CloudFormation would otherwise create the function (and the API could route to it)
         # before this policy is attached, and the first requests would be denied.
         function.node.add_dependency(access)
+        if self.rate_limits is not None:
+            # Lambda checks, as it creates the function, that its role may attach it to the VPC.
+            function.node.add_dependency(self.rate_limits.grant_network_interfaces(role))
         return function
 
     def _dependencies(self) -> lambda_.LayerVersion:
@@ -185,7 +208,8 @@ class ServerlessStack(Stack):
             "FunctionThrottles",
             self.function.metric_throttles(period=PERIOD, statistic="Sum"),
             threshold=1,
-            description="Lambda refused invocations: the account's concurrency is exhausted.",
+            description="Lambda refused invocations: the function's reserved concurrency (or "
+            "the account's) is exhausted.",
         )
 
 

@@ -21,6 +21,7 @@ from graphql_api.local.moto_server import LockedMotoServer
 from graphql_api.settings import ContentSettings
 from graphql_api.storage.client import ChatTable, DynamoDBClient, client_config, open_client
 from graphql_api.storage.table import create_table, delete_table
+from tests import general_paths
 from tests.counting import RequestCounter
 from tests.tokens import FakeUserPool
 
@@ -60,6 +61,7 @@ async def dynamodb_client(dynamodb_endpoint: str) -> AsyncIterator[DynamoDBClien
         endpoint_url=dynamodb_endpoint,
         config=config,
         credentials=credentials_for(dynamodb_endpoint),
+        fast_path=general_paths.fast_path(),
     ) as client:
         yield client
 

@@ -35,7 +35,7 @@ from graphql_api.storage.records import (
     NewMessage,
     Role,
 )
-from graphql_api.storage.table import create_table, delete_table
+from graphql_api.storage.table import create_table, delete_table, table_definition
 
 # Below the 1 MB at which aiohttp warns about a raw request body.
 _BATCH_BYTES = 900 * 1024
@@ -203,3 +203,19 @@ async def own_table(client: DynamoDBClient, *, purpose: str) -> AsyncIterator[st
         yield name
     finally:
         await delete_table(client, table_name=name)
+
+
+@contextlib.asynccontextmanager
+async def misdefined_table(client: DynamoDBClient) -> AsyncIterator[str]:
+    """A table made by hand, not by create-table: its sort key is a number. Reads find
+    nothing in it, and the engine refuses every write with a ValidationException, as a
+    DynamoDB-compatible engine refuses what it does not take: a real request error."""
+    definition = table_definition(f"chat-history-misdefined-{uuid.uuid4().hex[:12]}")
+    for attribute in definition["AttributeDefinitions"]:
+        if attribute["AttributeName"] == "SK":
+            attribute["AttributeType"] = "N"
+    await client.create_table(**definition)
+    try:
+        yield definition["TableName"]
+    finally:
+        await delete_table(client, table_name=definition["TableName"])

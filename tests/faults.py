@@ -8,8 +8,15 @@ local engines, which do not verify signatures.
     async with FaultProxy(upstream_url) as proxy:
         proxy.fail("TransactWriteItems", status=500, times=None)   # until cleared
         ...                                                         # client endpoint: proxy.url
+        held = proxy.hold("Query")                                  # until released
+        await held.arrived.wait(); ...; held.release()
         proxy.clear()
         await proxy.settled()   # every request answered, or dropped by a client that gave up
+
+A test that must act at an exact point of a request's life holds it and waits for that:
+
+        proxy.delay("PutItem", seconds=600, forward_first=True)  # stored, not yet answered
+        await proxy.until(lambda: proxy.holding > 0)
 """
 
 from __future__ import annotations
@@ -20,9 +27,10 @@ import dataclasses
 import json
 import socket
 import struct
+import uuid
 import zlib
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Final, TypeAlias
 
@@ -40,12 +48,14 @@ ANY: Final = "*"
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Fail:
-    """Answer with an error instead of forwarding (or after forwarding, if `forward_first`)."""
+    """Answer with an error instead of forwarding (or after forwarding, if `forward_first`);
+    `fields` are more members of the error's body (a cancellation's CancellationReasons)."""
 
     status: int
     error_type: str
     message: str
     forward_first: bool = False
+    fields: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -54,6 +64,25 @@ class Delay:
 
     seconds: float
     forward_first: bool = False
+
+
+class Held:
+    """What a `hold` rule holds: `arrived` is set once it holds a request, and `release()`
+    lets every request it holds (and will hold) go on to the engine."""
+
+    def __init__(self) -> None:
+        self.arrived = asyncio.Event()
+        self.released = asyncio.Event()
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Hold:
+    """Hold the request, unforwarded, until the test releases it; then forward it."""
+
+    held: Held
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -70,7 +99,7 @@ class LeaveUnprocessed:
     keep: int
 
 
-Fault: TypeAlias = Fail | Delay | Reset | LeaveUnprocessed
+Fault: TypeAlias = Fail | Delay | Hold | Reset | LeaveUnprocessed
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -106,6 +135,12 @@ class FaultProxy:
         self._rules: list[_Rule] = []
         self.requests: Counter[str] = Counter()
         self.forwarded: Counter[str] = Counter()
+        # Responses a Delay holds right now (after forwarding, with `forward_first`).
+        self.holding = 0
+        # Set, and replaced, whenever a count above moves: what `until` waits on.
+        self._moved = asyncio.Event()
+        # The request ids of the errors it answered with, oldest first.
+        self.error_ids: list[str] = []
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.ServerRunner | None = None
         self._url: str | None = None
@@ -133,9 +168,14 @@ class FaultProxy:
         times: int | None = 1,
         after: int = 0,
         forward_first: bool = False,
+        fields: Mapping[str, Any] | None = None,
     ) -> None:
         fault = Fail(
-            status=status, error_type=error_type, message=message, forward_first=forward_first
+            status=status,
+            error_type=error_type,
+            message=message,
+            forward_first=forward_first,
+            fields=dict(fields or {}),
         )
         self._add(operation, fault, times, after)
 
@@ -172,6 +212,13 @@ class FaultProxy:
     ) -> None:
         self._add(operation, Delay(seconds=seconds, forward_first=forward_first), times, after)
 
+    def hold(self, operation: str, *, times: int | None = 1, after: int = 0) -> Held:
+        """Hold matching requests until `release()` on what this returns: a request in
+        flight for as long as the test wants, decided by events rather than a duration."""
+        held = Held()
+        self._add(operation, Hold(held=held), times, after)
+        return held
+
     def reset_connection(
         self, operation: str, *, times: int | None = 1, after: int = 0, forward_first: bool = False
     ) -> None:
@@ -193,9 +240,19 @@ class FaultProxy:
         self._rules.clear()
         self.requests.clear()
         self.forwarded.clear()
+        self.error_ids.clear()
 
     def _add(self, operation: str, fault: Fault, times: int | None, after: int) -> None:
         self._rules.append(_Rule(operation=operation, fault=fault, remaining=times, skip=after))
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        """Wait until `condition` (of the counts) holds; it is checked again each time one moves."""
+        while not condition():
+            await self._moved.wait()
+
+    def _move(self) -> None:
+        self._moved.set()
+        self._moved = asyncio.Event()
 
     async def settled(self) -> None:
         """Wait until no request is in the proxy's hands: each one was answered, or abandoned
@@ -250,6 +307,7 @@ class FaultProxy:
     async def _answer(self, request: web.BaseRequest) -> web.StreamResponse:
         operation = request.headers.get("X-Amz-Target", "").rpartition(".")[2] or request.path
         self.requests[operation] += 1
+        self._move()
         body = await request.read()
         match self._take(operation):
             case None:
@@ -257,16 +315,34 @@ class FaultProxy:
             case Fail() as fail:
                 if fail.forward_first:
                     await self._forward(request, operation, body)
-                return _error(fail.status, fail.error_type, fail.message)
+                return self._error(fail.status, fail.error_type, fail.message, fail.fields)
             case Delay() as delay:
                 response = (
                     await self._forward(request, operation, body) if delay.forward_first else None
                 )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closing.wait(), delay.seconds)
+                self.holding += 1
+                self._move()
+                try:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._closing.wait(), delay.seconds)
+                finally:
+                    self.holding -= 1
+                    self._move()
                 if response is None and self._closing.is_set():
-                    return _error(503, "ServiceUnavailable", "the fault proxy is closing")
+                    return self._error(503, "ServiceUnavailable", "the fault proxy is closing")
                 return response or await self._forward(request, operation, body)
+            case Hold(held=held):
+                held.arrived.set()
+                released = asyncio.ensure_future(held.released.wait())
+                closing = asyncio.ensure_future(self._closing.wait())
+                try:
+                    await asyncio.wait({released, closing}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    released.cancel()
+                    closing.cancel()
+                if not held.released.is_set():
+                    return self._error(503, "ServiceUnavailable", "the fault proxy is closing")
+                return await self._forward(request, operation, body)
             case Reset() as reset:
                 if reset.forward_first:
                     await self._forward(request, operation, body)
@@ -275,6 +351,17 @@ class FaultProxy:
                 return web.Response(status=500)
             case LeaveUnprocessed(keep=keep):
                 return await self._partial(request, operation, body, keep)
+
+    def _error(
+        self, status: int, error_type: str, message: str, fields: Mapping[str, Any] | None = None
+    ) -> web.Response:
+        """An error as DynamoDB sends one, with a request id of its own (kept in `error_ids`)."""
+        document = {"__type": f"{_ERROR_PREFIX}{error_type}", "message": message, **(fields or {})}
+        request_id = f"fault-{uuid.uuid4().hex}"
+        self.error_ids.append(request_id)
+        response = _json_response(status, document)
+        response.headers["x-amzn-RequestId"] = request_id
+        return response
 
     async def _forward(self, request: web.BaseRequest, operation: str, body: bytes) -> web.Response:
         status, headers, payload = await self._send(request, operation, body)
@@ -287,6 +374,7 @@ class FaultProxy:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _NOT_FORWARDED}
         headers["Accept-Encoding"] = "identity"  # the batch rewrite needs plain JSON
         self.forwarded[operation] += 1
+        self._move()
         async with self._session.request(
             request.method, self._upstream + request.path_qs, headers=headers, data=body
         ) as upstream:
@@ -354,10 +442,6 @@ def _json_response(status: int, document: Any) -> web.Response:
     # botocore checks DynamoDB's CRC32 header; a rewritten body needs its own.
     headers = {"x-amz-crc32": str(zlib.crc32(payload) & 0xFFFFFFFF), "Content-Type": _JSON}
     return web.Response(status=status, body=payload, headers=headers)
-
-
-def _error(status: int, error_type: str, message: str) -> web.Response:
-    return _json_response(status, {"__type": f"{_ERROR_PREFIX}{error_type}", "message": message})
 
 
 def _reset_connection(request: web.BaseRequest) -> None:

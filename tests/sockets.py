@@ -8,6 +8,7 @@ over a real TCP connection, as a device would.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import json
@@ -121,6 +122,8 @@ class GraphQLSocket:
         self.connection = connection
         self.protocol = protocol
         self.received: list[dict[str, Any]] = []
+        # Messages of other operations that came while receive_for waited for one.
+        self._held: dict[str | None, collections.deque[dict[str, Any]]] = {}
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -173,6 +176,18 @@ class GraphQLSocket:
         message: dict[str, Any] = json.loads(raw)
         self.received.append(message)
         return message
+
+    async def receive_for(self, id: str, seconds: float = RECEIVE_SECONDS) -> dict[str, Any]:
+        """The next message of operation `id`, with several running on the socket at once:
+        messages of the others that come first are kept for their own receive_for."""
+        held = self._held.get(id)
+        if held:
+            return held.popleft()
+        while True:
+            message = await self.receive(seconds)
+            if message.get("id") == id:
+                return message
+            self._held.setdefault(message.get("id"), collections.deque()).append(message)
 
     async def run(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """The payload (data, errors) of a query or mutation: its one result, then complete."""

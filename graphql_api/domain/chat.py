@@ -16,20 +16,23 @@ import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from graphql_api.errors import ValidationError
-from graphql_api.settings import InputLimits
+from graphql_api.errors import ChatError, NotFoundError, ProjectNotFoundError, ValidationError
+from graphql_api.settings import InputLimits, StreamingSettings
 from graphql_api.storage import changes as change_store
 from graphql_api.storage import content as content_store
 from graphql_api.storage import conversations as conversation_store
-from graphql_api.storage import erasure, exports, threads
+from graphql_api.storage import deltas, erasure, exports, threads
 from graphql_api.storage import imports as import_store
 from graphql_api.storage import messages as message_store
+from graphql_api.storage import projects as project_store
+from graphql_api.storage import streams as stream_store
 from graphql_api.storage.changes import ChangePage
 from graphql_api.storage.client import ChatTable
-from graphql_api.storage.conversations import ConversationFilter, Thread
+from graphql_api.storage.conversations import ConversationFilter, Moved, Thread
 from graphql_api.storage.erasure import Erasure
 from graphql_api.storage.imports import ConversationImport, Imported
 from graphql_api.storage.messages import Added
+from graphql_api.storage.projects import ProjectDeletion
 from graphql_api.storage.records import (
     UNSET,
     ConversationPosition,
@@ -39,13 +42,17 @@ from graphql_api.storage.records import (
     MessageRecord,
     NewMessage,
     Page,
+    ProjectPosition,
+    ProjectRecord,
     Unset,
 )
+from graphql_api.storage.streams import Appended, Ending, Finished, StreamTip
 
 from . import imports, rules
-from .cursors import CursorCodec, CursorError, SyncPosition
-from .imports import ImportConversationDraft
+from .cursors import NO_PROJECT, CursorCodec, CursorError, SyncPosition
+from .imports import ImportConversationDraft, ImportProjectDraft
 from .paging import PageArgs, Window, window
+from .streams import StreamCache
 from .sync import ChangeFeed
 
 # A feed page's messages are read in one BatchGetItem.
@@ -66,6 +73,26 @@ class MessageDraft:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class StartDraft:
+    """A streamed message as a client starts it: no text yet."""
+
+    role: str = "assistant"
+    id: str | None = None
+    model_id: str | None = None
+    parent_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FinishDraft:
+    """How a client ends a stream, before the rules have looked at it."""
+
+    status: str
+    last_seq: int
+    content: str | None = None
+    error_message: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ListFilter:
     """A conversation list's filter as a client sends it."""
 
@@ -73,6 +100,16 @@ class ListFilter:
     pinned: bool | None = None
     tag: str | None = None
     title_contains: str | None = None
+    project_id: str | None = None
+    in_project: bool | None = None
+
+
+def list_group(where: ConversationFilter) -> str | None:
+    """Which GSI2 list a filter reads, as cursors name it: a project id, NO_PROJECT, or None
+    for the home list and the archive."""
+    if where.project_id is not None:
+        return where.project_id
+    return NO_PROJECT if where.in_project is False else None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -81,6 +118,9 @@ class Chat:
     limits: InputLimits
     cursor_secret: bytes
     temporary_retention: timedelta = timedelta(days=30)
+    streaming: StreamingSettings = dataclasses.field(default_factory=StreamingSettings)
+    # Where this process last saw each stream (see domain/streams.py).
+    streams: StreamCache = dataclasses.field(default_factory=StreamCache)
 
     def for_user(self, user_id: str) -> UserChat:
         return UserChat(
@@ -108,6 +148,8 @@ class UserChat:
     # --- conversations ----------------------------------------------------------------------
 
     def conversation_filter(self, given: ListFilter) -> ConversationFilter:
+        if given.project_id is not None and given.in_project is not None:
+            raise ValidationError("inProject", "cannot be combined with projectId")
         return ConversationFilter(
             archived=given.archived,
             pinned=given.pinned,
@@ -115,18 +157,26 @@ class UserChat:
             title_contains=(
                 None if given.title_contains is None else rules.title_search(given.title_contains)
             ),
+            project_id=(
+                None
+                if given.project_id is None
+                else rules.uuid_id(given.project_id, field="projectId")
+            ),
+            in_project=given.in_project,
         )
 
     def conversation_window(
-        self, args: PageArgs, *, archived: bool = False
+        self, args: PageArgs, *, archived: bool = False, group: str | None = None
     ) -> Window[ConversationPosition]:
         """The list's window; pinned, then most recently updated, first unless `args` say
-        otherwise."""
+        otherwise. `group` names a project's list (see list_group)."""
         return window(
             args,
             limits=self.limits,
             default_forward=True,
-            decode=lambda cursor: self.cursors.decode_conversation(cursor, archived=archived),
+            decode=lambda cursor: self.cursors.decode_conversation(
+                cursor, archived=archived, group=group
+            ),
         )
 
     async def list_conversations(
@@ -142,9 +192,15 @@ class UserChat:
         )
 
     async def count_conversations(self, where: ConversationFilter | None = None) -> int:
-        return await conversation_store.count_conversations(
-            self.table, user_id=self.user_id, where=where or ConversationFilter()
-        )
+        """The count of the list `where` selects; a project's from the project, read now
+        (ProjectNotFoundError when it is not the caller's)."""
+        where = where or ConversationFilter()
+        if where.project_id is None:
+            return await conversation_store.count_conversations(
+                self.table, user_id=self.user_id, where=where
+            )
+        (project,) = await self.get_projects([where.project_id])
+        return project_count(project, where)
 
     async def tags(self) -> list[tuple[str, int]]:
         counts = await conversation_store.read_counts(self.table, user_id=self.user_id)
@@ -172,9 +228,16 @@ class UserChat:
         conversation_id: str | None = None,
         tags: Sequence[str] = (),
         temporary: bool = False,
+        project_id: str | None = None,
     ) -> ConversationRecord:
         """A new conversation; the caller's existing one when `conversation_id` is a retry."""
         checked_id = None if conversation_id is None else rules.uuid_id(conversation_id, field="id")
+        if project_id is not None:
+            project_id = rules.uuid_id(project_id, field="projectId")
+            if temporary:
+                raise ValidationError(
+                    "projectId", "a temporary conversation cannot be in a project"
+                )
         expires_at = None
         if temporary:
             # Whole seconds, as DynamoDB's TTL counts them: every read path agrees to the tick.
@@ -188,6 +251,7 @@ class UserChat:
             conversation_id=checked_id,
             tags=rules.tags(tags),
             expires_at=expires_at,
+            project_id=project_id,
         )
 
     async def update_conversation(
@@ -200,10 +264,12 @@ class UserChat:
         pinned: bool | Unset | None = UNSET,
         archived: bool | Unset | None = UNSET,
         tags: Sequence[str] | Unset | None = UNSET,
+        project_id: str | Unset | None = UNSET,
     ) -> ConversationRecord:
-        """Change what is given; UNSET leaves a field, None clears the model."""
+        """Change what is given; UNSET leaves a field, None clears the model (and the
+        project: see move_conversation)."""
         checked_id = rules.uuid_id(conversation_id, field="id")
-        given = [title, model_id, pinned, archived, tags]
+        given = [title, model_id, pinned, archived, tags, project_id]
         if all(isinstance(value, Unset) for value in given):
             raise ValidationError(
                 "input", "give at least one of title, modelId, pinned, archived, tags"
@@ -222,6 +288,26 @@ class UserChat:
             pinned=None if isinstance(pinned, Unset) else pinned,
             archived=None if isinstance(archived, Unset) else archived,
             tags=None if isinstance(tags, Unset) or tags is None else rules.tags(tags),
+            project_id=(
+                project_id
+                if project_id is None or isinstance(project_id, Unset)
+                else rules.uuid_id(project_id, field="projectId")
+            ),
+        )
+
+    async def move_conversation(
+        self, *, conversation_id: str, project_id: str | None, expected_version: int | None
+    ) -> Moved:
+        """Into the project (None: out of any), in one write; its messages are not touched.
+        Moving it where it is already changes nothing (a retried move)."""
+        return await conversation_store.move_conversation(
+            self.table,
+            user_id=self.user_id,
+            conversation_id=rules.uuid_id(conversation_id, field="conversationId"),
+            expected_version=rules.expected_version(expected_version),
+            project_id=(
+                None if project_id is None else rules.uuid_id(project_id, field="projectId")
+            ),
         )
 
     async def delete_conversation(self, *, conversation_id: str) -> str:
@@ -229,6 +315,89 @@ class UserChat:
         checked_id = rules.uuid_id(conversation_id, field="id")
         return await conversation_store.delete_conversation(
             self.table, user_id=self.user_id, conversation_id=checked_id
+        )
+
+    # --- projects ---------------------------------------------------------------------------
+
+    def project_window(self, args: PageArgs) -> Window[ProjectPosition]:
+        """The projects list's window: most recently updated first unless `args` say
+        otherwise."""
+        return window(
+            args, limits=self.limits, default_forward=True, decode=self.cursors.decode_project
+        )
+
+    async def list_projects(self, page: Window[ProjectPosition]) -> Page[ProjectRecord]:
+        return await project_store.list_projects(
+            self.table,
+            user_id=self.user_id,
+            limit=page.limit,
+            cursor=page.cursor,
+            forward=page.forward,
+        )
+
+    async def count_projects(self) -> int:
+        return await project_store.count_projects(self.table, user_id=self.user_id)
+
+    async def get_projects(self, ids: Sequence[str]) -> list[ProjectRecord | None]:
+        """In the order asked; None where missing, being deleted, malformed or not the
+        caller's."""
+        return await project_store.get_projects(self.table, user_id=self.user_id, project_ids=ids)
+
+    async def get_nodes(
+        self, ids: Sequence[str]
+    ) -> list[ConversationRecord | ProjectRecord | None]:
+        """Conversations and projects by id, whichever each is, in one request per 100."""
+        return await project_store.get_nodes(self.table, user_id=self.user_id, node_ids=ids)
+
+    async def create_project(
+        self, *, project_id: str, name: str, instructions: str | None = None
+    ) -> ProjectRecord:
+        """A new project; the caller's existing one when `project_id` is a retry."""
+        return await project_store.create_project(
+            self.table,
+            user_id=self.user_id,
+            project_id=rules.uuid_id(project_id, field="id"),
+            name=rules.project_name(name),
+            instructions=rules.project_instructions(instructions),
+            max_projects=self.limits.max_projects_per_user,
+        )
+
+    async def update_project(
+        self,
+        *,
+        project_id: str,
+        name: str | Unset | None = UNSET,
+        instructions: str | Unset | None = UNSET,
+        expected_version: int | None = None,
+    ) -> ProjectRecord:
+        """Change what is given; UNSET leaves a field, None clears the instructions."""
+        checked_id = rules.uuid_id(project_id, field="id")
+        if isinstance(name, Unset) and isinstance(instructions, Unset):
+            raise ValidationError("input", "give at least one of name, instructions")
+        if name is None:
+            raise ValidationError("name", "cannot be null; omit it to keep the name")
+        return await project_store.update_project(
+            self.table,
+            user_id=self.user_id,
+            project_id=checked_id,
+            name=None if isinstance(name, Unset) else rules.project_name(name),
+            instructions=(
+                instructions
+                if isinstance(instructions, Unset)
+                else rules.project_instructions(instructions)
+            ),
+            expected_version=rules.expected_version(expected_version),
+        )
+
+    async def delete_project(
+        self, *, project_id: str, delete_conversations: bool = False
+    ) -> ProjectDeletion:
+        """Deletes what one call's time allows (projects.DEFAULT_BUDGET); call until done."""
+        return await project_store.delete_project(
+            self.table,
+            user_id=self.user_id,
+            project_id=rules.uuid_id(project_id, field="id"),
+            delete_conversations=delete_conversations,
         )
 
     # --- messages ---------------------------------------------------------------------------
@@ -359,6 +528,112 @@ class UserChat:
             comment=rules.feedback_comment(comment),
         )
 
+    # --- streamed messages ------------------------------------------------------------------
+
+    async def start_message(self, *, conversation_id: str, draft: StartDraft) -> Added:
+        """An empty message with status STREAMING, placed as addMessage places one; a retry
+        with its id returns it as it is now."""
+        checked_id = rules.uuid_id(conversation_id, field="conversationId")
+        new = NewMessage(
+            id=None if draft.id is None else rules.uuid_id(draft.id, field="id"),
+            role=rules.role(draft.role),
+            content="",
+            model_id=rules.model_id(draft.model_id),
+            parent_id=(
+                None
+                if draft.parent_id is None
+                else rules.uuid_id(draft.parent_id, field="parentId")
+            ),
+        )
+        added = await stream_store.start_message(
+            self.table,
+            user_id=self.user_id,
+            conversation_id=checked_id,
+            message=new,
+            max_streaming=self.chat.streaming.max_streaming_messages,
+        )
+        if added.conversation is not None:
+            # This start wrote the stream: it stands at seq 0, so the first append is one put.
+            (message,) = added.messages
+            self.chat.streams.put(
+                (self.user_id, checked_id, message.id),
+                StreamTip(seq=0, end=0, size=0, expires_at=added.conversation.expires_at),
+            )
+        return added
+
+    async def append_message(
+        self, *, conversation_id: str, message_id: str, seq: int, delta: str
+    ) -> Appended:
+        """Store delta `seq` once; appends are sequential (send N + 1 once N is answered)."""
+        key = (
+            self.user_id,
+            rules.uuid_id(conversation_id, field="conversationId"),
+            rules.uuid_id(message_id, field="messageId"),
+        )
+        checked_seq = rules.seq(seq)
+        checked_delta = rules.delta(delta, max_bytes=self.chat.streaming.max_delta_bytes)
+        cache = self.chat.streams
+        try:
+            appended = await stream_store.append_delta(
+                self.table,
+                user_id=self.user_id,
+                conversation_id=key[1],
+                message_id=key[2],
+                seq=checked_seq,
+                delta=checked_delta,
+                max_bytes=self.limits.max_content_bytes,
+                known=cache.get(key),
+            )
+        except ChatError:
+            # Whatever the stream's state is, it is not what the entry says.
+            cache.forget(key)
+            raise
+        cache.put(key, appended.tip)
+        return appended
+
+    async def finish_message(
+        self, *, conversation_id: str, message_id: str, draft: FinishDraft
+    ) -> Finished:
+        """Fold the stored deltas (or the draft's content, which wins) into the message."""
+        key = (
+            self.user_id,
+            rules.uuid_id(conversation_id, field="conversationId"),
+            rules.uuid_id(message_id, field="messageId"),
+        )
+        status = rules.finish_status(draft.status)
+        ending = Ending(
+            status=status,
+            last_seq=rules.last_seq(draft.last_seq),
+            content=rules.final_content(draft.content, max_bytes=self.limits.max_content_bytes),
+            error_message=rules.finish_error_message(status, draft.error_message),
+        )
+        try:
+            return await stream_store.finish_message(
+                self.table,
+                user_id=self.user_id,
+                conversation_id=key[1],
+                message_id=key[2],
+                ending=ending,
+            )
+        finally:
+            self.chat.streams.forget(key)
+
+    async def stream_state(
+        self, *, conversation_id: str, message_id: str, after: int
+    ) -> deltas.StreamState:
+        """Where the caller's streamed message stands for a reader holding its text up to seq
+        `after` (deltas.read_stream); NotFoundError when the caller has no such message."""
+        state = await deltas.read_stream(
+            self.table,
+            user_id=self.user_id,
+            conversation_id=conversation_id,
+            message_id=message_id,
+            after=after,
+        )
+        if state is None:
+            raise NotFoundError("message not found")
+        return state
+
     # --- sync ---------------------------------------------------------------------------
 
     def sync_token(self, version: int) -> str:
@@ -442,6 +717,21 @@ class UserChat:
             for conversation in checked
         ]
 
+    async def import_project(self, draft: ImportProjectDraft) -> ProjectRecord:
+        """Create the project as it was, unless the caller has it already (then it is left
+        as it is); the import command sends a file's projects before its conversations."""
+        checked = imports.checked_project(draft, now=self.table.clock())
+        return await project_store.create_project(
+            self.table,
+            user_id=self.user_id,
+            project_id=checked.id,
+            name=checked.name,
+            instructions=checked.instructions,
+            max_projects=self.limits.max_projects_per_user,
+            created_at=checked.created_at,
+            updated_at=checked.updated_at,
+        )
+
     async def delete_all_data(self) -> Erasure:
         """Deletes what one call's time allows (erasure.DEFAULT_BUDGET); call until done."""
         return await erasure.erase_user_data(self.table, user_id=self.user_id)
@@ -451,7 +741,8 @@ class UserChat:
     ) -> AsyncIterator[tuple[ConversationRecord, list[MessageRecord]]]:
         """Every conversation, archived or not, with every message of every branch in time
         order (then id); one conversation in memory at a time. A message whose content is in
-        the content bucket holds only its start: `whole` reads the rest."""
+        the content bucket holds only its start: `whole` reads the rest. A streaming one holds
+        its text so far, and its status says whether it still streams."""
         async for conversation in exports.all_conversations(self.table, user_id=self.user_id):
             messages = [
                 message
@@ -460,9 +751,23 @@ class UserChat:
                 )
             ]
             messages.sort(key=lambda message: (message.created_at, message.id))
-            yield conversation, messages
+            # A streaming message is exported with its text so far, as every read shows it.
+            yield conversation, await deltas.streamed_in(self.table, messages)
+
+    async def export_projects(self) -> AsyncIterator[ProjectRecord]:
+        """Every project (but those being deleted), in id order."""
+        async for project in exports.all_projects(self.table, user_id=self.user_id):
+            yield project
 
     async def whole(self, message: MessageRecord) -> MessageRecord:
         """`message` with its content read back from the content bucket, if it is kept there."""
         (full,) = await content_store.filled_in(self.table.content, [message])
         return full
+
+
+def project_count(project: ProjectRecord | None, where: ConversationFilter) -> int:
+    """The count of a project's list `where` selects, before a tag or title search, from the
+    project as read; ProjectNotFoundError when there is none."""
+    if project is None:
+        raise ProjectNotFoundError("project not found")
+    return project.conversation_count(archived=where.archived, pinned=where.pinned)

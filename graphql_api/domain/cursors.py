@@ -31,6 +31,7 @@ from graphql_api.storage.records import (
     ConversationRecord,
     MessagePosition,
     MessageRecord,
+    ProjectPosition,
 )
 
 _VERSION = 3
@@ -43,6 +44,8 @@ _MAX_CURSOR_CHARS = 96
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MICROSECOND = timedelta(microseconds=1)
+# The `group` of the list of conversations in no project.
+NO_PROJECT = "-"
 
 
 class CursorError(Exception):
@@ -56,6 +59,8 @@ class Kind(enum.Enum):
     MESSAGES = (b"messages", struct.Struct(">Bii16s"))
     # version, the change-log version, microseconds since the epoch it was issued at
     CHANGES = (b"changes", struct.Struct(">Bqq"))
+    # version, microseconds since the epoch of the last update, the id as UUID bytes
+    PROJECTS = (b"projects", struct.Struct(">Bq16s"))
 
     @property
     def label(self) -> bytes:
@@ -86,29 +91,58 @@ class CursorCodec:
     secret: bytes
     user_id: str
 
-    def conversation(self, position: ConversationPosition, *, archived: bool = False) -> str:
+    def conversation(
+        self,
+        position: ConversationPosition,
+        *,
+        archived: bool = False,
+        group: str | None = None,
+    ) -> str:
+        """A position in a conversation list: the home list or the archive, or with `group`
+        (a project id, or NO_PROJECT) the one of a project or of those in none."""
         return self._conversation(
-            position.pinned, position.updated_at, position.conversation_id, archived
+            position.pinned, position.updated_at, position.conversation_id, archived, group
         )
 
-    def conversation_of(self, record: ConversationRecord, *, archived: bool = False) -> str:
+    def conversation_of(
+        self, record: ConversationRecord, *, archived: bool = False, group: str | None = None
+    ) -> str:
         """The cursor of `record`'s position, without building the position (a page signs
         one per edge)."""
-        return self._conversation(record.pinned, record.updated_at, record.id, archived)
+        return self._conversation(record.pinned, record.updated_at, record.id, archived, group)
 
     def _conversation(
-        self, pinned: bool, updated_at: datetime, conversation_id: str, archived: bool
+        self,
+        pinned: bool,
+        updated_at: datetime,
+        conversation_id: str,
+        archived: bool,
+        group: str | None,
     ) -> str:
         body = _CONVERSATIONS_BODY.pack(
             _VERSION, pinned, _micros(updated_at), _uuid_bytes(conversation_id)
         )
-        return self._sign(Kind.CONVERSATIONS, _list_scope(archived), body)
+        return self._sign(Kind.CONVERSATIONS, _list_scope(archived, group), body)
 
-    def decode_conversation(self, cursor: str, *, archived: bool = False) -> ConversationPosition:
-        _, pinned, micros, item_id = self._open(Kind.CONVERSATIONS, _list_scope(archived), cursor)
+    def decode_conversation(
+        self, cursor: str, *, archived: bool = False, group: str | None = None
+    ) -> ConversationPosition:
+        _, pinned, micros, item_id = self._open(
+            Kind.CONVERSATIONS, _list_scope(archived, group), cursor
+        )
         return ConversationPosition(
             pinned=pinned, updated_at=_moment(micros), conversation_id=_uuid(item_id)
         )
+
+    def project(self, position: ProjectPosition) -> str:
+        body = Kind.PROJECTS.body.pack(
+            _VERSION, _micros(position.updated_at), _uuid_bytes(position.project_id)
+        )
+        return self._sign(Kind.PROJECTS, b"", body)
+
+    def decode_project(self, cursor: str) -> ProjectPosition:
+        _, micros, item_id = self._open(Kind.PROJECTS, b"", cursor)
+        return ProjectPosition(updated_at=_moment(micros), project_id=_uuid(item_id))
 
     def message(self, conversation_id: str, position: MessagePosition) -> str:
         return self._message(conversation_id, position.segment, position.depth, position.message_id)
@@ -210,8 +244,14 @@ class CursorCodec:
         return kind.body.unpack(body)
 
 
-def _list_scope(archived: bool) -> bytes:
-    return b"archived" if archived else b"active"
+def _list_scope(archived: bool, group: str | None) -> bytes:
+    # The home lists' scopes are those of version 2, so their cursors stay valid; a group's
+    # adds the group (a project's 16 bytes, or "none"). Scopes may differ in length: each
+    # kind's body has a fixed one, so the MAC input still reads back one way only.
+    listed = b"archived" if archived else b"active"
+    if group is None:
+        return listed
+    return listed + b"|" + (b"none" if group == NO_PROJECT else _uuid_bytes(group))
 
 
 def _micros(moment: datetime) -> int:

@@ -39,6 +39,8 @@ class ImportMessageDraft:
     is_error: bool = False
     error_message: str | None = None
     feedback: FeedbackDraft | None = None
+    # A streamed message's status where it comes from (lowercase, as records spell it).
+    status: str = "complete"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -55,6 +57,36 @@ class ImportConversationDraft:
     pinned: bool = False
     archived: bool = False
     tags: Sequence[str] = ()
+    # The caller's project it goes in, when the import creates it.
+    project_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ImportProjectDraft:
+    """A project to import (our own format carries them): created as it was unless the
+    caller has it already, then left as it is."""
+
+    id: str
+    name: str
+    created_at: datetime
+    updated_at: datetime | None = None
+    instructions: str | None = None
+
+
+def checked_project(draft: ImportProjectDraft, *, now: datetime) -> ImportProjectDraft:
+    created_at = rules.past_moment(draft.created_at, now=now, field="createdAt")
+    updated_at = created_at
+    if draft.updated_at is not None:
+        updated_at = rules.past_moment(draft.updated_at, now=now, field="updatedAt")
+        if updated_at < created_at:
+            raise ValidationError("updatedAt", "must not be before createdAt")
+    return ImportProjectDraft(
+        id=rules.uuid_id(draft.id, field="id"),
+        name=rules.project_name(draft.name),
+        instructions=rules.project_instructions(draft.instructions),
+        created_at=created_at,
+        updated_at=updated_at,
+    )
 
 
 def checked_batch(
@@ -107,6 +139,11 @@ def checked_conversation(
         archived=draft.archived,
         tags=rules.tags(draft.tags, field=f"{field}.tags"),
         messages=messages,
+        project_id=(
+            None
+            if draft.project_id is None
+            else rules.uuid_id(draft.project_id, field=f"{field}.projectId")
+        ),
     )
 
 
@@ -130,14 +167,19 @@ def _checked_messages(
                     f"{at}.parentId", "must name a message before this one (or one stored)"
                 )
         seen.add(message_id)
+        status = rules.message_status(draft.status, field=f"{at}.status")
         checked.append(
             MessageImport(
                 id=message_id,
                 parent_id=parent_id,
                 role=rules.role(draft.role, field=f"{at}.role"),
-                content=rules.content(
-                    draft.content, max_bytes=limits.max_content_bytes, field=f"{at}.content"
+                content=rules.imported_content(
+                    draft.content,
+                    status=status,
+                    max_bytes=limits.max_content_bytes,
+                    field=f"{at}.content",
                 ),
+                status=status,
                 created_at=rules.past_moment(draft.created_at, now=now, field=f"{at}.createdAt"),
                 model_id=rules.model_id(draft.model_id, field=f"{at}.modelId"),
                 is_error=draft.is_error,

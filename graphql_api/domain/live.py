@@ -1,5 +1,6 @@
 """A live subscription to a user's changes: the log replayed after `since`, then what commits,
-in version order, with no gap and no repeat.
+in version order, with no gap and no repeat. (A subscription to one streamed message follows
+the same steps: domain.live_stream.)
 
 The order of the steps is what makes it so:
 
@@ -36,6 +37,7 @@ from . import rules
 from .broadcast import Broadcast, Inbox
 from .chat import UserChat
 from .cursors import SyncPosition
+from .live_stream import LiveDelta, StreamFollower
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +85,7 @@ class LiveChanges:
         )
         self.gauge.subscription_opened()
         try:
-            with self.broadcast.listen(chat.user_id) as inbox:
+            async with self.broadcast.changes(chat.user_id) as inbox:
                 stream = _Stream(chat, inbox, poll_seconds=self.poll_seconds)
                 async for change in stream.run(position):
                     if wanted is None or change.conversation_id == wanted:
@@ -91,9 +93,37 @@ class LiveChanges:
         finally:
             self.gauge.subscription_closed()
 
+    async def follow_message(
+        self, chat: UserChat, *, conversation_id: str, message_id: str, after_seq: int
+    ) -> AsyncGenerator[LiveDelta]:
+        """The caller's streamed message after `after_seq`, then live, until its last event
+        (see domain.live_stream).
+
+        ValidationError for a bad id or afterSeq; NotFoundError when the caller has no such
+        streamed message (another user's, one added whole, none), or when it is deleted while
+        followed.
+        """
+        conversation_id = rules.uuid_id(conversation_id, field="conversationId")
+        message_id = rules.uuid_id(message_id, field="messageId")
+        after = rules.after_seq(after_seq)
+        self.gauge.subscription_opened()
+        try:
+            async with self.broadcast.stream(chat.user_id, message_id) as inbox:
+                follower = StreamFollower(
+                    chat,
+                    inbox,
+                    conversation_id=conversation_id,
+                    message_id=message_id,
+                    poll_seconds=self.poll_seconds,
+                )
+                async for event in follower.run(after):
+                    yield event
+        finally:
+            self.gauge.subscription_closed()
+
 
 class _Stream:
-    def __init__(self, chat: UserChat, inbox: Inbox, *, poll_seconds: float) -> None:
+    def __init__(self, chat: UserChat, inbox: Inbox[ChangeRecord], *, poll_seconds: float) -> None:
         self._chat = chat
         self._inbox = inbox
         self._poll_seconds = poll_seconds

@@ -8,11 +8,11 @@ from typing import Generic, TypeVar
 
 from graphql_api.errors import ValidationError
 from graphql_api.settings import InputLimits
-from graphql_api.storage.records import ConversationPosition, MessagePosition
+from graphql_api.storage.records import ConversationPosition, MessagePosition, ProjectPosition
 
 from .cursors import CursorError
 
-PositionT = TypeVar("PositionT", ConversationPosition, MessagePosition)
+PositionT = TypeVar("PositionT", ConversationPosition, MessagePosition, ProjectPosition)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -13,10 +13,21 @@ from typing import cast
 from graphql_api.errors import ValidationError
 from graphql_api.settings import InputLimits
 from graphql_api.storage.checks import canonical_uuid
-from graphql_api.storage.records import ROLES, Rating, Role
+from graphql_api.storage.records import (
+    FINISH_STATUSES,
+    MESSAGE_STATUSES,
+    ROLES,
+    FinishStatus,
+    MessageStatus,
+    Rating,
+    Role,
+)
 from graphql_api.storage.text import fold
 
 TITLE_MAX_CHARS = 200
+PROJECT_NAME_MAX_CHARS = 200
+PROJECT_INSTRUCTIONS_MAX_CHARS = 8000
+MAX_NODES = 100
 MODEL_ID_MAX_CHARS = 128
 ERROR_MESSAGE_MAX_BYTES = 4 * 1024
 
@@ -51,6 +62,38 @@ def title(value: str, *, field: str = "title") -> str:
     if _has_control(trimmed):
         raise ValidationError(field, "must not contain control characters")
     return trimmed
+
+
+def project_name(value: str, *, field: str = "name") -> str:
+    """As a title: trimmed, 1 to PROJECT_NAME_MAX_CHARS characters, one line."""
+    trimmed = value.strip()
+    _utf8_size(trimmed, field)
+    if not trimmed:
+        raise ValidationError(field, "must not be empty")
+    if len(trimmed) > PROJECT_NAME_MAX_CHARS:
+        raise ValidationError(field, f"must be at most {PROJECT_NAME_MAX_CHARS} characters")
+    if _has_control(trimmed):
+        raise ValidationError(field, "must not contain control characters")
+    return trimmed
+
+
+def project_instructions(value: str | None, *, field: str = "instructions") -> str | None:
+    """Free text (lines and tabs allowed), at most PROJECT_INSTRUCTIONS_MAX_CHARS characters;
+    blank is none."""
+    if value is None:
+        return None
+    _utf8_size(value, field)
+    if len(value) > PROJECT_INSTRUCTIONS_MAX_CHARS:
+        raise ValidationError(field, f"must be at most {PROJECT_INSTRUCTIONS_MAX_CHARS} characters")
+    if any(unicodedata.category(char) == "Cc" and char not in "\n\r\t" for char in value):
+        raise ValidationError(field, "must not contain control characters but line breaks and tabs")
+    return value if value.strip() else None
+
+
+def node_ids(values: Sequence[str], *, field: str = "ids") -> Sequence[str]:
+    if len(values) > MAX_NODES:
+        raise ValidationError(field, f"must hold at most {MAX_NODES} ids")
+    return values
 
 
 def model_id(value: str | None, *, field: str = "modelId") -> str | None:
@@ -188,6 +231,27 @@ def import_size(
         )
 
 
+def message_status(value: str, *, field: str = "status") -> MessageStatus:
+    """An imported message's status; a streaming or interrupted one is stored to read
+    INTERRUPTED, and a late finishMessage completes it."""
+    if value not in MESSAGE_STATUSES:
+        raise ValidationError(
+            field, "must be one of COMPLETE, STREAMING, STOPPED, FAILED, INTERRUPTED"
+        )
+    return value
+
+
+def imported_content(
+    value: str, *, status: MessageStatus, max_bytes: int, field: str = "content"
+) -> str:
+    """As `content`, but a message streamed and not complete may be empty (stopped, failed
+    or cut off before its first delta)."""
+    if status == "complete":
+        return content(value, max_bytes=max_bytes, field=field)
+    checked = final_content(value, max_bytes=max_bytes, field=field)
+    return "" if checked is None else checked
+
+
 def past_moment(value: datetime, *, now: datetime, field: str) -> datetime:
     """An imported time: aware, and not later than now (give or take a device's clock)."""
     if value.tzinfo is None:
@@ -195,3 +259,61 @@ def past_moment(value: datetime, *, now: datetime, field: str) -> datetime:
     if value > now + IMPORT_CLOCK_SKEW:
         raise ValidationError(field, "must not be in the future")
     return value.astimezone(UTC)
+
+
+# --- streamed messages (startMessage, appendMessage, finishMessage) --------------------------
+
+
+def seq(value: int, *, field: str = "seq") -> int:
+    """A delta's place in its message: 1, 2, 3, ..."""
+    if value < 1:
+        raise ValidationError(field, "must be 1 or more (the first delta is seq 1)")
+    return value
+
+
+def last_seq(value: int, *, field: str = "lastSeq") -> int:
+    """The last seq a finisher sent; 0 when it sent none."""
+    if value < 0:
+        raise ValidationError(field, "must be 0 or more")
+    return value
+
+
+def after_seq(value: int, *, field: str = "afterSeq") -> int:
+    """Where a reader's text of a stream ends: the last seq it received, 0 for none."""
+    if value < 0:
+        raise ValidationError(field, "must be 0 or more (0: from the start)")
+    return value
+
+
+def delta(value: str, *, max_bytes: int, field: str = "delta") -> str:
+    """Not empty: an empty delta would take a seq and carry nothing."""
+    size = _utf8_size(value, field)
+    if size == 0:
+        raise ValidationError(field, "must not be empty")
+    if size > max_bytes:
+        raise ValidationError(field, f"must be at most {max_bytes} bytes of UTF-8")
+    return value
+
+
+def finish_status(value: str, *, field: str = "status") -> FinishStatus:
+    if value not in FINISH_STATUSES:
+        raise ValidationError(field, "must be COMPLETE, STOPPED or FAILED")
+    return value
+
+
+def final_content(value: str | None, *, max_bytes: int, field: str = "content") -> str | None:
+    """The text a finish gives, which replaces the streamed one; empty is allowed (a stopped
+    or failed answer may have none), over the content limit is not."""
+    if value is not None and _utf8_size(value, field) > max_bytes:
+        raise ValidationError(field, f"must be at most {max_bytes} bytes of UTF-8")
+    return value
+
+
+def finish_error_message(
+    status: FinishStatus, value: str | None, *, field: str = "errorMessage"
+) -> str | None:
+    """Only a FAILED message carries an error message (and is an error: storage sets
+    isError from the status)."""
+    if value is not None and status != "failed":
+        raise ValidationError(field, "is only for a message finished as FAILED")
+    return error_message(value, field=field)

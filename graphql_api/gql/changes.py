@@ -11,6 +11,7 @@ from graphql_api.storage.records import ChangeRecord
 
 from .conversations import Conversation
 from .messages import Message
+from .projects import Project
 
 
 @strawberry.enum
@@ -19,11 +20,24 @@ class ChangeKind(enum.Enum):
     CONVERSATION_UPDATED = "CONVERSATION_UPDATED"
     CONVERSATION_DELETED = "CONVERSATION_DELETED"
     MESSAGES_ADDED = "MESSAGES_ADDED"
+    MESSAGE_FINISHED = "MESSAGE_FINISHED"
+    PROJECT_CREATED = "PROJECT_CREATED"
+    PROJECT_UPDATED = "PROJECT_UPDATED"
+    PROJECT_DELETED = "PROJECT_DELETED"
 
 
 async def _conversation(root: Change, info: strawberry.Info[Context]) -> Conversation | None:
+    if root.conversation_id is None:
+        return None
     record = await info.context.loaders.conversation.load(str(root.conversation_id))
     return None if record is None else Conversation.from_record(record)
+
+
+async def _project(root: Change, info: strawberry.Info[Context]) -> Project | None:
+    if root.project_id is None:
+        return None
+    record = await info.context.loaders.project.load(str(root.project_id))
+    return None if record is None else Project.from_record(record)
 
 
 async def _messages(root: Change, info: strawberry.Info[Context]) -> list[Message]:
@@ -41,17 +55,27 @@ class Change:
         description="Per user: 1, 2, 3, ... one per committed write, with no gaps."
     )
     kind: ChangeKind
-    conversation_id: strawberry.ID
+    conversation_id: strawberry.ID | None = strawberry.field(
+        description="The conversation a CONVERSATION_* or MESSAGES_ADDED change is about."
+    )
+    project_id: strawberry.ID | None = strawberry.field(
+        description="The project a PROJECT_* change is about."
+    )
     record: strawberry.Private[ChangeRecord]
     conversation: Conversation | None = strawberry.field(
         resolver=_conversation, description="The conversation as it is now; null once deleted."
+    )
+    project: Project | None = strawberry.field(
+        resolver=_project, description="The project as it is now; null once deleted."
     )
     messages: list[Message] = strawberry.field(
         resolver=_messages,
         description=(
             "What this change added: the messages of an addMessage/addMessages, in order (or "
-            "of one part of an importConversations); for a CONVERSATION_UPDATED that rated a "
-            "message, that message; empty otherwise."
+            "of one part of an importConversations), or the message a startMessage started; "
+            "for a MESSAGE_FINISHED, the message finishMessage ended; for a "
+            "CONVERSATION_UPDATED that rated a message, that message; empty otherwise. Deltas "
+            "appended to a streaming message are not changes."
         ),
     )
     sync_token: str = strawberry.field(description="Resume from just after this change.")
@@ -61,10 +85,15 @@ class Change:
         return cls(
             version=record.version,
             kind=ChangeKind(record.kind),
-            conversation_id=strawberry.ID(record.conversation_id),
+            conversation_id=_id(record.conversation_id),
+            project_id=_id(record.project_id),
             record=record,
             sync_token=sync_token,
         )
+
+
+def _id(value: str | None) -> strawberry.ID | None:
+    return None if value is None else strawberry.ID(value)
 
 
 @strawberry.type

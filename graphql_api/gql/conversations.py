@@ -6,13 +6,13 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
 from graphql_api.context import Context
 from graphql_api.domain import rules
-from graphql_api.domain.chat import ListFilter
+from graphql_api.domain.chat import ListFilter, list_group, project_count
 from graphql_api.domain.paging import PageArgs
 from graphql_api.errors import NotFoundError, ValidationError
 from graphql_api.loaders import MessagePageKey
@@ -22,7 +22,11 @@ from graphql_api.storage.records import UNSET, ConversationRecord, MessageRecord
 
 from .messages import Message, MessageConnection, message_connection
 from .pagination import PageInfo, edge_cursors, selected, selects_edge_cursors
+from .relay import Node
 from .views import reads_record, record_of
+
+if TYPE_CHECKING:
+    from .projects import Project
 
 
 async def _messages(
@@ -60,6 +64,18 @@ async def _messages(
     )
 
 
+async def _project(
+    root: Conversation, info: strawberry.Info[Context]
+) -> Annotated[Project, strawberry.lazy("graphql_api.gql.projects")] | None:
+    if root.project_id is None:
+        return None
+    # Here, not at the top: projects.py builds on this module's types.
+    from .projects import Project
+
+    record = await info.context.loaders.project.load(str(root.project_id))
+    return None if record is None else Project.from_record(record)
+
+
 @reads_record(
     ConversationRecord,
     active_leaf_id=lambda record: (
@@ -68,7 +84,7 @@ async def _messages(
     tags=lambda record: list(record.tags),
 )
 @strawberry.type
-class Conversation:
+class Conversation(Node):
     id: strawberry.ID
     title: str
     model_id: str | None
@@ -94,6 +110,12 @@ class Conversation:
     tags: list[str]
     expires_at: datetime | None = strawberry.field(
         description="Set for temporary conversations: when it and all its messages disappear."
+    )
+    project_id: strawberry.ID | None = strawberry.field(
+        description="The project it is in; null when in none. Change it with moveConversation."
+    )
+    project: Annotated[Project, strawberry.lazy("graphql_api.gql.projects")] | None = (
+        strawberry.field(resolver=_project, description="The project it is in.")
     )
     messages: MessageConnection = strawberry.field(
         resolver=_messages,
@@ -124,6 +146,7 @@ class Conversation:
             archived=record.archived,
             tags=list(record.tags),
             expires_at=record.expires_at,
+            project_id=None if record.project_id is None else strawberry.ID(record.project_id),
         )
 
 
@@ -157,8 +180,9 @@ class ConversationConnection:
         resolver=_total_count,
         description=(
             "All the conversations of the list the filter selects (archived or not, pinned or "
-            "not, a tag), not only this page. A title search is not counted: with "
-            "titleContains, this is the count of the list it searches."
+            "not, a tag, a project or none), not only this page. A title search is not "
+            "counted: with titleContains, this is the count of the list it searches; so is "
+            "a tag with projectId or inProject."
         ),
     )
 
@@ -172,6 +196,17 @@ class ConversationFilter:
     tag: str | None = strawberry.field(default=None, description="Compared case-insensitively.")
     title_contains: str | None = strawberry.field(
         default=None, description="Case-insensitive, accent-insensitive substring of the title."
+    )
+    project_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="One project's conversations (the caller's project: else NOT_FOUND).",
+    )
+    in_project: bool | None = strawberry.field(
+        default=None,
+        description=(
+            "false: the conversations in no project (one Query a page, as the home list); "
+            "true: those in some project. Not with projectId."
+        ),
     )
 
 
@@ -201,21 +236,27 @@ async def conversations(
             pinned=given.pinned,
             tag=given.tag,
             title_contains=given.title_contains,
+            project_id=given.project_id,
+            in_project=given.in_project,
         )
     )
-    listing = chat.list_conversations(
-        chat.conversation_window(
-            PageArgs(first=first, after=after, last=last, before=before), archived=where.archived
-        ),
-        where,
-    )
+    args = PageArgs(first=first, after=after, last=last, before=before)
+    page_window = chat.conversation_window(args, archived=where.archived, group=list_group(where))
+    listing = chat.list_conversations(page_window, where)
     total: int | None = None
-    if selected(info, "totalCount"):
+    if where.project_id is not None:
+        # The project is read beside the page whether or not its count is asked for: a
+        # project that is not the caller's is NOT_FOUND, not an empty list.
+        page, project = await asyncio.gather(
+            listing, context.loaders.project.load(where.project_id)
+        )
+        total = project_count(project, where)
+    elif selected(info, "totalCount"):
         # Counted alongside the page rather than after it: one round trip, not two.
         page, total = await asyncio.gather(listing, chat.count_conversations(where))
     else:
         page = await listing
-    return _conversation_connection(
+    return conversation_connection(
         context, page, total, where, every_edge_cursor=selects_edge_cursors(info)
     )
 
@@ -225,7 +266,7 @@ async def tags(info: strawberry.Info[Context]) -> list[TagCount]:
     return [TagCount(tag=tag, count=count) for tag, count in await info.context.chat.tags()]
 
 
-def _conversation_connection(
+def conversation_connection(
     context: Context,
     page: Page[ConversationRecord],
     total: int | None,
@@ -236,9 +277,10 @@ def _conversation_connection(
     # A conversation named again in the same request is then served from memory.
     context.loaders.listed(page.items)
     codec = context.chat.cursors
+    archived, group = where.archived, list_group(where)
     cursors = edge_cursors(
         page.items,
-        lambda record: codec.conversation_of(record, archived=where.archived),
+        lambda record: codec.conversation_of(record, archived=archived, group=group),
         every_edge=every_edge_cursor,
     )
     edges = [
@@ -280,7 +322,7 @@ def _requested_message_pages(
     info: strawberry.Info[Context], conversation_id: str
 ) -> Iterator[MessagePageKey]:
     for child in selected(info, "messages"):
-        args = _page_args(child.arguments)
+        args = page_args(child.arguments)
         if args is None or child.arguments.get("leafId") is not None:
             # A page along another branch needs its leaf found first.
             continue
@@ -292,7 +334,7 @@ def _requested_message_pages(
             )
 
 
-def _page_args(arguments: dict[str, Any]) -> PageArgs | None:
+def page_args(arguments: dict[str, Any]) -> PageArgs | None:
     """The arguments as the field will receive them; None if they are not plainly valid.
 
     Literal integers arrive as strings here (graphql-core's node values); variables arrive
@@ -337,6 +379,12 @@ class CreateConversationInput:
     temporary: bool | None = strawberry.field(
         default=False,
         description="Deleted with all its messages TEMPORARY_RETENTION_DAYS after creation.",
+    )
+    project_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description=(
+            "Start it in this project (the caller's: else NOT_FOUND). Not for a temporary one."
+        ),
     )
 
 
@@ -412,6 +460,7 @@ async def create_conversation(
         conversation_id=input.id,
         tags=input.tags or (),
         temporary=bool(input.temporary),
+        project_id=input.project_id,
     )
     return CreateConversationPayload(conversation=_remember(context, record))
 

@@ -12,7 +12,14 @@ import logging
 
 from graphql import GraphQLError
 
-from graphql_api.errors import Code, UnavailableError, code_of, public_message
+from graphql_api.errors import (
+    Code,
+    UnavailableError,
+    code_of,
+    details_of,
+    public_message,
+    retry_after_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +51,11 @@ def public_error(error: GraphQLError) -> GraphQLError:
         extensions["field"] = field
     if code is Code.SERVICE_UNAVAILABLE:
         extensions["retryable"] = True
+    retry_after = retry_after_of(original)
+    if retry_after is not None:
+        extensions["retryAfter"] = retry_after
     if original is not None and code_of(original) is not None:
+        extensions.update(details_of(original))
         message = public_message(original, code)
     elif code is Code.INTERNAL_SERVER_ERROR:
         message = public_message(error, code)

@@ -88,16 +88,25 @@ class Phase(enum.Enum):
     LIMITS = "limits"
     VALIDATION = "validation"
     OPERATION = "operation"
+    # Over the user's budget (domain/ratelimit.py), checked before anything is executed.
+    RATE_LIMIT = "rate_limit"
+    # No place free in the process (admission.py): for an operation on a WebSocket; an HTTP
+    # request is shed before it reaches a transport.
+    ADMISSION = "admission"
     VARIABLES = "variables"
 
 
 class RequestError(Exception):
-    """The request was refused before any resolver ran; `errors` are already public."""
+    """The request was refused before any resolver ran; `errors` are already public.
+    `retry_after`: the seconds a refusal tells the client to wait (HTTP's Retry-After)."""
 
-    def __init__(self, phase: Phase, errors: list[GraphQLError]) -> None:
+    def __init__(
+        self, phase: Phase, errors: list[GraphQLError], *, retry_after: int | None = None
+    ) -> None:
         super().__init__(f"{phase.value}: {errors[0].message if errors else ''}")
         self.phase = phase
         self.errors = errors
+        self.retry_after = retry_after
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -32,6 +32,8 @@ The spec's table, as served here (graphql-response+json / application/json):
   mutation over GET                               405 / 405 (Allow: POST)
   other methods                                   405 / 405 (Allow: GET, POST)
   no acceptable media type                        406 / 406
+  over the user's rate limit (gql/budgets.py)     429 / 429 (RATE_LIMITED, with Retry-After
+                                                    and `retryAfter`)
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from graphql_api.observability.cost import observed
 from graphql_api.observability.record import note_operation
 from graphql_api.services import AppState
 
+from .budgets import admit
 from .executor import GraphQLRunner, Phase, RequestError
 from .trusted import normalized_id
 
@@ -70,8 +73,12 @@ _SPEC_STATUS: Final = {
     Phase.LIMITS: 400,
     Phase.VALIDATION: 400,
     Phase.OPERATION: 400,
+    Phase.RATE_LIMIT: HTTP_STATUS[Code.RATE_LIMITED],
+    Phase.ADMISSION: HTTP_STATUS[Code.SERVICE_UNAVAILABLE],
     Phase.VARIABLES: 400,
 }
+# HTTP's own answers, whatever the media type: a legacy client honours them too.
+_HTTP_ANSWERS: Final = frozenset({Phase.RATE_LIMIT, Phase.ADMISSION})
 _LEGACY_200: Final = frozenset(
     {Phase.PERSISTED, Phase.TRUSTED, Phase.PARSE, Phase.LIMITS, Phase.VALIDATION, Phase.VARIABLES}
 )
@@ -210,6 +217,12 @@ class GraphQLEndpoint:
             if prepared.kind is OperationType.SUBSCRIPTION:
                 # As if the schema had no subscriptions: over HTTP, it has none.
                 raise _refused_as_invalid("subscriptions are served over WebSocket on this path")
+            await admit(
+                request.state["services"].limiter,
+                prepared,
+                user_id=context.user_id,
+                transport="graphql",
+            )
             result = await self._runner.execute(
                 prepared, variables=params.variables, context=context
             )
@@ -232,11 +245,12 @@ def _refusal(refused: RequestError, media: str) -> Response:
         # The one refusal with `data`: Apollo's clients send the document after this miss only
         # when it arrives as a 200, and a 200 graphql-response+json must carry `data`.
         body = {"data": None, **body}
-    if media == GRAPHQL_RESPONSE:
+    if media == GRAPHQL_RESPONSE or refused.phase in _HTTP_ANSWERS:
         status = _SPEC_STATUS[refused.phase]
     else:
         status = 200 if refused.phase in _LEGACY_200 else 400
-    return _json(body, status, media)
+    headers = {} if refused.retry_after is None else {"Retry-After": str(refused.retry_after)}
+    return _json(body, status, media, headers)
 
 
 async def _params(request: Request[Any]) -> _Params:
@@ -308,7 +322,9 @@ def _document_id(document_id: Any, persisted_query: Any) -> str | None:
     return ids[0] if ids else None
 
 
-def _json(body: Mapping[str, Any], status: int, media: str, **headers: str) -> Response:
+def _json(
+    body: Mapping[str, Any], status: int, media: str, headers: Mapping[str, str] | None = None
+) -> Response:
     # observed: notes the error codes for the request's log line and adds extensions.cost.
     # orjson: the same compact UTF-8 as json.dumps(ensure_ascii=False) at a fraction of its
     # cost, which showed on every page of results.
@@ -322,4 +338,4 @@ def _plain_error(message: str, status: int, media: str, *, allow: str | None = N
     """A refusal outside GraphQL's own phases, in the GraphQL error shape all the same."""
     headers = {} if allow is None else {"Allow": allow}
     body = {"errors": [{"message": message, "extensions": {"code": Code.BAD_REQUEST.value}}]}
-    return _json(body, status, media, **headers)
+    return _json(body, status, media, headers)

@@ -1,14 +1,21 @@
-"""The mutations on messages: their payloads name both a conversation and its messages."""
+"""The mutations on messages: their payloads name both a conversation and its messages.
+
+A streamed answer is three of them: startMessage, then appendMessage per delta as the
+model produces it, then finishMessage (also how a user's stop is saved).
+"""
 
 from __future__ import annotations
+
+import enum
 
 import strawberry
 
 from graphql_api.context import Context
+from graphql_api.domain.chat import FinishDraft, StartDraft
 from graphql_api.storage.messages import Added
 
 from .conversations import Conversation
-from .messages import AddMessageInput, AddMessagesInput, Message, Rating
+from .messages import AddMessageInput, AddMessagesInput, Message, MessageRole, Rating
 
 _CONVERSATION_AFTER_ADD = (
     "The conversation after the add: its new updatedAt, messageCount and lastMessage."
@@ -16,7 +23,8 @@ _CONVERSATION_AFTER_ADD = (
 
 
 async def _conversation_after_add(
-    root: AddMessagePayload | AddMessagesPayload, info: strawberry.Info[Context]
+    root: AddMessagePayload | AddMessagesPayload | StartMessagePayload | FinishMessagePayload,
+    info: strawberry.Info[Context],
 ) -> Conversation | None:
     # Read only if asked for; the add cleared the loader, so this is the state after it.
     # Null only if the conversation was deleted in between.
@@ -132,3 +140,157 @@ async def set_message_feedback(
     )
     context.loaders.forget_conversation(record.conversation_id)
     return SetMessageFeedbackPayload(message=Message.from_record(record))
+
+
+# --- streamed messages ---------------------------------------------------------------------
+
+
+@strawberry.input
+class StartMessageInput:
+    conversation_id: strawberry.ID
+    id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="A client-chosen UUID; retrying with it starts the message once.",
+    )
+    parent_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description=(
+            "As addMessage: omitted, after the newest message of the active branch; an "
+            "earlier message, a new branch there (a regenerate)."
+        ),
+    )
+    role: MessageRole = MessageRole.ASSISTANT
+    model_id: str | None = None
+
+    def draft(self) -> StartDraft:
+        return StartDraft(
+            id=self.id, parent_id=self.parent_id, role=self.role.value, model_id=self.model_id
+        )
+
+
+@strawberry.type
+class StartMessagePayload:
+    message: Message = strawberry.field(
+        description="STREAMING, its content empty (or, for a retry, what is stored so far)."
+    )
+    conversation_id: strawberry.Private[str]
+    conversation: Conversation | None = strawberry.field(
+        resolver=_conversation_after_add, description=_CONVERSATION_AFTER_ADD
+    )
+
+
+async def start_message(
+    info: strawberry.Info[Context], input: StartMessageInput
+) -> StartMessagePayload:
+    context = info.context
+    added = await context.chat.start_message(
+        conversation_id=input.conversation_id, draft=input.draft()
+    )
+    (record,) = added.messages
+    return StartMessagePayload(
+        message=Message.from_record(record), conversation_id=_added(context, added)
+    )
+
+
+@strawberry.input
+class AppendMessageInput:
+    conversation_id: strawberry.ID
+    message_id: strawberry.ID
+    seq: int = strawberry.field(
+        description=(
+            "1, 2, 3, ... per message. Send seq N + 1 once N is acknowledged. A stored seq "
+            "sent again changes nothing and is answered as the first time; a seq past the next "
+            "is CONFLICT with extensions.expectedSeq."
+        )
+    )
+    delta: str = strawberry.field(
+        description="The text to add: not empty, at most MAX_DELTA_BYTES (64 KiB) of UTF-8."
+    )
+
+
+@strawberry.type
+class AppendMessagePayload:
+    message_id: strawberry.ID
+    seq: int = strawberry.field(
+        description="The seq stored: with appends sent in order, the highest contiguous one."
+    )
+    length: int = strawberry.field(
+        description="Characters (Unicode code points) of the message's text up to this seq."
+    )
+
+
+async def append_message(
+    info: strawberry.Info[Context], input: AppendMessageInput
+) -> AppendMessagePayload:
+    appended = await info.context.chat.append_message(
+        conversation_id=input.conversation_id,
+        message_id=input.message_id,
+        seq=input.seq,
+        delta=input.delta,
+    )
+    return AppendMessagePayload(
+        message_id=strawberry.ID(appended.message_id), seq=appended.seq, length=appended.length
+    )
+
+
+@strawberry.enum(description="How a stream ends. A user's stop is STOPPED.")
+class FinishStatus(enum.Enum):
+    COMPLETE = "complete"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+@strawberry.input
+class FinishMessageInput:
+    conversation_id: strawberry.ID
+    message_id: strawberry.ID
+    status: FinishStatus
+    last_seq: int = strawberry.field(
+        description=(
+            "The last seq sent (0 for none). Every acknowledged delta is kept; a lastSeq past "
+            "the stored deltas is CONFLICT with extensions.expectedSeq, unless content is given."
+        )
+    )
+    content: str | None = strawberry.field(
+        default=None,
+        description=(
+            "The full final text, the client's final word: it replaces the stored deltas."
+        ),
+    )
+    error_message: str | None = strawberry.field(
+        default=None, description="Only with FAILED, which also sets isError."
+    )
+
+    def draft(self) -> FinishDraft:
+        return FinishDraft(
+            status=self.status.value,
+            last_seq=self.last_seq,
+            content=self.content,
+            error_message=self.error_message,
+        )
+
+
+@strawberry.type
+class FinishMessagePayload:
+    message: Message
+    conversation_id: strawberry.Private[str]
+    conversation: Conversation | None = strawberry.field(
+        resolver=_conversation_after_add,
+        description="The conversation after the finish: its new version, updatedAt and preview.",
+    )
+
+
+async def finish_message(
+    info: strawberry.Info[Context], input: FinishMessageInput
+) -> FinishMessagePayload:
+    context = info.context
+    finished = await context.chat.finish_message(
+        conversation_id=input.conversation_id, message_id=input.message_id, draft=input.draft()
+    )
+    record = finished.message
+    context.loaders.forget_conversation(record.conversation_id)
+    if finished.conversation is not None:
+        context.loaders.remember(finished.conversation)
+    return FinishMessagePayload(
+        message=Message.from_record(record), conversation_id=record.conversation_id
+    )

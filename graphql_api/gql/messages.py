@@ -23,6 +23,23 @@ class MessageRole(enum.Enum):
     SYSTEM = "system"
 
 
+@strawberry.enum(
+    description=(
+        "Where a message is in its life. COMPLETE: added whole, or streamed and finished. "
+        "STREAMING: appendMessage is adding to it. INTERRUPTED: streaming, but no append came "
+        "for STREAM_LEASE_SECONDS (a dropped connection, a crashed app): the text is kept, and "
+        "a late appendMessage or finishMessage goes on. STOPPED, FAILED: as finishMessage "
+        "ended it."
+    )
+)
+class MessageStatus(enum.Enum):
+    COMPLETE = "complete"
+    STREAMING = "streaming"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
 @strawberry.enum
 class Rating(enum.Enum):
     UP = "up"
@@ -56,7 +73,11 @@ async def _sibling_ids(root: Message, info: strawberry.Info[Context]) -> list[st
     return [strawberry.ID(sibling) for sibling in siblings]
 
 
-@reads_record(MessageRecord, role=lambda record: MessageRole(record.role))
+@reads_record(
+    MessageRecord,
+    role=lambda record: MessageRole(record.role),
+    status=lambda record: MessageStatus(record.status),
+)
 @strawberry.type
 class Message:
     id: strawberry.ID
@@ -71,6 +92,18 @@ class Message:
         description="The message this one answers or follows; null for the first."
     )
     feedback: Feedback | None
+    status: MessageStatus = strawberry.field(
+        description=(
+            "COMPLETE for every message not streamed. While STREAMING or INTERRUPTED, `content` "
+            "is the text up to the last acknowledged delta."
+        )
+    )
+    stream_seq: int | None = strawberry.field(
+        description=(
+            "While STREAMING or INTERRUPTED: the last acknowledged seq (0 before the first "
+            "delta); null otherwise."
+        )
+    )
     record: strawberry.Private[MessageRecord]
     # Known when the message was read with its conversation's tree.
     siblings: strawberry.Private[tuple[str, ...] | None] = None
@@ -95,6 +128,8 @@ class Message:
             error_message=record.error_message,
             parent_id=None if record.parent_id is None else strawberry.ID(record.parent_id),
             feedback=None if record.feedback is None else Feedback.from_record(record.feedback),
+            status=MessageStatus(record.status),
+            stream_seq=record.stream_seq,
             record=record,
             siblings=None if tree is None else tree.siblings(record),
         )

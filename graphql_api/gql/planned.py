@@ -171,8 +171,9 @@ class _FieldSet:
     steps: tuple[_Step, ...]
     # Every step is plain, so the whole set completes without a resolver.
     plain: bool
-    # The type's is_type_of, when Strawberry made it (a type implementing an interface).
-    is_type_of: Callable[[Any], bool] | None = None
+    # The type's own check of a value, which graphql-core makes before completing it (a type
+    # implementing an interface has Strawberry's isinstance check); the closures make it too.
+    is_type_of: Callable[[Any, Any], Any] | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -520,16 +521,16 @@ def _view(object_type: GraphQLObjectType) -> RecordView | None:
 
 
 def _is_type_of(object_type: GraphQLObjectType) -> Any:
-    """None without is_type_of; Strawberry's own is_type_of (it reads the value only); _MISS
-    for any other, which only graphql-core calls."""
+    """None without is_type_of; the one Strawberry generates for a type implementing an
+    interface (`is_type_of(obj, _info)`: an isinstance check that never reads the info), which
+    the closures call with no info; _MISS for any other, which only graphql-core calls, with
+    its info (the field set is then completed by graphql-core)."""
     if object_type.is_type_of is None:
         return None
     definition = (object_type.extensions or {}).get(_BACKREF)
     if not isinstance(definition, StrawberryObjectDefinition) or definition.is_type_of:
         return _MISS
-    is_type_of = object_type.is_type_of
-    # Strawberry's is_type_of never reads its info.
-    return lambda value: is_type_of(value, cast(Any, None)) is True
+    return object_type.is_type_of
 
 
 def _named(field_type: GraphQLOutputType) -> Any:
@@ -578,7 +579,8 @@ def _object_completer(fields: _FieldSet) -> Complete:
     def complete_object(value: Any) -> Any:
         if value is None:
             return None
-        if is_type_of is not None and not is_type_of(value):
+        # Strawberry's own check never reads graphql-core's info (see _is_type_of).
+        if is_type_of is not None and is_type_of(value, None) is not True:
             return _MISS
         result = {}
         for key, read, complete, unchanged, nullable in steps:

@@ -11,12 +11,15 @@ from pathlib import Path
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
+from graphql_api.domain.rules import MAX_NODES
 from graphql_api.settings import Settings
 
 from . import changes as change_api
 from . import conversations as conversation_api
 from . import message_mutations, transfer
+from . import projects as project_api
 from . import subscriptions as subscription_api
+from .relay import Node
 from .scalars import SCALAR_MAP
 
 SDL_PATH = Path(__file__).resolve().parents[2] / "schema" / "schema.graphql"
@@ -46,6 +49,26 @@ class Query:
         resolver=conversation_api.tags,
         description="The caller's tags with how many conversations carry each, most used first.",
     )
+    # Issue 22: projects, and Relay's Node.
+    projects: project_api.ProjectConnection = strawberry.field(
+        resolver=project_api.projects,
+        description="The caller's projects, most recently updated first.",
+    )
+    project: project_api.Project | None = strawberry.field(
+        resolver=project_api.project,
+        description="The caller's project; null when missing, being deleted or not the caller's.",
+    )
+    node: Node | None = strawberry.field(
+        resolver=project_api.node,
+        description=(
+            "The caller's conversation or project with this id (Relay's refetch); null when "
+            "missing or not the caller's."
+        ),
+    )
+    nodes: list[Node | None] = strawberry.field(
+        resolver=project_api.nodes,
+        description=(f"As node, for up to {MAX_NODES} ids in one read, in the order given."),
+    )
 
 
 @strawberry.type
@@ -74,6 +97,30 @@ class Mutation:
     set_message_feedback: message_mutations.SetMessageFeedbackPayload = strawberry.mutation(
         resolver=message_mutations.set_message_feedback
     )
+    # Issue 21: answers saved as they stream.
+    start_message: message_mutations.StartMessagePayload = strawberry.mutation(
+        resolver=message_mutations.start_message,
+        description=(
+            "Start an answer that will stream: an empty message, STREAMING, placed as addMessage "
+            "places one. At most MAX_STREAMING_MESSAGES stream per user at once (CONFLICT beyond)."
+        ),
+    )
+    append_message: message_mutations.AppendMessagePayload = strawberry.mutation(
+        resolver=message_mutations.append_message,
+        description=(
+            "Add a delta to a STREAMING (or INTERRUPTED) message. Answered once it is stored: an "
+            "acknowledged delta is never lost. Over MAX_CONTENT_BYTES in all is BAD_USER_INPUT; "
+            "a finished message is CONFLICT."
+        ),
+    )
+    finish_message: message_mutations.FinishMessagePayload = strawberry.mutation(
+        resolver=message_mutations.finish_message,
+        description=(
+            "End a stream: COMPLETE, STOPPED (the user's stop) or FAILED. The stored deltas "
+            "become the message's content, unless `content` replaces them. The same finish "
+            "again answers the stored message."
+        ),
+    )
     # Issue 15: bringing history in, and erasing it.
     import_conversations: transfer.ImportConversationsPayload = strawberry.mutation(
         resolver=transfer.import_conversations,
@@ -82,8 +129,29 @@ class Mutation:
     delete_all_my_data: transfer.DeleteAllMyDataPayload = strawberry.mutation(
         resolver=transfer.delete_all_my_data,
         description=(
-            "Deletes every conversation, message and change of the caller. Resumable: call "
-            "again until done."
+            "Deletes every conversation, project, message and change of the caller. "
+            "Resumable: call again until done."
+        ),
+    )
+    # Issue 22: projects.
+    create_project: project_api.CreateProjectPayload = strawberry.mutation(
+        resolver=project_api.create_project,
+        description="Idempotent by id: creating the same id again returns the project as it is.",
+    )
+    update_project: project_api.UpdateProjectPayload = strawberry.mutation(
+        resolver=project_api.update_project
+    )
+    delete_project: project_api.DeleteProjectPayload = strawberry.mutation(
+        resolver=project_api.delete_project,
+        description=(
+            "Deletes the project, its conversations moved out of it (or deleted with "
+            "deleteConversations). Resumable, a bounded amount per call: call again until done."
+        ),
+    )
+    move_conversation: project_api.MoveConversationPayload = strawberry.mutation(
+        resolver=project_api.move_conversation,
+        description=(
+            "Moves a conversation into a project, or out of any: one write, its messages untouched."
         ),
     )
 

@@ -12,7 +12,7 @@ from graphql_api.domain.imports import ImportConversationDraft, ImportMessageDra
 from graphql_api.storage.records import UNSET
 
 from .conversations import Conversation
-from .messages import MessageRole
+from .messages import MessageRole, MessageStatus
 
 IMPORT_BOUND = (
     f"At most {rules.IMPORT_MAX_CONVERSATIONS} conversations, {rules.IMPORT_MAX_MESSAGES} "
@@ -46,6 +46,15 @@ class ImportMessageInput:
     model_id: str | None = None
     is_error: bool = False
     error_message: str | None = None
+    status: MessageStatus = strawberry.field(
+        default=MessageStatus.COMPLETE,
+        description=(
+            "A STREAMING or INTERRUPTED message is stored as interrupted, its content the text "
+            "so far: it reads INTERRUPTED once STREAM_LEASE_SECONDS have passed since its "
+            "createdAt, and appendMessage or finishMessage goes on from it. Content may be "
+            "empty unless COMPLETE."
+        ),
+    )
 
     def draft(self) -> ImportMessageDraft:
         return ImportMessageDraft(
@@ -57,6 +66,7 @@ class ImportMessageInput:
             model_id=self.model_id,
             is_error=self.is_error,
             error_message=self.error_message,
+            status=self.status.value,
         )
 
 
@@ -86,6 +96,13 @@ class ImportConversationInput:
             "imported. Followed down its newest children, as setActiveBranch does."
         ),
     )
+    project_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description=(
+            "The caller's project it goes in when this call creates it (else NOT_FOUND); a "
+            "conversation stored already stays where it is."
+        ),
+    )
 
     def draft(self) -> ImportConversationDraft:
         return ImportConversationDraft(
@@ -96,6 +113,7 @@ class ImportConversationInput:
             updated_at=self.updated_at,
             messages=[message.draft() for message in self.messages],
             active_leaf_id=self.active_leaf_id,
+            project_id=self.project_id,
         )
 
 
@@ -114,7 +132,9 @@ class ImportConversationsPayload:
 @strawberry.type
 class DeleteAllMyDataPayload:
     done: bool = strawberry.field(
-        description="Everything is deleted: no conversation, message or change of yours is left."
+        description=(
+            "Everything is deleted: no conversation, project, message or change of yours is left."
+        )
     )
     conversations_remaining: int = strawberry.field(
         description="Conversations not deleted yet; call again until done."

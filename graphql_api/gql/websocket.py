@@ -21,6 +21,10 @@ and runs what they carry:
   Strawberry's own pipeline (`schema.subscribe`) never runs: the handlers' methods that would
   call it are replaced here. A refused document, or variables that do not fit, get the
   protocol's `error` message.
+- The user's budgets are checked there too, as for an HTTP request (gql.budgets): over one,
+  the operation gets an `error` (RATE_LIMITED, `retryAfter`) and the socket stays. A query or
+  mutation takes a place in the process while it runs (admission.py); with none free in time
+  its `error` is SERVICE_UNAVAILABLE. Connections and subscriptions take no place.
 - A subscription runs with the connection's Context, built once from the verified identity;
   its loaders are renewed before each change it delivers (gql.subscriptions).
 - A query or mutation runs as an HTTP request does (GraphQLRunner.execute, planned), with a
@@ -43,7 +47,7 @@ from datetime import timedelta
 from json import JSONDecodeError
 from typing import Any, Final, cast
 
-from graphql import ExecutionResult, GraphQLFormattedError, OperationType
+from graphql import ExecutionResult, GraphQLError, GraphQLFormattedError, OperationType
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
@@ -69,19 +73,22 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
 )
 from strawberry.types.unset import UNSET, UnsetType
 
+from graphql_api.admission import SHED_RETRY_AFTER_SECONDS, Admission
 from graphql_api.auth import AuthenticationError, Identity, SigningKeysUnavailableError
 from graphql_api.auth.bearer import bearer_token
 from graphql_api.context import Context, build_context
 from graphql_api.domain.live import LiveChanges
-from graphql_api.errors import Code
+from graphql_api.errors import BUSY_MESSAGE, Code
 from graphql_api.observability.cost import note_errors, observed
 from graphql_api.observability.record import RequestRecord
 from graphql_api.observability.sockets import observed_operation
 from graphql_api.observability.telemetry import Telemetry
 from graphql_api.services import Services
 from graphql_api.settings import SubscriptionSettings
+from graphql_api.transport import graphql_error_body
 
-from .executor import GraphQLRunner, Prepared, RequestError
+from .budgets import admit
+from .executor import GraphQLRunner, Phase, Prepared, RequestError
 
 # Close codes: graphql-transport-ws's own, and RFC 6455's.
 FORBIDDEN: Final = 4403
@@ -184,6 +191,18 @@ class SocketRequest:
         ):
             return None
         return cls(query=query, operation_name=name or None, variables=variables)
+
+
+def _shed() -> RequestError:
+    """The refusal of an operation for which no place came free in time."""
+    error = graphql_error_body(
+        BUSY_MESSAGE, Code.SERVICE_UNAVAILABLE.value, retry_after=SHED_RETRY_AFTER_SECONDS
+    )["errors"][0]
+    return RequestError(
+        Phase.ADMISSION,
+        [GraphQLError(error["message"], extensions=error["extensions"])],
+        retry_after=SHED_RETRY_AFTER_SECONDS,
+    )
 
 
 def _payload(result: ExecutionResult) -> dict[str, Any]:
@@ -350,6 +369,7 @@ class WebSocketEndpoint(GraphQL[Any, None]):
         *,
         settings: SubscriptionSettings,
         telemetry: Telemetry,
+        admission: Admission,
         allowed_origins: Sequence[str] = (),
         wait_until: WaitUntil = wall_clock_until,
     ) -> None:
@@ -366,6 +386,7 @@ class WebSocketEndpoint(GraphQL[Any, None]):
         self._runner = runner
         self._settings = settings
         self._telemetry = telemetry
+        self._admission = admission
         self._wait_until = wait_until
         self.max_message_bytes = settings.max_message_bytes
         # Open connections by user, in this process.
@@ -432,13 +453,24 @@ class WebSocketEndpoint(GraphQL[Any, None]):
         payload, when the runner refuses the document or its variables.
 
         Every operation of either protocol passes here, as every HTTP request passes
-        GraphQLEndpoint.respond; a per-operation admission (rate limits) belongs here too.
+        GraphQLEndpoint.respond: its user's budgets are checked here (gql.budgets), and a
+        query or mutation takes a place in the process while it runs (admission.py).
         """
-        _, context = connection.established()
+        identity, context = connection.established()
         try:
             prepared = self._runner.prepare(request.query, request.operation_name)
         except RequestError as refused:
             self._note_refusal(connection, protocol, None, refused)
+            raise
+        try:
+            await admit(
+                connection.services.limiter,
+                prepared,
+                user_id=identity.sub,
+                transport="websocket",
+            )
+        except RequestError as refused:
+            self._note_refusal(connection, protocol, prepared, refused)
             raise
         if prepared.kind is OperationType.SUBSCRIPTION:
             try:
@@ -453,14 +485,22 @@ class WebSocketEndpoint(GraphQL[Any, None]):
                     yield _payload(result)
             return
         with self._observed(connection, protocol, prepared):
-            try:
-                # Loaders of its own, as an HTTP request's: the connection's may be an hour old.
-                result = await self._runner.execute(
-                    prepared, variables=request.variables, context=build_context(context.chat)
-                )
-            except RequestError as refused:
-                note_errors([error.formatted for error in refused.errors])
-                raise
+            # A place in the process while it runs, as an HTTP request takes (admission.py).
+            async with self._admission.place() as admitted:
+                if not admitted:
+                    self._telemetry.metrics.shed("websocket")
+                    shed = _shed()
+                    note_errors([error.formatted for error in shed.errors])
+                    raise shed
+                try:
+                    # Loaders of its own, as an HTTP request's: the connection's may be an hour
+                    # old.
+                    result = await self._runner.execute(
+                        prepared, variables=request.variables, context=build_context(context.chat)
+                    )
+                except RequestError as refused:
+                    note_errors([error.formatted for error in refused.errors])
+                    raise
             # Notes its error codes, and adds the cost extension when that is on.
             payload = dict(observed(_payload(result)))
         yield payload

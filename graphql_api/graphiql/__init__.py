@@ -89,7 +89,9 @@ class Assets:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class GraphiQL:
-    """The page for `endpoint`, its headers editor pre-filled with `headers` (dev use only)."""
+    """The page for `endpoint`, its headers editor pre-filled with `headers` (dev use only),
+    and `default_query` in its editor when the URL names none (`?q=`) and the browser has
+    kept none from an earlier visit."""
 
     assets: Assets
     endpoint: str
@@ -98,8 +100,21 @@ class GraphiQL:
     assets_path: str = ASSETS_PATH
 
     @classmethod
-    def load(cls, *, endpoint: str, headers: Mapping[str, str] | None = None) -> GraphiQL:
-        return cls(assets=Assets.load(), endpoint=endpoint, headers=headers)
+    def load(
+        cls,
+        *,
+        endpoint: str,
+        headers: Mapping[str, str] | None = None,
+        default_query: str | None = None,
+    ) -> GraphiQL:
+        """The page; DEFAULT_QUERY asks for a token, so a caller that fills `headers` in
+        passes a `default_query` that does not."""
+        return cls(
+            assets=Assets.load(),
+            endpoint=endpoint,
+            headers=headers,
+            default_query=DEFAULT_QUERY if default_query is None else default_query,
+        )
 
     def response(self, request: Request) -> Response:
         nonce = secrets.token_urlsafe(16)

@@ -61,25 +61,24 @@ DEV_CONTENT_BUCKET: Final = "chat-history-dev-content"
 # start, so the dev user finds its data again in a table that outlives the process.
 _MOTO_SEED: Final = 20_240_501
 
+# The README's first query ("A first try"; a test holds the two together). The token is in
+# the headers editor already, so the comment does not ask for one.
 SAMPLE_QUERY: Final = """\
-# Your conversations, newest first. Press Run (Ctrl-Enter).
+# Your conversations, newest first: press Run (Ctrl-Enter).
+# The token is in the Headers tab below.
 query RecentConversations {
   conversations(first: 10) {
+    totalCount
     edges {
       node {
         id
         title
         messageCount
-        messages(last: 3) {
-          edges {
-            node {
-              role
-              content
-            }
-          }
-        }
+        lastMessage { role content }
+        messages(last: 3) { edges { node { role content createdAt } } }
       }
     }
+    pageInfo { hasNextPage endCursor }
   }
 }
 """
@@ -160,6 +159,9 @@ class DevOptions:
     port: int = 8000
     open_browser: bool = True
     state_dir: Path | None = None
+    # How to run this program again, as the user started it (cli.invocation): the banner
+    # prints the dev-token command with it.
+    command: str = "chat-history-api"
 
 
 def default_state_dir(environ: Mapping[str, str]) -> Path:
@@ -335,7 +337,9 @@ class DevStack:
         )
 
 
-def banner(stack: DevStack) -> str:
+def banner(stack: DevStack, *, command: str) -> str:
+    """What `dev` prints once it serves: the token once, and a dev-token line that runs as
+    printed (`command` is how the user started this program)."""
     dynamodb, cognito = stack.settings.dynamodb, stack.settings.cognito
     if stack.persistent:
         data = (
@@ -349,18 +353,17 @@ def banner(stack: DevStack) -> str:
         [
             "",
             "chat-history-api dev stack is up",
-            f"  GraphiQL:  {stack.graphql_url}",
+            f"  GraphiQL:  {graphiql_url(stack.graphql_url)}",
             f"  Data:      {data}",
             f"  Cognito:   local pool {cognito.user_pool_id}, "
             f"app client {cognito.app_client_ids[0]}",
-            f"  Signed in: user {DEV_USER!r} ({seeded}); the token is valid for an hour,",
-            "             get a new one (or one for another user) with:",
-            f"             chat-history-api dev-token --user {DEV_USER}{_port_option(stack.port)}",
-            "",
-            f"Authorization: Bearer {stack.token}",
+            f"  Signed in: user {DEV_USER!r} ({seeded}); its token, valid for an hour, is in",
+            "             GraphiQL's headers and below. A new one (or one for another user):",
+            f"             {command} dev-token --user {DEV_USER}{_port_option(stack.port)}",
             "",
             "Try it from a terminal:",
-            f"  curl -s {stack.graphql_url} -H 'Authorization: Bearer {stack.token}' \\",
+            f"  TOKEN={stack.token}",
+            f'  curl -s {stack.graphql_url} -H "Authorization: Bearer $TOKEN" \\',
             "    -H 'Content-Type: application/json' \\",
             f"    -d '{json.dumps({'query': CURL_QUERY})}'",
             "",
@@ -395,7 +398,7 @@ def run(options: DevOptions, environ: Mapping[str, str], *, out: TextIO = sys.st
 
         def started() -> None:
             stack.state().write(path)
-            print(banner(stack), file=out, flush=True)
+            print(banner(stack, command=options.command), file=out, flush=True)
             if options.open_browser and can_open_browser(environ):
                 webbrowser.open(graphiql_url(stack.graphql_url))
 
@@ -476,6 +479,7 @@ def _serve(stack: DevStack, sock: socket.socket, *, on_started: Callable[[], Non
         stack.settings,
         aws_credentials=stack.credentials,
         graphiql_headers={"Authorization": f"Bearer {stack.token}"},
+        graphiql_query=SAMPLE_QUERY,
     )
     config = uvicorn.Config(
         app,

@@ -3,7 +3,9 @@
 What keeps tokens, message content and titles out, whatever a log call passes:
 - Exceptions are written as their type and frames only, never their message: an exception's
   text is untrusted (botocore's ParamValidationError quotes the value it refused, a KeyError
-  its key), and a traceback needs the frames, not the data.
+  its key), and a traceback needs the frames, not the data. A request DynamoDB or S3 refused
+  (StorageRejectedError) is the exception: its code, operation, table, request id and item
+  count are written (as `storage_error` in JSON), and never the engine's message.
 - Every message is scrubbed of what looks like a bearer token, a JWT, an Authorization header
   or an AWS signature before it is written.
 - The AWS SDK and HTTP client loggers are held at WARNING whatever LOG_LEVEL says, and a
@@ -27,6 +29,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Final, TextIO
 
+from graphql_api.errors import StorageRejectedError
 from graphql_api.settings import ObservabilitySettings
 
 from . import record
@@ -73,11 +76,8 @@ def scrub(text: str) -> str:
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 
-def safe_traceback(exc_info: ExcInfo | tuple[None, None, None]) -> str | None:
-    """The exception chain as types and frames; no exception's message is included."""
-    error = exc_info[1]
-    if error is None:
-        return None
+def _chain(error: BaseException) -> list[BaseException]:
+    """`error` and what led to it, as a traceback shows them, newest first."""
     chain: list[BaseException] = []
     seen: set[int] = set()
     current: BaseException | None = error
@@ -87,16 +87,39 @@ def safe_traceback(exc_info: ExcInfo | tuple[None, None, None]) -> str | None:
         current = current.__cause__ or (
             None if current.__suppress_context__ else current.__context__
         )
+    return chain
+
+
+def safe_traceback(exc_info: ExcInfo | tuple[None, None, None]) -> str | None:
+    """The exception chain as types and frames; no exception's message is included, except
+    a storage refusal's summary, which is built from fields that hold nothing of the request."""
+    error = exc_info[1]
+    if error is None:
+        return None
     parts = []
-    for position, exc in enumerate(reversed(chain)):
+    for position, exc in enumerate(reversed(_chain(error))):
         if position:
             parts.append("The above exception led to:")
         parts.append("Traceback (most recent call last):")
         for frame in traceback.extract_tb(exc.__traceback__):
             parts.append(f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}')
-        kind = type(exc)
-        parts.append(f"{kind.__module__}.{kind.__qualname__} (message not logged)")
+        kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        if isinstance(exc, StorageRejectedError):
+            parts.append(f"{kind}: {exc.summary()}")
+        else:
+            parts.append(f"{kind} (message not logged)")
     return "\n".join(parts)
+
+
+def storage_rejection(exc_info: ExcInfo | tuple[None, None, None]) -> dict[str, str | int] | None:
+    """What an operator needs of a request DynamoDB or S3 refused, wherever in the chain."""
+    error = exc_info[1]
+    if error is None:
+        return None
+    for exc in _chain(error):
+        if isinstance(exc, StorageRejectedError):
+            return exc.details()
+    return None
 
 
 def _utc(created: float) -> str:
@@ -106,7 +129,8 @@ def _utc(created: float) -> str:
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request_id, then the fields an
-    access line carries (`extra={"fields": {...}}`), then `exception` (types and frames)."""
+    access line carries (`extra={"fields": {...}}`), then `exception` (types and frames) and,
+    for a request the storage refused, `storage_error` (StorageRejectedError.details)."""
 
     def format(self, entry: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -123,6 +147,9 @@ class JsonFormatter(logging.Formatter):
             line.update(fields)
         if entry.exc_info:
             line["exception"] = safe_traceback(entry.exc_info)
+            rejection = storage_rejection(entry.exc_info)
+            if rejection is not None:
+                line["storage_error"] = rejection
         return json.dumps(line, ensure_ascii=False, separators=(",", ":"), default=str)
 
 

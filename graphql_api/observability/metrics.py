@@ -29,14 +29,17 @@ from .record import RequestRecord
 # step with the files, which the wheel does not ship.
 KNOWN_OPERATIONS: Final = frozenset(
     {
+        "AppendMessage",
         "BranchMessage",
         "BrowseConversations",
         "CreateConversation",
         "DeleteAllMyData",
         "DeleteConversation",
+        "FinishMessage",
         "HomeConversations",
         "ImportConversations",
         "LiveChanges",
+        "MessageStream",
         "OlderMessages",
         "OpenConversation",
         "OrganiseConversation",
@@ -44,8 +47,17 @@ KNOWN_OPERATIONS: Final = frozenset(
         "RenameConversation",
         "SaveExchange",
         "SendMessage",
+        "StartMessage",
         "SwitchBranch",
         "SyncChanges",
+        # Issue 22: projects and refetching by id.
+        "CreateProject",
+        "DeleteProject",
+        "MoveConversation",
+        "ProjectConversations",
+        "Projects",
+        "RefetchNode",
+        "UpdateProject",
     }
 )
 OTHER: Final = "other"
@@ -53,6 +65,8 @@ ANONYMOUS: Final = "anonymous"
 UNMATCHED: Final = "unmatched"
 _METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _CODES: Final = frozenset(code.value for code in Code)
+_KINDS: Final = frozenset({"read", "write", "append"})
+_TRANSPORTS: Final = frozenset({"graphql", "rest", "websocket"})
 _SERVER_CODES: Final = frozenset({Code.INTERNAL_SERVER_ERROR.value, Code.SERVICE_UNAVAILABLE.value})
 # Request durations from a cached read (~2 ms) to a deadline-bound write (10 s).
 _BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -95,6 +109,10 @@ def route_label(method: str, route: str | None) -> str:
 
 def code_label(code: str) -> str:
     return code if code in _CODES else "OTHER"
+
+
+def _bounded(value: str, values: frozenset[str]) -> str:
+    return value if value in values else OTHER
 
 
 def outcome_of(status: int | None, codes: Sequence[str]) -> str:
@@ -151,6 +169,18 @@ class Metrics:
 
     def subscription_closed(self) -> None:
         """For the subscription transport: it ended (completed, errored or disconnected)."""
+
+    def rate_limited(self, kind: str, transport: str) -> None:
+        """A request refused for its user's `kind` of budget (read, write, append)."""
+
+    def rate_limits_shared(self, shared: bool) -> None:
+        """Whether rate-limit checks are going through Redis (True) or stay in the process."""
+
+    def rate_limit_checked_locally(self) -> None:
+        """A rate-limit check decided in the process although RATE_LIMIT_URL is set."""
+
+    def shed(self, transport: str) -> None:
+        """A request refused at admission: the process was serving as many as it takes."""
 
 
 class _JwksCollector(Collector):
@@ -217,6 +247,30 @@ class PrometheusMetrics(Metrics):
         self._subscriptions = Gauge(
             "chat_api_subscriptions_open", "GraphQL subscriptions streaming now.", registry=registry
         )
+        self._rate_limited = Counter(
+            "chat_api_rate_limited",
+            "Requests refused with RATE_LIMITED (429): the user's budget of that kind was spent.",
+            ["kind", "transport"],
+            registry=registry,
+        )
+        self._shared_limits = Gauge(
+            "chat_api_rate_limit_shared",
+            "1 while rate limits are checked in the shared Redis, 0 while in this process "
+            "(RATE_LIMIT_URL unset, or its Redis not answering).",
+            registry=registry,
+        )
+        self._local_checks = Counter(
+            "chat_api_rate_limit_local_checks",
+            "Rate-limit checks decided in this process because the limiter's Redis did not answer.",
+            registry=registry,
+        )
+        self._shed = Counter(
+            "chat_api_shed",
+            "Requests answered 503 at admission, unread: MAX_CONCURRENT_REQUESTS were in "
+            "flight for ADMISSION_WAIT_SECONDS.",
+            ["transport"],
+            registry=registry,
+        )
         registry.register(_JwksCollector(self))
 
     def request_started(self) -> None:
@@ -250,6 +304,18 @@ class PrometheusMetrics(Metrics):
 
     def subscription_closed(self) -> None:
         self._subscriptions.dec()
+
+    def rate_limited(self, kind: str, transport: str) -> None:
+        self._rate_limited.labels(_bounded(kind, _KINDS), _bounded(transport, _TRANSPORTS)).inc()
+
+    def rate_limits_shared(self, shared: bool) -> None:
+        self._shared_limits.set(1 if shared else 0)
+
+    def rate_limit_checked_locally(self) -> None:
+        self._local_checks.inc()
+
+    def shed(self, transport: str) -> None:
+        self._shed.labels(_bounded(transport, _TRANSPORTS)).inc()
 
     def exposition(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -38,6 +38,7 @@ _CODE_OF_STATUS: Final = {
     403: Code.UNAUTHENTICATED.value,
     404: Code.NOT_FOUND.value,
     409: Code.CONFLICT.value,
+    429: Code.RATE_LIMITED.value,
     503: Code.SERVICE_UNAVAILABLE.value,
 }
 

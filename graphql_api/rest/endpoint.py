@@ -3,14 +3,16 @@
 An Operation's description is what the OpenAPI document is made of and what its endpoint
 reads the request by: only the declared parameters and body fields reach the handler, each
 of its declared JSON type. The endpoint authenticates first, as every protected route does,
-and answers every failure in the REST error shape.
+then takes one token from the user's budget for the route (reads for GET, appends for a
+stream's deltas, writes for the rest), and answers every failure in the REST error shape.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from starlette.datastructures import QueryParams
@@ -19,11 +21,12 @@ from starlette.responses import Response
 
 from graphql_api.auth.backend import MISSING_TOKEN, identity_of, refusal
 from graphql_api.domain.chat import UserChat
-from graphql_api.errors import Code
+from graphql_api.domain.ratelimit import Charge, route_budget
+from graphql_api.errors import Code, ValidationError
 from graphql_api.services import AppState
 
 from .errors import BadRequest, error_body, error_response, failure_response
-from .schema import Shape, read_integer
+from .schema import Shape, read_boolean, read_integer
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -43,10 +46,22 @@ class Call:
 Handler = Callable[[Call], Awaitable[Response]]
 
 
+@contextlib.contextmanager
+def renamed(names: Mapping[str, str]) -> Iterator[None]:
+    """The domain names GraphQL's arguments (first, after, last, before, conversationId);
+    a REST client is told the name it sent instead."""
+    try:
+        yield
+    except ValidationError as exc:
+        if exc.field not in names:
+            raise
+        raise ValidationError(names[exc.field], exc.message) from None
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Param:
     name: str
-    type: Literal["string", "integer"]
+    type: Literal["string", "integer", "boolean"]
     description: str
     location: Literal["path", "query"] = "query"
     format: str | None = None
@@ -80,6 +95,11 @@ class Endpoint:
     def __init__(self, operations: Sequence[Operation]) -> None:
         self._by_method = {operation.method: operation for operation in operations}
         self._allow = ", ".join(self._by_method)
+        # What each costs its user: one token of its route's budget (domain/ratelimit.py).
+        self._charges: dict[str, Charge] = {
+            operation.method: {route_budget(operation.method, operation.path): 1}
+            for operation in operations
+        }
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         response = await self.respond(Request(scope, receive))
@@ -97,9 +117,14 @@ class Endpoint:
         identity = identity_of(request)
         if identity is None:
             return refusal(MISSING_TOKEN, error_body=error_body)
+        services = request.state["services"]
         try:
+            # Before the body is read: a refusal costs no more than this check.
+            await services.limiter.check(
+                identity.sub, self._charges[operation.method], transport="rest"
+            )
             call = Call(
-                chat=request.state["services"].chat.for_user(identity.sub),
+                chat=services.chat.for_user(identity.sub),
                 url_path=request.url.path,
                 path=request.path_params,
                 query=_query(operation.params, request.query_params),
@@ -119,7 +144,12 @@ def _query(params: Sequence[Param], given: QueryParams) -> dict[str, Any]:
         raw = given.get(param.name) if param.location == "query" else None
         if not raw:
             continue
-        values[param.name] = read_integer(param.name, raw) if param.type == "integer" else raw
+        if param.type == "integer":
+            values[param.name] = read_integer(param.name, raw)
+        elif param.type == "boolean":
+            values[param.name] = read_boolean(param.name, raw)
+        else:
+            values[param.name] = raw
     return values
 
 

@@ -18,13 +18,16 @@ from graphql_api.errors import (
     UnavailableError,
     ValidationError,
     code_of,
+    details_of,
     public_message,
+    retry_after_of,
 )
 from graphql_api.transport import TransportPaths
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "/conversations"
+PROJECTS_PREFIX = "/projects"
 
 
 class BadRequest(Exception):
@@ -35,18 +38,31 @@ class BadRequest(Exception):
         self.message = message
 
 
-def error_body(message: str, code: str, *, field: str | None = None) -> dict[str, Any]:
-    """The body of every REST error; `field` and `retryable` as GraphQL's `extensions` have them."""
+def error_body(
+    message: str,
+    code: str,
+    *,
+    field: str | None = None,
+    retry_after: int | None = None,
+    details: dict[str, object] | None = None,
+) -> dict[str, Any]:
+    """The body of every REST error; `field`, `retryable`, `retryAfter` and the `details`
+    (expectedSeq) as GraphQL's `extensions` have them."""
     detail: dict[str, Any] = {"code": code, "message": message}
     if field is not None:
         detail["field"] = field
     if code == Code.SERVICE_UNAVAILABLE:
         detail["retryable"] = True
+    if retry_after is not None:
+        detail["retryAfter"] = retry_after
+    detail.update(details or {})
     return {"error": detail}
 
 
 def covers(path: str) -> bool:
-    return path == PREFIX or path.startswith(PREFIX + "/")
+    return any(
+        path == prefix or path.startswith(prefix + "/") for prefix in (PREFIX, PROJECTS_PREFIX)
+    )
 
 
 # What the transport guard and the authentication middleware need to refuse a REST request
@@ -84,6 +100,16 @@ def failure_response(error: Exception) -> Response:
     elif isinstance(error, UnavailableError):
         logger.warning("storage unavailable: %s", error)
     field = error.field if isinstance(error, ValidationError) else None
+    retry_after = retry_after_of(error)
+    body = error_body(
+        public_message(error, code),
+        code.value,
+        field=field,
+        retry_after=retry_after,
+        details=details_of(error),
+    )
     return json_response(
-        error_body(public_message(error, code), code.value, field=field), HTTP_STATUS[code]
+        body,
+        HTTP_STATUS[code],
+        headers=None if retry_after is None else {"Retry-After": str(retry_after)},
     )

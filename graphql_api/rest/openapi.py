@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,22 +24,43 @@ from .schema import ref
 
 OPENAPI_PATH: Final = Path(__file__).resolve().parents[2] / "schema" / "openapi.json"
 # The REST contract's own version: raise it with any change a client could notice.
-API_VERSION: Final = "1.0.0"
+API_VERSION: Final = "1.1.0"
 SECURITY_SCHEME: Final = "cognito"
 DEV_SERVER: Final = "http://127.0.0.1:8000"
 
 # Every operation can answer these; operations with a body can also answer 413 and 415.
-_ALWAYS: Final = (401, 500, 503)
+_ALWAYS: Final = (401, 429, 500, 503)
 _WITH_BODY: Final = (413, 415)
 _ERRORS: Final = {
     400: ("BadRequest", "Invalid input (BAD_USER_INPUT, naming the field) or request."),
     401: ("Unauthorized", "Missing, malformed, expired or otherwise unacceptable token."),
-    404: ("NotFound", "No such conversation for the caller (missing or another user's)."),
-    409: ("Conflict", "A stale expectedVersion, or an id already used for something else."),
+    404: (
+        "NotFound",
+        "No such conversation, project or streamed message for the caller: missing or another "
+        "user's.",
+    ),
+    409: (
+        "Conflict",
+        "A stale expectedVersion, an id already used for something else, or a stream out of "
+        "step (expectedSeq) or finished.",
+    ),
     413: ("PayloadTooLarge", "The request body is over the service's limit."),
     415: ("UnsupportedMediaType", "The request body is not application/json."),
+    429: (
+        "TooManyRequests",
+        "The caller's request budget is spent (RATE_LIMITED); nothing was done. Retry after "
+        "Retry-After seconds.",
+    ),
     500: ("InternalServerError", "A fault of the service."),
-    503: ("ServiceUnavailable", "Storage or token verification unavailable; retry later."),
+    503: (
+        "ServiceUnavailable",
+        "Storage or token verification unavailable, or the service too busy to read the "
+        "request; retry later (after Retry-After seconds when it is given).",
+    ),
+}
+# Headers an error response always carries.
+_ERROR_HEADERS: Final = {
+    429: {"Retry-After": "Seconds to wait before sending the request again (also retryAfter)."}
 }
 
 
@@ -52,9 +74,9 @@ def openapi_document(limits: InputLimits) -> dict[str, Any]:
             "title": "chat-history-api REST",
             "version": API_VERSION,
             "description": (
-                "The conversation routes of the chat history service, on the same storage, "
-                "rules and Cognito authentication as its GraphQL API (/graphql). Errors carry "
-                "the codes GraphQL puts in extensions.code."
+                "The conversation and project routes of the chat history service, on the same "
+                "storage, rules and Cognito authentication as its GraphQL API (/graphql). "
+                "Errors carry the codes GraphQL puts in extensions.code."
             ),
         },
         # Where `make run` serves; a deployed client passes its own base URL.
@@ -64,11 +86,8 @@ def openapi_document(limits: InputLimits) -> dict[str, Any]:
         "components": {
             "schemas": {shape.name: shape.json_schema() for shape in SHAPES},
             "responses": {
-                name: {
-                    "description": description,
-                    "content": {"application/json": {"schema": {"$ref": ref(ERROR.name)}}},
-                }
-                for name, description in _ERRORS.values()
+                name: _error_response(status, description)
+                for status, (name, description) in _ERRORS.items()
             },
             "securitySchemes": {
                 SECURITY_SCHEME: {
@@ -110,13 +129,25 @@ def _operation(operation: Operation, limits: InputLimits) -> dict[str, Any]:
     return described
 
 
+def _error_response(status: int, description: str) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description}
+    if status in _ERROR_HEADERS:
+        response["headers"] = _headers(_ERROR_HEADERS[status])
+    response["content"] = {"application/json": {"schema": {"$ref": ref(ERROR.name)}}}
+    return response
+
+
+def _headers(described: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        name: {"description": description, "schema": {"type": "string"}}
+        for name, description in described.items()
+    }
+
+
 def _success(operation: Operation) -> dict[str, Any]:
     response: dict[str, Any] = {"description": operation.summary}
     if operation.headers:
-        response["headers"] = {
-            name: {"description": description, "schema": {"type": "string"}}
-            for name, description in operation.headers.items()
-        }
+        response["headers"] = _headers(operation.headers)
     if operation.response is not None:
         response["content"] = {
             "application/json": {"schema": {"$ref": ref(operation.response.name)}}

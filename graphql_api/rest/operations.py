@@ -1,4 +1,5 @@
-"""The seed's six routes: each an Operation (described as data) with its handler.
+"""The seed's six routes and the three of a streamed answer: each an Operation (described as
+data) with its handler.
 
 Handlers turn the declared inputs into graphql_api.domain calls and records into JSON; every
 rule (ids, titles, roles, sizes, page sizes, cursors) is the domain's, shared with GraphQL.
@@ -7,21 +8,21 @@ rule (ids, titles, roles, sizes, page sizes, cursors) is the domain's, shared wi
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Iterator, Mapping
+from collections.abc import Awaitable
 from typing import TypeVar
 
 from starlette.responses import Response
 
 from graphql_api.domain import rules
-from graphql_api.domain.chat import MessageDraft
+from graphql_api.domain.chat import FinishDraft, MessageDraft, StartDraft
 from graphql_api.domain.paging import PageArgs
-from graphql_api.errors import NotFoundError, ValidationError
+from graphql_api.errors import NotFoundError
 from graphql_api.storage.records import UNSET
 
 from . import bodies, render
-from .endpoint import Call, Operation, Param
+from .endpoint import Call, Operation, Param, renamed
 from .errors import PREFIX, json_response
+from .projects import PROJECT_OPERATIONS
 
 _A = TypeVar("_A")
 _B = TypeVar("_B")
@@ -30,18 +31,15 @@ CONVERSATION_ID = Param(
     name="id", type="string", location="path", format="uuid", description="The conversation."
 )
 LIMIT = Param(name="limit", type="integer", page_size=True, description="The page size.")
-
-
-@contextlib.contextmanager
-def _renamed(names: Mapping[str, str]) -> Iterator[None]:
-    """The domain names GraphQL's arguments (first, after, last, before, conversationId);
-    a REST client is told the name it sent instead."""
-    try:
-        yield
-    except ValidationError as exc:
-        if exc.field not in names:
-            raise
-        raise ValidationError(names[exc.field], exc.message) from None
+MESSAGE_ID = Param(
+    name="messageId",
+    type="string",
+    location="path",
+    format="uuid",
+    description="The streamed message (its id as startMessage answered it).",
+)
+# The wire names of how a stream ends, to the domain's.
+_FINISHES = {name: name.lower() for name in bodies.FINISH_NAMES}
 
 
 async def _both(first: Awaitable[_A], second: Awaitable[_B]) -> tuple[_A, _B]:
@@ -57,7 +55,7 @@ async def _both(first: Awaitable[_A], second: Awaitable[_B]) -> tuple[_A, _B]:
 
 async def list_conversations(call: Call) -> Response:
     chat = call.chat
-    with _renamed({"first": "limit", "after": "cursor"}):
+    with renamed({"first": "limit", "after": "cursor"}):
         window = chat.conversation_window(
             PageArgs(first=call.query.get("limit"), after=call.query.get("cursor"))
         )
@@ -76,7 +74,10 @@ async def list_conversations(call: Call) -> Response:
 async def create_conversation(call: Call) -> Response:
     body = call.body
     record = await call.chat.create_conversation(
-        title=body["title"], model_id=body.get("modelId"), conversation_id=body.get("id")
+        title=body["title"],
+        model_id=body.get("modelId"),
+        conversation_id=body.get("id"),
+        project_id=body.get("projectId"),
     )
     location = f"{call.url_path.rstrip('/')}/{record.id}"
     return json_response(render.conversation(record), 201, headers={"Location": location})
@@ -85,7 +86,7 @@ async def create_conversation(call: Call) -> Response:
 async def get_conversation(call: Call) -> Response:
     chat = call.chat
     conversation_id = rules.uuid_id(call.path["id"], field="id")
-    with _renamed({"last": "limit"}):
+    with renamed({"last": "limit"}):
         window = chat.message_window(
             conversation_id,
             PageArgs(last=call.query.get("limit"), before=call.query.get("before")),
@@ -116,6 +117,7 @@ async def update_conversation(call: Call) -> Response:
         title=body.get("title", UNSET),
         model_id=body.get("modelId", UNSET),
         expected_version=body.get("expectedVersion"),
+        project_id=body.get("projectId", UNSET),
     )
     return json_response(render.conversation(record))
 
@@ -135,13 +137,57 @@ async def add_message(call: Call) -> Response:
         is_error=body.get("isError", False),
         error_message=body.get("errorMessage"),
     )
-    with _renamed({"conversationId": "id"}):
+    with renamed({"conversationId": "id"}):
         added = await call.chat.add_message(conversation_id=call.path["id"], message=draft)
     (record,) = added.messages
     return json_response(render.message(record), 201)
 
 
+async def start_message(call: Call) -> Response:
+    body = call.body
+    draft = StartDraft(
+        id=body.get("id"),
+        parent_id=body.get("parentId"),
+        role=body.get("role", "assistant"),
+        model_id=body.get("modelId"),
+    )
+    with renamed({"conversationId": "id"}):
+        added = await call.chat.start_message(conversation_id=call.path["id"], draft=draft)
+    (record,) = added.messages
+    return json_response(render.message(record), 201)
+
+
+async def append_message(call: Call) -> Response:
+    with renamed({"conversationId": "id"}):
+        appended = await call.chat.append_message(
+            conversation_id=call.path["id"],
+            message_id=call.path["messageId"],
+            seq=call.body["seq"],
+            delta=call.body["delta"],
+        )
+    return json_response(
+        {"messageId": appended.message_id, "seq": appended.seq, "length": appended.length}
+    )
+
+
+async def finish_message(call: Call) -> Response:
+    body = call.body
+    draft = FinishDraft(
+        # An unknown name is refused by the rule, which names the three.
+        status=_FINISHES.get(body["status"], ""),
+        last_seq=body["lastSeq"],
+        content=body.get("content"),
+        error_message=body.get("errorMessage"),
+    )
+    with renamed({"conversationId": "id"}):
+        finished = await call.chat.finish_message(
+            conversation_id=call.path["id"], message_id=call.path["messageId"], draft=draft
+        )
+    return json_response(render.message(finished.message))
+
+
 _ONE = f"{PREFIX}/{{id}}"
+_STREAMED = f"{_ONE}/messages/{{messageId}}"
 
 OPERATIONS = (
     Operation(
@@ -169,13 +215,14 @@ OPERATIONS = (
         summary="Create a conversation.",
         description=(
             "Idempotent with a client-chosen `id`: the same id again answers 201 with the "
-            "conversation as stored (its title unchanged). An id another user holds is 409."
+            "conversation as stored (its title unchanged). An id another user holds is 409; a "
+            "`projectId` not of the caller's projects is 404."
         ),
         handler=create_conversation,
         body=bodies.NEW_CONVERSATION,
         status=201,
         response=bodies.CONVERSATION,
-        errors=(400, 409),
+        errors=(400, 404, 409),
         headers={"Location": "The conversation's path."},
     ),
     Operation(
@@ -201,7 +248,7 @@ OPERATIONS = (
         method="PUT",
         path=_ONE,
         operation_id="updateConversation",
-        summary="Rename a conversation and/or change its model.",
+        summary="Rename a conversation, change its model, move it to a project: one write.",
         handler=update_conversation,
         params=(CONVERSATION_ID,),
         body=bodies.CONVERSATION_CHANGES,
@@ -236,4 +283,56 @@ OPERATIONS = (
         response=bodies.MESSAGE,
         errors=(400, 404, 409),
     ),
+    Operation(
+        method="POST",
+        path=f"{_ONE}/messages/stream",
+        operation_id="startMessage",
+        summary="Start an answer that streams: an empty message, STREAMING.",
+        description=(
+            "Then POST its deltas, then finish it. Idempotent with a client-chosen `id`: a "
+            "retry answers 201 with the message as it is now. At most MAX_STREAMING_MESSAGES "
+            "messages stream per user at once: beyond, 409."
+        ),
+        handler=start_message,
+        params=(CONVERSATION_ID,),
+        body=bodies.NEW_STREAM,
+        status=201,
+        response=bodies.MESSAGE,
+        errors=(400, 404, 409),
+    ),
+    Operation(
+        method="POST",
+        path=f"{_STREAMED}/deltas",
+        operation_id="appendMessage",
+        summary="Store the next delta of a streaming message.",
+        description=(
+            "Answered once stored: an acknowledged delta is never lost. Send seq N + 1 once N "
+            "is answered; a stored seq again is answered as the first time and stores nothing. "
+            "409 for a seq past the next (with `expectedSeq`) and for a finished message; 400 "
+            "when the text would pass MAX_CONTENT_BYTES."
+        ),
+        handler=append_message,
+        params=(CONVERSATION_ID, MESSAGE_ID),
+        body=bodies.NEW_DELTA,
+        status=200,
+        response=bodies.APPENDED,
+        errors=(400, 404, 409),
+    ),
+    Operation(
+        method="POST",
+        path=f"{_STREAMED}/finish",
+        operation_id="finishMessage",
+        summary="End a streaming message: COMPLETE, STOPPED (a user's stop) or FAILED.",
+        description=(
+            "The stored deltas become its content, unless `content` replaces them. The same "
+            "finish again answers the message as stored; another status is 409."
+        ),
+        handler=finish_message,
+        params=(CONVERSATION_ID, MESSAGE_ID),
+        body=bodies.FINISH,
+        status=200,
+        response=bodies.MESSAGE,
+        errors=(400, 404, 409),
+    ),
+    *PROJECT_OPERATIONS,
 )

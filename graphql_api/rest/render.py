@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphql_api.storage.records import ConversationRecord, MessageRecord, format_timestamp
+from graphql_api.storage.records import (
+    ConversationRecord,
+    MessageRecord,
+    ProjectRecord,
+    format_timestamp,
+)
 
 
 def message(record: MessageRecord) -> dict[str, Any]:
@@ -17,6 +22,8 @@ def message(record: MessageRecord) -> dict[str, Any]:
         "modelId": record.model_id,
         "isError": record.is_error,
         "errorMessage": record.error_message,
+        "status": record.status.upper(),
+        "streamSeq": record.stream_seq,
     }
 
 
@@ -32,4 +39,17 @@ def conversation(record: ConversationRecord) -> dict[str, Any]:
     }
     if record.last_message is not None:
         body["lastMessage"] = message(record.last_message)
+    body["projectId"] = record.project_id
     return body
+
+
+def project(record: ProjectRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "name": record.name,
+        "instructions": record.instructions,
+        "createdAt": format_timestamp(record.created_at),
+        "updatedAt": format_timestamp(record.updated_at),
+        "version": record.version,
+        "conversationCount": record.conversation_count(),
+    }

@@ -140,3 +140,10 @@ def read_integer(name: str, text: str) -> int:
     if not _INTEGER.fullmatch(text):
         raise ValidationError(name, "must be a 32-bit integer")
     return _int32(name, int(text))
+
+
+def read_boolean(name: str, text: str) -> bool:
+    """A query parameter's boolean, as JSON spells one."""
+    if text not in ("true", "false"):
+        raise ValidationError(name, "must be true or false")
+    return text == "true"

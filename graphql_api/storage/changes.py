@@ -19,7 +19,7 @@ from . import items, keys
 from .batch import batch_get
 from .checks import checked_user
 from .client import ChatTable
-from .content import filled_in
+from .deltas import whole
 from .records import ChangeRecord, MessagePosition, MessageRecord
 
 
@@ -147,7 +147,4 @@ async def read_messages(
         )
         if record.user_id == user_id
     ]
-    return {
-        (record.conversation_id, record.id): record
-        for record in await filled_in(table.content, mine)
-    }
+    return {(record.conversation_id, record.id): record for record in await whole(table, mine)}

@@ -15,7 +15,8 @@ import aiohttp
 from aiobotocore.config import AioConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from graphql_api.errors import ChatError, UnavailableError, ValidationError
+from graphql_api import deadline as request_deadline
+from graphql_api.errors import ChatError, StorageRejectedError, UnavailableError, ValidationError
 from graphql_api.observability.capacity import watch_capacity
 from graphql_api.settings import DynamoDBSettings
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
     from .content import ContentStore
-    from .records import ChangeRecord
+    from .records import ChangeRecord, StreamEvent
 else:
     DynamoDBClient = Any
 
@@ -47,6 +48,8 @@ _TRANSIENT_CODES = frozenset(
 
 
 ChangeListener = Callable[[str, "ChangeRecord"], Awaitable[None]]
+# Told (user id, event) of every acknowledged append and every finish, after it is stored.
+StreamListener = Callable[[str, "StreamEvent"], Awaitable[None]]
 
 
 class KeyedLocks:
@@ -99,6 +102,11 @@ class ChatTable:
     # Told of every committed change (to reach live subscribers); best effort, the change log
     # is what readers rely on.
     listener: ChangeListener | None = None
+    # Told of every stored delta and every finish (to reach messageStream readers); best
+    # effort as `listener` is: the deltas in the table are what readers rely on.
+    stream_listener: StreamListener | None = None
+    # A streaming message with no append for this long reads as interrupted.
+    stream_lease: timedelta = timedelta(seconds=30)
     # Where content too large for an item goes; None: content is never that large.
     content: ContentStore | None = None
     writers: KeyedLocks = dataclasses.field(default_factory=KeyedLocks, compare=False)
@@ -110,21 +118,27 @@ class ChatTable:
 
     @contextlib.asynccontextmanager
     async def guard(self, *, deadline: float | None = None) -> AsyncIterator[None]:
-        """Bound the enclosed calls in time and turn botocore failures into domain errors."""
+        """Bound the enclosed calls in time and turn botocore failures into domain errors.
+
+        The bound is `deadline` (the table's by default), or what is left of the current
+        request's deadline if that is less (graphql_api.deadline)."""
+        own = self.deadline if deadline is None else deadline
         try:
-            async with asyncio.timeout(self.deadline if deadline is None else deadline):
-                with translate_errors():
+            async with asyncio.timeout(request_deadline.bounded(own)):
+                with translate_errors(resource=self.name):
                     yield
         except TimeoutError as exc:
             raise UnavailableError("DynamoDB did not answer in time") from exc
 
 
 @contextlib.contextmanager
-def translate_errors(service: str = "DynamoDB") -> Iterator[None]:
+def translate_errors(service: str = "DynamoDB", *, resource: str | None = None) -> Iterator[None]:
+    """botocore's failures as domain errors; `resource` (the table or bucket) is named in the
+    error an operator reads, since the engine's answer does not say which it was."""
     try:
         yield
     except ClientError as exc:
-        raise error_from_client_error(exc, service=service) from exc
+        raise error_from_client_error(exc, service=service, resource=resource) from exc
     except (BotoCoreError, aiohttp.ClientError, ConnectionError) as exc:
         raise UnavailableError(f"{service} is unreachable") from exc
 
@@ -133,15 +147,32 @@ def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def error_from_client_error(exc: ClientError, *, service: str = "DynamoDB") -> ChatError:
+def error_from_client_error(
+    exc: ClientError,
+    *,
+    service: str = "DynamoDB",
+    resource: str | None = None,
+    items: int | None = None,
+    reasons: tuple[str, ...] = (),
+) -> ChatError:
     code = error_code(exc)
-    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    metadata = exc.response.get("ResponseMetadata", {})
+    status = int(metadata.get("HTTPStatusCode", 0) or 0)
     if code in _TRANSIENT_CODES or code in ("SlowDown", "RequestTimeout") or status >= 500:
         return UnavailableError(f"{service} is unavailable ({code or status})")
     message = str(exc.response.get("Error", {}).get("Message", ""))
     if code == "ValidationException" and "size" in message.lower():
         return ValidationError("item", "exceeds DynamoDB's item size limit")
-    return ChatError(f"{service} rejected the request ({code})")
+    return StorageRejectedError(
+        service=service,
+        code=code or "unknown",
+        operation=exc.operation_name,
+        resource=resource,
+        request_id=str(metadata.get("RequestId") or "") or None,
+        status=status,
+        items=items,
+        reasons=reasons,
+    )
 
 
 def client_config(
@@ -167,6 +198,8 @@ async def open_table(
     deadline: float | None = None,
     change_retention: timedelta = timedelta(days=30),
     listener: ChangeListener | None = None,
+    stream_listener: StreamListener | None = None,
+    stream_lease: timedelta = timedelta(seconds=30),
     clock: Callable[[], datetime] = utc_now,
     content: ContentStore | None = None,
 ) -> AsyncIterator[ChatTable]:
@@ -194,6 +227,8 @@ async def open_table(
             deadline=settings.deadline if deadline is None else deadline,
             change_retention=change_retention,
             listener=listener,
+            stream_listener=stream_listener,
+            stream_lease=stream_lease,
             clock=clock,
             content=content,
         )

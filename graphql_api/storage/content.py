@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 import aioboto3  # type: ignore[import-untyped]
 from aiobotocore.config import AioConfig
 
+from graphql_api import deadline as request_deadline
 from graphql_api.errors import UnavailableError
 from graphql_api.settings import INLINE_CONTENT_BYTES, ContentSettings, DynamoDBSettings
 
@@ -82,8 +83,8 @@ class ContentStore:
     @contextlib.asynccontextmanager
     async def _guard(self) -> AsyncIterator[None]:
         try:
-            async with asyncio.timeout(self.deadline):
-                with translate_errors(service="S3"):
+            async with asyncio.timeout(request_deadline.bounded(self.deadline)):
+                with translate_errors(service="S3", resource=self.bucket):
                     yield
         except TimeoutError as exc:
             raise UnavailableError("S3 did not answer in time") from exc

@@ -6,7 +6,8 @@ transaction as the conversation, makes the first owner the only one: a second us
 fails its condition, and every message write also requires the caller's conversation item.
 
 Every write here goes through writes.commit, so it is one transaction with its change-log
-entry, planned from a consistent snapshot of the user's data.
+entry, planned from a consistent snapshot of the user's data. A conversation in a project also
+moves that project's counts in the same transaction (grouping.py).
 """
 
 from __future__ import annotations
@@ -15,16 +16,18 @@ import dataclasses
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from botocore.exceptions import ClientError
 
-from graphql_api.errors import ConflictError, NotFoundError
+from graphql_api.errors import ConflictError, NotFoundError, ValidationError
 
 from . import items, keys
 from .batch import batch_delete, batch_get
 from .checks import checked_id, checked_user, ensure_fits, is_id
 from .client import ChatTable, error_code
+from .deltas import streamed_preview, streamed_previews
+from .grouping import ensure_open, entering, live_project, record_grouping, settle_grouping
 from .paging import SortedRange, read_page
 from .profile import Counts, counts, record_change
 from .records import (
@@ -34,14 +37,16 @@ from .records import (
     ConversationRecord,
     Item,
     Page,
+    ProjectRecord,
     Tree,
     Unset,
 )
-from .table import GSI_RECENCY
+from .table import GSI_GROUPING, GSI_RECENCY
 from .text import fold
 from .transaction import Transaction
 from .writes import ChangeDraft, Plan, Snapshot, commit
 
+R = TypeVar("R")
 # A page of the home list is filled in one Query unless a filter discards items; a filtered
 # list reads this many at a time, so a rare match costs few requests.
 FILTERED_READ: Final = 250
@@ -49,13 +54,23 @@ FILTERED_READ: Final = 250
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ConversationFilter:
-    """Which conversations a listing shows. Archived and pinned are index keys (one Query a
-    page); tag and title are compared item by item."""
+    """Which conversations a listing shows. Archived, pinned, a project and "in no project"
+    are index keys (one Query a page); tag, title and "in some project" are compared item by
+    item."""
 
     archived: bool = False
     pinned: bool | None = None
     tag: str | None = None
     title_contains: str | None = None
+    # One project's conversations.
+    project_id: str | None = None
+    # False: those in no project; True: those in some project.
+    in_project: bool | None = None
+
+    @property
+    def grouped(self) -> bool:
+        """Whether the list is one of GSI2's: a project's, or the one of those in none."""
+        return self.project_id is not None or self.in_project is False
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -67,8 +82,9 @@ class Thread:
 
 
 def _live(item: dict[str, Any] | None, now: datetime) -> ConversationRecord | None:
-    """The conversation of an item, unless there is none or it has expired."""
-    if item is None or items.expired(item, now):
+    """The conversation of an item, unless there is none, it has expired or it is a project
+    (which shares the key range)."""
+    if item is None or items.expired(item, now) or items.is_project(item):
         return None
     return items.conversation_from_item(item)
 
@@ -82,25 +98,38 @@ async def create_conversation(
     conversation_id: str | None = None,
     tags: Sequence[str] = (),
     expires_at: datetime | None = None,
+    project_id: str | None = None,
 ) -> ConversationRecord:
-    """Create, or return the caller's existing conversation with that id (a retried create)."""
+    """Create, or return the caller's existing conversation with that id (a retried create).
+
+    In `project_id`, which must be the caller's and not being deleted (ProjectNotFoundError).
+    """
     user_id = checked_user(user_id)
     conversation_id = (
         str(uuid.uuid4()) if conversation_id is None else checked_id(conversation_id, field="id")
     )
+    if project_id is not None:
+        project_id = checked_id(project_id, field="projectId")
+        _ensure_permanent(expires_at)
     _ensure_title_fits(user_id, conversation_id, title, model_id, tags)
+    reads = [items.owner_key(conversation_id), items.conversation_key(user_id, conversation_id)]
+    if project_id is not None:
+        reads.append(items.project_key(user_id, project_id))
 
     async def plan(snapshot: Snapshot) -> Plan[ConversationRecord]:
         owner = snapshot.get(items.owner_key(conversation_id))
+        node = snapshot.get(items.conversation_key(user_id, conversation_id))
+        if node is not None and items.is_project(node):
+            raise ConflictError("this id is already in use")
         if owner is not None:
-            existing = _live(
-                snapshot.get(items.conversation_key(user_id, conversation_id)), snapshot.now
-            )
+            existing = _live(node, snapshot.now)
             if not items.owned_by(owner, user_id):
                 raise ConflictError("this conversation id is already in use")
             if existing is None:
                 raise ConflictError("this conversation is being deleted")
             return Plan(result=existing, change=None)
+        if project_id is not None:
+            ensure_open(snapshot.get(items.project_key(user_id, project_id)))
         record = ConversationRecord(
             id=conversation_id,
             user_id=user_id,
@@ -113,6 +142,7 @@ async def create_conversation(
             last_message=None,
             tags=tuple(tags),
             expires_at=expires_at,
+            project_id=project_id,
         )
         item = items.conversation_item(record)
         ensure_fits(item, field="title")
@@ -124,21 +154,25 @@ async def create_conversation(
                 condition="attribute_not_exists(PK)",
             )
             transaction.put("conversation", item, condition="attribute_not_exists(PK)")
+            record_grouping(transaction, user_id=user_id, before=None, after=record)
 
         planned = Plan(
             result=record,
             change=ChangeDraft(kind="CONVERSATION_CREATED", conversation_id=conversation_id),
             actions=actions,
+            settle=settle_grouping(project_id),
         )
         record_change(planned.profile, before=None, after=record)
         return planned
 
-    return await commit(
-        table,
-        user_id=user_id,
-        reads=[items.owner_key(conversation_id), items.conversation_key(user_id, conversation_id)],
-        plan=plan,
-    )
+    return await commit(table, user_id=user_id, reads=reads, plan=plan)
+
+
+def _ensure_permanent(expires_at: datetime | None) -> None:
+    """A temporary conversation stays out of projects: the PROFILE takes an expired one out
+    of its counts at once (profile.py), which a project's counts could not follow."""
+    if expires_at is not None:
+        raise ValidationError("projectId", "a temporary conversation cannot be in a project")
 
 
 def _ensure_title_fits(
@@ -184,10 +218,13 @@ async def get_conversations(
     async with table.guard():
         found = await batch_get(table, wanted)
     now = table.clock()
-    return [
-        _live(found.get((keys.user_pk(user_id), keys.conversation_sk(cid))), now)
-        for cid in conversation_ids
-    ]
+    return await streamed_previews(
+        table,
+        [
+            _live(found.get((keys.user_pk(user_id), keys.conversation_sk(cid))), now)
+            for cid in conversation_ids
+        ],
+    )
 
 
 async def get_threads(
@@ -217,11 +254,19 @@ async def get_threads(
         async with table.guard():
             found = await batch_get(table, wanted)
     now = table.clock()
+    # `known` ones were read (and their previews streamed in) by the caller already.
+    read = await streamed_previews(
+        table,
+        [
+            _live(found.get((keys.user_pk(user_id), keys.conversation_sk(cid))), now)
+            for cid in conversation_ids
+            if cid not in known
+        ],
+    )
+    fresh = {record.id: record for record in read if record is not None}
     threads: list[Thread | None] = []
     for cid in conversation_ids:
-        record = known.get(cid) or _live(
-            found.get((keys.user_pk(user_id), keys.conversation_sk(cid))), now
-        )
+        record = known.get(cid) or fresh.get(cid)
         tree = found.get((keys.conversation_partition(cid), keys.TREE_SK))
         threads.append(
             None if record is None else Thread(conversation=record, tree=items.tree_from_item(tree))
@@ -256,16 +301,25 @@ async def list_conversations(
     if where.title_contains is not None:
         conditions.append("contains(titleKey, :title)")
         values[":title"] = {"S": fold(where.title_contains)}
+    if where.in_project and where.project_id is None:
+        conditions.append("attribute_exists(projectId)")
+    if where.grouped:
+        index, partition, sort = GSI_GROUPING, "GSI2PK", "GSI2SK"
+        value = keys.grouping_pk(user_id, where.project_id, archived=where.archived)
+    else:
+        index, partition, sort = GSI_RECENCY, "GSI1PK", "GSI1SK"
+        value = keys.listing_pk(user_id, archived=where.archived)
     span = SortedRange(
-        index_name=GSI_RECENCY,
-        partition_attribute="GSI1PK",
-        partition_value=keys.listing_pk(user_id, archived=where.archived),
-        sort_attribute="GSI1SK",
+        index_name=index,
+        partition_attribute=partition,
+        partition_value=value,
+        sort_attribute=sort,
         low=low,
         high=high,
         item_filter=(" AND ".join(conditions), names, values),
-        # Expired temporary conversations are rare; tags and titles may match few items.
-        read_ahead=FILTERED_READ if where.tag or where.title_contains else 0,
+        # Expired temporary conversations are rare; tags, titles and "in some project" may
+        # match few items.
+        read_ahead=FILTERED_READ if len(conditions) > 1 else 0,
     )
     async with table.guard():
         page = await read_page(
@@ -276,8 +330,9 @@ async def list_conversations(
             forward=forward,
             display_ascending=False,
         )
+    listed = [items.conversation_from_item(item) for item in page.items]
     return Page(
-        items=[items.conversation_from_item(item) for item in page.items],
+        items=[record for record in await streamed_previews(table, listed) if record is not None],
         has_previous=page.has_previous,
         has_next=page.has_next,
     )
@@ -295,12 +350,31 @@ async def count_conversations(
     table: ChatTable, *, user_id: str, where: ConversationFilter | None = None
 ) -> int:
     """How many conversations the list `where` selects holds, before any title search: the
-    lists and tags are counted as they change, titles are not."""
-    found = await read_counts(table, user_id=user_id)
+    lists and tags are counted as they change, titles are not. A project's lists are counted
+    on the project's item instead (ProjectRecord.conversation_count)."""
     where = where or ConversationFilter()
+    if where.project_id is not None:
+        raise ValueError("a project's lists are counted on the project")
+    found = await read_counts(table, user_id=user_id)
+    if where.in_project is not None:
+        # Before a tag or a title search, as for a title search alone.
+        return found.conversations(
+            archived=where.archived, pinned=where.pinned, in_project=where.in_project
+        )
     if where.tag is not None:
         return found.tag(where.tag)
     return found.conversations(archived=where.archived, pinned=where.pinned)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Moved:
+    """A conversation as a move left it, and the projects on either side."""
+
+    conversation: ConversationRecord
+    # The project it left; None when it was in none, or the move changed nothing.
+    left: str | None
+    # The project it is in, with its counts as the move left them; None when in none.
+    project: ProjectRecord | None
 
 
 async def update_conversation(
@@ -314,35 +388,146 @@ async def update_conversation(
     pinned: bool | None = None,
     archived: bool | None = None,
     tags: Sequence[str] | None = None,
+    project_id: str | Unset | None = UNSET,
 ) -> ConversationRecord:
-    """Change what is given; a stale `expected_version` writes nothing."""
+    """Change what is given; a stale `expected_version` writes nothing. `project_id` moves
+    it as move_conversation does."""
+    updated = await _update(
+        table,
+        user_id=user_id,
+        conversation_id=conversation_id,
+        change=_Change(
+            title=title,
+            model_id=model_id,
+            pinned=pinned,
+            archived=archived,
+            tags=None if tags is None else tuple(tags),
+            project_id=project_id,
+        ),
+        expected_version=expected_version,
+    )
+    return updated.conversation
+
+
+async def move_conversation(
+    table: ChatTable,
+    *,
+    user_id: str,
+    conversation_id: str,
+    project_id: str | None,
+    expected_version: int | None = None,
+) -> Moved:
+    """Into `project_id` (the caller's, not being deleted: else ProjectNotFoundError), None
+    out of any, in one write; its messages stay where they are. A move to where it is already
+    writes nothing, whatever `expected_version` says, so a retried move returns the
+    conversation as the first one left it."""
+    return await _update(
+        table,
+        user_id=user_id,
+        conversation_id=conversation_id,
+        change=_Change(project_id=project_id),
+        expected_version=expected_version,
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Change:
+    """What an update changes; None (UNSET for the nullable ones) leaves it."""
+
+    title: str | None = None
+    model_id: str | Unset | None = UNSET
+    pinned: bool | None = None
+    archived: bool | None = None
+    tags: tuple[str, ...] | None = None
+    project_id: str | Unset | None = UNSET
+
+    @property
+    def only_moves(self) -> bool:
+        return self == _Change(project_id=self.project_id) and not isinstance(
+            self.project_id, Unset
+        )
+
+    def applied(self, stored: ConversationRecord, now: datetime) -> ConversationRecord:
+        return dataclasses.replace(
+            stored,
+            title=stored.title if self.title is None else self.title,
+            model_id=stored.model_id if isinstance(self.model_id, Unset) else self.model_id,
+            pinned=stored.pinned if self.pinned is None else self.pinned,
+            archived=stored.archived if self.archived is None else self.archived,
+            tags=stored.tags if self.tags is None else self.tags,
+            project_id=(
+                stored.project_id if isinstance(self.project_id, Unset) else self.project_id
+            ),
+            version=stored.version + 1,
+            # Only forward, whatever the clocks of the servers that wrote before: the list's
+            # order and the walk through it rely on it.
+            updated_at=max(now, stored.updated_at + ONE_TICK),
+        )
+
+
+async def _update(
+    table: ChatTable,
+    *,
+    user_id: str,
+    conversation_id: str,
+    change: _Change,
+    expected_version: int | None,
+) -> Moved:
     user_id = checked_user(user_id)
     conversation_id = checked_id(conversation_id, field="id")
     key = items.conversation_key(user_id, conversation_id)
-    if title is not None or tags is not None:
-        _ensure_title_fits(user_id, conversation_id, title or "", None, tags or ())
+    if change.title is not None or change.tags is not None:
+        _ensure_title_fits(user_id, conversation_id, change.title or "", None, change.tags or ())
+    reads = [key]
+    if isinstance(change.project_id, str):
+        destination = checked_id(change.project_id, field="projectId")
+        change = dataclasses.replace(change, project_id=destination)
+        reads.append(items.project_key(user_id, destination))
 
-    async def plan(snapshot: Snapshot) -> Plan[ConversationRecord]:
+    async def plan(snapshot: Snapshot) -> Plan[Moved]:
         stored = _live(snapshot.get(key), snapshot.now)
         if stored is None:
             raise NotFoundError("conversation not found")
+        target = None
+        if isinstance(change.project_id, str):
+            target = snapshot.get(items.project_key(user_id, change.project_id))
+        if change.only_moves and stored.project_id == change.project_id:
+            unmoved = Moved(conversation=stored, left=None, project=live_project(target))
+            return Plan(result=unmoved, change=None)
         if expected_version is not None and stored.version != expected_version:
             raise ConflictError(
                 f"conversation is at version {stored.version}, not {expected_version}"
             )
-        updated = dataclasses.replace(
-            stored,
-            title=stored.title if title is None else title,
-            model_id=stored.model_id if isinstance(model_id, Unset) else model_id,
-            pinned=stored.pinned if pinned is None else pinned,
-            archived=stored.archived if archived is None else archived,
-            tags=stored.tags if tags is None else tuple(tags),
-            version=stored.version + 1,
-            # Only forward, whatever the clocks of the servers that wrote before: the list's
-            # order and the walk through it rely on it.
-            updated_at=max(snapshot.now, stored.updated_at + ONE_TICK),
-        )
-        return _replace(stored, updated, kind="CONVERSATION_UPDATED")
+        updated = change.applied(stored, snapshot.now)
+        project = None
+        if updated.project_id is not None and updated.project_id != stored.project_id:
+            _ensure_permanent(stored.expires_at)
+            project = ensure_open(target).joined_by(updated)
+        left = stored.project_id if stored.project_id != updated.project_id else None
+        moved = Moved(conversation=updated, left=left, project=project)
+        return _replacing(stored, updated, kind="CONVERSATION_UPDATED", result=moved)
+
+    moved = await commit(table, user_id=user_id, reads=reads, plan=plan)
+    # As reads show it: a streaming answer's preview with its text so far.
+    return dataclasses.replace(
+        moved, conversation=await streamed_preview(table, moved.conversation)
+    )
+
+
+async def release_conversation(
+    table: ChatTable, *, user_id: str, conversation_id: str, project_id: str
+) -> bool:
+    """Move the conversation out of `project_id` if it is still there (deleteProject reads
+    the project's list from an index, which may lag); whether it moved one."""
+    user_id = checked_user(user_id)
+    key = items.conversation_key(user_id, checked_id(conversation_id, field="id"))
+
+    async def plan(snapshot: Snapshot) -> Plan[bool]:
+        stored = _live(snapshot.get(key), snapshot.now)
+        if stored is None or stored.project_id != project_id:
+            return Plan(result=False, change=None)
+        updated = _Change(project_id=None).applied(stored, snapshot.now)
+        return _replacing(stored, updated, kind="CONVERSATION_UPDATED", result=True)
 
     return await commit(table, user_id=user_id, reads=[key], plan=plan)
 
@@ -351,6 +536,13 @@ def _replace(
     stored: ConversationRecord, updated: ConversationRecord, *, kind: Any
 ) -> Plan[ConversationRecord]:
     """A plan that writes `updated` over `stored`, counters moved from one to the other."""
+    return _replacing(stored, updated, kind=kind, result=updated)
+
+
+def _replacing(
+    stored: ConversationRecord, updated: ConversationRecord, *, kind: Any, result: R
+) -> Plan[R]:
+    """As _replace, returning `result`."""
     item = items.conversation_item(updated)
     ensure_fits(item, field="title")
 
@@ -361,23 +553,33 @@ def _replace(
             condition="version = :seen",
             values={":seen": {"N": str(stored.version)}},
         )
+        record_grouping(transaction, user_id=stored.user_id, before=stored, after=updated)
 
     planned = Plan(
-        result=updated,
+        result=result,
         change=ChangeDraft(kind=kind, conversation_id=stored.id),
         actions=actions,
+        settle=settle_grouping(entering(stored, updated)),
     )
     record_change(planned.profile, before=stored, after=updated)
     return planned
 
 
-async def delete_conversation(table: ChatTable, *, user_id: str, conversation_id: str) -> str:
+async def delete_conversation(
+    table: ChatTable,
+    *,
+    user_id: str,
+    conversation_id: str,
+    in_project: str | None = None,
+) -> str:
     """Delete a conversation and all its messages, at any size; safe to call again.
 
     The conversation item goes first, in one transaction that also marks the OWNER item as
     deleting and logs the change: from then on nothing of the conversation is reachable, and
     messages can no longer be added. The messages partition is purged after, and the OWNER
     item last, so a failure part-way leaves an invisible remainder that the next call finishes.
+    With `in_project`, a conversation no longer in that project is left as it is
+    (NotFoundError).
     """
     user_id = checked_user(user_id)
     conversation_id = checked_id(conversation_id, field="id")
@@ -391,9 +593,9 @@ async def delete_conversation(table: ChatTable, *, user_id: str, conversation_id
                 # A delete that failed part-way: finish it, with no second change.
                 return Plan(result=conversation_id, change=None)
             raise NotFoundError("conversation not found")
-        if items.expired(stored_item, snapshot.now):
+        stored = _live(stored_item, snapshot.now)
+        if stored is None or (in_project is not None and stored.project_id != in_project):
             raise NotFoundError("conversation not found")
-        stored = items.conversation_from_item(stored_item)
 
         def actions(transaction: Transaction) -> None:
             transaction.delete("conversation", key, condition="attribute_exists(PK)")
@@ -404,11 +606,13 @@ async def delete_conversation(table: ChatTable, *, user_id: str, conversation_id
                 condition="userId = :user",
                 values={":yes": {"BOOL": True}, ":user": {"S": user_id}},
             )
+            record_grouping(transaction, user_id=user_id, before=stored, after=None)
 
         planned = Plan(
             result=conversation_id,
             change=ChangeDraft(kind="CONVERSATION_DELETED", conversation_id=conversation_id),
             actions=actions,
+            settle=settle_grouping(None),
         )
         record_change(planned.profile, before=stored, after=None)
         return planned

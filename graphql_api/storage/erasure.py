@@ -1,5 +1,5 @@
-"""Erasure: every conversation, message and change of one user deleted, resumably, in bounded
-time per call.
+"""Erasure: every conversation, project, message and change of one user deleted, resumably,
+in bounded time per call.
 
 A call works through the user's data one unit at a time and starts no new unit once its time
 budget is spent, so it lasts at most the budget plus one unit. Each unit starts from what the
@@ -9,7 +9,9 @@ table holds, not from a saved position, so the next call simply goes on. The uni
    Query and their BatchWriteItems (the content objects a page names before its items),
    while its item still lists it (a call that stops part-way finds it again); then it is
    deleted as deleteConversation deletes one, which logs its CONVERSATION_DELETED change
-   (live devices hear of it) and removes the OWNER item last;
+   (live devices hear of it) and removes the OWNER item last. Or one project: deleted as
+   deleteProject(deleteConversations: true) deletes one (its conversations as above, then
+   the project, with its PROJECT_DELETED change);
 2. one page (PAGE_ITEMS entries) of the change log. A conversation an entry says was deleted,
    whose partition is still the caller's and marked deleting (a delete that failed part-way,
    here or before), is purged first; then the entries go;
@@ -34,23 +36,19 @@ delete that failed part-way longer ago than the change log keeps entries; it is 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Final
 
 from botocore.exceptions import ClientError
-
-from graphql_api.errors import NotFoundError
 
 from . import items, keys
 from .batch import batch_delete, batch_get
 from .checks import checked_user
 from .client import ChatTable, error_code
-from .conversations import delete_conversation, purge_partition, read_counts
+from .conversations import purge_partition, read_counts
+from .projects import erase_project
+from .purge import DELETE_CONCURRENCY, PAGE_ITEMS, Budget, erase_conversation, purge_contents
 
-# Keys per Query page and its deletes: 20 BatchWriteItem requests, DELETE_CONCURRENCY at once.
-PAGE_ITEMS: Final = 500
-DELETE_CONCURRENCY: Final = 8
 CONVERSATIONS_PER_QUERY: Final = 25
 # Profile attributes removed per UpdateItem, well inside the 4 KB expression limit.
 PROFILE_ATTRIBUTES_PER_UPDATE: Final = 100
@@ -67,25 +65,13 @@ class Erasure:
     messages_deleted: int = 0
 
 
-@dataclasses.dataclass
-class _Work:
-    """One call's budget, and what it deleted."""
-
-    stop: datetime
-    clock: Callable[[], datetime]
-    messages: int = 0
-
-    def spent(self) -> bool:
-        return self.clock() >= self.stop
-
-
 async def erase_user_data(
     table: ChatTable, *, user_id: str, budget: timedelta = DEFAULT_BUDGET
 ) -> Erasure:
     """Delete what `budget` allows of the user's data, at least one unit; call again until
     `done`. Time is the table's clock."""
     user_id = checked_user(user_id)
-    work = _Work(stop=table.clock() + budget, clock=table.clock)
+    work = Budget.starting(table, budget)
     while await _erase_unit(table, user_id, work):
         if work.spent():
             counts = await read_counts(table, user_id=user_id)
@@ -97,87 +83,46 @@ async def erase_user_data(
     return Erasure(done=True, conversations_remaining=0, messages_deleted=work.messages)
 
 
-async def _erase_unit(table: ChatTable, user_id: str, work: _Work) -> bool:
+async def _erase_unit(table: ChatTable, user_id: str, work: Budget) -> bool:
     """The next unit (see the module's docstring); False when there is nothing left to do."""
-    conversation_ids = await _conversation_ids(table, user_id)
-    for conversation_id in conversation_ids:
-        if not await _erase_conversation(table, user_id, conversation_id, work) or work.spent():
+    nodes = await _node_ids(table, user_id)
+    for node_id, is_project in nodes:
+        if is_project:
+            erased = await erase_project(table, user_id=user_id, project_id=node_id, work=work)
+        else:
+            erased = await erase_conversation(table, user_id, node_id, work)
+        if not erased or work.spent():
             return True
-    if conversation_ids:
+    if nodes:
         return True
     return await _erase_change_page(table, user_id, work) or await _reset_profile(table, user_id)
 
 
-async def _conversation_ids(table: ChatTable, user_id: str) -> list[str]:
+async def _node_ids(table: ChatTable, user_id: str) -> list[tuple[str, bool]]:
+    """The ids of the next conversations and projects, each with whether it is a project."""
     async with table.guard():
         response = await table.client.query(
             TableName=table.name,
             KeyConditionExpression="PK = :p AND SK BETWEEN :low AND :high",
+            ExpressionAttributeNames={"#type": "type"},
             ExpressionAttributeValues={
                 ":p": {"S": keys.user_pk(user_id)},
                 ":low": {"S": keys.CONVERSATIONS_LOW},
                 ":high": {"S": keys.CONVERSATIONS_HIGH},
             },
-            ProjectionExpression="conversationId",
+            ProjectionExpression="conversationId, projectId, #type",
             Limit=CONVERSATIONS_PER_QUERY,
             ConsistentRead=True,
         )
-    return [item["conversationId"]["S"] for item in response.get("Items", [])]
+    return [
+        (item["projectId"]["S"], True)
+        if items.is_project(item)
+        else (item["conversationId"]["S"], False)
+        for item in response.get("Items", [])
+    ]
 
 
-async def _erase_conversation(
-    table: ChatTable, user_id: str, conversation_id: str, work: _Work
-) -> bool:
-    """Delete one conversation; False when the budget ran out with messages left."""
-    async with table.guard():
-        found = await batch_get(table, [items.key_of(items.owner_key(conversation_id))])
-    owner = next(iter(found.values()), None)
-    ours = items.owned_by(owner, user_id)
-    if ours and not await _purge_contents(table, conversation_id, work):
-        return False
-    try:
-        await delete_conversation(table, user_id=user_id, conversation_id=conversation_id)
-    except NotFoundError:
-        # A temporary conversation past its expiry (deleteConversation treats it as gone):
-        # its item goes here, its partition too while it is still the caller's.
-        async with table.guard():
-            await table.client.delete_item(
-                TableName=table.name, Key=items.conversation_key(user_id, conversation_id)
-            )
-        if ours:
-            await purge_partition(table, user_id=user_id, conversation_id=conversation_id)
-    return True
-
-
-async def _purge_contents(table: ChatTable, conversation_id: str, work: _Work) -> bool:
-    """Delete a partition's items but its OWNER, a page at a time, the content objects a page
-    names before its items (as purge_partition does); False when the budget ran out first."""
-    request: dict[str, Any] = {
-        "TableName": table.name,
-        "KeyConditionExpression": "PK = :p",
-        "ExpressionAttributeValues": {":p": {"S": keys.conversation_partition(conversation_id)}},
-        "ProjectionExpression": "PK, SK, contentRef",
-        "Limit": PAGE_ITEMS,
-        "ConsistentRead": True,
-    }
-    while True:
-        async with table.guard():
-            response = await table.client.query(**request)
-        found = response.get("Items", [])
-        refs = [ref for item in found if (ref := items.content_ref_of(item)) is not None]
-        if refs and table.content is not None:
-            await table.content.delete(refs)
-        doomed = [items.key_of(item) for item in found if item["SK"]["S"] != keys.OWNER_SK]
-        await batch_delete(table, doomed, concurrency=DELETE_CONCURRENCY)
-        work.messages += sum(keys.MESSAGES_LOW <= sk < keys.MESSAGES_HIGH for _, sk in doomed)
-        if "LastEvaluatedKey" not in response:
-            return True
-        if work.spent():
-            return False
-        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-
-async def _erase_change_page(table: ChatTable, user_id: str, work: _Work) -> bool:
+async def _erase_change_page(table: ChatTable, user_id: str, work: Budget) -> bool:
     """Delete one page of the change log, after purging what its deletes left behind; False
     when the log is empty."""
     async with table.guard():
@@ -209,7 +154,7 @@ async def _erase_change_page(table: ChatTable, user_id: str, work: _Work) -> boo
     for conversation_id in deleted:
         owner = owners.get(items.key_of(items.owner_key(conversation_id)))
         if items.owned_by(owner, user_id) and items.marked_deleting(owner):
-            if not await _purge_contents(table, conversation_id, work):
+            if not await purge_contents(table, conversation_id, work):
                 return True
             await purge_partition(table, user_id=user_id, conversation_id=conversation_id)
     await batch_delete(table, [items.key_of(item) for item in page], concurrency=DELETE_CONCURRENCY)

@@ -1,5 +1,5 @@
-"""Reading all of one user's data, for exports: every conversation (archived or not), and every
-message of every branch, a page at a time so that memory stays bounded."""
+"""Reading all of one user's data, for exports: every project, every conversation (archived or
+not), and every message of every branch, a page at a time so that memory stays bounded."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any, Final
 from . import items, keys
 from .checks import checked_id, checked_user
 from .client import ChatTable
-from .records import ConversationRecord, MessageRecord
+from .grouping import live_project
+from .records import ConversationRecord, MessageRecord, ProjectRecord
 
 CONVERSATIONS_PER_PAGE: Final = 100
 # DynamoDB ends a page at 1 MB anyway; this keeps a page of short messages small too.
@@ -31,8 +32,33 @@ async def all_conversations(
     async for page in _pages(table, request):
         now = table.clock()
         for item in page:
-            if not items.expired(item, now):
+            if not items.expired(item, now) and not items.is_project(item):
                 yield items.conversation_from_item(item)
+
+
+async def all_projects(
+    table: ChatTable, *, user_id: str, page_size: int = CONVERSATIONS_PER_PAGE
+) -> AsyncIterator[ProjectRecord]:
+    """Every project of the user in id order, but those being deleted. Read from the table,
+    not from the projects list (GSI1), so that a project created a moment ago is not missed
+    while its conversations are exported: its key range is the conversations' too, which the
+    filter drops after reading them (an export reads each conversation once more, far less
+    than its messages)."""
+    request = _range(
+        table,
+        keys.user_pk(checked_user(user_id)),
+        keys.CONVERSATIONS_LOW,
+        keys.CONVERSATIONS_HIGH,
+        page_size,
+    )
+    request["FilterExpression"] = "#type = :project"
+    request["ExpressionAttributeNames"] = {"#type": "type"}
+    request["ExpressionAttributeValues"][":project"] = {"S": items.PROJECT}
+    async for page in _pages(table, request):
+        for item in page:
+            project = live_project(item)
+            if project is not None:
+                yield project
 
 
 async def all_messages(

@@ -48,6 +48,8 @@ from .batch import batch_get
 from .checks import checked_id, checked_user, ensure_fits
 from .client import ChatTable
 from .content import is_large, object_key
+from .deltas import streamed_preview
+from .grouping import ensure_open, record_grouping
 from .messages import newest_descendant_run, segment_tip
 from .profile import record_change
 from .records import (
@@ -57,6 +59,7 @@ from .records import (
     Feedback,
     MessagePosition,
     MessageRecord,
+    MessageStatus,
     Role,
     Segment,
     Tree,
@@ -89,6 +92,10 @@ class MessageImport:
     is_error: bool = False
     error_message: str | None = None
     feedback: Feedback | None = None
+    # A message that was streaming (or interrupted) where it comes from is stored streaming,
+    # its text the base of later deltas: its createdAt is its last activity, so it reads as
+    # interrupted (unless imported within the lease), and a late finish completes it.
+    status: MessageStatus = "complete"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,6 +113,8 @@ class ConversationImport:
     archived: bool = False
     tags: tuple[str, ...] = ()
     messages: Sequence[MessageImport] = ()
+    # The caller's project it goes in when it is created; a stored one stays where it is.
+    project_id: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -184,7 +193,7 @@ async def import_conversation(
             call.occupied[(record.segment, record.depth)] = record.id
     assert call.conversation is not None  # at least one window ran
     return Imported(
-        conversation=call.conversation,
+        conversation=await streamed_preview(table, call.conversation),
         created=call.created,
         added=call.added,
         skipped=call.skipped,
@@ -228,10 +237,12 @@ def _reads(
         named.append(header.active_leaf_id)
     # In a fixed order, so that the same import sends the same requests (benchmarks replay it).
     outside = [name for name in dict.fromkeys(named) if name not in call.placed]
+    project = [] if header.project_id is None else [items.project_key(user_id, header.project_id)]
     return [
         items.owner_key(cid),
         items.conversation_key(user_id, cid),
         items.tree_key(cid),
+        *project,
         *(items.marker_key(cid, message_id) for message_id in dict.fromkeys([*ids, *outside])),
     ]
 
@@ -248,6 +259,8 @@ def _planner(
         fresh = [m for m in window if _marker(snapshot, header.id, m.id) is None]
         if stored is not None and not fresh:
             return Plan(result=_Stored(stored, [], len(window), False), change=None)
+        if stored is None and header.project_id is not None:
+            ensure_open(snapshot.get(items.project_key(user_id, header.project_id)))
         conversation = stored or _new_conversation(user_id, header)
         tree = items.tree_from_item(snapshot.get(items.tree_key(header.id)))
         placer = await _placer(table, snapshot, conversation, tree, fresh, call)
@@ -294,6 +307,9 @@ async def _offloaded(
 
 def _owned(snapshot: Snapshot, user_id: str, conversation_id: str) -> ConversationRecord | None:
     """The caller's conversation, None when nobody holds the id; ConflictError otherwise."""
+    node = snapshot.get(items.conversation_key(user_id, conversation_id))
+    if node is not None and items.is_project(node):
+        raise ConflictError("this id is already in use")
     owner = snapshot.get(items.owner_key(conversation_id))
     if owner is None:
         return None
@@ -324,6 +340,7 @@ def _new_conversation(user_id: str, header: ConversationImport) -> ConversationR
         pinned=header.pinned,
         archived=header.archived,
         tags=header.tags,
+        project_id=header.project_id,
     )
 
 
@@ -379,6 +396,8 @@ class _Placer:
             segment=segment,
             depth=depth,
             feedback=new.feedback,
+            # Interrupted is how a streaming message reads, never what is stored.
+            status="streaming" if new.status == "interrupted" else new.status,
         )
         self._known[record.id] = _Placed(record.position, record.created_at)
         self._occupants[(segment, depth)] = record.id
@@ -495,12 +514,20 @@ def _plan_writes(
             item = items.message_item(record)
             ensure_fits(item, field="content")
             transaction.put(("message", record.id), item, condition=_ABSENT)
-            transaction.put(("marker", record.id), items.marker_item(record), condition=_ABSENT)
+            marker = (
+                items.stream_marker_item(record, base=record.content)
+                if record.status == "streaming"
+                else items.marker_item(record)
+            )
+            transaction.put(("marker", record.id), marker, condition=_ABSENT)
         item = items.conversation_item(conversation)
         if stored is None:
             owner = items.owner_item(cid, conversation.user_id)
             transaction.put("owner", owner, condition=_ABSENT)
             transaction.put("conversation", item, condition=_ABSENT)
+            record_grouping(
+                transaction, user_id=conversation.user_id, before=None, after=conversation
+            )
         else:
             transaction.put(
                 "conversation",
@@ -570,11 +597,13 @@ def _checked(
     if conversation.updated_at is not None:
         _ensure_aware(conversation.updated_at, "updatedAt")
     leaf = conversation.active_leaf_id
+    project = conversation.project_id
     checked = dataclasses.replace(
         conversation,
         id=checked_id(conversation.id, field="id"),
         active_leaf_id=None if leaf is None else checked_id(leaf, field="activeLeafId"),
         messages=messages,
+        project_id=None if project is None else checked_id(project, field="projectId"),
     )
     _ensure_fits(table, user_id, checked)
     return checked

@@ -5,13 +5,17 @@ TypeSerializer costs more than the rest of a request on the hot paths. Key strin
 keys.py; this module puts them, and the attributes beside them, into items.
 
 Item kinds (see keys.py for the key layout):
-  conversation   USER#<user> / CONV#<id>, listed through GSI1, with a preview of its last message
+  conversation   USER#<user> / CONV#<id>, listed through GSI1 and GSI2, with a preview of its
+                 last message
+  project        USER#<user> / CONV#<id>, listed through GSI1, with its conversations' counts
   profile        USER#<user> / PROFILE, per-user counters and the change-log version
   change         USER#<user> / CHG#<version>, what one committed write changed
   message        CONV#<id> / MSG#<segment>#<depth>
   message marker CONV#<id> / MSGID#<messageId>, makes a retried add idempotent
   owner guard    CONV#<id> / OWNER, makes the first user to take a conversation id its owner
   tree           CONV#<id> / TREE, where the branches fork
+  delta          CONV#<id> / DELTA#<messageId>#<seq>, one append to a streamed message, or
+                 the tombstone a finish leaves in its place
 
 Every item of a temporary conversation carries `ttl` (epoch seconds) from the start, so
 DynamoDB's TTL sweep removes them all eventually; reads never wait for it.
@@ -31,10 +35,13 @@ from .records import (
     ChangeKind,
     ChangeRecord,
     ConversationRecord,
+    DeltaRecord,
     Feedback,
     Item,
     MessagePosition,
     MessageRecord,
+    MessageStatus,
+    ProjectRecord,
     Segment,
     Tree,
     format_timestamp,
@@ -44,13 +51,16 @@ from .text import fold
 
 Key: TypeAlias = dict[str, Any]
 
-# The `type` attribute of each kind, for people reading the table; code never branches on it.
+# The `type` attribute of each kind, for people reading the table. Code branches on it only
+# where two kinds share a key range: conversations and projects under CONV# (see keys.py).
 CONVERSATION: Final = "conversation"
+PROJECT: Final = "project"
 MESSAGE: Final = "message"
 MESSAGE_MARKER: Final = "messageId"
 OWNER: Final = "owner"
 TREE: Final = "tree"
 CHANGE: Final = "change"
+DELTA: Final = "delta"
 
 TTL_ATTRIBUTE: Final = "ttl"
 # The home list shows the start of the last message, never a large one whole.
@@ -60,7 +70,14 @@ CHANGE_KINDS: Final[tuple[ChangeKind, ...]] = (
     "CONVERSATION_UPDATED",
     "CONVERSATION_DELETED",
     "MESSAGES_ADDED",
+    "MESSAGE_FINISHED",
+    "PROJECT_CREATED",
+    "PROJECT_UPDATED",
+    "PROJECT_DELETED",
 )
+# What a message item's `status` may hold; absent is "complete" (every message stored before
+# streaming existed, and every one added whole). "interrupted" is a reading, never stored.
+_STORED_STATUSES: Final[tuple[MessageStatus, ...]] = ("streaming", "stopped", "failed")
 
 
 def key(pk: str, sk: str) -> Key:
@@ -102,6 +119,17 @@ def conversation_key(user_id: str, conversation_id: str) -> Key:
     return key(keys.user_pk(user_id), keys.conversation_sk(conversation_id))
 
 
+def node_key(user_id: str, node_id: str) -> Key:
+    """Where the user's conversation or project with this id is, whichever it is."""
+    return key(keys.user_pk(user_id), keys.node_sk(node_id))
+
+
+def is_project(item: Mapping[str, Any]) -> bool:
+    """Whether an item of the CONV# range is a project; anything else there is a
+    conversation (conversation items have carried `type` from the start)."""
+    return bool(item.get("type", {}).get("S") == PROJECT)
+
+
 def listing(
     user_id: str, conversation_id: str, *, updated_at: str, pinned: bool, archived: bool
 ) -> dict[str, dict[str, str]]:
@@ -112,6 +140,23 @@ def listing(
     }
 
 
+def grouping(
+    user_id: str,
+    conversation_id: str,
+    project_id: str | None,
+    *,
+    updated_at: str,
+    pinned: bool,
+    archived: bool,
+) -> dict[str, dict[str, str]]:
+    """The GSI2 keys of a conversation: its project's list (or the list of those in none),
+    in the home list's order."""
+    return {
+        "GSI2PK": {"S": keys.grouping_pk(user_id, project_id, archived=archived)},
+        "GSI2SK": {"S": keys.recency_sk(updated_at, conversation_id, pinned=pinned)},
+    }
+
+
 def conversation_item(conversation: ConversationRecord) -> Item:
     updated_at = format_timestamp(conversation.updated_at)
     item: Item = {
@@ -119,6 +164,14 @@ def conversation_item(conversation: ConversationRecord) -> Item:
         **listing(
             conversation.user_id,
             conversation.id,
+            updated_at=updated_at,
+            pinned=conversation.pinned,
+            archived=conversation.archived,
+        ),
+        **grouping(
+            conversation.user_id,
+            conversation.id,
+            conversation.project_id,
             updated_at=updated_at,
             pinned=conversation.pinned,
             archived=conversation.archived,
@@ -146,6 +199,8 @@ def conversation_item(conversation: ConversationRecord) -> Item:
         item["activeLeaf"] = {"M": position_attributes(conversation.active_leaf)}
     if conversation.expires_at is not None:
         item["expiresAt"] = {"S": format_timestamp(conversation.expires_at)}
+    if conversation.project_id is not None:
+        item["projectId"] = {"S": conversation.project_id}
     return _with_ttl(item, conversation.expires_at)
 
 
@@ -169,6 +224,73 @@ def conversation_from_item(item: Mapping[str, Any]) -> ConversationRecord:
         archived=bool(item.get("archived", {}).get("BOOL", False)),
         tags=tuple(value["S"] for value in item.get("tags", {}).get("L", [])),
         expires_at=None if expires is None else parse_timestamp(expires["S"]),
+        project_id=_optional_s(item, "projectId"),
+    )
+
+
+# --- projects ------------------------------------------------------------------------------
+
+
+def project_key(user_id: str, project_id: str) -> Key:
+    return key(keys.user_pk(user_id), keys.project_sk(project_id))
+
+
+def project_counter(*, archived: bool, pinned: bool) -> str:
+    """The project item's count of its conversations in one list."""
+    return f"count#{'archived' if archived else 'active'}#{'pinned' if pinned else 'unpinned'}"
+
+
+PROJECT_LISTS: Final = tuple(
+    (archived, pinned) for archived in (False, True) for pinned in (False, True)
+)
+
+
+def project_listing(user_id: str, project_id: str, *, updated_at: str) -> Item:
+    """The GSI1 keys of a project: the user's project list, most recently updated first."""
+    return {
+        "GSI1PK": {"S": keys.projects_pk(user_id)},
+        "GSI1SK": {"S": keys.project_recency_sk(updated_at, project_id)},
+    }
+
+
+def project_item(project: ProjectRecord) -> Item:
+    """A whole project item, as created (its counts as the record has them)."""
+    updated_at = format_timestamp(project.updated_at)
+    item: Item = {
+        **project_key(project.user_id, project.id),
+        **project_listing(project.user_id, project.id, updated_at=updated_at),
+        "type": {"S": PROJECT},
+        "projectId": {"S": project.id},
+        "userId": {"S": project.user_id},
+        "name": {"S": project.name},
+        "instructions": _s_or_null(project.instructions),
+        "createdAt": {"S": format_timestamp(project.created_at)},
+        "updatedAt": {"S": updated_at},
+        "version": _n(project.version),
+    }
+    for archived, pinned in PROJECT_LISTS:
+        item[project_counter(archived=archived, pinned=pinned)] = _n(
+            project.counts.get((archived, pinned), 0)
+        )
+    return item
+
+
+def project_from_item(item: Mapping[str, Any]) -> ProjectRecord:
+    counts = {
+        (archived, pinned): int(value["N"])
+        for archived, pinned in PROJECT_LISTS
+        if (value := item.get(project_counter(archived=archived, pinned=pinned))) is not None
+    }
+    return ProjectRecord(
+        id=item["projectId"]["S"],
+        user_id=item["userId"]["S"],
+        name=item["name"]["S"],
+        instructions=_optional_s(item, "instructions"),
+        created_at=parse_timestamp(item["createdAt"]["S"]),
+        updated_at=parse_timestamp(item["updatedAt"]["S"]),
+        version=int(item["version"]["N"]),
+        counts=counts,
+        deleting="deleting" in item,
     )
 
 
@@ -199,9 +321,12 @@ def change_item(user_id: str, change: ChangeRecord, *, expires_at: datetime) -> 
         "type": {"S": CHANGE},
         "version": _n(change.version),
         "kind": {"S": change.kind},
-        "conversationId": {"S": change.conversation_id},
         "createdAt": {"S": format_timestamp(change.created_at)},
     }
+    if change.conversation_id is not None:
+        item["conversationId"] = {"S": change.conversation_id}
+    if change.project_id is not None:
+        item["projectId"] = {"S": change.project_id}
     if change.messages:
         item["messages"] = {"L": [{"M": position_attributes(p)} for p in change.messages]}
     return _with_ttl(item, expires_at)
@@ -214,11 +339,12 @@ def change_from_item(item: Mapping[str, Any]) -> ChangeRecord:
     return ChangeRecord(
         version=int(item["version"]["N"]),
         kind=kind,
-        conversation_id=item["conversationId"]["S"],
+        conversation_id=_optional_s(item, "conversationId"),
         created_at=parse_timestamp(item["createdAt"]["S"]),
         messages=tuple(
             position_from_attributes(value["M"]) for value in item.get("messages", {}).get("L", [])
         ),
+        project_id=_optional_s(item, "projectId"),
     )
 
 
@@ -261,7 +387,20 @@ def message_attributes(message: MessageRecord) -> Item:
         attributes["feedback"] = {"M": feedback_attributes(message.feedback)}
     if message.content_ref is not None:
         attributes["contentRef"] = {"S": message.content_ref}
+    if message.status != "complete":
+        stored = "streaming" if message.status == "interrupted" else message.status
+        attributes["status"] = {"S": stored}
     return attributes
+
+
+def _status_of(item: Mapping[str, Any]) -> MessageStatus:
+    value = item.get("status")
+    if value is None:
+        return "complete"
+    status = value["S"]
+    if status not in _STORED_STATUSES:
+        raise ValueError(f"stored message has unknown status {status!r}")
+    return status  # type: ignore[no-any-return]
 
 
 def preview_attributes(message: MessageRecord) -> Item:
@@ -318,6 +457,7 @@ def message_from_attributes(item: Mapping[str, Any]) -> MessageRecord:
         depth=int(item["depth"]["N"]),
         feedback=None if feedback is None else feedback_from_attributes(feedback["M"]),
         content_ref=_optional_s(item, "contentRef"),
+        status=_status_of(item),
     )
 
 
@@ -362,6 +502,105 @@ def marker_item(message: MessageRecord, *, expires_at: datetime | None = None) -
 def marked_position(marker: Mapping[str, Any]) -> MessagePosition:
     """The position of the message a marker item stands for."""
     return position_from_attributes(marker)
+
+
+def stream_marker_item(
+    message: MessageRecord, *, base: str, expires_at: datetime | None = None
+) -> Item:
+    """The marker of a streamed message. Beside the position it says who owns the stream
+    (an append that misses its cache reads this item alone, before knowing the position),
+    whether it still streams (a finish removes `streaming`), the message as started (so a
+    finish answers, and refreshes the conversation's preview, without reading the message
+    item) and the length of the base text the deltas follow (an imported message's text)."""
+    item = marker_item(message, expires_at=expires_at)
+    started = dataclasses.replace(message, content="", content_ref=None, stream_seq=None)
+    item["userId"] = {"S": message.user_id}
+    item["streaming"] = {"BOOL": True}
+    item["message"] = {"M": message_attributes(started)}
+    item["baseEnd"] = _n(len(base))
+    item["baseBytes"] = _n(len(base.encode()))
+    return item
+
+
+def streamed_by(marker: Mapping[str, Any] | None) -> str | None:
+    """Who streamed the message a marker stands for; None for one added whole (or no marker)."""
+    return _optional_s(marker or {}, "userId")
+
+
+def still_streaming(marker: Mapping[str, Any]) -> bool:
+    return "streaming" in marker
+
+
+def started_message(marker: Mapping[str, Any]) -> MessageRecord:
+    """The message as a streaming marker keeps it: all but its text."""
+    return message_from_attributes(marker["message"]["M"])
+
+
+def base_length(marker: Mapping[str, Any]) -> tuple[int, int]:
+    """(characters, UTF-8 bytes) of the text a streamed message started with."""
+    return int(marker["baseEnd"]["N"]), int(marker["baseBytes"]["N"])
+
+
+# --- deltas of streamed messages -------------------------------------------------------------
+
+
+def delta_key(conversation_id: str, message_id: str, seq: int) -> Key:
+    return key(keys.conversation_partition(conversation_id), keys.delta_sk(message_id, seq))
+
+
+def delta_item(
+    conversation_id: str,
+    user_id: str,
+    message_id: str,
+    delta: DeltaRecord,
+    *,
+    expires_at: datetime | None = None,
+) -> Item:
+    """An append as stored: its text and where the streamed text ends with it. It holds only
+    this delta, so its write units follow the delta's size, never the text before it."""
+    item: Item = {
+        **delta_key(conversation_id, message_id, delta.seq),
+        "type": {"S": DELTA},
+        "userId": {"S": user_id},
+        "delta": {"S": delta.text},
+        "end": _n(delta.end),
+        "bytes": _n(delta.size),
+    }
+    if delta.at is not None:
+        item["at"] = {"S": format_timestamp(delta.at)}
+    return _with_ttl(item, expires_at)
+
+
+def tombstone_item(
+    conversation_id: str, user_id: str, message_id: str, delta: DeltaRecord, *, expires_at: datetime
+) -> Item:
+    """What a finished stream leaves at a delta's key: no text, where it ended, and a TTL. It
+    must stay long after the last stream cache entry that may admit this seq has expired (see
+    storage/streams.py): a key left empty would let such an entry append to a finished message."""
+    item: Item = {
+        **delta_key(conversation_id, message_id, delta.seq),
+        "type": {"S": DELTA},
+        "userId": {"S": user_id},
+        "folded": {"BOOL": True},
+        "end": _n(delta.end),
+        "bytes": _n(delta.size),
+    }
+    if delta.replaced:
+        item["replaced"] = {"BOOL": True}
+    return _with_ttl(item, expires_at)
+
+
+def delta_from_item(item: Mapping[str, Any]) -> DeltaRecord:
+    at = item.get("at")
+    return DeltaRecord(
+        seq=keys.parse_delta_seq(item["SK"]["S"]),
+        text=item.get("delta", {"S": ""})["S"],
+        end=int(item["end"]["N"]),
+        size=int(item["bytes"]["N"]),
+        at=None if at is None else parse_timestamp(at["S"]),
+        folded="folded" in item,
+        replaced="replaced" in item,
+    )
 
 
 # --- the owner guard -----------------------------------------------------------------------
@@ -442,6 +681,12 @@ def expired(item: Mapping[str, Any], now: datetime) -> bool:
     """Whether a temporary conversation's item is past its time, swept or not."""
     value = item.get(TTL_ATTRIBUTE)
     return value is not None and int(value["N"]) <= now.timestamp()
+
+
+def expiry_of(item: Mapping[str, Any]) -> datetime | None:
+    """When a temporary conversation's item may go (its TTL); None for every other item."""
+    value = item.get(TTL_ATTRIBUTE)
+    return None if value is None else datetime.fromtimestamp(int(value["N"]), UTC)
 
 
 def now_epoch(now: datetime) -> dict[str, str]:

@@ -9,6 +9,9 @@ and lets a message named by id (a parent, a leaf) be found in one read.
 Without a parent, messages continue the active branch; with one, they start a new branch
 there unless the parent has no child yet. Either way the new messages' branch becomes active.
 Nothing is ever overwritten: every earlier branch stays readable.
+
+A started stream is an add too: storage/streams.py places it with the helpers here
+(conversation_of, continue_active, place, new_records, put_conversation, put_tree).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from .batch import batch_get
 from .checks import checked_id, checked_user, ensure_fits
 from .client import ChatTable
 from .content import filled_in, is_large, object_key
+from .deltas import streamed_preview, whole
 from .records import (
     ONE_TICK,
     ROLES,
@@ -57,7 +61,7 @@ def _marker_action(message_id: str) -> tuple[str, str]:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Placement:
+class Placement:
     """Where the first new message goes: its segment and depth, and its parent's id. When it
     starts a branch, `fork` is the parent's place and the children it had."""
 
@@ -121,7 +125,7 @@ async def add_to_conversation(
     """
     user_id = checked_user(user_id)
     conversation_id = checked_id(conversation_id, field="conversationId")
-    ordered = _with_ids(messages)
+    ordered = with_ids(messages)
     _ensure_each_fits(table, user_id, conversation_id, ordered)
     refs = await _upload_large(table, user_id, conversation_id, ordered)
     parent_id = ordered[0].parent_id
@@ -134,21 +138,21 @@ async def add_to_conversation(
         reads.append(items.marker_key(conversation_id, parent_id))
 
     async def plan(snapshot: Snapshot) -> Plan[Added]:
-        conversation = _conversation_of(snapshot, user_id, conversation_id)
+        conversation = conversation_of(snapshot, user_id, conversation_id)
         stored = await _already_stored(table, snapshot, conversation_id, ordered)
         if len(stored) == len(ordered):
             return Plan(result=Added(messages=stored, conversation=None), change=None)
         pending = ordered[len(stored) :]
         tree = items.tree_from_item(snapshot.get(items.tree_key(conversation_id)))
         if stored:
-            placement = await _place(table, conversation, tree, stored[-1].position, user_id)
+            placement = await place(table, conversation, tree, stored[-1].position, user_id)
         elif parent_id is None:
-            placement = _continue_active(conversation)
+            placement = continue_active(conversation)
         else:
-            parent = _marked(snapshot, conversation_id, parent_id, "parent message not found")
-            placement = await _place(table, conversation, tree, parent, user_id)
+            parent = marked(snapshot, conversation_id, parent_id, "parent message not found")
+            placement = await place(table, conversation, tree, parent, user_id)
         start = max(snapshot.now, conversation.updated_at + ONE_TICK)
-        records = _records(user_id, conversation_id, pending, placement, start, refs)
+        records = new_records(user_id, conversation_id, pending, placement, start, refs)
         grown = placement.tree_after(tree, records[0].id)
         updated = dataclasses.replace(
             conversation,
@@ -170,9 +174,9 @@ async def add_to_conversation(
                     items.marker_item(record, expires_at=conversation.expires_at),
                     condition=absent,
                 )
-            _put_conversation(transaction, conversation, updated)
+            put_conversation(transaction, conversation, updated)
             if grown is not tree:
-                _put_tree(transaction, conversation_id, grown, conversation.expires_at)
+                put_tree(transaction, conversation_id, grown, conversation.expires_at)
 
         return Plan(
             result=Added(messages=[*stored, *records], conversation=updated),
@@ -182,7 +186,7 @@ async def add_to_conversation(
                 messages=tuple(record.position for record in records),
             ),
             actions=actions,
-            settle=_retry_on_taken_positions,
+            settle=retry_on_taken_positions,
         )
 
     try:
@@ -229,7 +233,7 @@ def _provisional(new: NewMessage, user_id: str, conversation_id: str) -> Message
     )
 
 
-async def _retry_on_taken_positions(cancelled: TransactionCancelled) -> None:
+async def retry_on_taken_positions(cancelled: TransactionCancelled) -> None:
     """A message position or id was taken after our snapshot: the next round sees it."""
     if not any(reason.condition_failed for reason in cancelled.reasons.values()):
         raise ConflictError("the conversation changed while adding; try again")
@@ -248,7 +252,7 @@ def _ensure_each_fits(
         ensure_fits(items.message_item(widest, expires_at=datetime.now(UTC)), field="content")
 
 
-def _with_ids(messages: Sequence[NewMessage]) -> list[NewMessage]:
+def with_ids(messages: Sequence[NewMessage]) -> list[NewMessage]:
     if not messages:
         raise ValidationError("messages", "must not be empty")
     if len(messages) > MAX_MESSAGES_PER_ADD:
@@ -267,9 +271,9 @@ def _with_ids(messages: Sequence[NewMessage]) -> list[NewMessage]:
     return result
 
 
-def _conversation_of(snapshot: Snapshot, user_id: str, conversation_id: str) -> ConversationRecord:
+def conversation_of(snapshot: Snapshot, user_id: str, conversation_id: str) -> ConversationRecord:
     item = snapshot.get(items.conversation_key(user_id, conversation_id))
-    if item is None or items.expired(item, snapshot.now):
+    if item is None or items.expired(item, snapshot.now) or items.is_project(item):
         # Checked first: another user's conversation must look exactly like a missing one,
         # whatever the message markers in its partition would say.
         raise NotFoundError("conversation not found")
@@ -291,7 +295,7 @@ async def _already_stored(
     }
     if not positions:
         return []
-    found = await _read_positions(table, conversation_id, list(positions.values()))
+    found = await read_positions(table, conversation_id, list(positions.values()))
     stored: list[MessageRecord] = []
     for index, new in enumerate(ordered):
         position = positions.get(str(new.id))
@@ -310,7 +314,7 @@ async def _already_stored(
     return stored
 
 
-def _marked(
+def marked(
     snapshot: Snapshot, conversation_id: str, message_id: str, missing: str
 ) -> MessagePosition:
     marker = snapshot.get(items.marker_key(conversation_id, message_id))
@@ -319,13 +323,13 @@ def _marked(
     return items.marked_position(marker)
 
 
-def _continue_active(conversation: ConversationRecord) -> _Placement:
+def continue_active(conversation: ConversationRecord) -> Placement:
     """After the active leaf, which never has a child: an add gives it one and makes that the
     leaf, and switching branches always lands on a segment's tip."""
     leaf = conversation.active_leaf
     if leaf is None:
-        return _Placement(segment=0, depth=1, parent_id=None, segment_count=1)
-    return _Placement(
+        return Placement(segment=0, depth=1, parent_id=None, segment_count=1)
+    return Placement(
         segment=leaf.segment,
         depth=leaf.depth + 1,
         parent_id=leaf.message_id,
@@ -333,22 +337,22 @@ def _continue_active(conversation: ConversationRecord) -> _Placement:
     )
 
 
-async def _place(
+async def place(
     table: ChatTable,
     conversation: ConversationRecord,
     tree: Tree,
     parent: MessagePosition,
     user_id: str,
-) -> _Placement:
+) -> Placement:
     """After `parent`: in its segment if it has no child yet, else in a new branch."""
     next_in_segment = MessagePosition(segment=parent.segment, depth=parent.depth + 1, message_id="")
-    found = await _read_positions(table, conversation.id, [parent, next_in_segment])
+    found = await read_positions(table, conversation.id, [parent, next_in_segment])
     parent_record = found.get((parent.segment, parent.depth))
     if parent_record is None or parent_record.user_id != user_id:
         raise NotFoundError("parent message not found")
     continuation = found.get((next_in_segment.segment, next_in_segment.depth))
     if continuation is None:
-        return _Placement(
+        return Placement(
             segment=parent.segment,
             depth=parent.depth + 1,
             parent_id=parent_record.id,
@@ -358,7 +362,7 @@ async def _place(
     if number > keys.MAX_SEGMENT:
         raise ValidationError("parentId", "this conversation has too many branches")
     at = (parent.segment, parent.depth)
-    return _Placement(
+    return Placement(
         segment=number,
         depth=parent.depth + 1,
         parent_id=parent_record.id,
@@ -367,11 +371,11 @@ async def _place(
     )
 
 
-def _records(
+def new_records(
     user_id: str,
     conversation_id: str,
     pending: Sequence[NewMessage],
-    placement: _Placement,
+    placement: Placement,
     start: datetime,
     refs: dict[str, str],
 ) -> list[MessageRecord]:
@@ -399,18 +403,23 @@ def _records(
     return records
 
 
-async def _read_positions(
-    table: ChatTable, conversation_id: str, positions: Sequence[MessagePosition]
+async def read_positions(
+    table: ChatTable,
+    conversation_id: str,
+    positions: Sequence[MessagePosition],
+    *,
+    streamed: bool = False,
 ) -> dict[tuple[int, int], MessageRecord]:
+    """The messages at `positions`, their content whole; with `streamed`, as readers see
+    them (a streaming message's deltas added), else as stored (a streaming one's base)."""
     partition = keys.conversation_partition(conversation_id)
     found = await batch_get(table, [(partition, p.sort_key()) for p in positions])
-    records = await filled_in(
-        table.content, [items.message_from_attributes(item) for item in found.values()]
-    )
+    stored = [items.message_from_attributes(item) for item in found.values()]
+    records = await (whole(table, stored) if streamed else filled_in(table.content, stored))
     return {(record.segment, record.depth): record for record in records}
 
 
-def _put_conversation(
+def put_conversation(
     transaction: Transaction, stored: ConversationRecord, updated: ConversationRecord
 ) -> None:
     transaction.put(
@@ -421,7 +430,7 @@ def _put_conversation(
     )
 
 
-def _put_tree(
+def put_tree(
     transaction: Transaction, conversation_id: str, tree: Tree, expires_at: datetime | None
 ) -> None:
     condition = "attribute_not_exists(PK)" if tree.revision == 1 else "revision = :seen"
@@ -447,8 +456,8 @@ async def set_active_branch(
     message_id = checked_id(message_id, field="leafId")
 
     async def plan(snapshot: Snapshot) -> Plan[ConversationRecord]:
-        conversation = _conversation_of(snapshot, user_id, conversation_id)
-        start = _marked(snapshot, conversation_id, message_id, "message not found")
+        conversation = conversation_of(snapshot, user_id, conversation_id)
+        start = marked(snapshot, conversation_id, message_id, "message not found")
         tree = items.tree_from_item(snapshot.get(items.tree_key(conversation_id)))
         segment, depth = newest_descendant_run(tree, start)
         leaf = await segment_tip(table, user_id, conversation_id, segment, depth)
@@ -462,7 +471,7 @@ async def set_active_branch(
         return Plan(
             result=updated,
             change=ChangeDraft(kind="CONVERSATION_UPDATED", conversation_id=conversation_id),
-            actions=lambda transaction: _put_conversation(transaction, conversation, updated),
+            actions=lambda transaction: put_conversation(transaction, conversation, updated),
         )
 
     reads = [
@@ -470,7 +479,8 @@ async def set_active_branch(
         items.tree_key(conversation_id),
         items.marker_key(conversation_id, message_id),
     ]
-    return await commit(table, user_id=user_id, reads=reads, plan=plan)
+    switched = await commit(table, user_id=user_id, reads=reads, plan=plan)
+    return await streamed_preview(table, switched)
 
 
 def newest_descendant_run(tree: Tree, start: MessagePosition) -> tuple[int, int]:
@@ -527,9 +537,10 @@ async def set_feedback(
     message_id = checked_id(message_id, field="messageId")
 
     async def plan(snapshot: Snapshot) -> Plan[MessageRecord]:
-        conversation = _conversation_of(snapshot, user_id, conversation_id)
-        position = _marked(snapshot, conversation_id, message_id, "message not found")
-        found = await _read_positions(table, conversation_id, [position])
+        conversation = conversation_of(snapshot, user_id, conversation_id)
+        position = marked(snapshot, conversation_id, message_id, "message not found")
+        marker = snapshot.get(items.marker_key(conversation_id, message_id)) or {}
+        found = await read_positions(table, conversation_id, [position], streamed=True)
         message = found.get((position.segment, position.depth))
         if message is None or message.user_id != user_id:
             raise NotFoundError("message not found")
@@ -552,7 +563,20 @@ async def set_feedback(
                 update = "SET feedback = :feedback"
                 values[":feedback"] = {"M": items.feedback_attributes(feedback)}
             transaction.update("message", key, update=update, condition=owned, values=values)
-            _put_conversation(transaction, conversation, updated)
+            if items.still_streaming(marker):
+                # The marker's copy of a streaming message is what its finish answers with.
+                transaction.update(
+                    "marker",
+                    items.marker_key(conversation_id, message_id),
+                    update=(
+                        "REMOVE #message.feedback"
+                        if feedback is None
+                        else "SET #message.feedback = :feedback"
+                    ),
+                    names={"#message": "message"},
+                    values=None if feedback is None else {":feedback": values[":feedback"]},
+                )
+            put_conversation(transaction, conversation, updated)
 
         return Plan(
             result=updated_message,
@@ -583,6 +607,6 @@ async def find_message(
         if marker is None:
             return None
         position = items.marked_position(marker)
-        records = await _read_positions(table, conversation_id, [position])
+        records = await read_positions(table, conversation_id, [position], streamed=True)
     record = records.get((position.segment, position.depth))
     return record if record is not None and record.user_id == user_id else None

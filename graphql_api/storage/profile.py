@@ -1,4 +1,6 @@
-"""The PROFILE item's counters: how many conversations each list and each tag holds.
+"""The PROFILE item's counters: how many conversations each list and each tag holds, how
+many of them are in some project (each project counts its own on its item, see projects.py),
+and how many projects the user has.
 
 The counters are moved in the same transaction as the conversations they count (through
 writes.ProfileUpdate), so `totalCount` and `tags` are one consistent read. Temporary
@@ -22,6 +24,9 @@ _COUNT: Final = "count#"
 _TAG: Final = "tag#"
 _TAG_NAME: Final = "tagName#"
 _TEMPORARY: Final = "temp#"
+_STREAM: Final = "stream#"
+_IN_PROJECTS: Final = "count#inProject#"
+PROJECT_COUNTER: Final = "count#projects"
 
 
 @dataclasses.dataclass
@@ -48,8 +53,20 @@ def tag_counter(tag: str) -> str:
     return f"{_TAG}{fold(tag)}"
 
 
+def in_projects_counter(*, archived: bool, pinned: bool) -> str:
+    """How many of a list's conversations are in some project. The list of those in none is
+    the difference, so conversations from before projects existed need no counter of it."""
+    return (
+        f"{_IN_PROJECTS}{'archived' if archived else 'active'}#{'pinned' if pinned else 'unpinned'}"
+    )
+
+
 def _counters_of(conversation: ConversationRecord) -> list[str]:
     counters = [list_counter(archived=conversation.archived, pinned=conversation.pinned)]
+    if conversation.project_id is not None:
+        counters.append(
+            in_projects_counter(archived=conversation.archived, pinned=conversation.pinned)
+        )
     counters += sorted({tag_counter(tag) for tag in conversation.tags})
     return counters
 
@@ -108,12 +125,25 @@ class Counts:
     values: Mapping[str, int]
     tag_names: Mapping[str, str]
 
-    def conversations(self, *, archived: bool | None, pinned: bool | None = None) -> int:
-        return sum(
-            self.values.get(list_counter(archived=a, pinned=p), 0)
-            for a in ((False, True) if archived is None else (archived,))
-            for p in ((False, True) if pinned is None else (pinned,))
-        )
+    def conversations(
+        self, *, archived: bool | None, pinned: bool | None = None, in_project: bool | None = None
+    ) -> int:
+        """A list's count; `in_project` True: those in some project, False: in none."""
+        total = 0
+        for a in (False, True) if archived is None else (archived,):
+            for p in (False, True) if pinned is None else (pinned,):
+                grouped = self.values.get(in_projects_counter(archived=a, pinned=p), 0)
+                if in_project is None:
+                    total += self.values.get(list_counter(archived=a, pinned=p), 0)
+                elif in_project:
+                    total += grouped
+                else:
+                    total += self.values.get(list_counter(archived=a, pinned=p), 0) - grouped
+        return total
+
+    @property
+    def projects(self) -> int:
+        return self.values.get(PROJECT_COUNTER, 0)
 
     def tag(self, tag: str) -> int:
         return self.values.get(tag_counter(tag), 0)
@@ -140,3 +170,20 @@ def counts(profile: Mapping[str, Any] | None, now: datetime) -> Counts:
         for counter in counters:
             values[counter] = values.get(counter, 0) - 1
     return Counts(values=values, tag_names=names)
+
+
+def stream_entry(conversation_id: str, message_id: str) -> str:
+    """The PROFILE attribute of one open stream: a start adds it and a finish drops it, in
+    their transactions, so a start counts the user's open streams in the item every write
+    reads anyway."""
+    return f"{_STREAM}{conversation_id}#{message_id}"
+
+
+def open_streams(profile: Mapping[str, Any] | None) -> dict[str, tuple[str, str]]:
+    """The open-stream entries: attribute name -> (conversation id, message id)."""
+    entries: dict[str, tuple[str, str]] = {}
+    for name in profile or {}:
+        if name.startswith(_STREAM):
+            conversation_id, _, message_id = name[len(_STREAM) :].partition("#")
+            entries[name] = (conversation_id, message_id)
+    return entries

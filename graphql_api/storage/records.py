@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar
 
@@ -48,8 +49,29 @@ def parse_timestamp(text: str) -> datetime:
 
 Rating: TypeAlias = Literal["up", "down"]
 ChangeKind: TypeAlias = Literal[
-    "CONVERSATION_CREATED", "CONVERSATION_UPDATED", "CONVERSATION_DELETED", "MESSAGES_ADDED"
+    "CONVERSATION_CREATED",
+    "CONVERSATION_UPDATED",
+    "CONVERSATION_DELETED",
+    "MESSAGES_ADDED",
+    "MESSAGE_FINISHED",
+    "PROJECT_CREATED",
+    "PROJECT_UPDATED",
+    "PROJECT_DELETED",
 ]
+# A message's state. "complete" for every message not streamed (and every one stored before
+# streaming existed); "streaming" while its answer is being appended; "interrupted" is never
+# stored: reads say it of a streaming message whose last append is older than the lease.
+MessageStatus: TypeAlias = Literal["complete", "streaming", "stopped", "failed", "interrupted"]
+MESSAGE_STATUSES: tuple[MessageStatus, ...] = (
+    "complete",
+    "streaming",
+    "stopped",
+    "failed",
+    "interrupted",
+)
+# How a stream may end: finishMessage's statuses.
+FinishStatus: TypeAlias = Literal["complete", "stopped", "failed"]
+FINISH_STATUSES: tuple[FinishStatus, ...] = ("complete", "stopped", "failed")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,6 +128,11 @@ class MessageRecord:
     # Set when the content is kept in the content bucket under this key; read from an item,
     # `content` is then only its start until storage.content fills it in.
     content_ref: str | None = None
+    # Read from an item, a streamed message's `content` is its base (what it started with)
+    # until storage.deltas.streamed_in adds the deltas and tells streaming from interrupted.
+    status: MessageStatus = "complete"
+    # While streaming or interrupted: the last acknowledged seq (0 before the first append).
+    stream_seq: int | None = None
 
     @property
     def position(self) -> MessagePosition:
@@ -154,6 +181,8 @@ class ConversationRecord:
     tags: tuple[str, ...] = ()
     # Temporary conversations vanish at this moment, whatever DynamoDB's TTL sweep does.
     expires_at: datetime | None = None
+    # The project it is in; None: in none.
+    project_id: str | None = None
 
     @property
     def position(self) -> ConversationPosition:
@@ -163,6 +192,56 @@ class ConversationRecord:
 
     def expired(self, now: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ProjectPosition:
+    updated_at: datetime
+    project_id: str
+
+    def sort_key(self) -> str:
+        return keys.project_recency_sk(format_timestamp(self.updated_at), self.project_id)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ProjectRecord:
+    """A named group of conversations with its own instructions.
+
+    `counts` holds how many of its conversations each list has, by (archived, pinned): moved
+    in the same transaction as the conversation that moves them, so they are exact.
+    """
+
+    id: str
+    user_id: str
+    name: str
+    instructions: str | None
+    created_at: datetime
+    updated_at: datetime
+    # Increases with every change of the name or instructions (not with its conversations).
+    version: int
+    counts: Mapping[tuple[bool, bool], int] = dataclasses.field(default_factory=dict)
+    # Set by deleteProject's first call: the project is gone for every reader, and its
+    # conversations are on their way out.
+    deleting: bool = False
+
+    @property
+    def position(self) -> ProjectPosition:
+        return ProjectPosition(updated_at=self.updated_at, project_id=self.id)
+
+    def joined_by(self, conversation: ConversationRecord) -> ProjectRecord:
+        """The project once `conversation` has moved in."""
+        at = (conversation.archived, conversation.pinned)
+        return dataclasses.replace(self, counts={**self.counts, at: self.counts.get(at, 0) + 1})
+
+    def conversation_count(
+        self, *, archived: bool | None = None, pinned: bool | None = None
+    ) -> int:
+        """Its conversations in the lists selected (None: both ways)."""
+        return sum(
+            count
+            for (is_archived, is_pinned), count in self.counts.items()
+            if archived in (None, is_archived) and pinned in (None, is_pinned)
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -230,10 +309,53 @@ class ChangeRecord:
 
     version: int
     kind: ChangeKind
-    conversation_id: str
+    # The conversation a CONVERSATION_* or MESSAGES_ADDED change is about; None for PROJECT_*.
+    conversation_id: str | None
     created_at: datetime
-    # What a MESSAGES_ADDED change added, in order; empty for the other kinds.
+    # What a MESSAGES_ADDED change added, in order; the message a MESSAGE_FINISHED change
+    # finished (or a rating rated); empty for the other kinds.
     messages: tuple[MessagePosition, ...] = ()
+    # The project a PROJECT_* change is about; None for the other kinds.
+    project_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class DeltaRecord:
+    """One DELTA# item: an acknowledged append, or the tombstone a finish left in its place.
+
+    `end` and `size` are the length of the streamed text once this delta is in it: the base
+    the message started with plus deltas 1..seq, in characters (Python's str length: Unicode
+    code points, what AppendMessagePayload.length counts) and in UTF-8 bytes. A tombstone
+    keeps them (so a reader still knows where seq N ended) and drops the text.
+    """
+
+    seq: int
+    text: str
+    end: int
+    size: int
+    at: datetime | None
+    folded: bool = False
+    # On the tombstone a finish writes after the last delta: whether finishMessage's content
+    # replaced the streamed text.
+    replaced: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StreamEvent:
+    """What a stream's writer announces to live readers (ChatTable.stream_listener), best
+    effort: the table is what readers rely on.
+
+    An append: its seq and delta, status "streaming". A finish: seq is the last delta folded,
+    delta is "", status is how it ended, and `replaced` says whether finishMessage's content
+    replaced the streamed text (a reader then reads the message for the final text).
+    """
+
+    conversation_id: str
+    message_id: str
+    seq: int
+    delta: str
+    status: MessageStatus
+    replaced: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

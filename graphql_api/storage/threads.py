@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from . import items, keys
 from .client import ChatTable
-from .content import filled_in
+from .deltas import whole
 from .records import ConversationRecord, Item, MessagePosition, MessageRecord, Page, Tree
 
 # Messages read beyond a first page's size when guessing it before the conversation is known.
@@ -130,7 +130,7 @@ async def read_page(
             if item is not None:
                 records.append(items.message_from_attributes(item))
     return Page(
-        items=await filled_in(table.content, records),
+        items=await whole(table, records),
         has_previous=span.has_previous,
         has_next=span.has_next,
     )

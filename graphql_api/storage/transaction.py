@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
-from .client import ChatTable, error_code
+from .client import ChatTable, error_code, error_from_client_error
 from .items import Key
 from .records import Item
 
@@ -22,6 +22,7 @@ TRANSACTION_LIMIT: Final = 100
 _RETRYABLE_REASONS = frozenset(
     {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 )
+_UNDERSTOOD_REASONS = _RETRYABLE_REASONS | {"None", "ConditionalCheckFailed"}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -134,7 +135,8 @@ class Transaction:
 
     async def commit(self) -> None:
         """Write every action or none; TransactionCancelled when a condition or a race stopped
-        it. Call inside `table.guard()`, which turns the other failures into domain errors."""
+        it, a domain error when the engine refused it. Call inside `table.guard()`, which
+        bounds it in time and turns connection failures into domain errors."""
         if len(self._actions) > TRANSACTION_LIMIT:
             raise ValueError(
                 f"{len(self._actions)} actions exceed the limit of {TRANSACTION_LIMIT}"
@@ -143,9 +145,22 @@ class Transaction:
             await self._table.client.transact_write_items(TransactItems=self._actions)  # type: ignore[arg-type]
         except ClientError as exc:
             reasons = cancellation_reasons(exc)
-            if reasons is None:
-                raise
+            if reasons is None or not _understood(reasons, len(self._names)):
+                # Refused, or cancelled for a reason no retry or settling changes: the count
+                # of items tells an engine's smaller transaction limit from a bug of ours.
+                raise error_from_client_error(
+                    exc,
+                    resource=self._table.name,
+                    items=len(self._actions),
+                    reasons=tuple(sorted({r.code for r in reasons or ()} - _UNDERSTOOD_REASONS)),
+                ) from exc
             raise TransactionCancelled(dict(zip(self._names, reasons, strict=True))) from None
+
+
+def _understood(reasons: list[CancellationReason], actions: int) -> bool:
+    """Whether a cancellation names, for every action, a condition, a race or nothing: an
+    engine that reports no reasons, or a ValidationError in one action, is refusing."""
+    return len(reasons) == actions and all(reason.code in _UNDERSTOOD_REASONS for reason in reasons)
 
 
 def cancellation_reasons(exc: ClientError) -> list[CancellationReason] | None:

@@ -68,8 +68,9 @@ class Snapshot:
 @dataclasses.dataclass(frozen=True)
 class ChangeDraft:
     kind: ChangeKind
-    conversation_id: str
+    conversation_id: str | None
     messages: tuple[MessagePosition, ...] = ()
+    project_id: str | None = None
 
 
 @dataclasses.dataclass
@@ -113,6 +114,7 @@ async def commit(
                 conversation_id=planned.change.conversation_id,
                 created_at=snapshot.now,
                 messages=planned.change.messages,
+                project_id=planned.change.project_id,
             )
             transaction = Transaction(table)
             planned.actions(transaction)

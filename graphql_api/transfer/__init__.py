@@ -14,12 +14,14 @@ from .model import (
     Feedback,
     ImportedConversation,
     ImportedMessage,
+    ImportedProject,
     Notes,
     Origin,
     ReadResult,
     RefusedConversation,
     Role,
     SourceFormat,
+    Status,
 )
 from .native import FORMAT, VERSION
 from .progress import Progress, Summary
@@ -36,6 +38,7 @@ __all__ = [
     "Feedback",
     "ImportedConversation",
     "ImportedMessage",
+    "ImportedProject",
     "MalformedExportError",
     "Notes",
     "Origin",
@@ -44,6 +47,7 @@ __all__ = [
     "RefusedConversation",
     "Role",
     "SourceFormat",
+    "Status",
     "Summary",
     "TransferError",
     "UnknownFormatError",

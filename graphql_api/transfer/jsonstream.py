@@ -23,7 +23,7 @@ def first_char(stream: io.BufferedReader) -> str:
     return head.decode("ascii", errors="replace")
 
 
-def items(stream: io.BufferedReader, *, prefix: str, name: str) -> Iterator[tuple[int, object]]:
+def items(stream: io.BufferedIOBase, *, prefix: str, name: str) -> Iterator[tuple[int, object]]:
     """The values under `prefix`, numbered from 0; a broken stream ends in one clear error."""
     index = 0
     try:

@@ -1,4 +1,5 @@
-"""What the readers produce and the writer takes: conversations as trees of messages.
+"""What the readers produce and the writer takes: conversations as trees of messages, and
+(our own format only) the projects they are in.
 
 Every id is a canonical lowercase UUID and every timestamp an aware UTC datetime. Along each
 parent chain the timestamps strictly increase, and `messages` lists every parent before its
@@ -15,6 +16,8 @@ from typing import Literal, TypeAlias
 
 Role: TypeAlias = Literal["user", "assistant", "system"]
 Rating: TypeAlias = Literal["UP", "DOWN"]
+# A streamed message's state, as the API stores it; every other message is "complete".
+Status: TypeAlias = Literal["complete", "streaming", "stopped", "failed", "interrupted"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,6 +43,7 @@ class ImportedMessage:
     # nothing is, as importConversations reads an omitted parentId. Only ever the first of
     # `messages`.
     follows_active_leaf: bool = False
+    status: Status = "complete"
 
 
 @dataclasses.dataclass(slots=True)
@@ -93,6 +97,8 @@ class ImportedConversation:
     pinned: bool = False
     archived: bool = False
     tags: tuple[str, ...] = ()
+    # The project it is in (our own format); a reader yields that project before it.
+    project_id: str | None = None
     # Where it came from and what was left out describe the reading, not the conversation:
     # a conversation read back from our own export equals the one that was written.
     origin: Origin | None = dataclasses.field(default=None, compare=False)
@@ -110,7 +116,18 @@ class RefusedConversation:
         return f"{self.origin.describe()}: {'; '.join(self.reasons)}"
 
 
-ReadResult: TypeAlias = ImportedConversation | RefusedConversation
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ImportedProject:
+    """A project of our own format, yielded before every conversation that names it."""
+
+    id: str
+    name: str
+    instructions: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+ReadResult: TypeAlias = ImportedConversation | ImportedProject | RefusedConversation
 ExportFormat: TypeAlias = Literal["json", "ndjson"]
 SourceFormat: TypeAlias = Literal["chatgpt", "claude", "json"]
 SOURCE_FORMATS: tuple[SourceFormat, ...] = ("chatgpt", "claude", "json")

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Final, NamedTuple
 
 from .errors import MalformedConversation
-from .model import Feedback, ImportedConversation, ImportedMessage, Notes, Origin, Role
+from .model import Feedback, ImportedConversation, ImportedMessage, Notes, Origin, Role, Status
 
 ONE_TICK: Final = timedelta(microseconds=1)
 # The API's own limits (graphql_api.gql.validation), repeated so that this package stays
@@ -45,6 +45,7 @@ class Message:
     is_error: bool = False
     error_message: str | None = None
     feedback: Feedback | None = None
+    status: Status = "complete"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -269,6 +270,7 @@ def _message(
         error_message=error,
         feedback=source.feedback,
         follows_active_leaf=follows_active_leaf,
+        status=source.status,
     )
 
 

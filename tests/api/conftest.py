@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import pytest_asyncio
 
+from graphql_api.gql import executor
+from graphql_api.gql.planned import PlannedExecutor
 from tests.api.harness import Api, new_user
 from tests.api.rest_harness import Rest
 from tests.apps import AppFactory
@@ -32,3 +35,17 @@ def bob() -> str:
 async def rest(api: Api) -> Rest:
     """The REST routes of the module's app, every answer checked against its OpenAPI document."""
     return await Rest.on(api)
+
+
+@pytest.fixture
+def planned_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The operations that ran on the planned executor."""
+    runs: list[str] = []
+
+    class Counting(PlannedExecutor):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            runs.append(self.operation.name.value if self.operation.name else "")
+
+    monkeypatch.setattr(executor, "PlannedExecutor", Counting)
+    return runs

@@ -19,16 +19,29 @@ from graphql_api.services import AppState, Services
 from graphql_api.settings import (
     CognitoSettings,
     ContentSettings,
-    DynamoDBSettings,
     InputLimits,
+    RateLimitSettings,
     Settings,
 )
 from graphql_api.storage.client import utc_now
+from tests import general_paths
 from tests.counting import RequestCounter
 from tests.tokens import FakeUserPool
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
+
+
+# The suite seeds its data through the API, a user writing as fast as the app serves: far
+# past the production budgets, which the tests of the limits (and the audit) set themselves.
+SUITE_RATE_LIMITS = RateLimitSettings(
+    reads_per_minute=1_000_000,
+    reads_burst=100_000,
+    writes_per_minute=1_000_000,
+    writes_burst=100_000,
+    appends_per_minute=1_000_000,
+    appends_burst=100_000,
+)
 
 
 class GraphQLErrors(AssertionError):
@@ -101,9 +114,12 @@ def api_settings(
     pool: FakeUserPool, *, table_name: str, endpoint: str, region: str, **overrides: Any
 ) -> Settings:
     """Settings for an app on `endpoint` and `pool`, with `overrides` applied as `overridden`
-    applies them."""
-    base = Settings(
-        dynamodb=DynamoDBSettings(table_name=table_name, region=region, endpoint_url=endpoint),
+    applies them. The fast path and the document cache are as the environment chooses
+    (tests/general_paths.py) unless `overrides` set them."""
+    base = general_paths.settings(
+        dynamodb=general_paths.dynamodb_settings(
+            table_name=table_name, region=region, endpoint_url=endpoint
+        ),
         cognito=CognitoSettings(
             user_pool_id=pool.pool_id,
             region=pool.region,
@@ -112,6 +128,7 @@ def api_settings(
         ),
         limits=InputLimits(),
         content=ContentSettings(),
+        rate_limits=SUITE_RATE_LIMITS,
         cursor_secret="api-test-cursor-secret",
         introspection_enabled=True,
         graphiql_enabled=True,

@@ -232,5 +232,8 @@ async def test_a_hanging_key_endpoint_fails_fast_while_cached_keys_keep_working(
         guarded.pool.server.recover()
     assert held == 1
     assert response.status_code == 503
-    assert response.json()["errors"][0]["extensions"] == {"code": "SERVICE_UNAVAILABLE"}
+    assert response.json()["errors"][0]["extensions"] == {
+        "code": "SERVICE_UNAVAILABLE",
+        "retryable": True,
+    }
     assert cached.status_code == 200

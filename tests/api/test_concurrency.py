@@ -8,8 +8,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest_asyncio
 
 from tests.api.harness import Api, create_conversation, new_id
+from tests.apps import AppFactory
+
+# The most requests a test here has in flight at once.
+CONCURRENT = 100
 
 ADD = """
 mutation($i: AddMessageInput!) {
@@ -29,6 +34,18 @@ query($id: ID!) {
   }
 }
 """
+
+
+@pytest_asyncio.fixture(scope="module")
+async def api(make_api: AppFactory) -> AsyncIterator[Api]:
+    """An app with a place for every request these tests send at once, and time for all of
+    them: they test what concurrent requests do to the data, not shedding (test_admission)
+    nor the deadline (one user's writes take turns, so the hundredth waits for ninety-nine on
+    an engine that serves one request at a time)."""
+    async with make_api(
+        max_concurrent_requests=CONCURRENT, dynamodb={"deadline": 120.0}
+    ) as running:
+        yield running
 
 
 @contextlib.asynccontextmanager
@@ -77,15 +94,17 @@ async def test_a_hundred_concurrent_adds_from_four_clients_are_all_counted(
                         }
                     },
                 )
-                for n in range(100)
+                for n in range(CONCURRENT)
             )
         )
-    assert [body.get("errors") for body in bodies] == [None] * 100
+    assert [body.get("errors") for body in bodies] == [None] * CONCURRENT
     data = await api.data(READ_BACK, {"id": conversation["id"]}, user=alice)
     stored = data["conversation"]["messages"]["edges"]
-    assert data["conversation"]["messageCount"] == 100
+    assert data["conversation"]["messageCount"] == CONCURRENT
     assert data["conversation"]["messages"]["pageInfo"]["hasPreviousPage"] is False
-    assert sorted(edge["node"]["content"] for edge in stored) == sorted(f"m{n}" for n in range(100))
+    assert sorted(edge["node"]["content"] for edge in stored) == sorted(
+        f"m{n}" for n in range(CONCURRENT)
+    )
 
 
 async def test_the_same_add_sent_ten_times_at_once_stores_one_message(api: Api, alice: str) -> None:

@@ -122,7 +122,7 @@ async def test_unreachable_signing_keys_are_503_not_a_crash(
         "errors": [
             {
                 "message": "Cannot verify tokens right now; try again.",
-                "extensions": {"code": "SERVICE_UNAVAILABLE"},
+                "extensions": {"code": "SERVICE_UNAVAILABLE", "retryable": True},
             }
         ]
     }

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from graphql_api.settings import RateLimitSettings
 from tests.api.harness import new_user
 from tests.apps import AppFactory
 from tests.sockets import LiveApi
@@ -53,7 +54,8 @@ def node() -> str:
 
 @pytest_asyncio.fixture(scope="module")
 async def live(make_api: AppFactory) -> AsyncIterator[LiveApi]:
-    async with make_api.live() as running:
+    # With the production rate limits: a client as busy as the audit is served in full.
+    async with make_api.live(rate_limits=RateLimitSettings()) as running:
         assert running.api.services.settings.introspection_enabled, "the audit queries __type"
         yield running
 

@@ -124,12 +124,12 @@ async def test_a_too_deep_query_is_refused_by_the_depth_limit(
 ) -> None:
     nested = "{ conversations { edges { node { messages { edges { node { id } } } } } } }"
     assert (await api.run(nested, user=alice)).get("errors") is None
-    async with make_api(max_query_depth=4) as shallow:
+    async with make_api(max_query_depth=5) as shallow:
         body = await shallow.run(nested, user=alice)
     assert "data" not in body
     (error,) = body["errors"]
     assert error["extensions"] == {"code": "MAX_DEPTH_LIMIT"}
-    assert "nested 6 levels deep; the limit is 4" in error["message"]
+    assert "nested 6 levels deep; the limit is 5" in error["message"]
 
 
 # --- health -------------------------------------------------------------------------------

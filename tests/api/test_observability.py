@@ -13,10 +13,13 @@ import pytest_asyncio
 
 from graphql_api.observability.metrics import KNOWN_OPERATIONS, OTHER, PrometheusMetrics
 from graphql_api.settings import ObservabilitySettings
+from graphql_api.storage.client import DynamoDBClient
 from tests.api.harness import Api, add_messages, create_conversation, new_user
+from tests.api.rest_harness import Rest
 from tests.apps import AppFactory
+from tests.factories import misdefined_table
 from tests.faults import FaultProxy
-from tests.observed import captured_logs, operation_document
+from tests.observed import CapturedLogs, captured_logs, operation_document
 
 HOME = operation_document("HomeConversations")
 OPEN = operation_document("OpenConversation")
@@ -24,6 +27,14 @@ RENAME = operation_document("RenameConversation")
 CREATE = operation_document("CreateConversation")
 DELETE = operation_document("DeleteConversation")
 SEND = operation_document("SendMessage")
+ADD_FOUR = """
+mutation AddFour($id: ID!, $content: String!) {
+  addMessages(input: {conversationId: $id, messages: [
+    {role: USER, content: $content}, {role: ASSISTANT, content: $content},
+    {role: USER, content: $content}, {role: ASSISTANT, content: $content}
+  ]}) { messages { id } }
+}
+"""
 TRAFFIC = ObservabilitySettings(metrics_enabled=True, cost_extension_enabled=True)
 
 
@@ -172,6 +183,97 @@ async def test_no_line_holds_content_titles_or_tokens_even_at_debug(
     assert not [line for line in lines if line["logger"].startswith(("botocore", "aiobotocore"))]
     for forbidden in (marker, token, token.rsplit(".", 1)[-1], "Bearer"):
         assert forbidden not in logs.text
+
+
+# --- a request the engine refuses: a findable internal error ---------------------------------
+
+
+def _refusal_lines(logs: CapturedLogs) -> list[dict[str, Any]]:
+    return [line for line in logs.json_lines() if "storage_error" in line]
+
+
+async def test_a_write_the_engine_refuses_is_logged_with_code_operation_table_and_request_id(
+    make_api: AppFactory, dynamodb_client: DynamoDBClient
+) -> None:
+    marker = f"MARKER{uuid.uuid4().hex}"
+    user = new_user()
+    settings = ObservabilitySettings()
+    async with (
+        misdefined_table(dynamodb_client) as table,
+        make_api(dynamodb={"table_name": table}, observability=settings) as api,
+    ):
+        rest = await Rest.on(api)
+        with captured_logs(settings) as logs:
+            status, body, headers = await post(
+                api, CREATE, {"title": f"title {marker}"}, headers=api.headers(user)
+            )
+            refused = await rest.request(
+                "POST", "/conversations", user=user, json={"title": f"title {marker}"}
+            )
+
+    # To the client, still an internal error that says nothing of itself.
+    assert status == 200
+    assert [error["extensions"]["code"] for error in body["errors"]] == ["INTERNAL_SERVER_ERROR"]
+    assert (refused.status_code, refused.json()["error"]["code"]) == (500, "INTERNAL_SERVER_ERROR")
+    graphql_line, rest_line = _refusal_lines(logs)
+    for line in (graphql_line, rest_line):
+        assert line["level"] == "error"
+        assert line["storage_error"] == {
+            "service": "DynamoDB",
+            "code": "ValidationException",
+            "operation": "TransactWriteItems",
+            "table": table,
+            "request_id": line["storage_error"]["request_id"],
+            "http_status": 400,
+            "items": 4,
+        }
+        assert re.fullmatch(r"[A-Za-z0-9]{20,}", line["storage_error"]["request_id"])
+        assert "ValidationException" in line["exception"]
+    # Each line belongs to its request.
+    assert graphql_line["request_id"] == headers["x-request-id"]
+    assert rest_line["request_id"] == refused.headers["x-request-id"]
+    assert graphql_line["storage_error"]["request_id"] != rest_line["storage_error"]["request_id"]
+    assert marker not in logs.text
+
+
+async def test_an_engine_with_a_smaller_transaction_limit_shows_as_such_in_the_log(
+    make_api: AppFactory, api_table: str, proxy: FaultProxy
+) -> None:
+    # The engine of issue 20: it takes 10 items in a transaction, and quotes what it refused.
+    marker = f"MARKER{uuid.uuid4().hex}"
+    user = new_user()
+    settings = ObservabilitySettings()
+    async with make_api(dynamodb={"endpoint_url": proxy.url}, observability=settings) as api:
+        conversation = await create_conversation(api, user, "four messages")
+        proxy.fail(
+            "TransactWriteItems",
+            error_type="ValidationException",
+            message=f"Value '[{marker}]' at 'transactItems' failed to satisfy constraint: "
+            "Member must have length less than or equal to 10",
+        )
+        with captured_logs(settings) as logs:
+            _, body, _ = await post(
+                api,
+                ADD_FOUR,
+                {"id": conversation["id"], "content": f"content {marker}"},
+                headers=api.headers(user),
+            )
+
+    assert [error["extensions"]["code"] for error in body["errors"]] == ["INTERNAL_SERVER_ERROR"]
+    [line] = _refusal_lines(logs)
+    assert line["storage_error"] == {
+        "service": "DynamoDB",
+        "code": "ValidationException",
+        "operation": "TransactWriteItems",
+        "table": api_table,
+        "request_id": proxy.error_ids[-1],
+        "http_status": 400,
+        # Four messages and their id markers, the conversation, PROFILE and CHG#: over 10.
+        "items": 11,
+    }
+    [access] = logs.access_lines()
+    assert access["error_codes"] == ["INTERNAL_SERVER_ERROR"]
+    assert marker not in logs.text
 
 
 # --- extensions.cost ---------------------------------------------------------------------

@@ -14,7 +14,7 @@ def operation(name: str) -> str:
     return (OPERATIONS / f"{name}.graphql").read_text(encoding="utf-8")
 
 
-async def run(api: Api, user: str, name: str, **variables: Any) -> dict[str, Any]:
+async def run(api: Api, user: str, name: str, /, **variables: Any) -> dict[str, Any]:
     return await api.data(operation(name), variables, user=user)
 
 
@@ -89,3 +89,36 @@ async def test_a_client_session_from_home_screen_to_delete(api: Api, alice: str)
     deleted = await run(api, alice, "DeleteConversation", id=conversation_id)
     assert deleted["deleteConversation"]["deletedConversationId"] == conversation_id
     assert (await run(api, alice, "HomeConversations"))["conversations"]["edges"] == []
+
+
+async def test_a_client_session_with_projects(api: Api, alice: str) -> None:
+    project_id, conversation_id = new_id(), new_id()
+    created = await run(api, alice, "CreateProject", id=project_id, name="Garden")
+    assert created["createProject"]["project"]["conversationCount"] == 0
+    await run(api, alice, "CreateConversation", id=conversation_id, title="Tomatoes")
+
+    moved = await run(
+        api, alice, "MoveConversation", conversationId=conversation_id, projectId=project_id
+    )
+    assert moved["moveConversation"]["conversation"]["project"] == {
+        "id": project_id,
+        "conversationCount": 1,
+    }
+    renamed = await run(
+        api, alice, "UpdateProject", id=project_id, instructions="Organic only.", expectedVersion=1
+    )
+    assert renamed["updateProject"]["project"]["version"] == 2
+    listed = await run(api, alice, "Projects")
+    assert [edge["node"]["name"] for edge in listed["projects"]["edges"]] == ["Garden"]
+    opened = await run(api, alice, "ProjectConversations", projectId=project_id)
+    assert opened["project"]["instructions"] == "Organic only."
+    assert [edge["node"]["id"] for edge in opened["project"]["conversations"]["edges"]] == [
+        conversation_id
+    ]
+    refreshed = await run(api, alice, "RefetchNode", id=conversation_id)
+    assert refreshed["node"]["projectId"] == project_id
+
+    deleted = await run(api, alice, "DeleteProject", id=project_id)
+    assert deleted["deleteProject"] == {"done": True, "conversationsRemaining": 0}
+    assert (await run(api, alice, "RefetchNode", id=project_id))["node"] is None
+    assert (await run(api, alice, "RefetchNode", id=conversation_id))["node"]["projectId"] is None

@@ -21,8 +21,6 @@ import pytest
 import pytest_asyncio
 
 from graphql_api import app
-from graphql_api.gql import executor
-from graphql_api.gql.planned import PlannedExecutor
 from graphql_api.gql.trusted import apollo_manifest, from_operations
 from graphql_api.storage.client import DynamoDBClient
 from graphql_api.storage.table import create_table, delete_table
@@ -78,26 +76,12 @@ async def pair(
             await delete_table(dynamodb_client, table_name=name)
 
 
-@pytest.fixture
-def planned_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The operations that ran on the planned executor."""
-    runs: list[str] = []
-
-    class Counting(PlannedExecutor):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            runs.append(self.operation.name.value if self.operation.name else "")
-
-    monkeypatch.setattr(executor, "PlannedExecutor", Counting)
-    return runs
-
-
 class Session:
     def __init__(self, fast: Api, general: Api, clock: FrozenClock, user: str) -> None:
         self.fast, self.general, self.clock, self.user = fast, general, clock, user
         self.steps = 0
 
-    async def step(self, name: str, **variables: Any) -> dict[str, Any]:
+    async def step(self, name: str, /, **variables: Any) -> dict[str, Any]:
         """Run `name` both ways; the two bodies must be the same bytes. Returns the body."""
         known = MANIFEST[name]
         headers = self.fast.headers(self.user)
@@ -227,8 +211,39 @@ async def test_every_operation_answers_the_same_bytes_both_ways(
             }
         ],
     )
+    # An answer saved as it streams, and the reads that show it mid-stream.
+    streamed = str(uuid.uuid4())
+    await session.step("StartMessage", conversationId=first, id=streamed, modelId="model-1")
+    await session.step("AppendMessage", conversationId=first, messageId=streamed, seq=1, delta="Ün")
+    await session.step("AppendMessage", conversationId=first, messageId=streamed, seq=1, delta="Ün")
+    ahead = await session.step(
+        "AppendMessage", conversationId=first, messageId=streamed, seq=3, delta="?"
+    )
+    assert ahead["errors"][0]["extensions"] == {"code": "CONFLICT", "expectedSeq": 2}
+    midway = await session.step("OpenConversation", id=first, last=2)
+    assert midway["data"]["conversation"]["messages"]["edges"][-1]["node"]["content"] == "Ün"
+    await session.step(
+        "FinishMessage", conversationId=first, messageId=streamed, status="STOPPED", lastSeq=1
+    )
     live = await session.step("LiveChanges")
     assert live["errors"]
+    followed = await session.step("MessageStream", conversationId=first, messageId=streamed)
+    assert followed["errors"]
+
+    # Projects, and refetching by id alone.
+    project = str(uuid.uuid4())
+    await session.step("CreateProject", id=project, name="Work", instructions="Be brief.")
+    await session.step("UpdateProject", id=project, name="Work stuff", expectedVersion=1)
+    moved = await session.step("MoveConversation", conversationId=first, projectId=project)
+    assert moved["data"]["moveConversation"]["conversation"]["project"]["conversationCount"] == 1
+    await session.step("Projects")
+    listed = await session.step("ProjectConversations", projectId=project, first=1)
+    assert listed["data"]["project"]["conversations"]["totalCount"] == 1
+    for node_id in (project, first, missing):
+        await session.step("RefetchNode", id=node_id)
+    await session.step("MoveConversation", conversationId=first, projectId=None)
+    deleted = await session.step("DeleteProject", id=project)
+    assert deleted["data"]["deleteProject"] == {"done": True, "conversationsRemaining": 0}
 
     await session.step("DeleteConversation", id=second)
     after = await session.step("HomeConversations")
@@ -268,7 +283,7 @@ async def test_every_operation_answers_the_same_bytes_both_ways(
 
     # Every step ran planned on the fast app, except those refused before execution (a
     # subscription never runs over HTTP), and so did each valid ad hoc document.
-    assert len(planned_runs) == session.steps - 3 + 2
+    assert len(planned_runs) == session.steps - 4 + 2
     subscriptions = {name for name, known in MANIFEST.items() if known.type == "subscription"}
-    assert subscriptions == {"LiveChanges"}
+    assert subscriptions == {"LiveChanges", "MessageStream"}
     assert set(planned_runs) == set(MANIFEST) - subscriptions | {"Ad", "Gone"}

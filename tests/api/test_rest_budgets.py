@@ -10,7 +10,9 @@ from tests.api.harness import Api, new_id
 from tests.api.rest_harness import Rest
 from tests.counting import RequestCounter
 
-MESSAGE_FIELDS = "id conversationId role content createdAt modelId isError errorMessage"
+MESSAGE_FIELDS = (
+    "id conversationId role content createdAt modelId isError errorMessage status streamSeq"
+)
 CONVERSATION_FIELDS = (
     f"id title modelId createdAt updatedAt messageCount version lastMessage {{ {MESSAGE_FIELDS} }}"
 )

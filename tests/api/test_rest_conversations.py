@@ -14,10 +14,16 @@ from tests.api.rest_harness import TIMESTAMP, Rest
 GRAPHQL_GET = """
 query Get($id: ID!) {
   conversation(id: $id) {
-    id title modelId createdAt updatedAt messageCount version
-    lastMessage { id conversationId role content createdAt modelId isError errorMessage }
+    id title modelId createdAt updatedAt messageCount version projectId
+    lastMessage {
+      id conversationId role content createdAt modelId isError errorMessage status streamSeq
+    }
     messages(last: 20) {
-      edges { node { id conversationId role content createdAt modelId isError errorMessage } }
+      edges {
+        node {
+          id conversationId role content createdAt modelId isError errorMessage status streamSeq
+        }
+      }
     }
   }
 }
@@ -46,6 +52,7 @@ async def test_create_answers_201_with_the_conversation_and_its_location(
         "updatedAt",
         "messageCount",
         "version",
+        "projectId",
     ]
     assert created["title"] == "Trip plans"
     assert (created["modelId"], created["messageCount"], created["version"]) == ("m1", 0, 1)

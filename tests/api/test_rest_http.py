@@ -21,13 +21,21 @@ ROUTES = [
     ("PUT", "/conversations/{id}"),
     ("DELETE", "/conversations/{id}"),
     ("POST", "/conversations/{id}/messages"),
+    ("GET", "/projects"),
+    ("POST", "/projects"),
+    ("GET", "/projects/{id}"),
+    ("PATCH", "/projects/{id}"),
+    ("DELETE", "/projects/{id}"),
 ]
 BODIES = {
     "/conversations": {"title": "x"},
     "/conversations/{id}": {"title": "x"},
     "/conversations/{id}/messages": {"role": "user", "content": "x"},
+    "/projects": {"id": "3f2a1b0c-0000-4000-8000-000000000001", "name": "x"},
+    "/projects/{id}": {"name": "x"},
 }
-WRITES = [(method, path) for method, path in ROUTES if method in ("POST", "PUT")]
+BODY_METHODS = ("POST", "PUT", "PATCH")
+WRITES = [(method, path) for method, path in ROUTES if method in BODY_METHODS]
 
 
 def concrete(path: str) -> str:
@@ -35,7 +43,7 @@ def concrete(path: str) -> str:
 
 
 def body_for(method: str, path: str) -> dict[str, str] | None:
-    return BODIES[path] if method in ("POST", "PUT") else None
+    return BODIES[path] if method in BODY_METHODS else None
 
 
 @pytest.mark.parametrize(("method", "path"), ROUTES)
@@ -231,6 +239,14 @@ async def test_the_openapi_document_is_served_without_a_token(rest: Rest) -> Non
         "updateConversation",
         "deleteConversation",
         "addMessage",
+        "startMessage",
+        "appendMessage",
+        "finishMessage",
+        "listProjects",
+        "createProject",
+        "getProject",
+        "updateProject",
+        "deleteProject",
     }
 
 

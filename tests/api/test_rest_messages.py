@@ -55,6 +55,8 @@ async def test_add_answers_201_with_the_message_as_stored(rest: Rest, alice: str
         "modelId": "model-1",
         "isError": True,
         "errorMessage": "cut short",
+        "status": "COMPLETE",
+        "streamSeq": None,
     }
     assert TIMESTAMP.fullmatch(added["createdAt"])
     after = await rest.get(alice, created["id"])

@@ -15,7 +15,7 @@ from graphql_api.domain import rules
 from graphql_api.storage.imports import ConversationImport
 from graphql_api.storage.items import PREVIEW_CHARS
 from graphql_api.storage.records import format_timestamp
-from tests.api.harness import Api, create_conversation, new_user
+from tests.api.harness import Api, create_conversation, new_id, new_user
 from tests.apps import AppFactory
 from tests.import_builders import (
     EDITED,
@@ -490,3 +490,96 @@ async def test_delete_all_my_data_on_an_empty_account_is_done_at_once(api: Api) 
     data = await api.data(DELETE_ALL, user=new_user())
 
     assert data["deleteAllMyData"] == {"done": True, "conversationsRemaining": 0}
+
+
+# --- streamed messages (issue 21)
+
+STREAMED = """
+query Streamed($id: ID!) {
+  conversation(id: $id) {
+    lastMessage { status }
+    messages(last: 5) { edges { node { id content status streamSeq } } }
+  }
+}
+"""
+APPEND = """
+mutation($i: AppendMessageInput!) { appendMessage(input: $i) { seq length } }
+"""
+FINISH = """
+mutation($i: FinishMessageInput!) { finishMessage(input: $i) { message { content status } } }
+"""
+
+
+async def test_an_imported_streaming_message_reads_interrupted_and_goes_on_when_finished(
+    api: Api,
+) -> None:
+    user = new_user()
+    cid, question, answer, stopped = (new_id() for _ in range(4))
+    at = datetime.now(UTC) - timedelta(hours=2)
+    messages = [
+        {
+            "id": question,
+            "role": "USER",
+            "content": "Tell me a story",
+            "createdAt": format_timestamp(at),
+        },
+        {
+            "id": answer,
+            "parentId": question,
+            "role": "ASSISTANT",
+            "content": "Once upon",
+            "createdAt": format_timestamp(at + timedelta(seconds=1)),
+            "status": "STREAMING",
+        },
+        {
+            "id": stopped,
+            "parentId": question,
+            "role": "ASSISTANT",
+            "content": "",
+            "createdAt": format_timestamp(at + timedelta(seconds=2)),
+            "status": "STOPPED",
+        },
+    ]
+    conversation = {
+        "id": cid,
+        "title": "Imported mid-stream",
+        "createdAt": format_timestamp(at),
+        "activeLeafId": answer,
+        "messages": messages,
+    }
+    await import_all(api, user, conversation)
+
+    shown = (await api.data(STREAMED, {"id": cid}, user=user))["conversation"]
+    assert shown["lastMessage"]["status"] == "INTERRUPTED"
+    assert [edge["node"] for edge in shown["messages"]["edges"]][-1] == {
+        "id": answer,
+        "content": "Once upon",
+        "status": "INTERRUPTED",
+        "streamSeq": 0,
+    }
+    on = {"conversationId": cid, "messageId": answer}
+    appended = await api.data(APPEND, {"i": {**on, "seq": 1, "delta": " a time"}}, user=user)
+    assert appended["appendMessage"] == {"seq": 1, "length": len("Once upon a time")}
+    finished = await api.data(FINISH, {"i": {**on, "status": "COMPLETE", "lastSeq": 1}}, user=user)
+    assert finished["finishMessage"]["message"] == {
+        "content": "Once upon a time",
+        "status": "COMPLETE",
+    }
+    branch_of_stopped = await branch(api, user, cid, stopped)
+    last = branch_of_stopped["messages"]["edges"][-1]["node"]
+    assert (last["id"], last["content"]) == (stopped, "")
+
+
+async def test_an_imported_complete_message_still_needs_text(api: Api) -> None:
+    at = format_timestamp(datetime.now(UTC) - timedelta(days=1))
+    conversation = {
+        "id": new_id(),
+        "title": "Empty",
+        "createdAt": at,
+        "messages": [{"id": new_id(), "role": "USER", "content": "", "createdAt": at}],
+    }
+    error = await api.error(IMPORT, {"input": {"conversations": [conversation]}}, user=new_user())
+    assert error["extensions"] == {
+        "code": "BAD_USER_INPUT",
+        "field": "conversations[0].messages[0].content",
+    }

@@ -185,10 +185,19 @@ async def test_an_unknown_document_id_is_not_found_either(api: Api, alice: str) 
     assert only_error(response)["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
 
 
+@pytest_asyncio.fixture(scope="module")
+async def apq_api(make_api: AppFactory) -> AsyncIterator[Api]:
+    """An app that keeps documents whichever cache the suite chose: APQ registrations live as
+    long as its document cache would keep them, so without one nothing is registered."""
+    async with make_api(graphql_document_cache_size=512) as running:
+        yield running
+
+
 @pytest.mark.parametrize("method", ["POST", "GET"])
 async def test_apq_registers_a_document_sent_with_its_hash_then_serves_the_hash(
-    api: Api, alice: str, method: str
+    apq_api: Api, alice: str, method: str
 ) -> None:
+    api = apq_api
     query = f"{AD_HOC} # registered over {method}"
     sha256 = document_id(query)
     send = post if method == "POST" else get
@@ -202,7 +211,8 @@ async def test_apq_registers_a_document_sent_with_its_hash_then_serves_the_hash(
     assert hit.json() == {"data": {"conversations": {"totalCount": 0}}}
 
 
-async def test_apq_registers_nothing_that_does_not_validate(api: Api, alice: str) -> None:
+async def test_apq_registers_nothing_that_does_not_validate(apq_api: Api, alice: str) -> None:
+    api = apq_api
     query = "query Broken { nope }"
     sha256 = document_id(query)
 

@@ -84,16 +84,25 @@ def _node() -> None:
     pytest.skip("node is not installed; the CDK app cannot be synthesized")
 
 
-# Every context value set, each away from its default.
+# The container shape refuses to synthesize without a certificate (or allowPlainHttp).
+DEFAULT_CONTEXT = {
+    "certificateArn": (
+        "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+    ),
+}
+# Every other context value set, each away from its default.
 VARIANT_CONTEXT = {
     "userPoolId": "eu-west-1_AbCdEfGhI",
     "appClientIds": "iosclient123,macclient456",
     "alarmEmail": "oncall@example.com",
-    "certificateArn": (
-        "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
-    ),
+    "allowPlainHttp": "true",
     "broadcast": "false",
+    "rateLimits": "true",
+    "reservedConcurrency": "7",
 }
+# Shared rate limits with the stack's own pool (the variant has an existing one): Cognito
+# through PrivateLink instead of a NAT gateway.
+LIMITED_CONTEXT = {**DEFAULT_CONTEXT, "rateLimits": "true"}
 
 
 def _synthesize(outdir: Path, context: dict[str, str] | None = None) -> Synthesis:
@@ -123,14 +132,21 @@ def _synthesize(outdir: Path, context: dict[str, str] | None = None) -> Synthesi
 
 @pytest.fixture(scope="session")
 def synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
-    """Both shapes with the defaults: a new user pool, HTTP, Valkey."""
-    return _synthesize(tmp_path_factory.mktemp("cdk.out"))
+    """Both shapes with the defaults and a certificate: a new user pool, HTTPS, Valkey."""
+    return _synthesize(tmp_path_factory.mktemp("cdk.out"), DEFAULT_CONTEXT)
 
 
 @pytest.fixture(scope="session")
 def variant(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
-    """Both shapes with VARIANT_CONTEXT: an existing pool, HTTPS, no Valkey, an email."""
+    """Both shapes with VARIANT_CONTEXT: an existing pool, plain HTTP, no Valkey in the
+    container shape, shared rate limits in the serverless one, an email."""
     return _synthesize(tmp_path_factory.mktemp("cdk.out-variant"), VARIANT_CONTEXT)
+
+
+@pytest.fixture(scope="session")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
+    """Both shapes with LIMITED_CONTEXT: the defaults, and shared rate limits."""
+    return _synthesize(tmp_path_factory.mktemp("cdk.out-limited"), LIMITED_CONTEXT)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
 """cfn-lint finds no error, and no warning but one CDK writes itself, in any template of
-either synthesis (the defaults and every context value set)."""
+any synthesis (the defaults, every context value set, and shared rate limits)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def _lint(path: Path) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("which", ["synthesis", "variant"])
+@pytest.mark.parametrize("which", ["synthesis", "variant", "limited"])
 def test_every_template_lints_clean(which: str, request: pytest.FixtureRequest) -> None:
     synthesized: Synthesis = request.getfixturevalue(which)
     templates = sorted(synthesized.outdir.glob("*.template.json"))

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.infra.conftest import Synthesis, Synthesized
+from tests.infra.conftest import DEFAULT_CONTEXT, Synthesis, Synthesized
+
+SECRET = "AWS::SecretsManager::Secret"
 
 
 def _id(shape: Synthesized, resource_type: str, prefix: str) -> str:
@@ -54,7 +56,10 @@ def test_the_image_is_the_dockerfiles_built_at_deploy_for_arm64(synthesis: Synth
         "README.md",
         "graphql_api",
         "pyproject.toml",
+        "requirements",
     ]
+    # Of the locks, only the service's: the image installs from it.
+    assert [path.name for path in (context / "requirements").iterdir()] == ["service.txt"]
 
 
 def test_tasks_run_the_image_in_private_subnets_with_the_services_settings(
@@ -83,8 +88,15 @@ def test_tasks_run_the_image_in_private_subnets_with_the_services_settings(
         "COGNITO_APP_CLIENT_IDS",
         "CONTENT_BUCKET",
         "BROADCAST_URL",
+        "RATE_LIMIT_URL",
     }
     assert environment["BROADCAST_URL"]["Fn::Join"][1][0] == "rediss://"
+    # One Valkey carries both the fan-out and the limits' budgets.
+    assert environment["RATE_LIMIT_URL"] == environment["BROADCAST_URL"]
+    # The token reaches the service from Secrets Manager, never through the task definition.
+    assert definition["Secrets"] == [
+        {"Name": "REDIS_AUTH_TOKEN", "ValueFrom": {"Ref": _id(container, SECRET, "CacheAuthToken")}}
+    ]
     assert network["AssignPublicIp"] == "DISABLED"
     assert {subnet["Ref"] for subnet in network["Subnets"]} == private
     assert service["DeploymentConfiguration"]["DeploymentCircuitBreaker"] == {
@@ -100,7 +112,6 @@ def test_the_load_balancer_health_checks_readyz_and_keeps_sockets_open(
     balancer = container.only("AWS::ElasticLoadBalancingV2::LoadBalancer")[1]["Properties"]
     attributes = {a["Key"]: a["Value"] for a in balancer["LoadBalancerAttributes"]}
     target_group = container.only("AWS::ElasticLoadBalancingV2::TargetGroup")[1]["Properties"]
-    listener = container.only("AWS::ElasticLoadBalancingV2::Listener")[1]["Properties"]
 
     assert balancer["Scheme"] == "internet-facing"
     assert int(attributes["idle_timeout.timeout_seconds"]) >= 3600
@@ -108,10 +119,31 @@ def test_the_load_balancer_health_checks_readyz_and_keeps_sockets_open(
     assert target_group["HealthCheckPath"] == "/readyz"
     assert target_group["Matcher"] == {"HttpCode": "200"}
     assert (target_group["Port"], target_group["TargetType"]) == (8000, "ip")
-    assert listener["Port"] == 80
-    assert listener["DefaultActions"][0]["TargetGroupArn"] == {
-        "Ref": _id(container, "AWS::ElasticLoadBalancingV2::TargetGroup", "Targets")
-    }
+
+
+def test_the_load_balancer_serves_https_with_the_certificate_and_redirects_http(
+    container: Synthesized,
+) -> None:
+    listeners = container.of_type("AWS::ElasticLoadBalancingV2::Listener").values()
+    by_port = {listener["Properties"]["Port"]: listener["Properties"] for listener in listeners}
+
+    assert set(by_port) == {80, 443}
+    assert by_port[443]["Protocol"] == "HTTPS"
+    assert by_port[443]["SslPolicy"].startswith("ELBSecurityPolicy-TLS13")
+    assert by_port[443]["Certificates"] == [{"CertificateArn": DEFAULT_CONTEXT["certificateArn"]}]
+    assert by_port[443]["DefaultActions"] == [
+        {
+            "Type": "forward",
+            "TargetGroupArn": {
+                "Ref": _id(container, "AWS::ElasticLoadBalancingV2::TargetGroup", "Targets")
+            },
+        }
+    ]
+    (redirect,) = by_port[80]["DefaultActions"]
+    assert redirect["Type"] == "redirect"
+    assert redirect["RedirectConfig"]["Protocol"] == "HTTPS"
+    assert redirect["RedirectConfig"]["Port"] == "443"
+    assert redirect["RedirectConfig"]["StatusCode"] == "HTTP_301"
 
 
 def test_security_groups_open_only_alb_to_tasks_and_tasks_to_valkey(
@@ -127,7 +159,8 @@ def test_security_groups_open_only_alb_to_tasks_and_tasks_to_valkey(
     cache_in, cache_out = _rules(container, "CacheSecurityGroup")
 
     assert _strip(alb_in) == [
-        {"CidrIp": "0.0.0.0/0", "FromPort": 80, "IpProtocol": "tcp", "ToPort": 80}
+        {"CidrIp": "0.0.0.0/0", "FromPort": 443, "IpProtocol": "tcp", "ToPort": 443},
+        {"CidrIp": "0.0.0.0/0", "FromPort": 80, "IpProtocol": "tcp", "ToPort": 80},
     ]
     assert _strip(alb_out) == [
         {"DestinationSecurityGroupId": tasks, "FromPort": 8000, "IpProtocol": "tcp", "ToPort": 8000}
@@ -171,6 +204,37 @@ def test_valkey_is_encrypted_and_isolated(container: Synthesized) -> None:
     assert cache_route_tables == []  # isolated: no route out at all
 
 
+def test_valkey_takes_a_generated_auth_token_only_the_execution_role_may_read(
+    container: Synthesized,
+) -> None:
+    secret_id = _id(container, SECRET, "CacheAuthToken")
+    generated = container.resources[secret_id]["Properties"]["GenerateSecretString"]
+    cache = container.only("AWS::ElastiCache::ReplicationGroup")[1]["Properties"]
+    readers = {
+        name: policy["Properties"]["Roles"]
+        for name, policy in container.of_type("AWS::IAM::Policy").items()
+        if "secretsmanager" in json.dumps(policy["Properties"]["PolicyDocument"])
+    }
+
+    # Letters and digits: Valkey refuses some punctuation, and URLs would need the rest escaped.
+    assert generated == {"ExcludePunctuation": True, "IncludeSpace": False, "PasswordLength": 64}
+    # A dynamic reference: CloudFormation resolves it at deploy time; the template has no token.
+    assert cache["AuthToken"] == {
+        "Fn::Join": ["", ["{{resolve:secretsmanager:", {"Ref": secret_id}, ":SecretString:::}}"]]
+    }
+    ((policy, roles),) = readers.items()
+    assert roles == [{"Ref": _id(container, "AWS::IAM::Role", "TaskExecutionRole")}]
+    statements = container.resources[policy]["Properties"]["PolicyDocument"]["Statement"]
+    assert [s for s in statements if "secretsmanager" in json.dumps(s)] == [
+        {
+            "Sid": "ReadCacheAuthToken",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": {"Ref": secret_id},
+        }
+    ]
+
+
 def test_the_vpc_is_built_here_with_free_endpoints_for_dynamodb_and_s3(
     container: Synthesized,
 ) -> None:
@@ -210,7 +274,7 @@ def test_outputs_name_the_api_the_pool_the_clients_and_the_table(
 
     assert {"ApiUrl", "UserPoolId", "AppClientIds", "TableName"} <= set(outputs)
     url = outputs["ApiUrl"]["Value"]["Fn::Join"][1]
-    assert (url[0], url[-1]) == ("http://", "/graphql")
+    assert (url[0], url[-1]) == ("https://", "/graphql")
 
 
 def test_the_service_keeps_idle_connections_longer_than_the_load_balancer(

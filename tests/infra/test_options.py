@@ -1,8 +1,10 @@
-"""The context values: an existing user pool, HTTPS, no Valkey, an alarm email, and bad input."""
+"""The context values: an existing user pool, plain HTTP by consent, no Valkey, shared rate
+limits, a concurrency cap, an alarm email, and bad input."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,25 +35,90 @@ def test_an_existing_pool_is_used_by_id_without_creating_one(variant: Synthesis)
     assert authorizer["JwtConfiguration"] == {"Audience": CLIENT_IDS, "Issuer": ISSUER}
 
 
-def test_a_certificate_serves_https_and_redirects_http(variant: Synthesis) -> None:
-    listeners = [
-        listener["Properties"]
-        for listener in variant.container.of_type("AWS::ElasticLoadBalancingV2::Listener").values()
-    ]
-    by_port = {listener["Port"]: listener for listener in listeners}
-    group = next(
-        group["Properties"]
-        for name, group in variant.container.of_type("AWS::EC2::SecurityGroup").items()
-        if name.startswith("LoadBalancerSecurityGroup")
-    )
+def test_plain_http_is_served_only_when_the_deployer_allows_it(variant: Synthesis) -> None:
+    from aws_cdk.assertions import Annotations, Match
 
-    assert set(by_port) == {80, 443}
-    assert by_port[443]["Protocol"] == "HTTPS"
-    assert by_port[443]["Certificates"] == [{"CertificateArn": VARIANT_CONTEXT["certificateArn"]}]
-    assert by_port[80]["DefaultActions"][0]["Type"] == "redirect"
-    assert sorted(rule["FromPort"] for rule in group["SecurityGroupIngress"]) == [80, 443]
+    listener = variant.container.only("AWS::ElasticLoadBalancingV2::Listener")[1]["Properties"]
+
+    assert (listener["Port"], listener["Protocol"]) == (80, "HTTP")
+    assert listener["DefaultActions"][0]["Type"] == "forward"
     url = variant.container.json["Outputs"]["ApiUrl"]["Value"]["Fn::Join"][1]
-    assert url[0] == "https://"
+    assert url[0] == "http://"
+    Annotations.from_stack(variant.shapes.container).has_no_error("*", Match.any_value())
+
+
+def test_without_a_certificate_the_container_shape_refuses_naming_both_ways_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aws_cdk.assertions import Annotations, Match
+
+    from infra.app import build, main
+
+    monkeypatch.delenv("CDK_OUTDIR", raising=False)
+    monkeypatch.setattr("infra.app.DEFAULT_OUTDIR", tmp_path)
+    shapes = build(outdir=tmp_path / "unused", context={})
+    refusal = Match.string_like_regexp("plain HTTP.*certificateArn=.*allowPlainHttp=true")
+
+    Annotations.from_stack(shapes.container).has_error("*", refusal)
+    # The serverless shape needs no certificate: the CDK CLI deploys it alone all the same.
+    Annotations.from_stack(shapes.serverless).has_no_error("*", Match.any_value())
+    assert main([]) == 2
+    error = capsys.readouterr().err
+    assert "configuration error: ChatHistoryContainer: No certificateArn" in error
+    assert "-c certificateArn=" in error
+    assert "-c allowPlainHttp=true" in error
+    # Refused before synthesis: nothing was written.
+    assert not list(tmp_path.glob("*.template.json"))
+
+
+def test_make_synth_stands_an_example_certificate_in_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from infra.app import CONTAINER, EXAMPLE_CERTIFICATE_ARN, main
+
+    monkeypatch.delenv("CDK_OUTDIR", raising=False)
+    monkeypatch.setattr("infra.app.DEFAULT_OUTDIR", tmp_path)
+
+    assert main(["--example-certificate"]) == 0
+
+    assert f"an EXAMPLE certificate ({EXAMPLE_CERTIFICATE_ARN})" in capsys.readouterr().err
+    template = json.loads((tmp_path / f"{CONTAINER}.template.json").read_text())
+    certificates = [
+        resource["Properties"]["Certificates"]
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::ElasticLoadBalancingV2::Listener"
+        and "Certificates" in resource["Properties"]
+    ]
+    assert certificates == [[{"CertificateArn": EXAMPLE_CERTIFICATE_ARN}]]
+
+
+def test_the_concurrency_cap_is_the_context_value(variant: Synthesis) -> None:
+    function = variant.serverless.only("AWS::Lambda::Function")[1]["Properties"]
+
+    assert function["ReservedConcurrentExecutions"] == int(VARIANT_CONTEXT["reservedConcurrency"])
+
+
+def test_rate_limits_with_an_existing_pool_reach_cognito_through_a_nat_gateway(
+    variant: Synthesis,
+) -> None:
+    """An existing pool may be in another region or have a domain: PrivateLink serves
+    neither, so the function gets a route to the internet instead."""
+    serverless = variant.serverless
+    endpoints = serverless.of_type("AWS::EC2::VPCEndpoint").values()
+    function = serverless.only("AWS::Lambda::Function")[1]["Properties"]
+
+    assert len(serverless.of_type("AWS::EC2::NatGateway")) == 1
+    assert [e["Properties"]["VpcEndpointType"] for e in endpoints] == ["Gateway", "Gateway"]
+    assert serverless.only("AWS::ElastiCache::ServerlessCache")
+    assert {subnet["Ref"] for subnet in function["VpcConfig"]["SubnetIds"]} == {
+        name
+        for name in serverless.of_type("AWS::EC2::Subnet")
+        if name.startswith("RateLimitsVpcFunction")
+    }
+    assert any(
+        name.startswith("RateLimitsVpcFunction") and "NatGatewayId" in route["Properties"]
+        for name, route in serverless.of_type("AWS::EC2::Route").items()
+    )
 
 
 def test_without_broadcast_there_is_no_valkey_and_no_broadcast_url(variant: Synthesis) -> None:
@@ -80,6 +147,10 @@ def test_an_alarm_email_subscribes_to_the_topic(variant: Synthesis) -> None:
         ({"userPoolId": "not-a-pool", "appClientIds": "abc"}, "not <region>_<id>"),
         ({"userPoolId": POOL_ID, "appClientIds": " , "}, "at least one"),
         ({"broadcast": "maybe"}, "not true or false"),
+        ({"allowPlainHttp": "maybe"}, "allowPlainHttp: 'maybe' is not true or false"),
+        ({"rateLimits": "yes please"}, "rateLimits: 'yes please' is not true or false"),
+        ({"reservedConcurrency": "0"}, "reservedConcurrency: '0' is not a whole number"),
+        ({"reservedConcurrency": "lots"}, "reservedConcurrency: 'lots' is not a whole number"),
     ],
 )
 def test_bad_context_values_are_refused_by_name(context: dict[str, Any], message: str) -> None:

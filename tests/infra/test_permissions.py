@@ -34,6 +34,8 @@ NOT_THE_SERVICES: Mapping[str, str] = {
     "update_time_to_live": "the create-table command (CloudFormation sets the TTL)",
     "describe_time_to_live": "the create-table command",
     "create_bucket": "the dev stack (a deployment's bucket comes from the stack)",
+    "update_table": "the create-table command (adds an index an older table lacks)",
+    "scan": "the migrate command (backfills keys, with an operator's credentials)",
 }
 
 # Operations whose IAM action is not `<service>:<OperationName>`.

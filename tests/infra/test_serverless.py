@@ -7,6 +7,12 @@ from typing import Any
 
 from tests.infra.conftest import Synthesis, Synthesized
 
+RATE_LIMIT_TYPES = (
+    "AWS::ElastiCache::ServerlessCache",
+    "AWS::EC2::VPC",
+    "AWS::SecretsManager::Secret",
+)
+
 
 def _ref(shape: Synthesized, resource_type: str, prefix: str = "") -> dict[str, str]:
     found = [name for name in shape.of_type(resource_type) if name.startswith(prefix)]
@@ -27,10 +33,12 @@ def test_the_function_runs_the_handler_on_graviton_with_its_layer(
             "Architectures": ["arm64"],
             "MemorySize": 1769,
             "Timeout": 15,
+            # A cap, so a flood's cost has a ceiling (infra/options.py explains the number).
+            "ReservedConcurrentExecutions": 50,
             "Layers": [_ref(serverless, "AWS::Lambda::LayerVersion")],
             "LoggingConfig": {"LogGroup": _ref(serverless, "AWS::Logs::LogGroup", "Function")},
-            # Not in a VPC: DynamoDB, S3 and Cognito are public endpoints, and a VPC would
-            # need a NAT gateway.
+            # Not in a VPC unless rate limits are shared: DynamoDB, S3 and Cognito are public
+            # endpoints.
             "VpcConfig": Match.absent(),
         },
     )
@@ -272,3 +280,92 @@ def test_nothing_was_looked_up_in_an_account(synthesis: Synthesis) -> None:
     for shape in synthesis.both:
         artifact = manifest["artifacts"][shape.name]
         assert artifact["environment"] == "aws://unknown-account/unknown-region"
+
+
+def test_without_shared_limits_there_is_no_cache_and_no_vpc(serverless: Synthesized) -> None:
+    for resource_type in RATE_LIMIT_TYPES:
+        assert not serverless.of_type(resource_type), resource_type
+
+
+def test_shared_limits_put_a_valkey_the_function_signs_in_to_in_a_vpc(limited: Synthesis) -> None:
+    serverless = limited.serverless
+    cache_id, cache = serverless.only("AWS::ElastiCache::ServerlessCache")
+    users = {
+        user["Properties"]["UserName"]: user["Properties"]
+        for user in serverless.of_type("AWS::ElastiCache::User").values()
+    }
+    group = serverless.only("AWS::ElastiCache::UserGroup")[1]["Properties"]
+    secret = serverless.only("AWS::SecretsManager::Secret")[0]
+    password = {
+        "Fn::Join": ["", ["{{resolve:secretsmanager:", {"Ref": secret}, ":SecretString:::}}"]]
+    }
+    function = serverless.only("AWS::Lambda::Function")[1]["Properties"]
+    variables = function["Environment"]["Variables"]
+
+    assert (cache["Properties"]["Engine"], cache["Properties"]["MajorEngineVersion"]) == (
+        "valkey",
+        "8",
+    )
+    # Bounded, as the function is: a ceiling on storage and on requests a second.
+    assert cache["Properties"]["CacheUsageLimits"] == {
+        "DataStorage": {"Maximum": 1, "Unit": "GB"},
+        "ECPUPerSecond": {"Maximum": 5000},
+    }
+    assert cache["Properties"]["UserGroupId"] == {
+        "Ref": _ref(serverless, "AWS::ElastiCache::UserGroup")["Ref"]
+    }
+    assert users["chat-history"]["AccessString"].startswith("on ")
+    assert users["default"]["AccessString"].startswith("off ")
+    for user in users.values():
+        assert user["AuthenticationMode"] == {"Type": "password", "Passwords": [password]}
+    assert len(group["UserIds"]) == 2
+    assert variables["RATE_LIMIT_URL"] == {
+        "Fn::Join": [
+            "",
+            [
+                "rediss://chat-history@",
+                {"Fn::GetAtt": [cache_id, "Endpoint.Address"]},
+                ":",
+                {"Fn::GetAtt": [cache_id, "Endpoint.Port"]},
+            ],
+        ]
+    }
+    assert variables["REDIS_AUTH_TOKEN"] == password
+    assert function["VpcConfig"]["SecurityGroupIds"] == [
+        {
+            "Fn::GetAtt": [
+                _ref(serverless, "AWS::EC2::SecurityGroup", "RateLimitsFunction")["Ref"],
+                "GroupId",
+            ]
+        }
+    ]
+
+
+def test_shared_limits_with_the_stacks_own_pool_need_no_nat_gateway(limited: Synthesis) -> None:
+    """DynamoDB and S3 through free gateway endpoints; Cognito's signing keys through
+    PrivateLink, which serves the stack's own pool (same region, no domain)."""
+    serverless = limited.serverless
+    endpoints = {
+        json.dumps(endpoint["Properties"]["ServiceName"]): endpoint["Properties"]
+        for endpoint in serverless.of_type("AWS::EC2::VPCEndpoint").values()
+    }
+    (cognito,) = [props for name, props in endpoints.items() if "cognito-idp" in name]
+    function = serverless.only("AWS::Lambda::Function")[1]
+
+    assert not serverless.of_type("AWS::EC2::NatGateway")
+    assert not serverless.of_type("AWS::EC2::InternetGateway")
+    assert sorted(props["VpcEndpointType"] for props in endpoints.values()) == [
+        "Gateway",
+        "Gateway",
+        "Interface",
+    ]
+    assert cognito["PrivateDnsEnabled"] is True
+    assert sorted(cognito["SubnetIds"], key=json.dumps) == sorted(
+        function["Properties"]["VpcConfig"]["SubnetIds"], key=json.dumps
+    )
+    # Lambda checks the role's network-interface permissions as it creates the function.
+    eni = _ref(serverless, "AWS::IAM::Policy", "RateLimitsNetworkInterfaces")["Ref"]
+    assert eni in function["DependsOn"]
+    statement = serverless.resources[eni]["Properties"]["PolicyDocument"]["Statement"]
+    assert [s["Sid"] for s in statement] == ["NetworkInterfaces"]
+    assert all(action.startswith("ec2:") for action in statement[0]["Action"])

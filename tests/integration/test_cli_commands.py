@@ -17,6 +17,7 @@ from graphql_api.local.devstack import DevState, state_path
 from graphql_api.settings import Settings
 from graphql_api.storage.client import DynamoDBClient
 from graphql_api.storage.table import delete_table
+from tests import general_paths
 from tests.conftest import REGION, credentials_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,12 +28,13 @@ SETTINGS_VARIABLES = set(Settings.variables())
 def run_cli(
     *arguments: str, environ: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """The CLI in a process whose environment holds none of the service's settings but these."""
+    """The CLI in a process whose environment holds none of the service's settings but these
+    (and the suite's choice of paths)."""
     inherited = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
     return subprocess.run(  # noqa: S603 - a fixed command
         [*CLI, *arguments],
         cwd=ROOT,
-        env={**inherited, **(environ or {})},
+        env={**inherited, **general_paths.environment(), **(environ or {})},
         capture_output=True,
         text=True,
         timeout=120,
@@ -197,4 +199,24 @@ def test_export_openapi_writes_the_committed_document(tmp_path: Path) -> None:
     committed = ROOT / "schema" / "openapi.json"
     assert output.read_text() == committed.read_text(), (
         "schema/openapi.json is stale: run `chat-history-api export-openapi` and commit it"
+    )
+
+
+async def test_migrate_after_create_table_has_nothing_to_do_and_says_so(
+    dynamodb_endpoint: str, new_table_name: str
+) -> None:
+    environ = {
+        "CHAT_TABLE_NAME": new_table_name,
+        "AWS_REGION": REGION,
+        "DYNAMODB_ENDPOINT_URL": dynamodb_endpoint,
+    }
+    if credentials := credentials_for(dynamodb_endpoint):
+        environ |= {"AWS_ACCESS_KEY_ID": credentials[0], "AWS_SECRET_ACCESS_KEY": credentials[1]}
+
+    assert run_cli("create-table", environ=environ).returncode == 0
+    migrated = run_cli("migrate", environ=environ)
+
+    assert migrated.returncode == 0, migrated.stderr
+    assert migrated.stdout == (
+        f"table {new_table_name!r}: 0 conversations given GSI2 keys, 0 changed meanwhile\n"
     )

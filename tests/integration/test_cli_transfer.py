@@ -23,8 +23,11 @@ import pytest_asyncio
 from benchmarks import gen_export
 from graphql_api.settings import ContentSettings, Settings
 from graphql_api.storage.client import ChatTable, DynamoDBClient
+from graphql_api.storage.conversations import create_conversation
 from graphql_api.storage.exports import all_conversations, all_messages
+from graphql_api.storage.projects import create_project, read_project
 from graphql_api.transfer import write_export
+from tests import general_paths
 from tests.conftest import REGION, credentials_for
 from tests.factories import own_table
 from tests.transfer_checks import FIXTURES, imported, read_all
@@ -45,10 +48,12 @@ async def table_name(dynamodb_client: DynamoDBClient) -> AsyncIterator[str]:
 
 @pytest.fixture
 def environ(dynamodb_endpoint: str, table_name: str) -> dict[str, str]:
-    """The environment of an operator's shell: the DynamoDB settings and nothing else."""
+    """The environment of an operator's shell: the DynamoDB settings (and the suite's choice
+    of paths) and nothing else."""
     inherited = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
     values = {
         **inherited,
+        **general_paths.environment(),
         "CHAT_TABLE_NAME": table_name,
         "AWS_REGION": REGION,
         "DYNAMODB_ENDPOINT_URL": dynamodb_endpoint,
@@ -279,7 +284,7 @@ async def test_delete_user_data_asks_first_unless_told_yes(
 
     assert declined.returncode == 1
     assert declined.stderr.startswith(
-        f"Delete every conversation (4), message and change of user {user!r}?"
+        f"Delete every conversation (4), project, message and change of user {user!r}?"
     )
     assert declined.stderr.endswith("\ndelete-user-data: not confirmed; nothing was deleted\n")
     assert len(kept) == 4
@@ -325,3 +330,58 @@ async def test_large_messages_go_through_the_content_bucket_both_ways(
             Bucket=str(content_bucket.bucket), Prefix=f"content/{conversation.id}/"
         )
     assert listed.get("Contents", []) == []
+
+
+async def test_projects_export_and_import_back_with_their_conversations(
+    environ: dict[str, str], dynamodb_client: DynamoDBClient, table_name: str, tmp_path: Path
+) -> None:
+    user = f"user-{uuid.uuid4()}"
+    table = ChatTable(client=dynamodb_client, name=table_name, deadline=30.0)
+    trip = await create_project(
+        table,
+        user_id=user,
+        project_id=str(uuid.uuid4()),
+        name="Trip",
+        instructions="Metric units.",
+        max_projects=10,
+    )
+    await create_project(
+        table,
+        user_id=user,
+        project_id=str(uuid.uuid4()),
+        name="Empty",
+        instructions=None,
+        max_projects=10,
+    )
+    for index in range(3):
+        await create_conversation(
+            table, user_id=user, title=f"c{index}", project_id=trip.id if index else None
+        )
+    document_path, lines_path = tmp_path / "export.json", tmp_path / "again.ndjson"
+
+    exported = run(environ, "export", "--user", user, "--output", document_path)
+    deleted = run(environ, "delete-user-data", "--user", user, "--yes")
+    gone = await read_project(table, user_id=user, project_id=trip.id)
+    reimported = run(environ, "import", "--user", user, document_path)
+    again = run(environ, "export", "--user", user, "--format", "ndjson", "--output", lines_path)
+
+    for result in (exported, deleted, reimported, again):
+        assert result.returncode == 0, result.stderr
+    assert gone is None
+    document = json.loads(document_path.read_text())
+    jsonschema.validate(document, SCHEMA, cls=jsonschema.Draft202012Validator)
+    assert sorted(project["name"] for project in document["projects"]) == ["Empty", "Trip"]
+    assert sorted(c.get("projectId") or "" for c in document["conversations"]) == sorted(
+        ["", trip.id, trip.id]
+    )
+    lines = [json.loads(line) for line in lines_path.read_text().splitlines()]
+    assert lines[1:3] == [{"project": project} for project in document["projects"]]
+    assert lines[3:] == document["conversations"]
+    back = await read_project(table, user_id=user, project_id=trip.id)
+    assert back is not None
+    assert (back.name, back.instructions, back.created_at) == (
+        "Trip",
+        "Metric units.",
+        trip.created_at,
+    )
+    assert back.conversation_count() == 2

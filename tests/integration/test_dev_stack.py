@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
@@ -19,6 +22,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from graphql_api.local.devstack import SAMPLE_QUERY
 from graphql_api.storage.client import DynamoDBClient
 from graphql_api.storage.table import delete_table
 from tests.conftest import credentials_for
@@ -113,7 +117,7 @@ def _wait_for_banner(process: subprocess.Popen[bytes], stdout: Path) -> tuple[st
     while time.monotonic() < deadline:
         text = stdout.read_text()
         url = re.search(r"GraphiQL:\s+(http://\S+/graphql)", text)
-        token = re.search(r"^Authorization: Bearer (\S+)$", text, re.MULTILINE)
+        token = re.search(r"^  TOKEN=(\S+)$", text, re.MULTILINE)
         if url and token:
             return url.group(1), token.group(1)
         if process.poll() is not None:
@@ -168,6 +172,42 @@ def test_graphiql_opens_with_the_token_filled_in(dev_server: DevServer) -> None:
     assert page.status_code == 200
     assert "graphiql" in page.text.lower()
     assert f"Bearer {dev_server.token}" in page.text
+
+
+def test_the_printed_graphiql_link_opens_on_the_readmes_query(dev_server: DevServer) -> None:
+    [link] = re.findall(r"^  GraphiQL:\s+(\S+)$", dev_server.output, re.MULTILINE)
+    page = httpx.get(link, headers={"Accept": "text/html"}, timeout=10)
+
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(link).query)["q"]
+    assert query == [SAMPLE_QUERY]
+    assert page.status_code == 200
+    # Without `?q=` too (a link typed by hand), the editor starts on it: the page's default.
+    bare = httpx.get(dev_server.graphql_url, headers={"Accept": "text/html"}, timeout=10)
+    config = re.search(r'id="graphiql-config">(.*?)</script>', bare.text, re.S)
+    assert config
+    assert json.loads(config.group(1))["defaultQuery"] == SAMPLE_QUERY
+
+
+def test_the_token_is_printed_once(dev_server: DevServer) -> None:
+    assert dev_server.output.count(dev_server.token) == 1
+
+
+def test_the_printed_dev_token_command_runs_from_the_clone(dev_server: DevServer) -> None:
+    [line] = [line for line in dev_server.output.splitlines() if " dev-token " in line]
+    command = shlex.split(line)
+    # This suite starts `dev` as `python -m graphql_api.cli`: the command says the same.
+    assert command[:3] == [os.path.relpath(sys.executable, ROOT), "-m", "graphql_api.cli"]
+
+    token = subprocess.run(  # noqa: S603 - the command under test
+        [*command, "--state-dir", str(dev_server.state_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
+
+    assert titles(dev_server.query(QUERY, token=token)) == SEEDED_TITLES
 
 
 def test_responses_carry_their_cost_and_requests_log_as_console_lines(

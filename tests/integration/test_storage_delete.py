@@ -21,6 +21,7 @@ from graphql_api.storage.conversations import (
 from graphql_api.storage.messages import add_messages
 from graphql_api.storage.records import ConversationRecord
 from graphql_api.storage.threads import list_messages
+from tests import general_paths
 from tests.conftest import LOCAL_CREDENTIALS
 from tests.counting import RequestCounter
 from tests.factories import (
@@ -66,6 +67,7 @@ async def through_proxy(
             endpoint_url=proxy.url,
             config=config,
             credentials=LOCAL_CREDENTIALS,
+            fast_path=general_paths.fast_path(),
         ) as client,
     ):
         yield ChatTable(client=client, name=table.name, deadline=20.0, max_attempts=2), proxy

@@ -1,12 +1,14 @@
 """The fast path answers exactly what botocore's whole pipeline answers, on a real engine.
 
-Two clients reach the same table: the suite's own (fast path on, the default) and one that
-sends every call botocore's whole way (DYNAMODB_FAST_PATH=false). Whatever they are asked,
-their answers, errors and events must agree; only the CPU they spend differs.
+Two clients reach the same table: one on the fast path (whichever path the rest of the suite
+takes, tests/general_paths.py) and one that sends every call botocore's whole way
+(DYNAMODB_FAST_PATH=false). Whatever they are asked, their answers, errors and events must
+agree; only the CPU they spend differs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -38,24 +40,41 @@ from tests.counting import RequestCounter
 from tests.factories import a_conversation, new_message
 
 
-@pytest_asyncio.fixture(scope="module")
-async def botocore_client(dynamodb_endpoint: str) -> AsyncIterator[DynamoDBClient]:
+@contextlib.asynccontextmanager
+async def client_on(endpoint: str, *, fast_path: bool) -> AsyncIterator[DynamoDBClient]:
     config = client_config(
         max_pool_connections=8, connect_timeout=2.0, read_timeout=10.0, max_attempts=3
     )
     async with open_client(
         region=REGION,
-        endpoint_url=dynamodb_endpoint,
+        endpoint_url=endpoint,
         config=config,
-        credentials=credentials_for(dynamodb_endpoint),
-        fast_path=False,
+        credentials=credentials_for(endpoint),
+        fast_path=fast_path,
     ) as client:
         yield client
 
 
+@pytest_asyncio.fixture(scope="module")
+async def fast_client(dynamodb_endpoint: str) -> AsyncIterator[DynamoDBClient]:
+    async with client_on(dynamodb_endpoint, fast_path=True) as client:
+        yield client
+
+
+@pytest_asyncio.fixture(scope="module")
+async def botocore_client(dynamodb_endpoint: str) -> AsyncIterator[DynamoDBClient]:
+    async with client_on(dynamodb_endpoint, fast_path=False) as client:
+        yield client
+
+
+@pytest.fixture
+def fast_table(fast_client: DynamoDBClient, table_name: str) -> ChatTable:
+    return ChatTable(client=fast_client, name=table_name, deadline=30.0)
+
+
 def fast_path(client: DynamoDBClient) -> FastPath:
     fast = fast_path_of(client)
-    assert fast is not None, "the suite's client takes the fast path"
+    assert fast is not None, "the client takes the fast path"
     return fast
 
 
@@ -96,13 +115,13 @@ async def put_items(client: DynamoDBClient, table: str, partition: str) -> None:
 
 @pytest.mark.parametrize("writer", ["fast", "botocore"])
 async def test_reads_answer_what_botocore_answers(
-    dynamodb_client: DynamoDBClient,
+    fast_client: DynamoDBClient,
     botocore_client: DynamoDBClient,
     table_name: str,
     partition: str,
     writer: str,
 ) -> None:
-    await put_items(dynamodb_client if writer == "fast" else botocore_client, table_name, partition)
+    await put_items(fast_client if writer == "fast" else botocore_client, table_name, partition)
     keys = [{"PK": {"S": partition}, "SK": {"S": sort}} for sort in ("plain", "binary", "none")]
     calls: list[tuple[str, dict[str, Any]]] = [
         ("get_item", {"TableName": table_name, "Key": keys[0], "ConsistentRead": True}),
@@ -128,15 +147,15 @@ async def test_reads_answer_what_botocore_answers(
         ),
         ("batch_get_item", {"RequestItems": {table_name: {"Keys": keys}}}),
     ]
-    fast_before = fast_path(dynamodb_client).requests_sent
+    fast_before = fast_path(fast_client).requests_sent
 
     for method, params in calls:
-        fast = await getattr(dynamodb_client, method)(**params)
+        fast = await getattr(fast_client, method)(**params)
         slow = await getattr(botocore_client, method)(**params)
         assert without_metadata(fast) == without_metadata(slow), method
 
-    assert fast_path(dynamodb_client).requests_sent - fast_before == len(calls)
-    found = await dynamodb_client.get_item(TableName=table_name, Key=keys[1])
+    assert fast_path(fast_client).requests_sent - fast_before == len(calls)
+    found = await fast_client.get_item(TableName=table_name, Key=keys[1])
     assert found["Item"]["blob"] == {"B": b"\x00\x01\xff"}
     assert found["Item"]["text"] == EVERY_KIND["text"]
     assert found["ConsumedCapacity"]["TableName"] == table_name  # capacity still asked for
@@ -175,12 +194,12 @@ async def writes_of(client: DynamoDBClient, table: str, partition: str) -> list[
 
 
 async def test_writes_answer_what_botocore_answers(
-    dynamodb_client: DynamoDBClient,
+    fast_client: DynamoDBClient,
     botocore_client: DynamoDBClient,
     table_name: str,
     partition: str,
 ) -> None:
-    fast = await writes_of(dynamodb_client, table_name, partition + "-fast")
+    fast = await writes_of(fast_client, table_name, partition + "-fast")
     slow = await writes_of(botocore_client, table_name, partition + "-slow")
 
     assert fast == slow
@@ -218,12 +237,12 @@ async def errors_of(client: DynamoDBClient, table: str, partition: str) -> list[
 
 
 async def test_errors_are_botocores(
-    dynamodb_client: DynamoDBClient,
+    fast_client: DynamoDBClient,
     botocore_client: DynamoDBClient,
     table_name: str,
     partition: str,
 ) -> None:
-    fast = await errors_of(dynamodb_client, table_name, partition + "-fast")
+    fast = await errors_of(fast_client, table_name, partition + "-fast")
     slow = await errors_of(botocore_client, table_name, partition + "-slow")
 
     assert [type(error).__name__ for error in fast] == [
@@ -242,44 +261,44 @@ async def test_errors_are_botocores(
 
 
 async def test_parameters_are_still_validated_before_sending(
-    dynamodb_client: DynamoDBClient, table_name: str
+    fast_client: DynamoDBClient, table_name: str
 ) -> None:
-    calls = fast_path(dynamodb_client).requests_sent
+    calls = fast_path(fast_client).requests_sent
     not_a_value: Any = "not a value"
-    with RequestCounter.attached(dynamodb_client) as counter:
+    with RequestCounter.attached(fast_client) as counter:
         with pytest.raises(ParamValidationError):
-            await dynamodb_client.get_item(TableName=table_name, Key={"PK": not_a_value})
+            await fast_client.get_item(TableName=table_name, Key={"PK": not_a_value})
         with pytest.raises(ParamValidationError):
-            await dynamodb_client.query(TableName=table_name, Limit="ten")  # type: ignore[arg-type]
+            await fast_client.query(TableName=table_name, Limit="ten")  # type: ignore[arg-type]
     assert counter.count == 0
-    assert fast_path(dynamodb_client).requests_sent == calls
+    assert fast_path(fast_client).requests_sent == calls
 
 
 async def test_every_storage_call_takes_the_fast_path_and_is_counted(
-    chat_table: ChatTable, dynamodb_client: DynamoDBClient, user_id: str
+    fast_table: ChatTable, fast_client: DynamoDBClient, user_id: str
 ) -> None:
-    fast_before = fast_path(dynamodb_client).requests_sent
-    with RequestCounter.attached(dynamodb_client) as counter:
-        conversation = await a_conversation(chat_table, user_id=user_id)
+    fast_before = fast_path(fast_client).requests_sent
+    with RequestCounter.attached(fast_client) as counter:
+        conversation = await a_conversation(fast_table, user_id=user_id)
         await add_messages(
-            chat_table,
+            fast_table,
             user_id=user_id,
             conversation_id=conversation.id,
             messages=[new_message("one"), new_message("two", role="assistant")],
         )
         await update_conversation(
-            chat_table, user_id=user_id, conversation_id=conversation.id, title="renamed"
+            fast_table, user_id=user_id, conversation_id=conversation.id, title="renamed"
         )
-        await list_conversations(chat_table, user_id=user_id, limit=5)
-        await count_conversations(chat_table, user_id=user_id)
-        await list_messages(chat_table, user_id=user_id, conversation_id=conversation.id, limit=5)
-        await delete_conversation(chat_table, user_id=user_id, conversation_id=conversation.id)
+        await list_conversations(fast_table, user_id=user_id, limit=5)
+        await count_conversations(fast_table, user_id=user_id)
+        await list_messages(fast_table, user_id=user_id, conversation_id=conversation.id, limit=5)
+        await delete_conversation(fast_table, user_id=user_id, conversation_id=conversation.id)
         assert (
-            await get_conversation(chat_table, user_id=user_id, conversation_id=conversation.id)
+            await get_conversation(fast_table, user_id=user_id, conversation_id=conversation.id)
             is None
         )
 
-    assert fast_path(dynamodb_client).requests_sent - fast_before == counter.count
+    assert fast_path(fast_client).requests_sent - fast_before == counter.count
     assert {"BatchGetItem", "TransactWriteItems", "Query", "GetItem"} <= set(counter.operations)
 
 

@@ -21,7 +21,7 @@ import pytest
 import pytest_asyncio
 from botocore.exceptions import ClientError
 
-from graphql_api.errors import ChatError, UnavailableError, ValidationError
+from graphql_api.errors import ChatError, StorageRejectedError, UnavailableError, ValidationError
 from graphql_api.storage.client import ChatTable, DynamoDBClient, client_config, open_client
 from graphql_api.storage.conversations import (
     count_conversations,
@@ -33,6 +33,7 @@ from graphql_api.storage.conversations import (
 from graphql_api.storage.messages import add_messages
 from graphql_api.storage.records import ConversationRecord
 from graphql_api.storage.threads import list_messages
+from tests import general_paths
 from tests.conftest import credentials_for
 from tests.factories import (
     a_conversation,
@@ -128,6 +129,7 @@ async def faulty_client(
         endpoint_url=running_proxy.url,
         config=config,
         credentials=credentials_for(dynamodb_endpoint),
+        fast_path=general_paths.fast_path(),
     ) as client:
         yield client
 
@@ -372,9 +374,16 @@ async def test_once_a_batched_delete_has_failed_no_other_batch_keeps_writing(
             ValidationError,
             id="item too large",
         ),
-        pytest.param("AccessDeniedException", "no", ChatError, id="access denied"),
-        pytest.param("ResourceNotFoundException", "no table", ChatError, id="no table"),
-        pytest.param("UnrecognizedClientException", "bad key", ChatError, id="bad key"),
+        pytest.param("AccessDeniedException", "no", StorageRejectedError, id="access denied"),
+        pytest.param("ResourceNotFoundException", "no table", StorageRejectedError, id="no table"),
+        pytest.param("UnrecognizedClientException", "bad key", StorageRejectedError, id="bad key"),
+        pytest.param(
+            "ValidationException",
+            "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: "
+            "Member must have length less than or equal to 10",
+            StorageRejectedError,
+            id="an engine's smaller transaction limit",
+        ),
     ],
 )
 async def test_engine_errors_reach_callers_as_domain_errors(
@@ -391,12 +400,91 @@ async def test_engine_errors_reach_callers_as_domain_errors(
 
     with pytest.raises(ChatError) as raised:
         await add_messages(
-            faulty, user_id=user_id, conversation_id=conversation.id, messages=[new_message()]
+            faulty,
+            user_id=user_id,
+            conversation_id=conversation.id,
+            messages=[new_message(), new_message(), new_message(), new_message()],
         )
 
     assert type(raised.value) is expected
     assert isinstance(raised.value.__cause__, ClientError)  # kept for logs, not for callers
     assert proxy.requests["TransactWriteItems"] == 1  # not retried: retrying cannot help
+
+
+async def test_a_refused_transaction_names_what_an_operator_needs_and_not_the_message(
+    chat_table: ChatTable, faulty: RecordingTable, proxy: FaultProxy, user_id: str
+) -> None:
+    conversation = await a_conversation(chat_table, user_id=user_id)
+    # An engine that takes 10 items in a transaction; its message quotes what it refused.
+    proxy.fail(
+        "TransactWriteItems",
+        error_type="ValidationException",
+        message="Value '[{content: secret words}]' at 'transactItems' failed to satisfy "
+        "constraint: Member must have length less than or equal to 10",
+    )
+
+    with pytest.raises(StorageRejectedError) as raised:
+        await add_messages(
+            faulty,
+            user_id=user_id,
+            conversation_id=conversation.id,
+            messages=[new_message("secret words") for _ in range(4)],
+        )
+
+    # Each message is an item and its id marker, then the conversation, PROFILE and CHG#.
+    assert raised.value.details() == {
+        "service": "DynamoDB",
+        "code": "ValidationException",
+        "operation": "TransactWriteItems",
+        "table": chat_table.name,
+        "request_id": proxy.error_ids[-1],
+        "http_status": 400,
+        "items": 4 * 2 + 3,
+    }
+    assert "secret" not in str(raised.value)
+
+
+async def test_a_cancellation_for_another_reason_than_a_condition_is_a_refusal(
+    chat_table: ChatTable, faulty: RecordingTable, proxy: FaultProxy, user_id: str
+) -> None:
+    conversation = await a_conversation(chat_table, user_id=user_id)
+    reasons = [{"Code": "None"}] * 4 + [{"Code": "ValidationError", "Message": "too big"}]
+    proxy.fail(
+        "TransactWriteItems",
+        error_type="TransactionCanceledException",
+        message="Transaction cancelled, please refer cancellation reasons for specific reasons",
+        fields={"CancellationReasons": reasons},
+    )
+
+    with pytest.raises(StorageRejectedError) as raised:
+        await add_messages(
+            faulty, user_id=user_id, conversation_id=conversation.id, messages=[new_message()]
+        )
+
+    # Not a CONFLICT to retry: the same write would be refused again.
+    assert raised.value.code == "TransactionCanceledException"
+    assert raised.value.details()["cancellation_reasons"] == "ValidationError"
+    assert raised.value.details()["items"] == len(reasons)
+    assert proxy.requests["TransactWriteItems"] == 1
+
+
+async def test_a_cancellation_that_gives_no_reasons_is_a_refusal_not_a_crash(
+    chat_table: ChatTable, faulty: RecordingTable, proxy: FaultProxy, user_id: str
+) -> None:
+    conversation = await a_conversation(chat_table, user_id=user_id)
+    proxy.fail(
+        "TransactWriteItems",
+        error_type="TransactionCanceledException",
+        message="Transaction cancelled",
+    )
+
+    with pytest.raises(StorageRejectedError) as raised:
+        await add_messages(
+            faulty, user_id=user_id, conversation_id=conversation.id, messages=[new_message()]
+        )
+
+    assert raised.value.code == "TransactionCanceledException"
+    assert "cancellation_reasons" not in raised.value.details()
 
 
 async def test_an_engine_that_refuses_connections_is_unavailable(chat_table: ChatTable) -> None:
@@ -412,6 +500,7 @@ async def test_an_engine_that_refuses_connections_is_unavailable(chat_table: Cha
         endpoint_url=url,
         config=config,
         credentials=("testing", "testing"),
+        fast_path=general_paths.fast_path(),
     ) as client:
         nowhere = ChatTable(client=client, name=chat_table.name, deadline=DEADLINE)
 

@@ -28,6 +28,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from benchmarks.config import UNLIMITED_RATES
 from graphql_api.storage.client import DynamoDBClient
 from graphql_api.storage.table import create_table, delete_table
 from tests.conftest import REGION
@@ -123,6 +124,9 @@ def server(
         "COGNITO_APP_CLIENT_IDS": pool.client_id,
         "COGNITO_JWKS_URL": pool.jwks_url,
         "CURSOR_SECRET": "soak-test-cursor-secret",
+        # A steady 16 clients over 4 users, each user far past the production budgets: this
+        # soak measures the service, not its rate limits.
+        **UNLIMITED_RATES,
     }
     command = [str(Path(sys.executable).with_name("chat-history-api")), "serve"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]

@@ -7,6 +7,9 @@ import collections
 import gc
 import json
 import os
+import shlex
+import shutil
+import subprocess
 import zlib
 from collections.abc import AsyncIterator, MutableMapping
 from pathlib import Path
@@ -16,8 +19,10 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
+from benchmarks import coldstart, streaming_cost
 from benchmarks.canned_engine import Answer, Engine, Recording, WaveCounter, build_app
 from benchmarks.children import loopback_listener
+from benchmarks.config import PUBLISHED, REPO_ROOT, BenchConfig, QuickRunError
 from benchmarks.driver import latency_summary, percentile
 from benchmarks.floor import GRAPHQL_PATH, create_floor_app
 from benchmarks.gcstats import GcWatch
@@ -26,7 +31,7 @@ from benchmarks.procstat import cpu_seconds
 from benchmarks.report import write_report
 from benchmarks.scenarios import MIX, Action, BenchFailure, FloorClient, plan
 from benchmarks.seed import Dataset, DatasetSpec
-from graphql_api.app import middleware
+from graphql_api.app import admission_of, middleware
 from graphql_api.observability.telemetry import Telemetry
 from graphql_api.settings import Settings
 from graphql_api.storage.client import client_config, open_client
@@ -534,7 +539,8 @@ def test_the_layers_are_the_apps_own_stacked_one_at_a_time() -> None:
 
     measured = stacks(settings, telemetry, b"{}")
 
-    expected = [getattr(layer.cls, "__name__", "") for layer in middleware(settings, telemetry)]
+    layers = middleware(settings, telemetry, admission=admission_of(settings))
+    expected = [getattr(layer.cls, "__name__", "") for layer in layers]
     assert [name for name, _ in measured] == [
         "floor: bare endpoint",
         *(f"+ {name}" for name in expected),
@@ -544,3 +550,81 @@ def test_the_layers_are_the_apps_own_stacked_one_at_a_time() -> None:
         *range(len(expected) + 1),
         len(expected),
     ]
+
+
+# --- where a run writes ----------------------------------------------------------------------
+
+
+def make_bench_commands() -> list[list[str]]:
+    """The benchmark commands `make bench` runs, as make itself expands them (not run)."""
+    make = shutil.which("make")
+    assert make is not None, "make is needed (the README's setup)"
+    dry = subprocess.run(  # noqa: S603 - a fixed command
+        [make, "--no-print-directory", "-n", "bench"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    commands = [shlex.split(line) for line in dry.stdout.splitlines()]
+    # Only the benchmarks' own: a dry run also lists the install steps when the virtualenv is
+    # older than what it installs from, and those write into the virtualenv alone.
+    return [
+        command
+        for command in commands
+        if "-m" in command and command[command.index("-m") + 1].split(".")[0] == "benchmarks"
+    ]
+
+
+def written_by(command: list[str], config: BenchConfig) -> Path | None:
+    """Where one `python -m benchmarks...` command of the Makefile writes under `config`."""
+    module, arguments = command[command.index("-m") + 1], command[command.index("-m") + 2 :]
+    if module in ("benchmarks", "benchmarks.streaming_live"):
+        return config.output_dir
+    if module == "benchmarks.coldstart":
+        return coldstart.json_path(coldstart.parser().parse_args(arguments).json, config)
+    if module == "benchmarks.streaming_cost":
+        return streaming_cost.json_path(config)
+    raise AssertionError(f"`make bench` runs {module}: say here where it writes")
+
+
+def test_a_quick_make_bench_writes_only_where_bench_output_dir_says(tmp_path: Path) -> None:
+    config = BenchConfig.from_env({"BENCH_QUICK": "1", "BENCH_OUTPUT_DIR": str(tmp_path)})
+
+    written = [written_by(command, config) for command in make_bench_commands()]
+
+    assert len(written) == len(make_bench_commands()) == 4
+    for path in written:
+        assert path is not None
+        assert path.is_relative_to(tmp_path), path
+
+
+def test_a_quick_make_bench_writes_no_tracked_file_by_default() -> None:
+    config = BenchConfig.from_env({"BENCH_QUICK": "1"})
+
+    written = [written_by(command, config) for command in make_bench_commands()]
+
+    for path in written:
+        assert path is not None
+        assert not path.resolve().is_relative_to(REPO_ROOT), path
+
+
+def test_a_full_make_bench_publishes_its_results(tmp_path: Path) -> None:
+    config = BenchConfig.from_env({})
+
+    written = [written_by(command, config) for command in make_bench_commands()]
+
+    assert written == [
+        PUBLISHED,
+        PUBLISHED / "coldstart.json",
+        PUBLISHED / streaming_cost.JSON_NAME,
+        PUBLISHED,
+    ]
+
+
+def test_a_quick_run_refuses_to_write_the_published_results() -> None:
+    with pytest.raises(QuickRunError):
+        BenchConfig.from_env({"BENCH_QUICK": "1", "BENCH_OUTPUT_DIR": str(PUBLISHED)})
+    quick = BenchConfig.from_env({"BENCH_QUICK": "1"})
+    with pytest.raises(QuickRunError):
+        coldstart.json_path(PUBLISHED / "coldstart.json", quick)

@@ -265,24 +265,45 @@ def prepared_stack(*, persistent: bool) -> devstack.DevStack:
 
 
 def test_the_banner_says_in_memory_data_is_gone_at_exit() -> None:
-    text = devstack.banner(prepared_stack(persistent=False))
+    text = devstack.banner(prepared_stack(persistent=False), command="chat-history-api")
 
     assert "in memory (moto on http://127.0.0.1:9001): gone at exit" in text
-    assert "Authorization: Bearer tok.en.value" in text
 
 
 def test_the_banner_says_a_persistent_table_outlives_the_process() -> None:
-    text = devstack.banner(prepared_stack(persistent=True))
+    text = devstack.banner(prepared_stack(persistent=True), command="chat-history-api")
 
     assert "'chat-history-dev' on http://127.0.0.1:9000" in text
     assert "outlives this process" in text
 
 
-def test_the_banners_curl_command_sends_valid_json() -> None:
-    text = devstack.banner(prepared_stack(persistent=False))
+def test_the_banner_prints_the_token_once_and_its_curl_command_uses_it() -> None:
+    text = devstack.banner(prepared_stack(persistent=False), command="chat-history-api")
 
+    assert text.count("tok.en.value") == 1
+    assert "  TOKEN=tok.en.value\n" in text
+    assert '-H "Authorization: Bearer $TOKEN"' in text
     body = text.split("-d '", 1)[1].split("'\n", 1)[0]
     assert json.loads(body) == {"query": devstack.CURL_QUERY}
+
+
+def test_the_banners_graphiql_link_opens_on_the_sample_query() -> None:
+    text = devstack.banner(prepared_stack(persistent=False), command="chat-history-api")
+
+    [link] = [line.split()[1] for line in text.splitlines() if line.startswith("  GraphiQL:")]
+    assert link == devstack.graphiql_url("http://127.0.0.1:8000/graphql")
+
+
+def test_the_sample_query_is_the_readmes_first_query() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    first_try = readme.split("## A first try", 1)[1]
+    readmes = first_try.split("```graphql\n", 1)[1].split("```", 1)[0]
+
+    sample = devstack.SAMPLE_QUERY.splitlines(keepends=True)
+    assert sample[0].startswith("# ")
+    assert "".join(line for line in sample if not line.startswith("#")) == readmes
+    # The editor's comment does not ask for the token the headers already hold.
+    assert "put your token" not in devstack.SAMPLE_QUERY.lower()
 
 
 def test_dev_token_finds_the_stack_by_the_state_it_leaves() -> None:
@@ -297,6 +318,58 @@ def test_the_banner_names_the_port_for_dev_token_when_it_is_not_the_default() ->
     stack = dataclasses.replace(
         prepared_stack(persistent=False), graphql_url="http://127.0.0.1:8123/graphql"
     )
+    command = ".venv/bin/chat-history-api"
 
-    assert "chat-history-api dev-token --user dev --port 8123\n" in devstack.banner(stack)
-    assert "dev-token --user dev\n" in devstack.banner(prepared_stack(persistent=False))
+    assert f"{command} dev-token --user dev --port 8123\n" in devstack.banner(
+        stack, command=command
+    )
+    assert f"{command} dev-token --user dev\n" in devstack.banner(
+        prepared_stack(persistent=False), command=command
+    )
+
+
+def script(directory: Path) -> Path:
+    directory.mkdir(parents=True)
+    program = directory / "chat-history-api"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    return program
+
+
+def test_from_the_clone_the_dev_token_command_is_the_virtualenvs_script(tmp_path: Path) -> None:
+    script(tmp_path / ".venv" / "bin")
+
+    # `make run`, or the README's .venv/bin/chat-history-api dev, with nothing on PATH.
+    for argv0 in (".venv/bin/chat-history-api", str(tmp_path / ".venv/bin/chat-history-api")):
+        command = cli.invocation(argv0, executable="python3", cwd=tmp_path, path="/usr/bin")
+        assert command == ".venv/bin/chat-history-api"
+
+
+def test_a_script_on_path_is_named_by_its_name_and_another_one_by_its_path(
+    tmp_path: Path,
+) -> None:
+    ours = script(tmp_path / "venv" / "bin")
+    other = script(tmp_path / "elsewhere")
+    clone = tmp_path / "clone"
+    clone.mkdir()
+
+    on_path = cli.invocation(str(ours), executable="python3", cwd=clone, path=str(ours.parent))
+    shadowed = cli.invocation(
+        str(ours), executable="python3", cwd=clone, path=f"{other.parent}:{ours.parent}"
+    )
+
+    assert on_path == "chat-history-api"
+    assert shadowed == str(ours)
+
+
+def test_started_as_a_module_the_command_is_the_same_python_and_module(tmp_path: Path) -> None:
+    python = tmp_path / ".venv" / "bin" / "python"
+
+    command = cli.invocation(
+        str(tmp_path / "graphql_api" / "cli.py"), executable=str(python), cwd=tmp_path, path=None
+    )
+    elsewhere = tmp_path / "elsewhere"
+    from_elsewhere = cli.invocation("cli.py", executable=str(python), cwd=elsewhere, path=None)
+
+    assert command == ".venv/bin/python -m graphql_api.cli"
+    assert from_elsewhere == f"{python} -m graphql_api.cli"

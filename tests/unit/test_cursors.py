@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from graphql_api.domain.cursors import CursorCodec, CursorError, SyncPosition
+from graphql_api.domain.cursors import NO_PROJECT, CursorCodec, CursorError, SyncPosition
 from graphql_api.domain.paging import PageArgs, window
 from graphql_api.errors import ValidationError
 from graphql_api.settings import InputLimits
@@ -105,6 +105,12 @@ def test_version_3_cursors_and_sync_tokens_keep_their_bytes() -> None:
     assert codec().conversation(dataclasses.replace(position, pinned=False), archived=True) == (
         "AwAABi99OwVmQ28cKp47TUxej3ASNFZ4mryWCqlInyhsL4gqob4aeJHX"
     )
+    assert codec().conversation(position, group="0a1b2c3d-4e5f-4a6b-9c7d-8e9fa0b1c2d3") == (
+        "AwEABi99OwVmQ28cKp47TUxej3ASNFZ4mrxoPOJis3Dgm5AKoWM8Zi_e"
+    )
+    assert codec().conversation(position, archived=True, group=NO_PROJECT) == (
+        "AwEABi99OwVmQ28cKp47TUxej3ASNFZ4mrwggwA01bNE-MRxeXLyo0YV"
+    )
     assert codec().message(V2_CONVERSATION, message) == (
         "AwAAAAMAAAApChssPU5fSmucfY6foLHC0xnNkLqvinD4P-Ux6rCZNJs"
     )
@@ -142,10 +148,12 @@ def test_a_records_cursor_is_its_positions() -> None:
         depth=7,
     )
 
+    # The home list and the archive, a project's list, and the list of those in none.
     for archived in (False, True):
-        assert signing.conversation_of(conversation, archived=archived) == signing.conversation(
-            conversation.position, archived=archived
-        )
+        for group in (None, str(uuid.uuid4()), NO_PROJECT):
+            assert signing.conversation_of(
+                conversation, archived=archived, group=group
+            ) == signing.conversation(conversation.position, archived=archived, group=group)
     assert signing.message_of(CONVERSATION, message) == signing.message(
         CONVERSATION, message.position
     )

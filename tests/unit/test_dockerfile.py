@@ -1,13 +1,14 @@
 """The production image, checked without a Docker engine.
 
 The Dockerfile is parsed for what matters in production (multi-stage, slim base, non-root,
-the right entry point, a health check), and its install step is replayed into a clean
-virtualenv: the same files, the same `pip install .`, so the image gets a working
-`chat-history-api` and none of the development tools.
+the right entry point, a health check, installs from the service's lock), and its install steps
+are replayed into a clean virtualenv: the same files, the same pip commands, so the image gets a
+working `chat-history-api` and none of the development tools.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import io
 import json
@@ -70,12 +71,28 @@ def test_the_final_stage_takes_only_the_virtualenv_from_the_builder() -> None:
     assert not [run for run in values(final, "RUN") if "pip" in run], "pip runs in the final stage"
 
 
-def test_the_builder_installs_no_extras() -> None:
-    builder = stages()[0]
+VENV_PIP = "/opt/venv/bin/pip"
 
-    installs = [run for run in values(builder, "RUN") if "pip install ." in run]
-    assert installs, "the builder does not pip install the project"
-    assert not [run for run in installs if "[" in run], "extras would bring moto and test tools"
+
+def builder_installs() -> list[list[str]]:
+    """The arguments of each `pip install` the builder runs into the image's virtualenv."""
+    installs = []
+    for run in values(stages()[0], "RUN"):
+        for command in run.split("&&"):
+            words = shlex.split(command)
+            if words[:2] == [VENV_PIP, "install"]:
+                installs.append(words[2:])
+    return installs
+
+
+def test_the_builder_installs_the_service_lock_with_hashes_then_the_project_alone() -> None:
+    installs = [words for words in builder_installs() if words != ["--upgrade", "pip"]]
+
+    # Every third-party package comes from the lock, checked; the project adds none.
+    assert installs == [
+        ["--require-hashes", "--requirement", "requirements/service.txt"],
+        ["--no-deps", "."],
+    ]
 
 
 def test_the_service_runs_as_a_non_root_user() -> None:
@@ -123,6 +140,23 @@ def test_the_build_context_leaves_out_local_state() -> None:
     assert not [line for line in ignored if line.startswith("!") and "test" in line]
 
 
+def test_the_build_context_holds_everything_the_builder_copies() -> None:
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    allowed = [
+        line[1:].rstrip("/") for line in ignored[ignored.index("**") + 1 :] if line[0] == "!"
+    ]
+
+    sources = [
+        source
+        for copy in values(stages()[0], "COPY")
+        for source in shlex.split(copy)[:-1]
+        if not source.startswith("--")
+    ]
+    assert sources
+    for source in sources:
+        assert [pattern for pattern in allowed if fnmatch.fnmatch(source, pattern)], source
+
+
 def build_context(destination: Path) -> Path:
     """The files the builder stage COPYs, laid out as it lays them out."""
     for copy in values(stages()[0], "COPY"):
@@ -145,7 +179,8 @@ def run(command: list[str], **options: Any) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def image_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The builder stage's install, replayed: the same files, the same `pip install .`."""
+    """The builder stage's installs, replayed: the same files, the same pip commands, run in
+    the same working directory (but upgrading pip, which changes nothing the image holds)."""
     tmp_path = tmp_path_factory.mktemp("image")
     source = build_context(tmp_path / "src")
     venv = tmp_path / "venv"
@@ -154,7 +189,9 @@ def image_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     environment = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
     environment["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-    run([*pip, str(source)], check=True, env=environment, cwd=tmp_path, timeout=600)
+    for arguments in builder_installs():
+        if arguments != ["--upgrade", "pip"]:
+            run([*pip, *arguments], check=True, env=environment, cwd=source, timeout=600)
     return venv
 
 

@@ -10,6 +10,8 @@ from graphql_api.errors import (
     Code,
     ConflictError,
     NotFoundError,
+    SequenceConflictError,
+    StorageRejectedError,
     UnavailableError,
     ValidationError,
 )
@@ -27,8 +29,16 @@ def raised(exc: Exception, *, path: list[str | int] | None = None) -> GraphQLErr
         (NotFoundError("conversation not found"), Code.NOT_FOUND),
         (ConflictError("stale"), Code.CONFLICT),
         (UnavailableError("throttled"), Code.SERVICE_UNAVAILABLE),
+        (ChatError("a fault of ours"), Code.INTERNAL_SERVER_ERROR),
         (
-            ChatError("DynamoDB rejected the request (ResourceNotFoundException)"),
+            StorageRejectedError(
+                service="DynamoDB",
+                code="ValidationException",
+                operation="TransactWriteItems",
+                resource="chat-history",
+                request_id="R",
+                status=400,
+            ),
             Code.INTERNAL_SERVER_ERROR,
         ),
         (KeyError("oops"), Code.INTERNAL_SERVER_ERROR),
@@ -64,3 +74,9 @@ def test_bad_input_names_the_field() -> None:
     public = public_error(raised(ValidationError("messages[1].role", "is not a known role")))
     assert public.message == "messages[1].role: is not a known role"
     assert public.extensions == {"code": "BAD_USER_INPUT", "field": "messages[1].role"}
+
+
+def test_a_sequence_conflict_names_the_seq_the_stream_takes_next() -> None:
+    public = public_error(raised(SequenceConflictError("send seq 3 next", expected_seq=3)))
+    assert public.message == "send seq 3 next"
+    assert public.extensions == {"code": "CONFLICT", "expectedSeq": 3}

@@ -18,18 +18,27 @@ from graphql_api.storage import keys
 from graphql_api.storage.checks import checked_id, checked_user
 from graphql_api.storage.items import (
     PREVIEW_CHARS,
+    base_length,
     conversation_from_item,
     conversation_item,
+    delta_from_item,
+    delta_item,
     expired,
     item_size,
     marked_position,
     marker_item,
     message_from_attributes,
     message_item,
+    started_message,
+    still_streaming,
+    stream_marker_item,
+    streamed_by,
+    tombstone_item,
 )
 from graphql_api.storage.records import (
     ConversationPosition,
     ConversationRecord,
+    DeltaRecord,
     Feedback,
     MessageRecord,
     NewMessage,
@@ -37,6 +46,7 @@ from graphql_api.storage.records import (
     parse_timestamp,
 )
 from graphql_api.storage.table import (
+    GSI_GROUPING,
     GSI_RECENCY,
     table_definition,
     table_definition_json,
@@ -97,19 +107,26 @@ def test_the_table_expires_items_by_their_ttl_attribute() -> None:
     assert {**table_definition("t"), "TimeToLiveSpecification": time_to_live()} == written
 
 
-def test_the_table_is_keyed_pk_sk_with_a_gsi1_recency_index() -> None:
+def test_the_table_is_keyed_pk_sk_with_a_recency_and_a_grouping_index() -> None:
     definition = table_definition("t")
 
     assert definition["KeySchema"] == [
         {"AttributeName": "PK", "KeyType": "HASH"},
         {"AttributeName": "SK", "KeyType": "RANGE"},
     ]
-    (index,) = definition["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == GSI_RECENCY == "GSI1"
-    assert index["KeySchema"] == [
+    recency, grouping = definition["GlobalSecondaryIndexes"]
+    assert recency["IndexName"] == GSI_RECENCY == "GSI1"
+    assert recency["KeySchema"] == [
         {"AttributeName": "GSI1PK", "KeyType": "HASH"},
         {"AttributeName": "GSI1SK", "KeyType": "RANGE"},
     ]
+    assert grouping["IndexName"] == GSI_GROUPING == "GSI2"
+    assert grouping["KeySchema"] == [
+        {"AttributeName": "GSI2PK", "KeyType": "HASH"},
+        {"AttributeName": "GSI2SK", "KeyType": "RANGE"},
+    ]
+    for index in (recency, grouping):
+        assert index["Projection"] == {"ProjectionType": "ALL"}
     written = json.loads(table_definition_json("t"))
     del written["TimeToLiveSpecification"]
     assert written == definition
@@ -339,6 +356,101 @@ def test_item_size_grows_with_content_byte_for_byte() -> None:
     large = message_item(a_message(content="x" * 1001))
 
     assert item_size(large) - item_size(small) == 1000
+
+
+# --- streamed messages
+
+# A Cognito sub, as the service stores users.
+SUB = "3f8a1c2e-5b7d-4e9f-a0c1-2d3e4f5a6b7c"
+
+
+def a_delta(text: str, *, seq: int = 1_000, end: int = 150_000) -> DeltaRecord:
+    """A delta deep into a long answer: the large seq, length and size are the worst case for
+    the item's numbers, which grow with their digits."""
+    return DeltaRecord(seq=seq, text=text, end=end, size=end * 4, at=MOMENT + timedelta(minutes=59))
+
+
+def write_units(item: dict[str, object]) -> int:
+    """DynamoDB's write units for putting `item` over an absent key: one per started KB."""
+    return math.ceil(item_size(item) / 1024)
+
+
+@pytest.mark.parametrize("delta_bytes", [20, 100])
+def test_a_delta_put_costs_one_write_unit_whatever_was_streamed_before(delta_bytes: int) -> None:
+    message = a_message(user_id=SUB)
+    item = delta_item(message.conversation_id, SUB, message.id, a_delta("x" * delta_bytes))
+
+    assert write_units(item) == 1
+
+
+def test_a_delta_item_grows_with_its_delta_only() -> None:
+    message = a_message(user_id=SUB)
+    early = delta_item(message.conversation_id, SUB, message.id, a_delta("ab", seq=2, end=2))
+    late = delta_item(message.conversation_id, SUB, message.id, a_delta("ab"))
+    longer = delta_item(message.conversation_id, SUB, message.id, a_delta("ab" * 500))
+
+    # A thousand deltas later the item is a few digits larger, not a text larger.
+    assert item_size(late) - item_size(early) <= 10
+    assert item_size(longer) - item_size(late) == 998
+    # Up to about 800 bytes of delta, a put stays one write unit.
+    assert (
+        write_units(delta_item(message.conversation_id, SUB, message.id, a_delta("x" * 800))) == 1
+    )
+
+
+def test_a_delta_and_its_tombstone_map_back() -> None:
+    message = a_message()
+    delta = a_delta("chunk", seq=7, end=12)
+    stored = delta_item(message.conversation_id, "user-1", message.id, delta)
+    assert stored["SK"]["S"] == keys.delta_sk(message.id, 7)
+    assert delta_from_item(stored) == delta
+
+    folded = dataclasses.replace(delta, text="", at=None, folded=True, replaced=True)
+    tombstone = tombstone_item(
+        message.conversation_id, "user-1", message.id, folded, expires_at=MOMENT
+    )
+    assert delta_from_item(tombstone) == folded
+    assert "delta" not in tombstone
+    assert expired(tombstone, MOMENT + timedelta(seconds=1))
+
+
+def test_delta_keys_sort_by_seq_and_stay_outside_every_message_range() -> None:
+    message_id = "5f0c7d56-2b1a-4c59-9a57-0d6a1c8b2f10"
+    sks = [keys.delta_sk(message_id, seq) for seq in (0, 1, 9, 10, 11, keys.MAX_SEQ)]
+    assert sks == sorted(sks)
+    assert [keys.parse_delta_seq(sk) for sk in sks] == [0, 1, 9, 10, 11, keys.MAX_SEQ]
+    for sk in (*sks, keys.deltas_high(message_id)):
+        assert not keys.MESSAGES_LOW <= sk <= keys.MESSAGES_HIGH
+        assert not sk.startswith(keys.message_id_sk(""))
+    other = keys.delta_sk("5f0c7d56-2b1a-4c59-9a57-0d6a1c8b2f11", 0)
+    assert not sks[0] <= other <= keys.deltas_high(message_id)
+    with pytest.raises(ValueError, match="out of range"):
+        keys.delta_sk(message_id, keys.MAX_SEQ + 1)
+
+
+def test_a_message_status_is_stored_unless_complete_and_interrupted_is_stored_streaming() -> None:
+    assert "status" not in message_item(a_message())
+    for status, stored in (
+        ("stopped", "stopped"),
+        ("failed", "failed"),
+        ("interrupted", "streaming"),
+    ):
+        item = message_item(a_message(status=status))
+        assert item["status"] == {"S": stored}
+        assert message_from_attributes(item).status == stored
+    with pytest.raises(ValueError, match="unknown status"):
+        message_from_attributes({**message_item(a_message()), "status": {"S": "paused"}})
+
+
+def test_a_stream_marker_keeps_the_owner_the_message_and_the_base_length() -> None:
+    message = a_message(content="", status="streaming", stream_seq=0)
+    marker = stream_marker_item(message, base="déjà")
+
+    assert (streamed_by(marker), still_streaming(marker)) == ("user-1", True)
+    assert marked_position(marker) == message.position
+    assert started_message(marker) == dataclasses.replace(message, stream_seq=None)
+    assert base_length(marker) == (4, 6)
+    assert streamed_by(marker_item(message)) is None
 
 
 # --- identifiers

@@ -16,6 +16,7 @@ from typing import Any
 import botocore.session
 import pytest
 
+from graphql_api.errors import StorageRejectedError
 from graphql_api.observability import capacity
 from graphql_api.observability.logs import ConsoleFormatter, JsonFormatter, safe_traceback, scrub
 from graphql_api.observability.metrics import (
@@ -235,6 +236,70 @@ def test_a_json_line_has_its_fields_and_a_scrubbed_message() -> None:
     assert line["request_id"] == "r1"
     assert "sekrit" not in line["message"]
     assert "MARKER" not in line["exception"]
+
+
+def _refused(secret: str) -> BaseException:
+    """A storage refusal as storage raises it: from the engine's error, which quotes `secret`."""
+    try:
+        try:
+            raise RuntimeError(f"engine said: {secret}")
+        except RuntimeError as engine:
+            raise StorageRejectedError(
+                service="DynamoDB",
+                code="ValidationException",
+                operation="TransactWriteItems",
+                resource="chat-history",
+                request_id="REQ123",
+                status=400,
+                items=11,
+            ) from engine
+    except StorageRejectedError as refused:
+        try:
+            raise ValueError(f"while adding {secret}") from refused
+        except ValueError as outer:
+            return outer
+
+
+def test_a_storage_refusal_anywhere_in_the_chain_is_a_json_field_of_its_own() -> None:
+    error = _refused("MARKER")
+    entry = _entry("unexpected error at ['addMessages']")
+    entry.exc_info = (type(error), error, error.__traceback__)
+
+    line = json.loads(JsonFormatter().format(entry))
+
+    assert line["storage_error"] == {
+        "service": "DynamoDB",
+        "code": "ValidationException",
+        "operation": "TransactWriteItems",
+        "table": "chat-history",
+        "request_id": "REQ123",
+        "http_status": 400,
+        "items": 11,
+    }
+    assert "MARKER" not in json.dumps(line)
+
+
+def test_a_console_line_shows_a_storage_refusal_in_its_traceback() -> None:
+    error = _refused("MARKER")
+    entry = _entry("unexpected error")
+    entry.exc_info = (type(error), error, error.__traceback__)
+
+    text = ConsoleFormatter().format(entry)
+
+    assert (
+        "graphql_api.errors.StorageRejectedError: DynamoDB rejected TransactWriteItems on "
+        "chat-history: ValidationException (HTTP 400, 11 items, request id REQ123)"
+    ) in text
+    assert "builtins.RuntimeError (message not logged)" in text
+    assert "MARKER" not in text
+
+
+def test_a_line_without_a_storage_refusal_has_no_such_field() -> None:
+    error = _raise_chain("MARKER")
+    entry = _entry("unexpected error")
+    entry.exc_info = (type(error), error, error.__traceback__)
+
+    assert "storage_error" not in json.loads(JsonFormatter().format(entry))
 
 
 def test_a_console_access_line_reads_as_a_sentence() -> None:

@@ -51,13 +51,21 @@ def test_it_is_a_valid_openapi_3_1_document() -> None:
     validate(json.loads(openapi_json(InputLimits())))
 
 
-def test_it_describes_the_seeds_six_routes_and_nothing_else() -> None:
+def test_it_describes_the_seed_routes_the_stream_routes_the_project_routes_and_no_more() -> None:
     assert sorted((method.upper(), path, op["operationId"]) for path, method, op in OPERATIONS) == [
         ("DELETE", "/conversations/{id}", "deleteConversation"),
+        ("DELETE", "/projects/{id}", "deleteProject"),
         ("GET", "/conversations", "listConversations"),
         ("GET", "/conversations/{id}", "getConversation"),
+        ("GET", "/projects", "listProjects"),
+        ("GET", "/projects/{id}", "getProject"),
+        ("PATCH", "/projects/{id}", "updateProject"),
         ("POST", "/conversations", "createConversation"),
         ("POST", "/conversations/{id}/messages", "addMessage"),
+        ("POST", "/conversations/{id}/messages/stream", "startMessage"),
+        ("POST", "/conversations/{id}/messages/{messageId}/deltas", "appendMessage"),
+        ("POST", "/conversations/{id}/messages/{messageId}/finish", "finishMessage"),
+        ("POST", "/projects", "createProject"),
         ("PUT", "/conversations/{id}", "updateConversation"),
     ]
 

@@ -52,3 +52,56 @@ def test_expected_version_must_be_positive() -> None:
     assert rules.expected_version(None) is None
     with pytest.raises(ValidationError):
         rules.expected_version(0)
+
+
+# --- streamed messages
+
+
+def test_a_seq_counts_from_one_and_a_last_seq_from_zero() -> None:
+    assert rules.seq(1) == 1
+    assert rules.last_seq(0) == 0
+    with pytest.raises(ValidationError) as caught:
+        rules.seq(0)
+    assert caught.value.field == "seq"
+    with pytest.raises(ValidationError) as caught:
+        rules.last_seq(-1)
+    assert caught.value.field == "lastSeq"
+
+
+@pytest.mark.parametrize("delta", ["", "€€", "\ud800"])
+def test_a_delta_is_not_empty_and_within_its_bytes(delta: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        rules.delta(delta, max_bytes=5)
+    assert caught.value.field == "delta"
+
+
+def test_a_delta_at_its_limit_and_an_empty_final_content_are_taken() -> None:
+    assert rules.delta("€a", max_bytes=4) == "€a"
+    assert rules.final_content("", max_bytes=1) == ""
+    assert rules.final_content(None, max_bytes=1) is None
+    with pytest.raises(ValidationError) as caught:
+        rules.final_content("ab", max_bytes=1)
+    assert caught.value.field == "content"
+
+
+def test_only_a_failed_finish_carries_an_error_message() -> None:
+    assert rules.finish_status("stopped") == "stopped"
+    assert rules.finish_error_message("failed", "overloaded") == "overloaded"
+    assert rules.finish_error_message("complete", None) is None
+    with pytest.raises(ValidationError) as caught:
+        rules.finish_error_message("stopped", "why")
+    assert caught.value.field == "errorMessage"
+    with pytest.raises(ValidationError) as caught:
+        rules.finish_status("interrupted")
+    assert caught.value.field == "status"
+
+
+def test_an_imported_message_may_be_empty_only_when_streamed_and_not_complete() -> None:
+    assert rules.message_status("interrupted") == "interrupted"
+    assert rules.imported_content("", status="stopped", max_bytes=10) == ""
+    with pytest.raises(ValidationError) as caught:
+        rules.imported_content("", status="complete", max_bytes=10, field="messages[0].content")
+    assert caught.value.field == "messages[0].content"
+    with pytest.raises(ValidationError) as caught:
+        rules.message_status("paused", field="messages[0].status")
+    assert caught.value.field == "messages[0].status"

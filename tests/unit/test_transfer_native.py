@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import uuid
@@ -25,6 +26,7 @@ from graphql_api.transfer import (
     ImportedMessage,
     MalformedExportError,
     Origin,
+    Status,
     write_export,
     write_export_async,
 )
@@ -233,7 +235,8 @@ def test_a_truncated_document_breaks_off_after_the_whole_conversations(tmp_path:
     path = tmp_path / "cut.json"
     path.write_text(text[: text.index('"title":"Same-microsecond')], encoding="utf-8")
     stream = iter(ExportReader([path]))
-    assert [next(stream).origin, next(stream).origin] == [
+    first_two = [next(stream), next(stream)]
+    assert [r.origin for r in first_two if isinstance(r, ImportedConversation)] == [
         Origin(file=str(path), index=0, source_id=RUST, title="Rust lifetimes"),
         Origin(file=str(path), index=1, source_id=EMPTY, title="Empty one"),
     ]
@@ -311,6 +314,7 @@ _TEXT = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=4
     lambda text: text.strip() != ""
 )
 _TITLE = st.text(st.characters(categories=["L", "N"]), min_size=1, max_size=60)
+STATUSES: list[Status] = ["complete", "streaming", "stopped", "failed", "interrupted"]
 
 
 @st.composite
@@ -327,12 +331,15 @@ def conversations(draw: st.DrawFn) -> ImportedConversation:
         moment += timedelta(microseconds=gaps[index])
         parent = draw(st.sampled_from([None, *ids[:index]])) if index else None
         rating = draw(st.sampled_from(["UP", "DOWN", None]))
+        status = draw(st.sampled_from(STATUSES))
         messages.append(
             ImportedMessage(
                 id=ids[index],
                 parent_id=parent,
                 role=draw(st.sampled_from(["user", "assistant", "system"])),
-                content=draw(_TEXT),
+                # Only a streamed message that is not complete may have no text yet.
+                content=draw(_TEXT if status == "complete" else st.one_of(st.just(""), _TEXT)),
+                status=status,
                 created_at=moment,
                 model_id=draw(st.one_of(st.none(), _TITLE)),
                 is_error=draw(st.booleans()),
@@ -373,3 +380,20 @@ def test_any_conversations_round_trip_through_either_layout(
     results = read_all(path)
     assert results == given_conversations
     assert written(imported(results), layout) == text
+
+
+def test_a_streamed_message_carries_its_status_and_a_complete_one_writes_none(
+    schema: dict[str, Any],
+) -> None:
+    rust, *_ = fixture_conversations()
+    stopped = dataclasses.replace(rust.messages[-1], status="stopped", content="")
+    conversation = dataclasses.replace(rust, messages=[*rust.messages[:-1], stopped])
+    document = json.loads(written([conversation], "json"))
+    exported = document["conversations"][0]["messages"]
+
+    assert exported[-1]["status"] == "STOPPED"
+    assert all("status" not in message for message in exported[:-1])
+    jsonschema.validate(document, schema, cls=jsonschema.Draft202012Validator)
+    exported[-1]["status"] = "COMPLETE"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(document, schema, cls=jsonschema.Draft202012Validator)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 from starlette.applications import Starlette
@@ -80,9 +81,13 @@ async def test_other_paths_are_not_guarded() -> None:
     assert response.status_code == 200
 
 
+def items_error(message: str, code: str, *, retry_after: int | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
 REST_LIKE = TransportPaths(
     covers=lambda path: path.startswith("/items"),
-    error_body=lambda message, code: {"error": {"code": code, "message": message}},
+    error_body=items_error,
     body_methods=frozenset({"POST", "PUT"}),
 )
 

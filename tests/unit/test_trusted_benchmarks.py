@@ -50,6 +50,8 @@ def test_the_benchmarks_variables_fit_each_operation(document: TrustedDocument) 
     target = Target(focus_id=str(uuid.uuid4()), writable=[str(uuid.uuid4())])
     target.older_cursor = "cursor"
     target.created.append(str(uuid.uuid4()))
+    target.project_id = str(uuid.uuid4())
+    target.created_projects.append(str(uuid.uuid4()))
     (operation,) = parse(document.body).definitions
     assert isinstance(operation, OperationDefinitionNode)
 
@@ -62,7 +64,7 @@ def test_the_benchmarks_variables_fit_each_operation(document: TrustedDocument) 
     assert not isinstance(coerced, list), coerced
 
 
-def test_every_operation_is_measured_but_the_subscription_and_the_erasure() -> None:
+def test_every_operation_is_measured_but_those_that_cannot_be_repeated_alone() -> None:
     measured = {document.name for document in measured_documents()}
 
     assert measured | UNMEASURED == {document.name for document in from_operations()}

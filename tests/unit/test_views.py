@@ -61,6 +61,10 @@ MESSAGES = (
     message(1, feedback=FEEDBACK[0]),
     message(2, feedback=FEEDBACK[1]),
     message(4),
+    message(5, status="streaming", stream_seq=3),
+    # As storage reads a streaming message past its lease.
+    message(6, status="interrupted", stream_seq=0),
+    message(7, status="stopped"),
 )
 CONVERSATIONS = (
     ConversationRecord(
@@ -89,6 +93,7 @@ CONVERSATIONS = (
         archived=True,
         tags=("Work", "ideas"),
         expires_at=NOW + timedelta(days=30),
+        project_id="44444444-4444-4444-8444-444444444444",
     ),
 )
 SAMPLES: dict[type, tuple[Any, ...]] = {
@@ -201,14 +206,14 @@ SCHEMA = strawberry.Schema(query=Query, config=StrawberryConfig(scalar_map=SCALA
 
 EVERY_MESSAGE_FIELD = (
     "id conversationId role content createdAt modelId isError errorMessage parentId "
-    "feedback { rating comment updatedAt }"
+    "feedback { rating comment updatedAt } status streamSeq"
 )
 DOCUMENTS = {
     "a page": f"{{ page {{ edges {{ cursor node {{ {EVERY_MESSAGE_FIELD} }} }} totalCount }} }}",
     "a page asking for siblings": "{ page { edges { node { id siblingIds } } } }",
     "the home list": (
         "{ home { edges { cursor node { id title modelId createdAt updatedAt messageCount "
-        "version activeLeafId pinned archived tags expiresAt "
+        "version activeLeafId pinned archived tags expiresAt projectId "
         f"lastMessage {{ {EVERY_MESSAGE_FIELD} }} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"
     ),
     "aliases and fragments": (
