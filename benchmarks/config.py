@@ -76,6 +76,9 @@ class BenchConfig:
     # Bound on the whole run, whatever happens.
     deadline_seconds: float
     profile: bool
+    # The request layers against the floor (benchmarks/layers.py): requests per stack and round.
+    layer_requests: int
+    layer_rounds: int
     # Fresh processes per variant of the cold-start benchmark (benchmarks.coldstart).
     coldstart_runs: int
 
@@ -109,6 +112,8 @@ class BenchConfig:
                 count_repeats=1,
                 deadline_seconds=300.0,
                 profile=profile and environ.get("BENCH_PROFILE") is not None,
+                layer_requests=200,
+                layer_rounds=3,
                 coldstart_runs=2,
             )
         return cls(
@@ -129,6 +134,8 @@ class BenchConfig:
             count_repeats=2,
             deadline_seconds=1200.0,
             profile=profile,
+            layer_requests=2000,
+            layer_rounds=7,
             coldstart_runs=7,
         )
 

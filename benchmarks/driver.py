@@ -28,10 +28,12 @@ import aiohttp
 from benchmarks.gcstats import GC_PATH, GcWatch
 from benchmarks.procstat import cpu_seconds
 from benchmarks.scenarios import (
+    FLOOR,
     IN_PROCESS,
     TRUSTED,
     Client,
     DirectClient,
+    FloorClient,
     GraphQLClient,
     RestClient,
     TrustedGraphQLClient,
@@ -102,7 +104,7 @@ class Driver:
         key = (endpoint, fast_path)
         if key not in self._dynamodb:
             local = endpoint.startswith(("http://127.", "http://localhost"))
-            # The service's own client settings (Settings' defaults), so the floor is like for like.
+            # The service's own client settings (Settings' defaults), so direct is like for like.
             config = client_config(
                 max_pool_connections=64, connect_timeout=2.0, read_timeout=300.0, max_attempts=4
             )
@@ -134,6 +136,8 @@ class Driver:
                 client = RestClient(await self._session(address), address, dataset.token)
             elif variant == TRUSTED:
                 client = TrustedGraphQLClient(await self._session(address), address, dataset.token)
+            elif variant == FLOOR:
+                client = FloorClient(await self._session(address), address, dataset.token)
             else:
                 client = GraphQLClient(await self._session(address), address, dataset.token)
             self._clients[key] = client

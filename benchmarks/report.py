@@ -8,9 +8,19 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.scenarios import BEFORE, BEFORE_ENV, DIRECT_BEFORE, SCENARIOS, TRUSTED, VARIANTS
+from benchmarks.scenarios import (
+    BEFORE,
+    BEFORE_ENV,
+    DIRECT_BEFORE,
+    FLOOR,
+    FLOOR_SCENARIO,
+    SCENARIOS,
+    TRUSTED,
+    VARIANTS,
+)
 
 VARIANT_NAMES = {
+    FLOOR: "floor",
     "direct": "direct",
     "rest": "REST",
     BEFORE: "GraphQL (before)",
@@ -19,8 +29,9 @@ VARIANT_NAMES = {
     TRUSTED: "GraphQL (trusted documents)",
 }
 # The order of the rows and bars: the before-variant next to the service as it is.
-SHOWN = ("direct", "rest", BEFORE, "graphql", TRUSTED)
+SHOWN = (FLOOR, "direct", "rest", BEFORE, "graphql", TRUSTED)
 COLORS = {
+    FLOOR: "#bcbd22",
     "direct": "#7f7f7f",
     "rest": "#1f77b4",
     BEFORE: "#f4a3a3",
@@ -39,6 +50,10 @@ LATENCY_TARGET = 1.1
 # same calls without it (direct before), on these screens.
 STORAGE_CPU_TARGET = 0.5
 STORAGE_TARGET_SCENARIOS = ("home", "open")
+# The service's server CPU per request on these screens at most this multiple of the floor's
+# (a bare endpoint answering the same home JSON, canned engine, concurrency 16).
+FLOOR_TARGET = 40.0
+FLOOR_TARGET_SCENARIOS = ("home",)
 
 
 def _find(rows: Iterable[dict[str, Any]], **wanted: Any) -> dict[str, Any] | None:
@@ -439,6 +454,120 @@ def targets(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _times(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}x"
+
+
+def _floor_multiples(results: dict[str, Any], variant: str) -> dict[str, float | None]:
+    """Each scenario's server CPU per request (canned, c16) over the floor's."""
+    floor = per_op(_headline_load(results, FLOOR_SCENARIO, FLOOR, "canned", 16), "server_cpu_s")
+    multiples: dict[str, float | None] = {}
+    for scenario in HEADLINE_ORDER:
+        mine = per_op(_headline_load(results, scenario, variant, "canned", 16), "server_cpu_s")
+        multiples[scenario] = mine / floor if mine and floor else None
+    return multiples
+
+
+def floor_targets(results: dict[str, Any]) -> list[str]:
+    """The floor target, and every scenario as a multiple of the floor, for the summary."""
+    if _headline_load(results, FLOOR_SCENARIO, FLOOR, "canned", 16) is None:
+        return []
+    floor = per_op(_headline_load(results, FLOOR_SCENARIO, FLOOR, "canned", 16), "server_cpu_s")
+    graphql = _floor_multiples(results, "graphql")
+    cells = []
+    for scenario in FLOOR_TARGET_SCENARIOS:
+        mine = per_op(_headline_load(results, scenario, "graphql", "canned", 16), "server_cpu_s")
+        verdict = _verdict(graphql[scenario], FLOOR_TARGET, at_least=False)
+        cells.append(
+            f"{scenario} {_times(graphql[scenario])} ({_ms(mine, 2)} ms against "
+            f"{_ms(floor, 3)} ms): **{verdict}**"
+        )
+
+    def listed(variant: str) -> str:
+        multiples = _floor_multiples(results, variant)
+        return ", ".join(
+            f"{scenario} {_times(value)}"
+            for scenario, value in multiples.items()
+            if value is not None and scenario != "delete"
+        )
+
+    return [
+        f"- **Target: server CPU per request at most {FLOOR_TARGET:.0f}x the floor's** (a "
+        "bare Starlette endpoint answering the same home JSON; canned engine, concurrency 16): "
+        + "; ".join(cells)
+        + ".",
+        f"- Server CPU per request as a multiple of the floor's: GraphQL {listed('graphql')}; "
+        f"REST {listed('rest')}; direct (the storage calls alone) {listed('direct')}.",
+    ]
+
+
+def floor_section(results: dict[str, Any]) -> list[str]:
+    floor_load = _headline_load(results, FLOOR_SCENARIO, FLOOR, "canned", 16)
+    if floor_load is None:
+        return []
+    floor_cpu = per_op(floor_load, "server_cpu_s")
+    floor_p50 = _p50(_headline_load(results, FLOOR_SCENARIO, FLOOR, "canned", 1))
+    columns = ("rest", "graphql", TRUSTED)
+    lines = [
+        "## Against the floor",
+        "",
+        "*floor* is benchmarks/floor.py: a bare Starlette endpoint served by the same uvicorn "
+        "settings, which takes the home request (same body, same headers) and answers the "
+        f"service's own answer to it, captured in this run ({results.get('floor_body_bytes', 0):,}"
+        " bytes), with no authentication, no storage and no GraphQL. Server CPU per request "
+        "(canned engine, concurrency 16) and p50 at concurrency 1, each scenario's over the "
+        "floor's home request.",
+        "",
+        "| scenario | server CPU ms/op floor | REST | GraphQL | trusted | REST/floor "
+        "| GraphQL/floor | trusted/floor | p50 c1 ms floor | REST/floor | GraphQL/floor |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for scenario in HEADLINE_ORDER:
+        loads = {v: _headline_load(results, scenario, v, "canned", 16) for v in columns}
+        if loads["graphql"] is None:
+            continue
+        cpu = {v: per_op(load, "server_cpu_s") for v, load in loads.items()}
+        p50 = {v: _p50(_headline_load(results, scenario, v, "canned", 1)) for v in columns}
+        cells = [
+            scenario,
+            _ms(floor_cpu, 3),
+            *(_ms(cpu[v], 2) for v in columns),
+            *(_ratio(cpu[v], floor_cpu) for v in columns),
+            _ms(floor_p50, 2),
+            _ratio(p50["rest"], floor_p50),
+            _ratio(p50["graphql"], floor_p50),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, "", *layers_section(results)]
+
+
+def layers_section(results: dict[str, Any]) -> list[str]:
+    rows = results.get("layers") or []
+    if not rows:
+        return []
+    bare = float(rows[0]["us_per_request"])
+    lines = [
+        "### What each layer of a request adds to the floor",
+        "",
+        "benchmarks/layers.py: the floor's endpoint, then the service's own layers stacked on "
+        "it one at a time as graphql_api.app builds them (outermost first), then the Context "
+        "and dataloaders the GraphQL endpoint builds for each request; each stack called "
+        "in-process as uvicorn calls it, with the home request and its real token (no HTTP "
+        "parsing, no socket: the server's own, the same for every variant). Process CPU per "
+        "request, median of the rounds.",
+        "",
+        "| stack | µs per request | added by the layer | as a multiple of the bare endpoint |",
+        "|---|---|---|---|",
+    ]
+    previous: float | None = None
+    for row in rows:
+        micros = float(row["us_per_request"])
+        added = "-" if previous is None else f"{micros - previous:+.1f}"
+        lines.append(f"| {row['layer']} | {micros:.1f} | {added} | {micros / bare:.1f}x |")
+        previous = micros
+    return [*lines, ""]
+
+
 def sweep_points(results: dict[str, Any], axis: str) -> list[tuple[int, str]]:
     points = {
         (int(value), row["dataset"])
@@ -536,6 +665,7 @@ def summary(results: dict[str, Any]) -> list[str]:
             trusted.append(mine / theirs)
     loads = [load["loadavg"] for load in results["loads"] if "loadavg" in load]
     lines = [
+        *floor_targets(results),
         *targets(results),
         f"- Server CPU per operation, GraphQL vs REST: {_spread(cpu['rest'])}; "
         f"GraphQL vs direct: {_spread(cpu['direct'])}; GraphQL with trusted documents vs "
@@ -702,8 +832,10 @@ def write_report(results: dict[str, Any], output_dir: Path) -> None:
         "own cost is what is measured. moto serves one request at a time, so its throughput "
         "at concurrency 16 is moto's, whatever the variant: compare throughput on *canned*.",
         "",
-        "**Variants**, same seeded data, same run: *direct* is the storage calls in-process "
-        "(benchmarks/operations.py, no HTTP, no auth: the floor); *REST* is "
+        "**Variants**, same seeded data, same run: *floor* is a bare Starlette endpoint "
+        "answering the home request with the service's own answer to it (see Against the "
+        "floor); *direct* is the storage calls in-process (benchmarks/operations.py, no HTTP, "
+        "no auth: the storage layer alone); *REST* is "
         "benchmarks/rest_baseline.py, a Starlette JSON endpoint per screen with the same "
         "Cognito token verification and the same storage calls; *GraphQL* is the service "
         "(graphql_api.app.create_app) with its default settings; *GraphQL (before)* is the same "
@@ -720,6 +852,7 @@ def write_report(results: dict[str, Any], output_dir: Path) -> None:
         "",
         *summary(results),
         "",
+        *floor_section(results),
         *before_after_section(results),
         *storage_section(results),
         *trusted_section(results),

@@ -9,8 +9,11 @@ Processes (all on 127.0.0.1, each started and stopped here by its own pid):
   headline dataset also the GraphQL service as it was before (its optimisations switched off
   by its settings, scenarios.BEFORE_ENV), measured on the canned engine only; and the service
   serving trusted documents only (scenarios.TRUSTED), whose client sends the same documents by
-  id, counted on moto and measured on the canned engine;
-- the load generator (benchmarks.driver), which also runs the direct variant.
+  id, counted on moto and measured on the canned engine; and the floor (scenarios.FLOOR), a
+  bare endpoint answering the service's own answer to the home request, captured first;
+- the load generator (benchmarks.driver), which also runs the direct variant;
+- once, on the headline dataset, benchmarks.layers: the service's request layers stacked one
+  at a time on the floor's endpoint, in-process.
 """
 
 from __future__ import annotations
@@ -53,11 +56,14 @@ from benchmarks.scenarios import (
     BEFORE_ENV,
     BEFORE_SCENARIOS,
     DIRECT_BEFORE,
+    FLOOR,
+    FLOOR_SCENARIO,
     IN_PROCESS,
     SCENARIOS,
     TRUSTED,
     VARIANTS,
     Variant,
+    home_answer,
     trusted_env,
 )
 from benchmarks.seed import Dataset, DatasetSpec, seed
@@ -194,11 +200,9 @@ class Bench:
     def local_engine(self) -> bool:
         return self.engine_url.startswith(("http://127.", "http://localhost"))
 
-    async def start_server(
-        self, variant: Variant, table: str, *, profile: Path | None = None
-    ) -> Child:
-        kind = "rest" if variant == "rest" else "graphql"
-        env = {
+    def service_env(self, table: str) -> dict[str, str]:
+        """The service's settings, as every server variant but the floor reads them."""
+        return {
             "CHAT_TABLE_NAME": table,
             "AWS_REGION": self.config.region,
             "DYNAMODB_ENDPOINT_URL": self.front_url,
@@ -210,8 +214,22 @@ class Bench:
             "COGNITO_JWKS_URL": self.cognito.jwks_url,
             "BENCH_LOCAL_CREDENTIALS": "1" if self.local_engine else "0",
             **UNLIMITED_RATES,
+        }
+
+    async def start_server(
+        self,
+        variant: Variant,
+        table: str,
+        *,
+        profile: Path | None = None,
+        floor_body: Path | None = None,
+    ) -> Child:
+        kind = variant if variant in ("rest", FLOOR) else "graphql"
+        env = {
+            **self.service_env(table),
             **(BEFORE_ENV if variant == BEFORE else {}),
             **(trusted_env(self.log_dir) if variant == TRUSTED else {}),
+            **({"BENCH_FLOOR_BODY": str(floor_body)} if floor_body is not None else {}),
         }
         child = await start_child(
             f"server-{variant}-{table}" + ("-profiled" if profile else ""),
@@ -299,9 +317,48 @@ class Bench:
             )
         )
         try:
+            if plan.headline and FLOOR_SCENARIO in plan.scenarios:
+                servers[FLOOR] = await self.start_floor(dataset, servers["graphql"])
             await self._measure(plan, dataset, servers)
         finally:
             await asyncio.gather(*(server.stop() for server in servers.values()))
+
+    async def start_floor(self, dataset: Dataset, graphql: Child) -> Child:
+        """The floor, answering what the service answers to the home request now (counted and
+        recorded like any request); then the request layers measured against it."""
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session:
+            body = await home_answer(session, graphql.detail, dataset.token)
+        path = self.log_dir / "floor-home.json"
+        path.write_bytes(body)
+        self.results["floor_body_bytes"] = len(body)
+        self.results["layers"] = await self.layers(dataset, body)
+        return await self.start_server(FLOOR, dataset.table, floor_body=path)
+
+    async def layers(self, dataset: Dataset, body: bytes) -> list[dict[str, Any]]:
+        child = await start_child(
+            "layers", "benchmarks.layers", [], log_dir=self.log_dir, stdin=True
+        )
+        try:
+            answer = await JsonLinesChild(child).call(
+                {
+                    "env": self.service_env(dataset.table),
+                    "token": dataset.token,
+                    "body": body.decode(),
+                    "requests": self.config.layer_requests,
+                    "rounds": self.config.layer_rounds,
+                },
+                seconds=600.0,
+            )
+        finally:
+            await child.stop()
+        rows: list[dict[str, Any]] = answer["layers"]
+        log(
+            "request layers: "
+            + ", ".join(f"{r['layer']} {r['us_per_request']:.0f} µs" for r in rows)
+        )
+        return rows
 
     async def _measure(self, plan: Plan, dataset: Dataset, servers: dict[str, Child]) -> None:
         config = self.config
@@ -384,6 +441,8 @@ class Bench:
                 if scenario in before
                 else VARIANTS
             )
+            if scenario == FLOOR_SCENARIO and FLOOR in servers:
+                measured = (*measured, FLOOR)
             for variant in (*measured, TRUSTED) if scenario in trusted else measured:
                 own = victims.get(variant, [])
                 for concurrency, budget in (

@@ -1,10 +1,11 @@
-"""The scenarios, as sequences of actions, and the three ways of performing an action.
+"""The scenarios, as sequences of actions, and the ways of performing an action.
 
 An action is what a chat app does on one screen; `plan(...)` turns a scenario and an index into
 the action, so every variant performs the same sequence. A client performs actions one way:
 GraphQL over HTTP (the service as it is, or as it was before: BEFORE_ENV), the same documents
-sent as trusted documents by id (TRUSTED: the fast path), the REST baseline over HTTP, or the
-storage calls directly (the floor).
+sent as trusted documents by id (TRUSTED: the fast path), the REST baseline over HTTP, the
+storage calls directly (direct), or, for the home screen only, the same request to a bare
+endpoint answering the service's own captured answer (FLOOR: benchmarks/floor.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from graphql_api.storage.client import ChatTable
 from graphql_api.storage.records import MessagePosition, NewMessage
 
 ActionKind = Literal["home", "open", "older", "send", "save", "rename", "delete"]
-Variant = Literal["direct", "rest", "graphql", "graphql_before", "direct_before", "graphql_trusted"]
+Variant = Literal[
+    "direct", "rest", "graphql", "graphql_before", "direct_before", "graphql_trusted", "floor"
+]
 # Measured in every scenario, on every engine and dataset.
 VARIANTS: Final[tuple[Variant, ...]] = ("direct", "rest", "graphql")
 # The same service with this round's optimisations switched off by its own settings, measured
@@ -48,6 +51,11 @@ IN_PROCESS: Final[tuple[Variant, ...]] = ("direct", DIRECT_BEFORE)
 # every scenario but delete (whose victims are shared out between VARIANTS).
 TRUSTED: Final = "graphql_trusted"
 TRUSTED_MANIFEST: Final = "bench-persisted-query-manifest.json"
+# A bare Starlette endpoint answering the home screen's JSON as the service answered it in the
+# same run: no auth, no storage, the same server settings. Measured on the home screen, next
+# to the others on the canned engine; the report gives every scenario as a multiple of it.
+FLOOR: Final = "floor"
+FLOOR_SCENARIO: Final = "home"
 
 HOME_PAGE = 20
 MESSAGE_PAGE = 50
@@ -266,6 +274,32 @@ class GraphQLClient(HttpClient):
             return 1
         await self._call(DELETE_MUTATION, {"input": {"id": cid}})
         return 1
+
+
+async def home_answer(session: aiohttp.ClientSession, base_url: str, token: str) -> bytes:
+    """The service's answer to the home request, as its bytes (the floor answers them)."""
+    body = {"query": HOME_QUERY, "variables": {"first": HOME_PAGE}}
+    headers = {"Authorization": f"Bearer {token}"}
+    async with session.post(base_url + "/graphql", json=body, headers=headers) as response:
+        payload = await response.read()
+        if response.status != 200:
+            raise BenchFailure(f"home: HTTP {response.status}: {payload[:300]!r}")
+    answer = json.loads(payload)
+    if answer.get("errors") or not isinstance(answer.get("data"), dict):
+        raise BenchFailure(f"home: GraphQL errors: {str(answer.get('errors'))[:300]}")
+    return payload
+
+
+class FloorClient(GraphQLClient):
+    """The home request, sent to the floor as to the service; it knows no other action."""
+
+    async def prepare(self, dataset: Dataset) -> None:
+        return None
+
+    async def perform(self, action: Action) -> int:
+        if action.kind != FLOOR_SCENARIO:
+            raise BenchFailure(f"the floor answers the {FLOOR_SCENARIO} screen only")
+        return await super().perform(action)
 
 
 class TrustedGraphQLClient(GraphQLClient):

@@ -1,7 +1,9 @@
-"""One server under test: `python -m benchmarks.serve graphql|rest`, 1 uvicorn worker on loopback.
+"""One server under test: `python -m benchmarks.serve graphql|rest|floor`, 1 uvicorn worker.
 
 Settings come from the environment exactly as the service reads them; BENCH_LOCAL_CREDENTIALS=1
-gives the DynamoDB client moto's fake keys. Prints `READY <base url>` once it accepts requests.
+gives the DynamoDB client moto's fake keys; the floor answers the file BENCH_FLOOR_BODY names.
+Every variant listens on loopback with the same uvicorn settings, and prints
+`READY <base url>` once it accepts requests.
 With `--profile PATH` it samples itself with pyinstrument from then on, and when its stdin
 closes it stops serving and saves the session to PATH.
 """
@@ -18,6 +20,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from benchmarks.children import loopback_listener
+from benchmarks.floor import create_floor_app
 from benchmarks.gcstats import GcStatsRoute, GcWatch
 from benchmarks.rest_baseline import create_rest_app
 from graphql_api.settings import Settings
@@ -26,6 +29,8 @@ LOCAL_CREDENTIALS = ("testing", "testing")
 
 
 def build(variant: str) -> Starlette:
+    if variant == "floor":
+        return create_floor_app(Path(os.environ["BENCH_FLOOR_BODY"]).read_bytes())
     settings = Settings.from_env(os.environ)
     credentials = LOCAL_CREDENTIALS if os.environ.get("BENCH_LOCAL_CREDENTIALS") == "1" else None
     if variant == "rest":
@@ -67,7 +72,7 @@ async def serve(variant: str, profile: Path | None) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("variant", choices=("graphql", "rest"))
+    parser.add_argument("variant", choices=("graphql", "rest", "floor"))
     parser.add_argument("--profile", type=Path, help="sample with pyinstrument, save here")
     args = parser.parse_args()
     asyncio.run(serve(args.variant, args.profile))

@@ -44,7 +44,7 @@ from benchmarks.children import Child, start_child
 from benchmarks.config import UNLIMITED_RATES
 from benchmarks.seed import DatasetSpec, seed
 from graphql_api.app import create_app
-from graphql_api.gql.messages import Message, MessageConnection, MessageEdge
+from graphql_api.gql.messages import MessageConnection, MessageEdge
 from graphql_api.gql.pagination import PageInfo
 from graphql_api.gql.planned import PlannedExecutor, plan_operation
 from graphql_api.gql.scalars import SCALAR_MAP
@@ -499,7 +499,7 @@ def execution_only(executions: int) -> dict[str, float]:
         )
         for index in range(50)
     ]
-    edges = [MessageEdge(cursor="c" * 44, node=Message.from_record(r)) for r in records]
+    edges = [MessageEdge(cursor="c" * 44, record=r) for r in records]
     connection = MessageConnection(
         edges=edges,
         page_info=PageInfo.of([e.cursor for e in edges], has_previous=True, has_next=False),

@@ -42,7 +42,7 @@ from graphql_api.services import AppState, Services, open_services
 from graphql_api.settings import Settings, SettingsError
 from graphql_api.shared import SHARED_PATHS, SharedHeaders, logged_path, shared_routes
 from graphql_api.storage.client import utc_now
-from graphql_api.transport import GraphQLTransportGuard, TransportGuard, graphql_paths
+from graphql_api.transport import TransportGuard, graphql_paths
 
 # Probes must answer well within a load balancer's timeout, whatever DynamoDB is doing.
 READINESS_DEADLINE_SECONDS = 2.0
@@ -85,11 +85,7 @@ def create_app(
         else None
     )
     runner = graphql_runner(settings)
-    admission = Admission(
-        limit=settings.concurrency_limit,
-        wait_seconds=settings.admission_wait_seconds,
-        deadline_seconds=settings.dynamodb.deadline,
-    )
+    admission = admission_of(settings)
     return Starlette(
         routes=[
             Route(GRAPHQL_PATH, graphql_endpoint(runner, graphiql=graphiql)),
@@ -113,12 +109,7 @@ def create_app(
             *shared_routes(),
             *_metrics_route(telemetry),
         ],
-        # Outermost, so the request's line, metrics and span cover every refusal too.
-        middleware=[
-            Middleware(RequestTelemetry, telemetry=telemetry, logged_path=logged_path),
-            Middleware(SharedHeaders),
-            *_middleware(settings, admission=admission, telemetry=telemetry),
-        ],
+        middleware=middleware(settings, telemetry, admission=admission),
         lifespan=lifespan,
     )
 
@@ -128,12 +119,26 @@ def _metrics_route(telemetry: Telemetry) -> list[Route]:
     return [] if endpoint is None else [Route("/metrics", endpoint)]
 
 
-def _middleware(
-    settings: Settings, *, admission: Admission, telemetry: Telemetry
+def admission_of(settings: Settings) -> Admission:
+    """The process's places, which HTTP requests and WebSocket operations share."""
+    return Admission(
+        limit=settings.concurrency_limit,
+        wait_seconds=settings.admission_wait_seconds,
+        deadline_seconds=settings.dynamodb.deadline,
+    )
+
+
+def middleware(
+    settings: Settings, telemetry: Telemetry, *, admission: Admission
 ) -> list[Middleware]:
-    middleware: list[Middleware] = []
+    """What every HTTP request passes before its route, outermost first."""
+    # Outermost, so the request's line, metrics and span cover every refusal too.
+    layers = [
+        Middleware(RequestTelemetry, telemetry=telemetry, logged_path=logged_path),
+        Middleware(SharedHeaders),
+    ]
     if settings.cors_allow_origins:
-        middleware.append(
+        layers.append(
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(settings.cors_allow_origins),
@@ -145,7 +150,7 @@ def _middleware(
         )
     # Shedding first, after CORS (a browser must be able to read the 503): a request past the
     # process's places is answered before anything reads it.
-    middleware.append(
+    layers.append(
         Middleware(
             AdmissionGuard,
             admission=admission,
@@ -157,14 +162,15 @@ def _middleware(
             on_shed=telemetry.metrics.shed,
         )
     )
-    # Then the guards: an oversized or non-JSON body is refused before any token work.
-    middleware.append(
-        Middleware(GraphQLTransportGuard, path=GRAPHQL_PATH, max_body_bytes=settings.max_body_bytes)
+    # Then the guard: an oversized or non-JSON body is refused before any token work.
+    layers.append(
+        Middleware(
+            TransportGuard,
+            transports=(graphql_paths(GRAPHQL_PATH), REST_PATHS),
+            max_body_bytes=settings.max_body_bytes,
+        )
     )
-    middleware.append(
-        Middleware(TransportGuard, paths=REST_PATHS, max_body_bytes=settings.max_body_bytes)
-    )
-    middleware.append(
+    layers.append(
         Middleware(
             AuthenticationMiddleware,
             # A share link is its own key: a token sent to its route is not even looked at.
@@ -172,7 +178,7 @@ def _middleware(
             on_error=authentication_error_handler([REST_PATHS]),
         )
     )
-    return middleware
+    return layers
 
 
 def graphql_runner(settings: Settings) -> GraphQLRunner:

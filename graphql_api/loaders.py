@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from strawberry.dataloader import DataLoader
+from strawberry.dataloader import DataLoader, DefaultCache
 
 from graphql_api.domain.chat import UserChat
 from graphql_api.domain.paging import Window
@@ -50,6 +50,33 @@ class ConversationPageKey:
     window: Window[ConversationPosition]
 
 
+class _ListedToo(DefaultCache[str, ConversationRecord | None]):
+    """The conversation loader's cache, which also holds the conversations a listing read,
+    each made a loaded value only when the request reads it again: a page lists 20 and a
+    request seldom reads one of them a second time, so a future for each cost more than
+    signing the page's cursors."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.listed: dict[str, ConversationRecord] = {}
+
+    def get(self, key: str) -> asyncio.Future[ConversationRecord | None] | None:
+        future = self.cache_map.get(key)
+        if future is None and key in self.listed:
+            future = asyncio.get_running_loop().create_future()
+            future.set_result(self.listed.pop(key))
+            self.cache_map[key] = future
+        return future
+
+    def delete(self, key: str) -> None:
+        if self.listed.pop(key, None) is None or key in self.cache_map:
+            super().delete(key)
+
+    def clear(self) -> None:
+        self.listed.clear()
+        super().clear()
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Loaders:
     conversation: DataLoader[str, ConversationRecord | None]
@@ -63,6 +90,8 @@ class Loaders:
     conversation_page: DataLoader[ConversationPageKey, Page[ConversationRecord]]
     # Each conversation's share links, by conversation id.
     share_links: DataLoader[str, list[ShareLinkRecord]]
+    # What a listing read, for the conversation loader (see _ListedToo).
+    _listed: dict[str, ConversationRecord] = dataclasses.field(default_factory=dict)
 
     def forget_conversation(self, conversation_id: str) -> None:
         """Make the next load read the conversation afresh (DataLoader.clear needs a hit)."""
@@ -72,7 +101,7 @@ class Loaders:
                 loader.clear(conversation_id)
 
     def remember(self, record: ConversationRecord) -> None:
-        """A conversation this request wrote or listed: later reads of it need no request."""
+        """A conversation this request wrote: later reads of it need no request."""
         self.conversation.prime(record.id, record, force=True)
 
     def forget_share_links(self, conversation_id: str | None) -> None:
@@ -81,6 +110,12 @@ class Loaders:
             self.share_links.clear_all()
         elif self.share_links.cache_map.get(conversation_id) is not None:
             self.share_links.clear(conversation_id)
+
+    def listed(self, records: Iterable[ConversationRecord]) -> None:
+        """Conversations this request listed: a later read of one needs no request (a read
+        already made or under way keeps its own answer, as DataLoader.prime would)."""
+        for record in records:
+            self._listed[record.id] = record
 
     def forget_project(self, project_id: str) -> None:
         loaders: tuple[DataLoader[str, Any], ...] = (self.project, self.node)
@@ -98,7 +133,10 @@ def build_loaders(chat: UserChat) -> Loaders:
     async def load_conversations(ids: list[str]) -> list[ConversationRecord | None]:
         return await chat.get_conversations(ids)
 
-    conversation = DataLoader(load_conversations, max_batch_size=CONVERSATION_BATCH_SIZE)
+    cache = _ListedToo()
+    conversation = DataLoader(
+        load_conversations, max_batch_size=CONVERSATION_BATCH_SIZE, cache_map=cache
+    )
 
     async def load_threads(ids: list[str]) -> list[Thread | None]:
         threads = await chat.get_threads(ids, known=_loaded(conversation, ids))
@@ -171,6 +209,7 @@ def build_loaders(chat: UserChat) -> Loaders:
         node=node,
         project=DataLoader(load_projects, max_batch_size=CONVERSATION_BATCH_SIZE),
         conversation_page=DataLoader(load_conversation_pages),
+        _listed=cache.listed,
     )
 
 

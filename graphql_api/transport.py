@@ -6,14 +6,14 @@
   and by counting as it streams when not.
 
 Each transport says which paths it serves and how its errors look (`TransportPaths`), so a
-refusal here reads like any other error of that transport.
+refusal here reads like any other error of that transport; one guard serves them all.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any, Protocol
 
 from graphql_api.errors import Code
@@ -93,39 +93,60 @@ async def send_error(
     await send({"type": "http.response.body", "body": body})
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def _headers(scope: Scope) -> tuple[str, str | None]:
+    """The request's media type (lower case, without parameters) and declared length, read in
+    one pass over its headers."""
+    content_type: str | None = None
+    length: str | None = None
     for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            return str(value.decode("latin-1"))
-    return None
+        # The first of each counts, as for Starlette's Headers.get.
+        name = key.lower()
+        if name == b"content-type" and content_type is None:
+            content_type = value.decode("latin-1")
+        elif name == b"content-length" and length is None:
+            length = value.decode("latin-1")
+    return (content_type or "").split(";")[0].strip().lower(), length
 
 
 class TransportGuard:
-    """JSON-only bodies and a body size limit on the paths `paths` covers."""
+    """JSON-only bodies and a body size limit on the paths each transport covers, a refusal
+    in the error shape of the transport that serves the path.
 
-    def __init__(self, app: ASGIApp, *, paths: TransportPaths, max_body_bytes: int) -> None:
+    One guard for every transport: a request passes one middleware, whichever it is for.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, transports: Sequence[TransportPaths], max_body_bytes: int
+    ) -> None:
         self._app = app
-        self._paths = paths
+        self._transports = tuple(transports)
         self._max_body_bytes = max_body_bytes
 
+    def _transport(self, path: str) -> TransportPaths | None:
+        for transport in self._transports:
+            if transport.covers(path):
+                return transport
+        return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self._paths.covers(scope["path"]):
+        transport = self._transport(scope["path"]) if scope["type"] == "http" else None
+        if transport is None:
             await self._app(scope, receive, send)
             return
-        if scope["method"] in self._paths.body_methods:
-            media_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
-            if media_type not in _JSON_TYPES:
-                await self._refuse(
-                    send, 415, "requests must be JSON (Content-Type: application/json)"
-                )
-                return
-        declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self._max_body_bytes:
-            await self._too_large(send)
+        media_type, declared = _headers(scope)
+        if scope["method"] in transport.body_methods and media_type not in _JSON_TYPES:
+            await self._refuse(
+                transport, send, 415, "requests must be JSON (Content-Type: application/json)"
+            )
             return
-        await self._forward_counting(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > self._max_body_bytes:
+            await self._too_large(transport, send)
+            return
+        await self._forward_counting(transport, scope, receive, send)
 
-    async def _forward_counting(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _forward_counting(
+        self, transport: TransportPaths, scope: Scope, receive: Receive, send: Send
+    ) -> None:
         received = 0
         started = False
         refused = False
@@ -139,7 +160,7 @@ class TransportGuard:
                     # Answer 413 now and tell the app the client has gone, so it stops
                     # reading; whatever it then tries to send is dropped.
                     refused = True
-                    await self._too_large(send)
+                    await self._too_large(transport, send)
                     return {"type": "http.disconnect"}
             return message
 
@@ -156,19 +177,16 @@ class TransportGuard:
             if not refused:
                 raise
 
-    async def _too_large(self, send: Send) -> None:
+    async def _too_large(self, transport: TransportPaths, send: Send) -> None:
         await self._refuse(
-            send, 413, f"request body is larger than the limit of {self._max_body_bytes} bytes"
+            transport,
+            send,
+            413,
+            f"request body is larger than the limit of {self._max_body_bytes} bytes",
         )
 
-    async def _refuse(self, send: Send, status: int, message: str) -> None:
+    @staticmethod
+    async def _refuse(transport: TransportPaths, send: Send, status: int, message: str) -> None:
         await send_error(
-            send, status, message, Code.BAD_REQUEST.value, error_body=self._paths.error_body
+            send, status, message, Code.BAD_REQUEST.value, error_body=transport.error_body
         )
-
-
-class GraphQLTransportGuard(TransportGuard):
-    """The guard for the GraphQL endpoint at `path`, refusing in GraphQL's error shape."""
-
-    def __init__(self, app: ASGIApp, *, path: str, max_body_bytes: int) -> None:
-        super().__init__(app, paths=graphql_paths(path), max_body_bytes=max_body_bytes)

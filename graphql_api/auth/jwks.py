@@ -86,6 +86,10 @@ class JwksCache:
         if not await self._shared_fetch(miss=False):
             raise SigningKeysUnavailableError()
 
+    def known_key(self, kid: str) -> Key | None:
+        """The key the last fetch published for `kid`, if any; never fetches."""
+        return self._keys.get(kid)
+
     async def get_key(self, kid: str) -> Key:
         """The RS256 public key for `kid`.
 

@@ -4,6 +4,14 @@ The checks follow awslabs/aws-jwt-verify. python-jose verifies the RS256 signatu
 claim checks read the wall clock (we inject ours), never look at `iat`, skip the audience check
 when `aud` is absent (every Cognito access token), and insist on an access token to compare
 with `at_hash` (which Cognito id tokens may carry). So the claims are checked here.
+
+A client sends the same token with every request for up to an hour, and checking its
+signature is most of what authenticating a request costs (python-jose parses the token
+several times around OpenSSL's RSA check). So a token that passed is remembered, with the key
+that verified it: the next time, the signature and every check that depends only on the
+token's bytes stand, the times are checked again against the clock, and the key must still be
+the one the JWKS publishes for its kid (a key withdrawn or replaced sends the token through
+the whole verification again). A token that failed is never remembered.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from jose import jwt
+from jose.backends.base import Key
 from jose.exceptions import JOSEError
 
 from graphql_api.auth.bearer import MAX_TOKEN_BYTES
@@ -23,6 +32,9 @@ from graphql_api.auth.jwks import JwksCache
 from graphql_api.settings import CognitoSettings, TokenUse
 
 _ALGORITHM = "RS256"
+# Tokens remembered per verifier, the least recently used dropped first: a token is about a
+# kilobyte, so at most a few megabytes for as many users' sessions.
+VERIFIED_TOKENS = 4096
 
 # Only the signature is left to jose; see the module docstring for why each check is ours.
 _SIGNATURE_ONLY = {
@@ -50,6 +62,14 @@ class Identity:
     groups: tuple[str, ...] = ()
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Verified:
+    kid: str
+    key: Key
+    claims: Mapping[str, Any]
+    identity: Identity
+
+
 class TokenVerifier:
     def __init__(
         self,
@@ -60,6 +80,7 @@ class TokenVerifier:
         leeway_seconds: float,
         jwks: JwksCache,
         clock: Callable[[], float] = time.time,
+        remembered: int = VERIFIED_TOKENS,
     ) -> None:
         self._issuer = issuer
         self._app_client_ids = frozenset(app_client_ids)
@@ -67,6 +88,9 @@ class TokenVerifier:
         self._leeway = leeway_seconds
         self._jwks = jwks
         self._clock = clock
+        self._remembered = remembered
+        # Insertion order is recency: a hit moves its token to the end.
+        self._verified: dict[str, _Verified] = {}
 
     @classmethod
     def from_settings(cls, settings: CognitoSettings, jwks: JwksCache) -> TokenVerifier:
@@ -81,6 +105,11 @@ class TokenVerifier:
     async def verify(self, token: str) -> Identity:
         """The caller's identity, or AuthenticationError (SigningKeysUnavailableError if the
         JWKS cannot be fetched)."""
+        known = self._verified.pop(token, None)
+        if known is not None and self._jwks.known_key(known.kid) is known.key:
+            self._check_times(known.claims)
+            self._verified[token] = known
+            return known.identity
         kid, unverified = _unverified_parts(token)
         # Refuse foreign tokens before their kid can make us fetch the JWKS.
         if unverified.get("iss") != self._issuer:
@@ -91,7 +120,16 @@ class TokenVerifier:
         except JOSEError:
             raise AuthenticationError("invalid token signature") from None
         expires_at = self._check_times(claims)
-        return self._identity(claims, expires_at=expires_at)
+        identity = self._identity(claims, expires_at=expires_at)
+        self._remember(token, _Verified(kid=kid, key=key, claims=claims, identity=identity))
+        return identity
+
+    def _remember(self, token: str, verified: _Verified) -> None:
+        if self._remembered <= 0:
+            return
+        while len(self._verified) >= self._remembered:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = verified
 
     def _check_times(self, claims: Mapping[str, Any]) -> float:
         """The moment the token expires, leeway included; AuthenticationError if it is not

@@ -189,14 +189,6 @@ class UserChat:
             ),
         )
 
-    def conversation_cursor(
-        self, record: ConversationRecord, where: ConversationFilter | None = None
-    ) -> str:
-        where = where or ConversationFilter()
-        return self.cursors.conversation(
-            record.position, archived=where.archived, group=list_group(where)
-        )
-
     async def list_conversations(
         self, page: Window[ConversationPosition], where: ConversationFilter | None = None
     ) -> Page[ConversationRecord]:

@@ -29,7 +29,9 @@ from typing import Any
 from graphql_api.storage.checks import LINK_ID_BYTES
 from graphql_api.storage.records import (
     ConversationPosition,
+    ConversationRecord,
     MessagePosition,
+    MessageRecord,
     ProjectPosition,
     ShareLinkPosition,
 )
@@ -73,6 +75,11 @@ class Kind(enum.Enum):
         return self.value[1]
 
 
+# Read once: a page signs one cursor per edge, and an enum member's value is a property.
+_CONVERSATIONS_BODY = Kind.CONVERSATIONS.body
+_MESSAGES_BODY = Kind.MESSAGES.body
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SyncPosition:
     """How far a device has synced: the last change version it has, and when it was told."""
@@ -97,11 +104,27 @@ class CursorCodec:
     ) -> str:
         """A position in a conversation list: the home list or the archive, or with `group`
         (a project id, or NO_PROJECT) the one of a project or of those in none."""
-        body = Kind.CONVERSATIONS.body.pack(
-            _VERSION,
-            position.pinned,
-            _micros(position.updated_at),
-            _uuid_bytes(position.conversation_id),
+        return self._conversation(
+            position.pinned, position.updated_at, position.conversation_id, archived, group
+        )
+
+    def conversation_of(
+        self, record: ConversationRecord, *, archived: bool = False, group: str | None = None
+    ) -> str:
+        """The cursor of `record`'s position, without building the position (a page signs
+        one per edge)."""
+        return self._conversation(record.pinned, record.updated_at, record.id, archived, group)
+
+    def _conversation(
+        self,
+        pinned: bool,
+        updated_at: datetime,
+        conversation_id: str,
+        archived: bool,
+        group: str | None,
+    ) -> str:
+        body = _CONVERSATIONS_BODY.pack(
+            _VERSION, pinned, _micros(updated_at), _uuid_bytes(conversation_id)
         )
         return self._sign(Kind.CONVERSATIONS, _list_scope(archived, group), body)
 
@@ -137,9 +160,15 @@ class CursorCodec:
         return ShareLinkPosition(created_at=_moment(micros), link_id=link_id)
 
     def message(self, conversation_id: str, position: MessagePosition) -> str:
-        body = Kind.MESSAGES.body.pack(
-            _VERSION, position.segment, position.depth, _uuid_bytes(position.message_id)
-        )
+        return self._message(conversation_id, position.segment, position.depth, position.message_id)
+
+    def message_of(self, conversation_id: str, record: MessageRecord) -> str:
+        """The cursor of `record`'s position, without building the position (a page signs
+        one per edge)."""
+        return self._message(conversation_id, record.segment, record.depth, record.id)
+
+    def _message(self, conversation_id: str, segment: int, depth: int, message_id: str) -> str:
+        body = _MESSAGES_BODY.pack(_VERSION, segment, depth, _uuid_bytes(message_id))
         return self._sign(Kind.MESSAGES, self._conversation_scope(conversation_id), body)
 
     def decode_message(self, conversation_id: str, cursor: str) -> MessagePosition:
@@ -179,24 +208,41 @@ class CursorCodec:
         return scope
 
     @functools.cached_property
-    def _prefixes(self) -> dict[tuple[Kind, bytes], bytes]:
+    def _prefixes(self) -> dict[tuple[int, bytes], bytes]:
         return {}
 
     def _prefix(self, kind: Kind, scope: bytes) -> bytes:
         # No label holds the separator, the user hash has a fixed length and each kind fixes
         # its body's length (and so its scope's), so no two different (kind, scope, body)
         # triples can produce the same MAC input. Built once per list, not once per edge.
-        prefix = self._prefixes.get((kind, scope))
+        # (Keyed by the member's id: an enum member hashes in Python, its id in C.)
+        prefix = self._prefixes.get((id(kind), scope))
         if prefix is None:
             prefix = b"|".join((b"cursor", kind.label, self._user, scope, b""))
-            self._prefixes[kind, scope] = prefix
+            self._prefixes[id(kind), scope] = prefix
         return prefix
 
+    @functools.cached_property
+    def _signers(self) -> dict[tuple[int, bytes], hashlib.blake2b]:
+        return {}
+
+    def _signer(self, kind: Kind, scope: bytes) -> hashlib.blake2b:
+        """The keyed BLAKE2b that has read the prefix of (kind, scope): each cursor of a list
+        copies it and adds only its body, instead of keying and hashing the prefix again."""
+        signer = self._signers.get((id(kind), scope))
+        if signer is None:
+            signer = hashlib.blake2b(key=self._key, digest_size=_TAG_BYTES)
+            signer.update(self._prefix(kind, scope))
+            self._signers[id(kind), scope] = signer
+        return signer
+
     def _tag(self, version: int, kind: Kind, scope: bytes, body: bytes) -> bytes:
-        message = self._prefix(kind, scope) + body
         if version == _HMAC_VERSION:
+            message = self._prefix(kind, scope) + body
             return hmac.digest(self.secret, message, "sha256")[:_TAG_BYTES]
-        return hashlib.blake2b(message, key=self._key, digest_size=_TAG_BYTES).digest()
+        tag = self._signer(kind, scope).copy()
+        tag.update(body)
+        return tag.digest()
 
     def _sign(self, kind: Kind, scope: bytes, body: bytes) -> str:
         raw = body + self._tag(_VERSION, kind, scope, body)

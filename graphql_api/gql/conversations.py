@@ -24,6 +24,7 @@ from .messages import Message, MessageConnection, message_connection
 from .pagination import PageInfo, edge_cursors, selected, selects_edge_cursors
 from .relay import Node
 from .share_links import ShareLink
+from .views import reads_record, record_of
 
 if TYPE_CHECKING:
     from .projects import Project
@@ -81,6 +82,13 @@ async def _share_links(root: Conversation, info: strawberry.Info[Context]) -> li
     return [ShareLink.from_record(record) for record in found]
 
 
+@reads_record(
+    ConversationRecord,
+    active_leaf_id=lambda record: (
+        None if record.active_leaf is None else strawberry.ID(record.active_leaf.message_id)
+    ),
+    tags=lambda record: list(record.tags),
+)
 @strawberry.type
 class Conversation(Node):
     id: strawberry.ID
@@ -161,10 +169,16 @@ async def _total_count(root: ConversationConnection, info: strawberry.Info[Conte
     return await info.context.chat.count_conversations(root.where)
 
 
+def _conversation_node(root: ConversationEdge) -> Conversation:
+    return Conversation.from_record(root.record)
+
+
 @strawberry.type
 class ConversationEdge:
     cursor: str
-    node: Conversation
+    record: strawberry.Private[ConversationRecord]
+    # Built only when asked: a planned list reads its fields from the record (views.py).
+    node: Conversation = strawberry.field(resolver=_conversation_node, metadata=record_of("record"))
 
 
 @strawberry.type
@@ -273,17 +287,17 @@ def conversation_connection(
     *,
     every_edge_cursor: bool,
 ) -> ConversationConnection:
-    for record in page.items:
-        # A conversation named again in the same request is then served from memory.
-        context.loaders.conversation.prime(record.id, record)
-    chat = context.chat
+    # A conversation named again in the same request is then served from memory.
+    context.loaders.listed(page.items)
+    codec = context.chat.cursors
+    archived, group = where.archived, list_group(where)
     cursors = edge_cursors(
         page.items,
-        lambda record: chat.conversation_cursor(record, where),
+        lambda record: codec.conversation_of(record, archived=archived, group=group),
         every_edge=every_edge_cursor,
     )
     edges = [
-        ConversationEdge(cursor=cursor, node=Conversation.from_record(record))
+        ConversationEdge(cursor=cursor, record=record)
         for cursor, record in zip(cursors, page.items, strict=True)
     ]
     return ConversationConnection(

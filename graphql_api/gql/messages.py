@@ -13,6 +13,7 @@ from graphql_api.storage.records import Feedback as FeedbackRecord
 from graphql_api.storage.records import MessageRecord, Page, Tree
 
 from .pagination import PageInfo, edge_cursors
+from .views import reads_record, record_of
 
 
 @strawberry.enum
@@ -45,6 +46,9 @@ class Rating(enum.Enum):
     DOWN = "down"
 
 
+@reads_record(
+    FeedbackRecord, rating=lambda record: None if record.rating is None else Rating(record.rating)
+)
 @strawberry.type
 class Feedback:
     rating: Rating | None
@@ -69,6 +73,11 @@ async def _sibling_ids(root: Message, info: strawberry.Info[Context]) -> list[st
     return [strawberry.ID(sibling) for sibling in siblings]
 
 
+@reads_record(
+    MessageRecord,
+    role=lambda record: MessageRole(record.role),
+    status=lambda record: MessageStatus(record.status),
+)
 @strawberry.type
 class Message:
     id: strawberry.ID
@@ -126,10 +135,17 @@ class Message:
         )
 
 
+def _message_node(root: MessageEdge) -> Message:
+    return Message.from_record(root.record, tree=root.tree)
+
+
 @strawberry.type
 class MessageEdge:
     cursor: str
-    node: Message
+    record: strawberry.Private[MessageRecord]
+    tree: strawberry.Private[Tree | None] = None
+    # Built only when asked: a planned page reads its fields from the record (views.py).
+    node: Message = strawberry.field(resolver=_message_node, metadata=record_of("record"))
 
 
 @strawberry.type
@@ -153,11 +169,11 @@ def message_connection(
     codec = context.chat.cursors
     cursors = edge_cursors(
         page.items,
-        lambda record: codec.message(conversation_id, record.position),
+        lambda record: codec.message_of(conversation_id, record),
         every_edge=every_edge_cursor,
     )
     edges = [
-        MessageEdge(cursor=cursor, node=Message.from_record(record, tree=tree))
+        MessageEdge(cursor=cursor, record=record, tree=tree)
         for cursor, record in zip(cursors, page.items, strict=True)
     ]
     return MessageConnection(

@@ -38,9 +38,13 @@ query($id: ID!) {
 
 @pytest_asyncio.fixture(scope="module")
 async def api(make_api: AppFactory) -> AsyncIterator[Api]:
-    """An app with a place for every request these tests send at once: they test what
-    concurrent requests do to the data, not shedding (test_admission)."""
-    async with make_api(max_concurrent_requests=CONCURRENT) as running:
+    """An app with a place for every request these tests send at once, and time for all of
+    them: they test what concurrent requests do to the data, not shedding (test_admission)
+    nor the deadline (one user's writes take turns, so the hundredth waits for ninety-nine on
+    an engine that serves one request at a time)."""
+    async with make_api(
+        max_concurrent_requests=CONCURRENT, dynamodb={"deadline": 120.0}
+    ) as running:
         yield running
 
 

@@ -65,7 +65,12 @@ async def pair(
     try:
         async with contextlib.AsyncExitStack() as stack:
             fast = await stack.enter_async_context(
-                make_api(clock=clock, dynamodb={"table_name": tables[0]})
+                # The cache on whatever `make test-general` chooses: this app is the planned one.
+                make_api(
+                    clock=clock,
+                    dynamodb={"table_name": tables[0]},
+                    graphql_document_cache_size=512,
+                )
             )
             with pytest.MonkeyPatch.context() as patch:
                 # Built knowing no trusted document: every text takes the general path.

@@ -100,6 +100,18 @@ async def live(make_api: AppFactory) -> AsyncIterator[LiveApi]:
         yield running
 
 
+@pytest_asyncio.fixture
+async def cached_live(make_api: AppFactory) -> AsyncIterator[LiveApi]:
+    """`live` with the document cache on, whatever `make test-general` chooses: for the tests
+    of the cache itself."""
+    async with make_api.live(
+        subscriptions=subscription_settings(),
+        cognito=NO_LEEWAY,
+        graphql_document_cache_size=512,
+    ) as running:
+        yield running
+
+
 async def subscribed(socket: GraphQLSocket, live: LiveApi, user: str, **variables: Any) -> str:
     """Subscribed to `user`'s changes from now on: from `since`, read first unless given (see
     sync_token for why a test must not subscribe without one and then write)."""
@@ -629,14 +641,14 @@ def unseen(document: str) -> str:
 
 @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
 async def test_a_subscription_is_parsed_and_validated_once_then_served_from_the_cache(
-    live: LiveApi, work: DocumentWork, protocol: str
+    cached_live: LiveApi, work: DocumentWork, protocol: str
 ) -> None:
     user = new_user()
-    since = await sync_token(live.api, user)
-    await create_conversation(live.api, user, "replayed")
+    since = await sync_token(cached_live.api, user)
+    await create_conversation(cached_live.api, user, "replayed")
     document = unseen(CHANGES)
-    async with live.socket(protocol=protocol) as socket:
-        await socket.init(live.api.token(user))
+    async with cached_live.socket(protocol=protocol) as socket:
+        await socket.init(cached_live.api.token(user))
         first = await socket.subscribe(document, {"since": since})
         replayed = [(await socket.next_data(first))["changes"]]
         after_first = work.of(document)
@@ -648,16 +660,16 @@ async def test_a_subscription_is_parsed_and_validated_once_then_served_from_the_
 
 
 async def test_queries_and_mutations_share_one_cache_across_http_and_the_socket(
-    live: LiveApi, work: DocumentWork
+    cached_live: LiveApi, work: DocumentWork
 ) -> None:
     user = new_user()
     query, mutation = unseen("{ tags { tag } }"), unseen(CREATE)
-    async with live.socket() as socket:
-        await socket.init(live.api.token(user))
-        await live.api.data(query, user=user)
+    async with cached_live.socket() as socket:
+        await socket.init(cached_live.api.token(user))
+        await cached_live.api.data(query, user=user)
         over_socket = await socket.run(query)
         await socket.run(mutation, {"title": "first over the socket"})
-        await live.api.data(mutation, {"title": "then over HTTP"}, user=user)
+        await cached_live.api.data(mutation, {"title": "then over HTTP"}, user=user)
     assert over_socket == {"data": {"tags": []}}
     assert (work.of(query), work.of(mutation)) == ((1, 1), (1, 1))
 

@@ -11,7 +11,7 @@ import shlex
 import shutil
 import subprocess
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,16 @@ from benchmarks.canned_engine import Answer, Engine, Recording, WaveCounter, bui
 from benchmarks.children import loopback_listener
 from benchmarks.config import PUBLISHED, REPO_ROOT, BenchConfig, QuickRunError
 from benchmarks.driver import latency_summary, percentile
+from benchmarks.floor import GRAPHQL_PATH, create_floor_app
 from benchmarks.gcstats import GcWatch
+from benchmarks.layers import stacks
 from benchmarks.procstat import cpu_seconds
 from benchmarks.report import write_report
-from benchmarks.scenarios import MIX, plan
+from benchmarks.scenarios import MIX, Action, BenchFailure, FloorClient, plan
 from benchmarks.seed import Dataset, DatasetSpec
+from graphql_api.app import admission_of, middleware
+from graphql_api.observability.telemetry import Telemetry
+from graphql_api.settings import Settings
 from graphql_api.storage.client import client_config, open_client
 
 TARGET = "DynamoDB_20120810."
@@ -415,6 +420,136 @@ def test_the_storage_section_compares_direct_before_and_after(tmp_path: Path) ->
     assert "home 0.33x (12.00 → 4.00 ms): **met**; open - (- → - ms): **not measured**" in text
     assert "| home | server CPU ms/op (c16) | 12.00 | 4.00 | 0.33x |" in text
     assert "### a profile of the storage calls" in text
+
+
+def _results(loads: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {
+        "machine": {
+            "nproc": 2,
+            "cpu_model": "test cpu",
+            "python": "3.11",
+            "platform": "linux",
+            "loadavg_start": [0.1, 0.1, 0.1],
+            "loadavg_end": [0.2, 0.2, 0.2],
+            "versions": {},
+        },
+        "config": {"quick": True},
+        "seconds": 1.0,
+        "datasets": [{"name": "main", "conversations": 30, "focus_history": 200, "items": 10}],
+        "counts": [],
+        "loads": loads,
+        "notes": [],
+        **extra,
+    }
+
+
+def test_every_scenario_is_reported_as_a_multiple_of_the_floor(tmp_path: Path) -> None:
+    loads = [
+        _load(scenario, variant, "canned", concurrency)
+        for scenario in ("home", "open")
+        for variant in ("rest", "graphql")
+        for concurrency in (1, 16)
+    ]
+    # 0.4 s of server CPU per 100 operations: 4 ms per request; the floor 0.1 ms and 1 ms p50.
+    floor = [
+        {
+            **_load("home", "floor", "canned", concurrency),
+            "server_cpu_s": 0.01,
+            "latency_ms": {"n": 100, "p50": 1.0, "p90": 1, "p99": 1, "mean": 1, "max": 1},
+        }
+        for concurrency in (1, 16)
+    ]
+    open_graphql = {**_load("open", "graphql", "canned", 16), "server_cpu_s": 0.5}
+    layers = [
+        {"layer": "floor: bare endpoint", "us_per_request": 20.0},
+        {"layer": "+ RequestTelemetry", "us_per_request": 30.0},
+    ]
+    results = _results([*loads[:-2], open_graphql, *floor], layers=layers, floor_body_bytes=5_432)
+
+    write_report(results, tmp_path)
+
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert (
+        "- **Target: server CPU per request at most 40x the floor's** (a bare Starlette "
+        "endpoint answering the same home JSON; canned engine, concurrency 16): home 40.0x "
+        "(4.00 ms against 0.100 ms): **met**."
+    ) in text
+    assert "GraphQL home 40.0x, open 50.0x; REST home 40.0x, open 40.0x" in text
+    assert "| home | 0.100 | 4.00 | 4.00 | - | 40.00x | 40.00x | - | 1.00 | 5.00x | 5.00x |" in text
+    assert "| open | 0.100 | 4.00 | 5.00 | - | 40.00x | 50.00x | - |" in text
+    assert "captured in this run (5,432 bytes)" in text
+    assert "| + RequestTelemetry | 30.0 | +10.0 | 1.5x |" in text
+    assert "| home | floor | 1.0 | 1.0 |" in text
+
+
+def test_without_a_floor_the_report_says_nothing_of_it(tmp_path: Path) -> None:
+    loads = [
+        _load("home", variant, "canned", concurrency)
+        for variant in ("rest", "graphql")
+        for concurrency in (1, 16)
+    ]
+
+    write_report(_results(loads), tmp_path)
+
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "## Against the floor" not in text
+    assert "x the floor's" not in text
+
+
+async def test_the_floor_answers_the_captured_body_whatever_it_is_asked() -> None:
+    body = b'{"data":{"conversations":{"edges":[]}}}'
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b'{"query":"{ x }"}', "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": GRAPHQL_PATH,
+        "headers": [(b"content-type", b"application/json")],
+        "query_string": b"",
+    }
+    await create_floor_app(body)(scope, receive, send)
+
+    assert sent[0]["status"] == 200
+    assert sent[1]["body"] == body
+
+
+async def test_the_floor_client_performs_the_home_screen_only() -> None:
+    client = FloorClient(None, "http://127.0.0.1:1", "x.y.z")  # type: ignore[arg-type]
+
+    with pytest.raises(BenchFailure, match="home screen only"):
+        await client.perform(Action(kind="open", conversation_id="c"))
+
+
+def test_the_layers_are_the_apps_own_stacked_one_at_a_time() -> None:
+    settings = Settings.from_env(
+        {
+            "CHAT_TABLE_NAME": "t",
+            "AWS_REGION": "us-east-1",
+            "COGNITO_USER_POOL_ID": "us-east-1_Pool",
+            "COGNITO_APP_CLIENT_IDS": "client",
+        }
+    )
+    telemetry = Telemetry.from_settings(settings)
+
+    measured = stacks(settings, telemetry, b"{}")
+
+    layers = middleware(settings, telemetry, admission=admission_of(settings))
+    expected = [getattr(layer.cls, "__name__", "") for layer in layers]
+    assert [name for name, _ in measured] == [
+        "floor: bare endpoint",
+        *(f"+ {name}" for name in expected),
+        "+ Context and dataloaders",
+    ]
+    assert [len(app.user_middleware) for _, app in measured] == [
+        *range(len(expected) + 1),
+        len(expected),
+    ]
 
 
 # --- where a run writes ----------------------------------------------------------------------

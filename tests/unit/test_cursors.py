@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 
 import pytest
 
-from graphql_api.domain.cursors import CursorCodec, CursorError, SyncPosition
+from graphql_api.domain.cursors import NO_PROJECT, CursorCodec, CursorError, SyncPosition
 from graphql_api.domain.paging import PageArgs, window
 from graphql_api.errors import ValidationError
 from graphql_api.settings import InputLimits
-from graphql_api.storage.records import ConversationPosition, MessagePosition
+from graphql_api.storage.records import (
+    ConversationPosition,
+    ConversationRecord,
+    MessagePosition,
+    MessageRecord,
+)
 
 SECRET = b"unit-test-secret"
 MOMENT = datetime(2025, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
@@ -83,6 +89,74 @@ def test_sync_tokens_and_cursors_issued_before_blake2b_tags_still_decode() -> No
 
 def raw_of(cursor: str) -> bytearray:
     return bytearray(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+
+
+def test_version_3_cursors_and_sync_tokens_keep_their_bytes() -> None:
+    # Issued under SECRET for user-1: clients hold them (sync tokens for days), so the way they
+    # are computed may change but not what they are.
+    position = ConversationPosition(pinned=True, updated_at=MOMENT, conversation_id=V2_CONVERSATION)
+    message = MessagePosition(
+        segment=3, depth=41, message_id="0a1b2c3d-4e5f-4a6b-9c7d-8e9fa0b1c2d3"
+    )
+
+    assert codec().conversation(position) == (
+        "AwEABi99OwVmQ28cKp47TUxej3ASNFZ4mrwA1AbXGfch-XysCGuU-oG9"
+    )
+    assert codec().conversation(dataclasses.replace(position, pinned=False), archived=True) == (
+        "AwAABi99OwVmQ28cKp47TUxej3ASNFZ4mryWCqlInyhsL4gqob4aeJHX"
+    )
+    assert codec().conversation(position, group="0a1b2c3d-4e5f-4a6b-9c7d-8e9fa0b1c2d3") == (
+        "AwEABi99OwVmQ28cKp47TUxej3ASNFZ4mrxoPOJis3Dgm5AKoWM8Zi_e"
+    )
+    assert codec().conversation(position, archived=True, group=NO_PROJECT) == (
+        "AwEABi99OwVmQ28cKp47TUxej3ASNFZ4mrwggwA01bNE-MRxeXLyo0YV"
+    )
+    assert codec().message(V2_CONVERSATION, message) == (
+        "AwAAAAMAAAApChssPU5fSmucfY6foLHC0xnNkLqvinD4P-Ux6rCZNJs"
+    )
+    assert codec().sync_token(SyncPosition(version=123_456, issued_at=MOMENT)) == (
+        "AwAAAAAAAeJAAAYvfTsFZkMOEvLmmmVs2gJsllEgr17G"
+    )
+
+
+def test_a_records_cursor_is_its_positions() -> None:
+    signing = codec()
+    conversation = ConversationRecord(
+        id=CONVERSATION,
+        user_id="user-1",
+        title="t",
+        model_id=None,
+        created_at=MOMENT,
+        updated_at=MOMENT,
+        message_count=1,
+        version=1,
+        last_message=None,
+        pinned=True,
+    )
+    message = MessageRecord(
+        id=MESSAGE,
+        conversation_id=CONVERSATION,
+        user_id="user-1",
+        role="user",
+        content="hi",
+        created_at=MOMENT,
+        model_id=None,
+        is_error=False,
+        error_message=None,
+        parent_id=None,
+        segment=2,
+        depth=7,
+    )
+
+    # The home list and the archive, a project's list, and the list of those in none.
+    for archived in (False, True):
+        for group in (None, str(uuid.uuid4()), NO_PROJECT):
+            assert signing.conversation_of(
+                conversation, archived=archived, group=group
+            ) == signing.conversation(conversation.position, archived=archived, group=group)
+    assert signing.message_of(CONVERSATION, message) == signing.message(
+        CONVERSATION, message.position
+    )
 
 
 def encoded(raw: bytearray) -> str:

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from graphql_api.transport import GraphQLTransportGuard, TransportGuard, TransportPaths
+from graphql_api.transport import TransportGuard, TransportPaths, graphql_paths
 
 LIMIT = 1000
 
@@ -22,7 +22,7 @@ async def echo_size(request: Request) -> JSONResponse:
 
 def client() -> httpx.AsyncClient:
     inner = Starlette(routes=[Route("/graphql", echo_size, methods=["GET", "POST"])])
-    app = GraphQLTransportGuard(inner, path="/graphql", max_body_bytes=LIMIT)
+    app = TransportGuard(inner, transports=[graphql_paths("/graphql")], max_body_bytes=LIMIT)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test")
 
 
@@ -75,7 +75,7 @@ async def test_streamed_oversized_body_without_length_gets_413() -> None:
 
 async def test_other_paths_are_not_guarded() -> None:
     inner = Starlette(routes=[Route("/other", echo_size, methods=["POST"])])
-    app = GraphQLTransportGuard(inner, path="/graphql", max_body_bytes=LIMIT)
+    app = TransportGuard(inner, transports=[graphql_paths("/graphql")], max_body_bytes=LIMIT)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as h:
         response = await h.post("/other", content=b"a=b" * 1000)
     assert response.status_code == 200
@@ -85,13 +85,15 @@ def items_error(message: str, code: str, *, retry_after: int | None = None) -> d
     return {"error": {"code": code, "message": message}}
 
 
+REST_LIKE = TransportPaths(
+    covers=lambda path: path.startswith("/items"),
+    error_body=items_error,
+    body_methods=frozenset({"POST", "PUT"}),
+)
+
+
 def rest_like(inner: Starlette) -> TransportGuard:
-    paths = TransportPaths(
-        covers=lambda path: path.startswith("/items"),
-        error_body=items_error,
-        body_methods=frozenset({"POST", "PUT"}),
-    )
-    return TransportGuard(inner, paths=paths, max_body_bytes=LIMIT)
+    return TransportGuard(inner, transports=[REST_LIKE], max_body_bytes=LIMIT)
 
 
 async def test_a_transport_refuses_in_its_own_error_shape() -> None:
@@ -116,7 +118,28 @@ async def test_a_transport_refuses_in_its_own_error_shape() -> None:
 
 async def test_the_graphql_guard_checks_only_post_bodies() -> None:
     inner = Starlette(routes=[Route("/graphql", echo_size, methods=["PUT"])])
-    app = GraphQLTransportGuard(inner, path="/graphql", max_body_bytes=LIMIT)
+    app = TransportGuard(inner, transports=[graphql_paths("/graphql")], max_body_bytes=LIMIT)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as h:
         response = await h.put("/graphql", content=b"a=b")
     assert response.status_code == 200
+
+
+async def test_one_guard_refuses_for_each_transport_in_its_own_shape() -> None:
+    inner = Starlette(
+        routes=[
+            Route("/graphql", echo_size, methods=["POST"]),
+            Route("/items/{id}", echo_size, methods=["PUT"]),
+        ]
+    )
+    app = TransportGuard(
+        inner, transports=[graphql_paths("/graphql"), REST_LIKE], max_body_bytes=LIMIT
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as h:
+        graphql = await h.post("/graphql", content=b"a=b")
+        rest = await h.put("/items/1", content=b"a=b")
+        passed = await h.put("/items/1", json={"x": "y"})
+
+    assert graphql.status_code == rest.status_code == 415
+    assert graphql.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert rest.json()["error"]["code"] == "BAD_REQUEST"
+    assert passed.status_code == 200

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import aiohttp
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from jose import jwt
 
 from graphql_api.auth import (
     AuthenticationError,
@@ -385,3 +386,114 @@ async def test_a_jwks_entry_that_is_not_an_rs256_signing_key_is_never_used(
 
     assert message == "unknown signing key"
     assert still_valid.sub == "user-1", "the odd entries must not spoil the good key"
+
+
+# --- a verified token is remembered ---------------------------------------------------------
+
+
+@pytest.fixture
+def signature_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tokens whose signature python-jose checked (the real check still runs)."""
+    checked: list[str] = []
+    check = jwt.decode
+
+    def counting(token: str, *args: Any, **kwargs: Any) -> Any:
+        checked.append(token)
+        return check(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting)
+    return checked
+
+
+async def test_a_verified_token_is_not_checked_again_while_its_key_stands(
+    pool: FakeUserPool, verifier: TokenVerifier, signature_checks: list[str]
+) -> None:
+    token = pool.minter.access_token(sub="sub-carol")
+
+    first = await verifier.verify(token)
+    again = await verifier.verify(token)
+
+    assert again == first
+    assert signature_checks == [token]
+
+
+async def test_a_remembered_token_is_refused_once_it_expires(
+    pool: FakeUserPool, jwks: JwksCache, signature_checks: list[str]
+) -> None:
+    now = [time.time()]
+    verifier = TokenVerifier(
+        issuer=pool.issuer,
+        app_client_ids=[pool.client_id],
+        token_use="any",
+        leeway_seconds=LEEWAY,
+        jwks=jwks,
+        clock=lambda: now[0],
+    )
+    token = pool.minter.access_token(lifetime=60)
+    await verifier.verify(token)
+
+    now[0] += 60 + LEEWAY + 1
+
+    assert await refused(verifier, token) == "token expired"
+    assert await refused(verifier, token) == "token expired"
+    assert signature_checks == [token, token]
+
+
+async def test_a_token_whose_key_was_replaced_or_withdrawn_is_verified_again(
+    http: aiohttp.ClientSession, signature_checks: list[str]
+) -> None:
+    with FakeUserPool() as pool:
+        jwks = JwksCache(url=pool.jwks_url, session=http, total_timeout=2.0, penalty_seconds=0)
+        verifier = TokenVerifier(
+            issuer=pool.issuer,
+            app_client_ids=[pool.client_id],
+            token_use="any",
+            leeway_seconds=LEEWAY,
+            jwks=jwks,
+        )
+        token = pool.minter.access_token()
+        await verifier.verify(token)
+        # Another key under the same kid, fetched when a token names a kid not yet seen.
+        replacement = SigningKey.generate(kid=pool.key.kid)
+        newcomer = SigningKey.generate()
+        pool.server.rotate_to(replacement, newcomer)
+        await verifier.verify(pool.minter.access_token(key=newcomer))
+
+        assert await refused(verifier, token) == "invalid token signature"
+
+        pool.server.rotate_to(newcomer)
+        await jwks.warm()
+
+        assert await refused(verifier, token) == "unknown signing key"
+
+
+async def test_a_refused_token_is_not_remembered(
+    pool: FakeUserPool, verifier: TokenVerifier, signature_checks: list[str]
+) -> None:
+    token = tamper_signature(pool.minter.access_token())
+
+    for _ in range(2):
+        assert await refused(verifier, token) == "invalid token signature"
+    assert signature_checks == [token, token]
+
+
+async def test_the_least_recently_used_token_is_forgotten_first(
+    pool: FakeUserPool, jwks: JwksCache, signature_checks: list[str]
+) -> None:
+    verifier = TokenVerifier(
+        issuer=pool.issuer,
+        app_client_ids=[pool.client_id],
+        token_use="any",
+        leeway_seconds=LEEWAY,
+        jwks=jwks,
+        remembered=2,
+    )
+    first, second, third = (pool.minter.access_token(sub=f"user-{n}") for n in range(3))
+    for token in (first, second, first, third):
+        await verifier.verify(token)
+    signature_checks.clear()
+
+    for token in (first, third, second):
+        await verifier.verify(token)
+
+    assert signature_checks == [second]
