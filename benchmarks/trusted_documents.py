@@ -121,6 +121,10 @@ class Target:
     project_id: str = ""
     created_projects: list[str] = dataclasses.field(default_factory=list)
     moved_in: bool = False
+    # A link to the branching conversation (two messages: a fork copies what it shows), and
+    # those created for RevokeShareLink to revoke.
+    share_link_id: str = ""
+    created_links: list[str] = dataclasses.field(default_factory=list)
 
     def next_writable(self) -> str:
         self.index += 1
@@ -231,6 +235,18 @@ def variables_for(name: str, target: Target) -> Variables:
                 "messageId": branching.answer_id,
                 "rating": "UP",
             }
+        case "ShareLinks":
+            return {"first": 20}
+        case "ConversationShareLinks":
+            return {"id": branching.conversation_id}
+        case "CreateShareLink":
+            return {"conversationId": branching.conversation_id}
+        case "UpdateShareLink":
+            return {"id": target.share_link_id}
+        case "RevokeShareLink":
+            return {"id": target.created_links.pop()}
+        case "ForkSharedConversation":
+            return {"shareId": target.share_link_id}
     raise ValueError(f"no variables for {name}")
 
 
@@ -341,7 +357,17 @@ async def measure(client: InProcess, target: Target, budget: Budget) -> dict[str
         variables = variables_for("CreateProject", target)
         await client.post(by_name["CreateProject"].request("fast", variables))
 
-    before_each = {"DeleteConversation": create_one, "DeleteProject": create_project}
+    async def create_link() -> None:
+        # Each RevokeShareLink revokes a link of its own; the link's id is the service's.
+        variables = variables_for("CreateShareLink", target)
+        created = await client.post(by_name["CreateShareLink"].request("fast", variables))
+        target.created_links.append(created["data"]["createShareLink"]["shareLink"]["id"])
+
+    before_each = {
+        "DeleteConversation": create_one,
+        "DeleteProject": create_project,
+        "RevokeShareLink": create_link,
+    }
 
     opened = await client.post(
         by_name["OpenConversation"].request("fast", variables_for("OpenConversation", target))
@@ -350,6 +376,8 @@ async def measure(client: InProcess, target: Target, budget: Budget) -> dict[str
     synced = await client.post(by_name["SyncChanges"].request("fast", {}))
     target.sync_token = synced["data"]["changes"]["syncToken"]
     target.branching = await _branching(client, by_name, target)
+    await create_link()
+    target.share_link_id = target.created_links.pop()
     project = variables_for("CreateProject", target)
     target.created_projects.remove(project["id"])
     await client.post(by_name["CreateProject"].request("fast", project))

@@ -3,6 +3,7 @@ and their variables fit the operations they are sent with."""
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from pathlib import Path
 
@@ -52,6 +53,8 @@ def test_the_benchmarks_variables_fit_each_operation(document: TrustedDocument) 
     target.created.append(str(uuid.uuid4()))
     target.project_id = str(uuid.uuid4())
     target.created_projects.append(str(uuid.uuid4()))
+    target.share_link_id = secrets.token_urlsafe(24)
+    target.created_links.append(target.share_link_id)
     (operation,) = parse(document.body).definitions
     assert isinstance(operation, OperationDefinitionNode)
 
