@@ -17,6 +17,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # Committed: only a full run may write here.
 PUBLISHED_REPORT = REPO_ROOT / "docs" / "soak.md"
 SHORT_REPORTS = REPO_ROOT / "test-artifacts" / "soak-short"
+# The service's and the flood's logs of the last run, to read when it fails.
+LOGS = REPO_ROOT / "test-artifacts" / "soak-logs"
 # The "at least 60 s" of load per scenario.
 FULL_SECONDS = 60.0
 REPORT_NAME = "soak.md"
