@@ -88,6 +88,7 @@ def create_app(
         limit=settings.concurrency_limit,
         wait_seconds=settings.admission_wait_seconds,
         deadline_seconds=settings.dynamodb.deadline,
+        on_places=telemetry.metrics.admission_places,
     )
     return Starlette(
         routes=[
