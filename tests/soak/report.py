@@ -390,11 +390,11 @@ def _abuse_section(scenarios: dict[str, Scenario]) -> list[str]:
         f"({flooded.skipped if flooded else 0} sends skipped with every connection waiting); "
         f"a refusal took {_ms(percentile(refused, 0.5))} ms at p50 and cost no DynamoDB "
         f"request. The script runs at nice {NICENESS}: a real one runs on its abuser's "
-        "machine, and its fifth of a core here would be taken from moto and the service. Its "
-        "admitted writes wait for one another (a user's writes commit one after another); the "
-        "time they wait so is not counted as lateness by the admission, so one user's queue "
-        "never shrinks the others' places. Those past DYNAMODB_DEADLINE_SECONDS are answered "
-        "SERVICE_UNAVAILABLE.",
+        "machine, and its CPU (the table's last column) would here be taken from moto and "
+        "the service. Its admitted writes wait for one another (a user's writes commit one "
+        "after another); the time they wait so is not counted as lateness by the admission, "
+        "so one user's queue never shrinks the others' places. Those past "
+        "DYNAMODB_DEADLINE_SECONDS are answered SERVICE_UNAVAILABLE.",
         "",
         *rows,
     ]
