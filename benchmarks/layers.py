@@ -55,7 +55,7 @@ def _with_context(answer: Endpoint) -> Endpoint:
 
 def stacks(settings: Settings, telemetry: Telemetry, body: bytes) -> list[tuple[str, Starlette]]:
     """The floor, then one more layer at a time: (what was added, the app)."""
-    layers = middleware(settings, telemetry, admission=admission_of(settings))
+    layers = middleware(settings, telemetry, admission=admission_of(settings, telemetry))
     result = [("floor: bare endpoint", _app(body, [], with_context=False))]
     for count, layer in enumerate(layers, start=1):
         name = getattr(layer.cls, "__name__", str(layer.cls))

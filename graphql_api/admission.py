@@ -15,12 +15,27 @@ one while it runs, as an HTTP request does, and is refused with an `error` messa
 connection stays) when none comes free. A subscription takes none: what it reads is bounded
 by the sockets a user may hold and the operations each may run
 (SUBSCRIPTION_CONNECTIONS_PER_USER, SUBSCRIPTIONS_PER_CONNECTION).
+
+MAX_CONCURRENT_REQUESTS is a ceiling, not a promise: what DynamoDB serves in time varies
+(throttling, a hot partition, a slow network, the dev stack's one-request-at-a-time moto),
+and places admitted past it queue downstream, where nothing sheds them and they end
+SERVICE_UNAVAILABLE at their deadline, having held a place all along. So the places in use
+follow what the requests say, as TCP's window does (additive increase, multiplicative
+decrease): a request that held its place longer than half the deadline halves them (once
+for the requests admitted under the old number: those admitted before it carry no news;
+and not counting the time it waited for its user's own earlier writes, which is that
+user's queue, not the process's),
+and each one ending sooner gives back 1/places, about one place per round of them, up to
+the ceiling. Admitted requests then finish in about half the deadline, and what the
+process cannot finish in time is shed up front, unread, for the cost of a 503.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Final
 
@@ -31,17 +46,45 @@ from graphql_api.transport import ASGIApp, Receive, Scope, Send, TransportPaths,
 # What a shed request is told: places come free as fast as requests finish, so a second is
 # plenty; clients add their own jitter.
 SHED_RETRY_AFTER_SECONDS: Final = 1
+# A request holding its place longer than this share of the deadline says the process admits
+# more than is served in time; half leaves the other half for the tail.
+LATE_SHARE: Final = 0.5
+# What a late request leaves of the places in use (TCP's halving).
+BACKOFF: Final = 0.5
 
 
 class Admission:
-    """The process's places: `limit` requests at once, a wait of `wait_seconds` at most for one,
-    and `deadline_seconds` for the storage calls of each request admitted."""
+    """The process's places: at most `limit` requests at once (fewer while requests are late),
+    a wait of `wait_seconds` at most for one, and `deadline_seconds` for the storage calls of
+    each request admitted. `clock` times how long each holds its place; `on_places(n)` is
+    told each change of how many it admits at once."""
 
-    def __init__(self, *, limit: int, wait_seconds: float, deadline_seconds: float) -> None:
+    def __init__(
+        self,
+        *,
+        limit: int,
+        wait_seconds: float,
+        deadline_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        on_places: Callable[[int], None] = lambda places: None,
+    ) -> None:
         self.limit = limit
-        self._places = asyncio.Semaphore(limit)
         self._wait_seconds = wait_seconds
         self._deadline_seconds = deadline_seconds
+        self._clock = clock
+        # The places in use: `limit` at most, one at least; a float, as increases are fractions.
+        self._window = float(limit)
+        self._in_flight = 0
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        # When the window last shrank: requests admitted before it say nothing new.
+        self._shrunk_at = -float("inf")
+        self._on_places = on_places
+        on_places(limit)
+
+    @property
+    def places(self) -> int:
+        """How many requests may be in flight now."""
+        return max(1, int(self._window))
 
     @contextlib.asynccontextmanager
     async def place(self) -> AsyncIterator[bool]:
@@ -50,22 +93,60 @@ class Admission:
         if not await self._acquire():
             yield False
             return
-        try:
-            with deadline.within(self._deadline_seconds):
+        admitted_at = self._clock()
+        with deadline.within(self._deadline_seconds) as admitted:
+            try:
                 yield True
-        finally:
-            self._places.release()
+            finally:
+                self._release(admitted_at, queued=admitted.queued)
 
     async def _acquire(self) -> bool:
-        if not self._places.locked():
-            await self._places.acquire()  # a place is free: returns at once
+        if not self._waiters and self._in_flight < self.places:
+            self._in_flight += 1
             return True
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
         try:
             async with asyncio.timeout(self._wait_seconds):
-                await self._places.acquire()
+                await waiter
         except TimeoutError:
-            return False
-        return True
+            pass
+        except BaseException:
+            # Cancelled (its client went away) as a place was handed to it: hand it on.
+            if waiter.done() and not waiter.cancelled():
+                self._in_flight -= 1
+                self._hand_over()
+            raise
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+            waiter.cancel()
+        # A place handed over just as the wait ran out is taken all the same.
+        return not waiter.cancelled()
+
+    def _release(self, admitted_at: float, *, queued: float) -> None:
+        """Free the place of a request admitted at `admitted_at` that spent `queued` seconds
+        of it behind its user's own writes."""
+        self._in_flight -= 1
+        now, before = self._clock(), self.places
+        if now - admitted_at - queued > self._deadline_seconds * LATE_SHARE:
+            if admitted_at >= self._shrunk_at:
+                self._window = max(1.0, self._window * BACKOFF)
+                self._shrunk_at = now
+        else:
+            self._window = min(float(self.limit), self._window + 1 / self._window)
+        if self.places != before:
+            self._on_places(self.places)
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Free places to the waiters, first come, first served."""
+        while self._waiters and self._in_flight < self.places:
+            waiter = self._waiters.popleft()
+            # Cancelled (its wait ran out, its client went away) but not yet woken to leave.
+            if not waiter.done():
+                self._in_flight += 1
+                waiter.set_result(None)
 
 
 class AdmissionGuard:

@@ -85,7 +85,7 @@ def create_app(
         else None
     )
     runner = graphql_runner(settings)
-    admission = admission_of(settings)
+    admission = admission_of(settings, telemetry)
     return Starlette(
         routes=[
             Route(GRAPHQL_PATH, graphql_endpoint(runner, graphiql=graphiql)),
@@ -119,12 +119,13 @@ def _metrics_route(telemetry: Telemetry) -> list[Route]:
     return [] if endpoint is None else [Route("/metrics", endpoint)]
 
 
-def admission_of(settings: Settings) -> Admission:
+def admission_of(settings: Settings, telemetry: Telemetry) -> Admission:
     """The process's places, which HTTP requests and WebSocket operations share."""
     return Admission(
         limit=settings.concurrency_limit,
         wait_seconds=settings.admission_wait_seconds,
         deadline_seconds=settings.dynamodb.deadline,
+        on_places=telemetry.metrics.admission_places,
     )
 
 

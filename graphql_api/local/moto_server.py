@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import functools
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -32,17 +32,62 @@ class _OneBackupPerTable:
     cancelled, but it makes that same backup once per action: a transaction of 100 actions
     deep-copies the table 100 times and keeps the last copy. One copy per table is the same
     backup; this makes a large transaction cost one copy, not a hundred.
+
+    And the copy shares `unchanged`, by id: the keys of every item (moto's dicts are keyed
+    by them, so nothing may change them) and the items the transaction's actions do not name
+    (no action can change them): the restored table holds them as they were either way. A
+    deep copy of every item made each write cost time in proportion to the table's size,
+    which DynamoDB's writes never do: at a thousand items a transaction took moto three times
+    as long, and one user's writes took the one-at-a-time engine from everyone else's
+    (docs/soak.md).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, unchanged: Mapping[int, Any]) -> None:
+        self._unchanged = unchanged
         self._backups: dict[int, Any] = {}
 
     def deepcopy(self, value: Any, memo: Any = None) -> Any:
         if not isinstance(value, Table):
             return copy.deepcopy(value, memo)
         if id(value) not in self._backups:
-            self._backups[id(value)] = copy.deepcopy(value)
+            # deepcopy takes what its memo holds for an object as that object's copy.
+            self._backups[id(value)] = copy.deepcopy(value, dict(self._unchanged))
         return self._backups[id(value)]
+
+
+def _unchanged_objects(backend: Any, transact_items: list[dict[str, Any]]) -> dict[int, Any]:
+    """The keys and the items not named by any action, of the transaction's tables, by id;
+    none when the actions cannot be read (moto then refuses the transaction itself)."""
+    named: set[int] = set()
+    tables: dict[str, Table] = {}
+    try:
+        for action in transact_items:
+            ((kind, operation),) = action.items()
+            table = backend.tables.get(operation.get("TableName"))
+            if table is None:
+                continue
+            tables[table.name] = table
+            if kind == "Put":
+                attributes = (table.hash_key_attr, table.range_key_attr)
+                key = {name: operation["Item"][name] for name in attributes if name is not None}
+            else:
+                key = operation["Key"]
+            item = backend.get_item(table.name, key)
+            if item is not None:
+                named.add(id(item))
+    except Exception:  # moto reports the malformed action itself
+        return {}
+    unchanged: dict[int, Any] = {}
+    for table in tables.values():
+        for hash_key, entry in table.items.items():
+            unchanged[id(hash_key)] = hash_key
+            # A table with a sort key holds a dict of items per partition, else the item.
+            for range_key, item in entry.items() if table.has_range_key else [(None, entry)]:
+                if range_key is not None:
+                    unchanged[id(range_key)] = range_key
+                if id(item) not in named:
+                    unchanged[id(item)] = item
+    return unchanged
 
 
 # Every moto server in the process shares moto's module, so transactions swap it in turn.
@@ -52,8 +97,9 @@ _BACKUP_SWAP = threading.Lock()
 def _backing_up_each_table_once(transact: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(transact)
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Any:
+        unchanged = _unchanged_objects(self, transact_items)
         with _BACKUP_SWAP:
-            dynamodb_models.copy = _OneBackupPerTable()  # type: ignore[attr-defined,assignment]
+            dynamodb_models.copy = _OneBackupPerTable(unchanged)  # type: ignore[attr-defined,assignment]
             try:
                 return transact(self, transact_items)
             finally:

@@ -189,6 +189,9 @@ class Metrics:
     def shed(self, transport: str) -> None:
         """A request refused at admission: the process was serving as many as it takes."""
 
+    def admission_places(self, places: int) -> None:
+        """How many requests the process now admits at once (admission.py)."""
+
 
 class _JwksCollector(Collector):
     def __init__(self, metrics: Metrics) -> None:
@@ -273,9 +276,16 @@ class PrometheusMetrics(Metrics):
         )
         self._shed = Counter(
             "chat_api_shed",
-            "Requests answered 503 at admission, unread: MAX_CONCURRENT_REQUESTS were in "
-            "flight for ADMISSION_WAIT_SECONDS.",
+            "Requests answered 503 at admission, unread: the places in use (at most "
+            "MAX_CONCURRENT_REQUESTS, fewer while requests run late) stayed taken for "
+            "ADMISSION_WAIT_SECONDS.",
             ["transport"],
+            registry=registry,
+        )
+        self._places = Gauge(
+            "chat_api_admission_places",
+            "Requests the process admits at once now: MAX_CONCURRENT_REQUESTS, or fewer while "
+            "requests hold their places longer than half of DYNAMODB_DEADLINE_SECONDS.",
             registry=registry,
         )
         registry.register(_JwksCollector(self))
@@ -323,6 +333,9 @@ class PrometheusMetrics(Metrics):
 
     def shed(self, transport: str) -> None:
         self._shed.labels(_bounded(transport, _TRANSPORTS)).inc()
+
+    def admission_places(self, places: int) -> None:
+        self._places.set(places)
 
     def exposition(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

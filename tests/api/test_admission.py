@@ -84,6 +84,9 @@ async def test_past_its_places_a_request_is_answered_503_unread_and_probes_still
             headers={**api.headers(alice), "Content-Type": "application/json"},
         )
         counts = {transport: shed_count(api, transport) for transport in ("graphql", "rest")}
+        metrics = api.telemetry.metrics
+        assert isinstance(metrics, PrometheusMetrics)
+        places = metrics.registry.get_sample_value("chat_api_admission_places")
 
     for response in (unreadable, anonymous):
         assert response.status_code == 503
@@ -103,6 +106,8 @@ async def test_past_its_places_a_request_is_answered_503_unread_and_probes_still
     assert served.status_code == 200
     assert read.status_code == 400
     assert counts == {"graphql": 2, "rest": 1}
+    # Every request ended in time: the one place stayed.
+    assert places == 1
 
 
 async def test_a_request_waiting_for_a_place_gets_the_next_one_free(

@@ -539,7 +539,7 @@ def test_the_layers_are_the_apps_own_stacked_one_at_a_time() -> None:
 
     measured = stacks(settings, telemetry, b"{}")
 
-    layers = middleware(settings, telemetry, admission=admission_of(settings))
+    layers = middleware(settings, telemetry, admission=admission_of(settings, telemetry))
     expected = [getattr(layer.cls, "__name__", "") for layer in layers]
     assert [name for name, _ in measured] == [
         "floor: bare endpoint",
