@@ -45,7 +45,7 @@ import httpx
 from benchmarks import billing
 from benchmarks.billing import Bill, Recorder
 from benchmarks.children import Child, running, start_child
-from benchmarks.config import BenchConfig, Budget, config_from_environment
+from benchmarks.config import UNLIMITED_RATES, BenchConfig, Budget, config_from_environment
 from benchmarks.cost import PRICES
 from benchmarks.driver import Outcome, latency_summary
 from benchmarks.procstat import cpu_seconds
@@ -579,6 +579,7 @@ def _service_env(engine_url: str, table: str, cognito: DevCognito, region: str) 
         "COGNITO_USER_POOL_ID": cognito.pool_id,
         "COGNITO_APP_CLIENT_IDS": cognito.client_id,
         "COGNITO_JWKS_URL": cognito.jwks_url,
+        **UNLIMITED_RATES,
     }
 
 
