@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 from graphql_api.auth.backend import MISSING_TOKEN, identity_of, refusal
 from graphql_api.domain.chat import UserChat
+from graphql_api.domain.paging import PageArgs
 from graphql_api.domain.ratelimit import Charge, route_budget
 from graphql_api.errors import Code, ValidationError
 from graphql_api.services import AppState
@@ -47,6 +48,7 @@ class Call:
 Handler = Callable[[Call], Awaitable[Response]]
 _A = TypeVar("_A")
 _B = TypeVar("_B")
+_W = TypeVar("_W")
 
 
 async def both(first: Awaitable[_A], second: Awaitable[_B]) -> tuple[_A, _B]:
@@ -72,6 +74,13 @@ def renamed(names: Mapping[str, str]) -> Iterator[None]:
         raise ValidationError(names[exc.field], exc.message) from None
 
 
+def page_window(call: Call, window: Callable[[PageArgs], _W]) -> _W:
+    """The window of a listing (`window`: the chat's of that listing) that the call's PAGE
+    parameters ask for; an invalid one is refused by the names the client sent."""
+    with renamed({"first": "limit", "after": "cursor"}):
+        return window(PageArgs(first=call.query.get("limit"), after=call.query.get("cursor")))
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Param:
     name: str
@@ -82,6 +91,22 @@ class Param:
     # A page size: its default and maximum are the service's InputLimits, shown as such in
     # the document and enforced by the rules.
     page_size: bool = False
+
+
+# The parameters several resources' routes share.
+CONVERSATION_ID = Param(
+    name="id", type="string", location="path", format="uuid", description="The conversation."
+)
+LIMIT = Param(name="limit", type="integer", page_size=True, description="The page size.")
+# A listing's page: its size, and where the previous page ended.
+PAGE = (
+    LIMIT,
+    Param(
+        name="cursor",
+        type="string",
+        description="`nextCursor` of the previous page; absent for the first page.",
+    ),
+)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

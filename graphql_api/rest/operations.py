@@ -18,7 +18,7 @@ from graphql_api.errors import NotFoundError
 from graphql_api.storage.records import UNSET
 
 from . import bodies, render
-from .endpoint import Call, Operation, Param, renamed
+from .endpoint import CONVERSATION_ID, LIMIT, PAGE, Call, Operation, Param, page_window, renamed
 from .errors import PREFIX, json_response
 from .projects import PROJECT_OPERATIONS
 from .shares import SHARE_LINK_OPERATIONS
@@ -26,10 +26,6 @@ from .shares import SHARE_LINK_OPERATIONS
 _A = TypeVar("_A")
 _B = TypeVar("_B")
 
-CONVERSATION_ID = Param(
-    name="id", type="string", location="path", format="uuid", description="The conversation."
-)
-LIMIT = Param(name="limit", type="integer", page_size=True, description="The page size.")
 MESSAGE_ID = Param(
     name="messageId",
     type="string",
@@ -43,10 +39,7 @@ _FINISHES = {name: name.lower() for name in bodies.FINISH_NAMES}
 
 async def list_conversations(call: Call) -> Response:
     chat = call.chat
-    with renamed({"first": "limit", "after": "cursor"}):
-        window = chat.conversation_window(
-            PageArgs(first=call.query.get("limit"), after=call.query.get("cursor"))
-        )
+    window = page_window(call, chat.conversation_window)
     page = await chat.list_conversations(window)
     next_cursor = (
         chat.cursors.conversation(page.items[-1].position) if page.has_next and page.items else None
@@ -184,14 +177,7 @@ OPERATIONS = (
         operation_id="listConversations",
         summary="The caller's conversations, most recently updated first.",
         handler=list_conversations,
-        params=(
-            LIMIT,
-            Param(
-                name="cursor",
-                type="string",
-                description="`nextCursor` of the previous page; absent for the first page.",
-            ),
-        ),
+        params=PAGE,
         status=200,
         response=bodies.CONVERSATION_PAGE,
         errors=(400,),

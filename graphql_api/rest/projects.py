@@ -6,12 +6,11 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from graphql_api.domain import rules
-from graphql_api.domain.paging import PageArgs
 from graphql_api.errors import ProjectNotFoundError
 from graphql_api.storage.records import UNSET
 
 from . import bodies, render
-from .endpoint import Call, Operation, Param, renamed
+from .endpoint import PAGE, Call, Operation, Param, page_window
 from .errors import PROJECTS_PREFIX, json_response
 
 PROJECT_ID = Param(
@@ -21,10 +20,7 @@ PROJECT_ID = Param(
 
 async def list_projects(call: Call) -> Response:
     chat = call.chat
-    with renamed({"first": "limit", "after": "cursor"}):
-        window = chat.project_window(
-            PageArgs(first=call.query.get("limit"), after=call.query.get("cursor"))
-        )
+    window = page_window(call, chat.project_window)
     page = await chat.list_projects(window)
     next_cursor = (
         chat.cursors.project(page.items[-1].position) if page.has_next and page.items else None
@@ -80,14 +76,7 @@ PROJECT_OPERATIONS = (
         operation_id="listProjects",
         summary="The caller's projects, most recently updated first.",
         handler=list_projects,
-        params=(
-            Param(name="limit", type="integer", page_size=True, description="The page size."),
-            Param(
-                name="cursor",
-                type="string",
-                description="`nextCursor` of the previous page; absent for the first page.",
-            ),
-        ),
+        params=PAGE,
         status=200,
         response=bodies.PROJECT_PAGE,
         errors=(400,),

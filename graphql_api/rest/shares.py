@@ -7,17 +7,13 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from graphql_api.domain import rules
-from graphql_api.domain.paging import PageArgs
 from graphql_api.errors import NotFoundError
 from graphql_api.storage.records import ShareLinkRecord
 
 from . import bodies, render
-from .endpoint import Call, Operation, Param, both, renamed
+from .endpoint import CONVERSATION_ID, PAGE, Call, Operation, Param, both, page_window, renamed
 from .errors import PREFIX, SHARE_LINKS_PREFIX, json_response
 
-CONVERSATION_ID = Param(
-    name="id", type="string", location="path", format="uuid", description="The conversation."
-)
 LINK_ID = Param(name="id", type="string", location="path", description="The caller's share link.")
 SHARED_ID = Param(
     name="id",
@@ -29,10 +25,7 @@ SHARED_ID = Param(
 
 async def list_share_links(call: Call) -> Response:
     chat = call.chat
-    with renamed({"first": "limit", "after": "cursor"}):
-        window = chat.share_link_window(
-            PageArgs(first=call.query.get("limit"), after=call.query.get("cursor"))
-        )
+    window = page_window(call, chat.share_link_window)
     page = await chat.list_share_links(window)
     next_cursor = (
         chat.cursors.share_link(page.items[-1].position) if page.has_next and page.items else None
@@ -140,14 +133,7 @@ SHARE_LINK_OPERATIONS = (
         operation_id="listShareLinks",
         summary="The caller's share links, newest first.",
         handler=list_share_links,
-        params=(
-            Param(name="limit", type="integer", page_size=True, description="The page size."),
-            Param(
-                name="cursor",
-                type="string",
-                description="`nextCursor` of the previous page; absent for the first page.",
-            ),
-        ),
+        params=PAGE,
         status=200,
         response=bodies.SHARE_LINK_PAGE,
         errors=(400,),
