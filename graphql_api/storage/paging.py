@@ -11,10 +11,14 @@ is full rather than trusting a single response.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from .client import ChatTable
 from .records import Item, Page
+from .table import GSI_RECENCY
+
+RecordT = TypeVar("RecordT")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -145,4 +149,32 @@ async def read_page(
         items=items,
         has_previous=behind_cursor if forward else more_beyond,
         has_next=more_beyond if forward else behind_cursor,
+    )
+
+
+async def read_recent(
+    table: ChatTable,
+    *,
+    partition_value: str,
+    cursor: str | None,
+    limit: int,
+    forward: bool,
+    record_of: Callable[[Item], RecordT],
+) -> Page[RecordT]:
+    """A page of one of GSI1's lists, whose sort keys lead with a time: newest first, each
+    item as `record_of` reads it. GSI1 is eventually consistent: a write may show late."""
+    span = SortedRange(
+        index_name=GSI_RECENCY,
+        partition_attribute="GSI1PK",
+        partition_value=partition_value,
+        sort_attribute="GSI1SK",
+    )
+    async with table.guard():
+        page = await read_page(
+            table, span, cursor=cursor, limit=limit, forward=forward, display_ascending=False
+        )
+    return Page(
+        items=[record_of(item) for item in page.items],
+        has_previous=page.has_previous,
+        has_next=page.has_next,
     )

@@ -33,7 +33,7 @@ from .checks import checked_id, checked_user, ensure_fits, is_id, is_link_id
 from .client import ChatTable, error_code
 from .conversations import read_counts, release_conversation
 from .grouping import live_project
-from .paging import SortedRange, read_page
+from .paging import read_recent
 from .profile import PROJECT_COUNTER, counts, deleting_project_entry
 from .purge import Budget, erase_conversation
 from .records import (
@@ -47,7 +47,7 @@ from .records import (
     Unset,
     format_timestamp,
 )
-from .table import GSI_GROUPING, GSI_RECENCY
+from .table import GSI_GROUPING
 from .transaction import Transaction
 from .writes import ChangeDraft, Plan, Snapshot, commit
 
@@ -236,26 +236,14 @@ async def list_projects(
     cursor: ProjectPosition | None = None,
     forward: bool = True,
 ) -> Page[ProjectRecord]:
-    """Most recently updated first. GSI1 is eventually consistent: a write may show late."""
-    span = SortedRange(
-        index_name=GSI_RECENCY,
-        partition_attribute="GSI1PK",
+    """Most recently updated first (a write may show late)."""
+    return await read_recent(
+        table,
         partition_value=keys.projects_pk(checked_user(user_id)),
-        sort_attribute="GSI1SK",
-    )
-    async with table.guard():
-        page = await read_page(
-            table,
-            span,
-            cursor=None if cursor is None else cursor.sort_key(),
-            limit=limit,
-            forward=forward,
-            display_ascending=False,
-        )
-    return Page(
-        items=[items.project_from_item(item) for item in page.items],
-        has_previous=page.has_previous,
-        has_next=page.has_next,
+        cursor=None if cursor is None else cursor.sort_key(),
+        limit=limit,
+        forward=forward,
+        record_of=items.project_from_item,
     )
 
 

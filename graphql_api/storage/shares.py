@@ -46,7 +46,7 @@ from . import items, keys
 from .batch import batch_get
 from .checks import LINK_ID_BYTES, checked_id, checked_user, is_link_id
 from .client import ChatTable
-from .paging import SortedRange, read_page
+from .paging import read_recent
 from .profile import SHARE_LINK_COUNTER, counts, links_withdrawn
 from .records import (
     ONE_TICK,
@@ -60,7 +60,6 @@ from .records import (
     ShareLinkPosition,
     ShareLinkRecord,
 )
-from .table import GSI_RECENCY
 from .threads import read_path
 from .transaction import Transaction
 from .writes import ChangeDraft, Plan, Snapshot, commit
@@ -378,27 +377,14 @@ async def list_share_links(
     limit: int,
     cursor: ShareLinkPosition | None = None,
 ) -> Page[ShareLinkRecord]:
-    """The caller's links, newest first. GSI1 is eventually consistent: a link made a moment
-    ago may show late."""
-    span = SortedRange(
-        index_name=GSI_RECENCY,
-        partition_attribute="GSI1PK",
+    """The caller's links, newest first (a link made a moment ago may show late)."""
+    return await read_recent(
+        table,
         partition_value=keys.share_links_pk(checked_user(user_id)),
-        sort_attribute="GSI1SK",
-    )
-    async with table.guard():
-        page = await read_page(
-            table,
-            span,
-            cursor=None if cursor is None else cursor.sort_key(),
-            limit=limit,
-            forward=True,
-            display_ascending=False,
-        )
-    return Page(
-        items=[items.share_link_from_item(item) for item in page.items],
-        has_previous=page.has_previous,
-        has_next=page.has_next,
+        cursor=None if cursor is None else cursor.sort_key(),
+        limit=limit,
+        forward=True,
+        record_of=items.share_link_from_item,
     )
 
 
