@@ -299,13 +299,8 @@ def after_seq(value: int, *, field: str = "afterSeq") -> int:
 
 
 def delta(value: str, *, max_bytes: int, field: str = "delta") -> str:
-    """Not empty: an empty delta would take a seq and carry nothing."""
-    size = _utf8_size(value, field)
-    if size == 0:
-        raise ValidationError(field, "must not be empty")
-    if size > max_bytes:
-        raise ValidationError(field, f"must be at most {max_bytes} bytes of UTF-8")
-    return value
+    """Held as content is: not empty, as an empty delta would take a seq and carry nothing."""
+    return content(value, max_bytes=max_bytes, field=field)
 
 
 def finish_status(value: str, *, field: str = "status") -> FinishStatus:
