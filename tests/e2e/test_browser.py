@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -26,7 +25,6 @@ from playwright.async_api import (
     Route,
     WebSocket,
     WebSocketRoute,
-    async_playwright,
     expect,
 )
 
@@ -35,17 +33,6 @@ from tests.integration.test_dev_stack import SEEDED_TITLES, DevServer
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 LOOPBACK = "127.0.0.1"
 # Runs before the page's own scripts (and outside its CSP): every violation, as the page sees it.
@@ -55,15 +42,6 @@ document.addEventListener("securitypolicyviolation", (event) => {
   window.__cspViolations.push(`${event.effectiveDirective} ${event.blockedURI}`);
 });
 """
-
-
-def require_chromium() -> None:
-    """Skip where Chromium is missing, but never in CI: a browser test must not quietly vanish."""
-    if CHROMIUM.exists():
-        return
-    if os.environ.get("CI"):
-        pytest.fail("Chromium (/usr/bin/chromium) is missing; .ci/run installs it")
-    pytest.skip("Chromium (/usr/bin/chromium) is not installed")
 
 
 class Offline:
@@ -108,19 +86,6 @@ class Console:
 def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     with DevServer.running(tmp_path_factory.mktemp("dev-state")) as server:
         yield server
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    require_chromium()
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 @pytest.fixture

@@ -9,15 +9,13 @@ show as text.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from playwright.async_api import Browser, Request, async_playwright, expect
+from playwright.async_api import Browser, Request, expect
 
 from tests.api.harness import add_messages, create_conversation, new_user
 from tests.api.test_share_links import share
 from tests.apps import AppFactory
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, Offline, finish, require_chromium
+from tests.e2e.test_browser import Offline, finish
 
 pytestmark = pytest.mark.browser
 
@@ -32,21 +30,8 @@ HOSTILE = [
 ]
 
 
-@pytest.fixture
-async def chromium() -> AsyncIterator[Browser]:
-    require_chromium()
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
 async def test_a_shared_conversation_opens_as_a_page_that_runs_no_script_and_fetches_nothing(
-    make_api: AppFactory, chromium: Browser
+    make_api: AppFactory, browser: Browser
 ) -> None:
     async with make_api.live() as live:
         api, owner = live.api, new_user()
@@ -56,7 +41,7 @@ async def test_a_shared_conversation_opens_as_a_page_that_runs_no_script_and_fet
         url = f"http://{live.address}{link['path']}"
 
         # Phone-sized, so the test also sees the page laid out where most links are opened.
-        context = await chromium.new_context(viewport={"width": 390, "height": 844})
+        context = await browser.new_context(viewport={"width": 390, "height": 844})
         offline = Offline()
         await offline.attach(context)
         page = await context.new_page()
